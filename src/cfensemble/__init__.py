@@ -1,0 +1,22 @@
+"""cfensemble: ensemble learning by collaborative filtering.
+
+Factorizes the matrix of base-classifier probabilities (instances x classifiers) with
+confidence weights, jointly with a class-weighted aggregator, and returns one probability
+per instance.
+"""
+
+from ._estimator import CFEnsembleClassifier, CFEnsembleTrainer, CollapseWarning
+from .aggregators import MeanAggregator, WeightedAggregator
+from .datasets import make_ensemble_problem
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CFEnsembleClassifier",
+    "CFEnsembleTrainer",
+    "CollapseWarning",
+    "MeanAggregator",
+    "WeightedAggregator",
+    "__version__",
+    "make_ensemble_problem",
+]

@@ -1,0 +1,453 @@
+"""CFEnsembleClassifier and the seed-named front-end CFEnsembleTrainer."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from . import _als
+from ._validation import check_labels, check_probabilities
+from .aggregators import MeanAggregator, WeightedAggregator
+from .confidence import resolve_confidence
+
+logger = logging.getLogger("cfensemble")
+
+LOSS_PARTS = ("total", "reconstruction", "supervised")
+
+
+class CollapseWarning(UserWarning):
+    """The aggregator weights sum to a non-positive value or the predictions are constant."""
+
+
+def aggregator_diagnostics(w: np.ndarray, proba: np.ndarray) -> dict:
+    """Signed aggregator weights and prediction spread, with a collapse flag.
+
+    ``collapsed`` is True when the weights sum to <= 0 (the ensemble ranks against its
+    base classifiers, the seed's failure) or the predictions have std below 1e-3.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    diag = {
+        "weights": w.copy(),
+        "weight_std": float(np.std(w)),
+        "weight_min": float(np.min(w)),
+        "weight_max": float(np.max(w)),
+        "weight_range": float(np.max(w) - np.min(w)),
+        "weight_sum": float(np.sum(w)),
+        "n_negative_weights": int(np.sum(w < 0)),
+        "prediction_std": float(np.std(proba)),
+        "prediction_min": float(np.min(proba)),
+        "prediction_max": float(np.max(proba)),
+    }
+    diag["collapsed"] = bool(diag["weight_sum"] <= 0 or diag["prediction_std"] < 1e-3)
+    return diag
+
+
+@contextmanager
+def _verbosity(verbose: bool):
+    """Show the fit's INFO log lines on stderr while ``verbose`` is on."""
+    if not verbose:
+        yield
+        return
+    handler = None
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("cfensemble: %(message)s"))
+        logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if handler is not None:
+            logger.removeHandler(handler)
+
+
+class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
+    """Ensemble of base classifiers by confidence-weighted matrix factorization.
+
+    Factorizes the probability matrix ``P`` (instances x classifiers) as ``Y @ X.T`` with
+    confidence weights, jointly with a logistic aggregator ``p = sigmoid(w @ p_hat + b)``
+    trained on the labeled rows, and returns one probability per instance. Unlabeled rows
+    of ``P`` shape the factorization and get predictions in ``transduction_``; new rows are
+    folded in by :meth:`predict_proba`.
+
+    Parameters
+    ----------
+    latent_dim : int, default=8
+        Number of latent factors ``d``.
+    rho : float in [0, 1], default=0.5
+        Weight of the reconstruction loss in ``rho * L_recon + (1 - rho) * L_sup``. Both
+        parts are averages (see Notes), so ``rho`` means the same at every n. ``rho = 1``
+        fits the factors to ``P`` alone (the seed's ALS); ``solver="als"`` needs ``rho > 0``.
+    lambda_reg : float >= 0, default=0.01
+        Ridge penalty on both factor matrices.
+    solver : {"als"}, default="als"
+        Alternating least squares that decreases the combined objective at every step.
+    aggregator_type : {"weighted", "mean"}, default="weighted"
+        ``"weighted"``: the logistic aggregator. ``"mean"``: the clipped mean of the
+        reconstructed row, which has nothing to learn; the supervised parameters
+        (``rho``'s supervised share, class weights, focal loss, aggregator settings) then
+        do not enter the fit.
+    aggregator_solver : {"newton", "gd"}, default="newton"
+        ``"newton"``: solve the aggregator sub-problem (class-weighted logistic regression
+        on the reconstructed labeled rows) exactly at every iteration. ``"gd"``: the seed's
+        single gradient step of size ``aggregator_lr`` per iteration.
+    aggregator_lr : float > 0, default=0.01
+        Learning rate of the ``"gd"`` aggregator step (unused by ``"newton"``).
+    aggregator_l2 : float >= 0, default=1e-3
+        Ridge penalty ``aggregator_l2 / 2 * |w|^2`` in the supervised loss; keeps ``w``
+        finite when the labeled rows are separable.
+    confidence : {"uniform", "certainty"}, callable or array-like, default="uniform"
+        Base confidence of each entry of ``P``: a strategy name, a callable
+        ``f(P, y) -> C`` (``y`` holds NaN for unlabeled rows), or an array of the shape of
+        ``P``. Missing entries get 0 whatever is given. New rows folded in by
+        :meth:`predict_proba` use the same strategy without labels; with an array, they use
+        uniform confidence unless ``predict_proba(P, confidence=...)`` gives one.
+    use_label_aware_confidence : bool, default=True
+        Multiply the confidence of labeled rows by ``1 + label_aware_alpha * agreement``
+        (agreement = ``p`` for positives, ``1 - p`` for negatives).
+    label_aware_alpha : float >= 0, default=1.0
+        Strength of the label-aware boost.
+    use_class_weights : bool, default=True
+        Weight labeled instances by ``n_L / (2 n_class)`` in the supervised loss.
+    focal_gamma : float >= 0, default=0.0
+        Focal-loss exponent: the supervised loss is ``-(1 - p_t)^gamma log p_t``.
+    max_iter : int >= 1, default=50
+        Maximum number of ALS iterations.
+    tol : float >= 0, default=1e-4
+        Stop when the relative change of the total objective is below ``tol``.
+    freeze_aggregator_iters : int >= 0, default=0
+        Keep the aggregator at its start (the simple average) for this many iterations.
+    chunk_size : int >= 1, default=16384
+        Instances processed at once in the least-squares steps; bounds memory, does not
+        change the result.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial factors.
+    verbose : bool, default=False
+        Log the objective at every iteration (logger ``"cfensemble"``).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        ``[0, 1]``.
+    n_features_in_ : int
+        Number of base classifiers ``m``.
+    classifier_factors_ : ndarray of shape (n_classifiers, latent_dim)
+    instance_factors_ : ndarray of shape (n_samples, latent_dim)
+        Factors of the rows seen in :meth:`fit`.
+    coef_ : ndarray of shape (n_classifiers,)
+        Signed aggregator weights.
+    intercept_ : float
+    transduction_ : ndarray of shape (n_samples,)
+        Positive-class probability of every row seen in :meth:`fit`.
+    n_iter_ : int
+    loss_curve_ : dict of ndarray
+        ``"total"``, ``"reconstruction"`` and ``"supervised"`` parts per iteration.
+    diagnostics_ : dict
+        Signed weights, their std, min, max, range and sum, the number of negative weights,
+        the prediction spread of ``transduction_`` and a ``collapsed`` flag.
+
+    Notes
+    -----
+    The objective, with ``P_hat = Y X^T``::
+
+        L_recon = [sum c_iu (p_iu - P_hat_iu)^2 + lambda_reg (|X|^2 + |Y|^2)] / sum c_iu
+        L_sup   = sum_labeled kappa_i l(z_i, y_i) / sum kappa_i + aggregator_l2 / 2 |w|^2
+
+    with ``z_i = w . P_hat_i + b``, ``kappa`` the class weights and ``l`` the focal loss
+    (cross-entropy for ``focal_gamma = 0``). The ALS steps minimise a quadratic majoriser
+    of this objective (see ``cfensemble._als``), so each step decreases it when the
+    aggregator is solved exactly.
+    """
+
+    _parameter_constraints: dict = {
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="both")],
+        "lambda_reg": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions({"als"})],
+        "aggregator_type": [StrOptions({"weighted", "mean"})],
+        "aggregator_solver": [StrOptions({"newton", "gd"})],
+        "aggregator_lr": [Interval(Real, 0, None, closed="neither")],
+        "aggregator_l2": [Interval(Real, 0, None, closed="left")],
+        "confidence": [StrOptions({"uniform", "certainty"}), callable, "array-like"],
+        "use_label_aware_confidence": ["boolean"],
+        "label_aware_alpha": [Interval(Real, 0, None, closed="left")],
+        "use_class_weights": ["boolean"],
+        "focal_gamma": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "freeze_aggregator_iters": [Interval(Integral, 0, None, closed="left")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        latent_dim=8,
+        rho=0.5,
+        lambda_reg=0.01,
+        solver="als",
+        aggregator_type="weighted",
+        aggregator_solver="newton",
+        aggregator_lr=0.01,
+        aggregator_l2=1e-3,
+        confidence="uniform",
+        use_label_aware_confidence=True,
+        label_aware_alpha=1.0,
+        use_class_weights=True,
+        focal_gamma=0.0,
+        max_iter=50,
+        tol=1e-4,
+        freeze_aggregator_iters=0,
+        chunk_size=16384,
+        random_state=None,
+        verbose=False,
+    ):
+        self.latent_dim = latent_dim
+        self.rho = rho
+        self.lambda_reg = lambda_reg
+        self.solver = solver
+        self.aggregator_type = aggregator_type
+        self.aggregator_solver = aggregator_solver
+        self.aggregator_lr = aggregator_lr
+        self.aggregator_l2 = aggregator_l2
+        self.confidence = confidence
+        self.use_label_aware_confidence = use_label_aware_confidence
+        self.label_aware_alpha = label_aware_alpha
+        self.use_class_weights = use_class_weights
+        self.focal_gamma = focal_gamma
+        self.max_iter = max_iter
+        self.tol = tol
+        self.freeze_aggregator_iters = freeze_aggregator_iters
+        self.chunk_size = chunk_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.target_tags.single_output = True
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def fit(self, P, y):
+        """Fit the factorization and the aggregator.
+
+        Parameters
+        ----------
+        P : array-like of shape (n_samples, n_classifiers)
+            Base probabilities in [0, 1]; NaN marks a missing prediction.
+        y : array-like of shape (n_samples,)
+            1 or 0 for labeled rows, -1 or NaN for unlabeled rows.
+
+        Returns
+        -------
+        self : CFEnsembleClassifier
+        """
+        self._validate_params()
+        P = check_probabilities(P)
+        y = check_labels(y, P.shape[0])
+        n_samples, n_classifiers = P.shape
+        self._check_n_classifiers(n_classifiers)
+        if self.solver == "als" and self.rho == 0:
+            raise ValueError(
+                "rho=0 leaves the factorization undetermined with solver='als'; use rho > 0."
+            )
+        labeled = ~np.isnan(y)
+        classes = np.unique(y[labeled])
+        if labeled.any() and classes.size < 2:
+            raise ValueError(
+                f"y has labeled rows of one class only ({int(classes[0])}); the aggregator "
+                "needs both classes. Label at least one row of each class, or mark all rows "
+                "-1 for a pure reconstruction."
+            )
+        aggregator_cls = (
+            WeightedAggregator if self.aggregator_type == "weighted" else MeanAggregator
+        )
+        if not labeled.any():
+            warnings.warn(
+                "y has no labeled rows: fitting a pure reconstruction of P; predictions are "
+                "the clipped mean of the reconstructed row (the aggregator is not trained).",
+                UserWarning,
+                stacklevel=2,
+            )
+            aggregator_cls = MeanAggregator
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = n_classifiers
+        C = resolve_confidence(
+            self.confidence, P, y, self.use_label_aware_confidence, self.label_aware_alpha
+        )
+        problem = _als.make_problem(C, P, y, self.use_class_weights)
+        aggregator = aggregator_cls(n_classifiers)
+        with _verbosity(self.verbose):
+            result = _als.fit_als(
+                problem,
+                aggregator,
+                latent_dim=self.latent_dim,
+                rho=self.rho,
+                lambda_reg=self.lambda_reg,
+                aggregator_solver=self.aggregator_solver,
+                aggregator_lr=self.aggregator_lr,
+                aggregator_l2=self.aggregator_l2,
+                use_class_weights=self.use_class_weights,
+                focal_gamma=self.focal_gamma,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                freeze_aggregator_iters=self.freeze_aggregator_iters,
+                rng=check_random_state(self.random_state),
+                chunk_size=self.chunk_size,
+            )
+        self.aggregator_ = aggregator
+        self.classifier_factors_ = result.X
+        self.instance_factors_ = result.Y
+        self.coef_ = result.w
+        self.intercept_ = result.b
+        self.n_iter_ = result.n_iter
+        self.loss_curve_ = {
+            name: result.loss_curve[:, k].copy() for k, name in enumerate(LOSS_PARTS)
+        }
+        self.transduction_ = aggregator.predict(result.Y @ result.X.T)
+        self.diagnostics_ = aggregator_diagnostics(self.coef_, self.transduction_)
+        if self.diagnostics_["collapsed"]:
+            warnings.warn(
+                "The aggregator collapsed: weight sum "
+                f"{self.diagnostics_['weight_sum']:.3g}, prediction std "
+                f"{self.diagnostics_['prediction_std']:.3g}. On imbalanced data keep "
+                "use_class_weights=True; try aggregator_solver='newton'.",
+                CollapseWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _check_n_classifiers(self, n_classifiers: int) -> None:
+        """Hook for front-ends that declare the number of classifiers up front."""
+
+    def transform(self, P, confidence=None) -> np.ndarray:
+        """Instance factors of new rows, folded in with the classifier factors fixed.
+
+        Parameters
+        ----------
+        P : array-like of shape (n_samples, n_classifiers)
+            Base probabilities in [0, 1]; NaN marks a missing prediction.
+        confidence : array-like of shape (n_samples, n_classifiers), optional
+            Confidence for these rows; by default the fitted strategy without labels.
+
+        Returns
+        -------
+        Y : ndarray of shape (n_samples, latent_dim)
+        """
+        check_is_fitted(self, "classifier_factors_")
+        P = check_probabilities(P, n_classifiers=self.n_features_in_)
+        unlabeled = np.full(P.shape[0], np.nan)
+        if confidence is None:
+            confidence = self.confidence if not _is_array(self.confidence) else "uniform"
+        C = resolve_confidence(confidence, P, unlabeled)
+        P0 = np.where(np.isnan(P), 0.0, P)
+        return _als.fold_in(C, P0, self.classifier_factors_, self.lambda_reg, self.chunk_size)
+
+    def predict_proba(self, P, confidence=None) -> np.ndarray:
+        """Class probabilities of new rows (inductive fold-in).
+
+        Each row's instance factor is solved with the classifier factors fixed (the
+        Y-step, confidence from ``P`` without labels, 0 for missing entries), then the
+        aggregator combines the reconstructed row.
+
+        Parameters
+        ----------
+        P : array-like of shape (n_samples, n_classifiers)
+        confidence : array-like of shape (n_samples, n_classifiers), optional
+            See :meth:`transform`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            Columns are the probabilities of class 0 and class 1.
+        """
+        Y = self.transform(P, confidence)
+        p = self.aggregator_.predict(Y @ self.classifier_factors_.T)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, P, confidence=None) -> np.ndarray:
+        """Class labels of new rows: 1 where the positive probability is at least 0.5."""
+        return self.classes_[(self.predict_proba(P, confidence)[:, 1] >= 0.5).astype(int)]
+
+
+def _is_array(value) -> bool:
+    return not isinstance(value, str) and not callable(value)
+
+
+class CFEnsembleTrainer(CFEnsembleClassifier):
+    """The seed's ALS trainer: :class:`CFEnsembleClassifier` with the seed's defaults.
+
+    Same code as :class:`CFEnsembleClassifier`; differs only in its defaults
+    (``latent_dim=20``, the seed's single gradient step for the aggregator
+    ``aggregator_solver="gd"`` with no ridge) and in the optional ``n_classifiers``, which,
+    when given, must match the number of columns of ``P``. See
+    :class:`CFEnsembleClassifier` for every parameter.
+    """
+
+    solver = "als"
+
+    _parameter_constraints: dict = {
+        **{k: v for k, v in CFEnsembleClassifier._parameter_constraints.items() if k != "solver"},
+        "n_classifiers": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        n_classifiers=None,
+        latent_dim=20,
+        rho=0.5,
+        lambda_reg=0.01,
+        aggregator_type="weighted",
+        aggregator_lr=0.01,
+        max_iter=50,
+        tol=1e-4,
+        use_label_aware_confidence=True,
+        label_aware_alpha=1.0,
+        freeze_aggregator_iters=0,
+        use_class_weights=True,
+        focal_gamma=0.0,
+        random_state=None,
+        verbose=False,
+        *,
+        aggregator_solver="gd",
+        aggregator_l2=0.0,
+        confidence="uniform",
+        chunk_size=16384,
+    ):
+        self.n_classifiers = n_classifiers
+        self.latent_dim = latent_dim
+        self.rho = rho
+        self.lambda_reg = lambda_reg
+        self.aggregator_type = aggregator_type
+        self.aggregator_lr = aggregator_lr
+        self.max_iter = max_iter
+        self.tol = tol
+        self.use_label_aware_confidence = use_label_aware_confidence
+        self.label_aware_alpha = label_aware_alpha
+        self.freeze_aggregator_iters = freeze_aggregator_iters
+        self.use_class_weights = use_class_weights
+        self.focal_gamma = focal_gamma
+        self.random_state = random_state
+        self.verbose = verbose
+        self.aggregator_solver = aggregator_solver
+        self.aggregator_l2 = aggregator_l2
+        self.confidence = confidence
+        self.chunk_size = chunk_size
+
+    def _check_n_classifiers(self, n_classifiers: int) -> None:
+        if self.n_classifiers is not None and self.n_classifiers != n_classifiers:
+            raise ValueError(
+                f"P has {n_classifiers} columns but n_classifiers={self.n_classifiers}."
+            )

@@ -1,0 +1,147 @@
+"""The objective of CF-Ensemble: class/focal weights, reconstruction and supervised losses.
+
+Notation (row-major, as everywhere in cfensemble): ``P`` (n, m) base probabilities,
+``C`` (n, m) confidences, ``Y`` (n, d) instance factors, ``X`` (m, d) classifier factors,
+``P_hat = Y @ X.T``, aggregator ``p_i = sigmoid(w @ P_hat[i] + b)``. The method's papers
+and the seed write ``R = P.T`` (m x n), ``X`` as d x m and ``Y`` as d x n; their ``X`` is
+our ``X.T`` and their ``Y`` is our ``Y.T``.
+
+The combined objective is
+
+    L = rho * L_recon + (1 - rho) * L_sup
+
+    L_recon = [sum_iu c_iu (p_iu - y_i . x_u)^2 + lambda_reg (|X|^2 + |Y|^2)] / sum_iu c_iu
+
+    L_sup   = sum_{i labeled} kappa_i * l_gamma(z_i, y_i) / sum_{i labeled} kappa_i
+              + aggregator_l2 / 2 * |w|^2
+
+with ``z_i = w @ P_hat[i] + b`` and ``l_gamma`` the focal loss
+``-(1 - p_t)^gamma * log(p_t)`` (``p_t = p`` if ``y = 1`` else ``1 - p``), which is the
+binary cross-entropy for ``gamma = 0``. ``kappa_i = n_L / (2 * n_class(i))`` are the
+inverse-frequency class weights (all 1 when disabled or when one class only is labeled).
+
+Normalisation: ``L_recon`` is divided by the total confidence and ``L_sup`` by the total
+class weight, so both are averages whose size does not grow with n and ``rho`` means the
+same at n = 500 and n = 5,000,000. Dividing the ridge term by the same total leaves the
+least-squares normal equations ``(sum c y y^T + lambda_reg I) x = sum c p y`` unchanged.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy.special import expit
+
+
+def class_weights(y: np.ndarray, use_class_weights: bool = True) -> np.ndarray:
+    """Inverse-frequency weights ``n / (2 * n_class)`` for labels ``y`` in {0, 1}.
+
+    Each class then contributes the same total weight ``n / 2``. Returns ones when
+    ``use_class_weights`` is False or when only one class is present (the seed's edge case).
+    """
+    y = np.asarray(y)
+    n = y.shape[0]
+    n_pos = int(np.sum(y == 1))
+    n_neg = n - n_pos
+    if not use_class_weights or n_pos == 0 or n_neg == 0:
+        return np.ones(n)
+    return np.where(y == 1, n / (2.0 * n_pos), n / (2.0 * n_neg))
+
+
+def _signed_logit(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``t = z`` for positives and ``-z`` for negatives, so that ``p_t = sigmoid(t)``."""
+    return np.where(y == 1, z, -z)
+
+
+def focal_factor(z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+    """The focal modulating factor ``(1 - p_t)^gamma`` at logits ``z`` (1 for gamma = 0)."""
+    if gamma == 0:
+        return np.ones(np.shape(z))
+    t = _signed_logit(z, y)
+    # 1 - p_t = sigmoid(-t); its log is -softplus(t).
+    return np.exp(-gamma * np.logaddexp(0.0, t))
+
+
+def focal_loss(z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+    """Per-instance loss ``-(1 - p_t)^gamma log p_t`` from logits, computed stably.
+
+    For ``gamma = 0`` this is the binary cross-entropy ``softplus(z) - y z``.
+    """
+    t = _signed_logit(z, y)
+    return focal_factor(z, y, gamma) * np.logaddexp(0.0, -t)
+
+
+def focal_loss_derivatives(
+    z: np.ndarray, y: np.ndarray, gamma: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """First and second derivative of :func:`focal_loss` with respect to the logit ``z``.
+
+    With ``t = ±z`` and ``q = sigmoid(t)``:
+    ``dl/dt = (1-q)^g [g q log q - (1 - q)]`` and
+    ``d2l/dt2 = q (1-q)^g {-g [g q log q - (1-q)] + (1-q) [g (log q + 1) + 1]}``;
+    ``dl/dz = ±dl/dt`` and ``d2l/dz2 = d2l/dt2``. For ``g = 0`` these are ``p - y`` and
+    ``p (1 - p)``.
+    """
+    t = _signed_logit(z, y)
+    sign = np.where(y == 1, 1.0, -1.0)
+    q = expit(t)
+    one_minus_q = expit(-t)
+    log_q = -np.logaddexp(0.0, -t)
+    mod = focal_factor(z, y, gamma)
+    inner = gamma * q * log_q - one_minus_q
+    first = mod * inner
+    second = q * mod * (-gamma * inner + one_minus_q * (gamma * (log_q + 1.0) + 1.0))
+    return sign * first, second
+
+
+@lru_cache(maxsize=64)
+def focal_curvature_bound(gamma: float) -> float:
+    """An upper bound on ``d2 l / dz2`` of the focal loss over all logits.
+
+    1/4 for the cross-entropy (Böhning's bound); for ``gamma > 0`` the maximum of the
+    closed-form second derivative on a fine grid, with a 1 % margin. The ALS trainer
+    uses it to majorise the supervised loss by a quadratic.
+    """
+    if gamma == 0:
+        return 0.25
+    z = np.linspace(-40.0, 40.0, 160_001)
+    _, second = focal_loss_derivatives(z, np.ones_like(z), float(gamma))
+    return float(1.01 * second.max())
+
+
+def reconstruction_loss(
+    C: np.ndarray,
+    P0: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    lambda_reg: float,
+    chunk_size: int = 65536,
+) -> float:
+    """``L_recon`` normalised by the total confidence (see the module docstring).
+
+    ``P0`` is ``P`` with missing entries replaced by any finite value (their confidence is 0).
+    Evaluated in chunks of instances so memory stays bounded.
+    """
+    total = 0.0
+    for start in range(0, C.shape[0], chunk_size):
+        rows = slice(start, start + chunk_size)
+        resid = P0[rows] - Y[rows] @ X.T
+        total += float(np.sum(C[rows] * resid * resid))
+    total += lambda_reg * (float(np.sum(X * X)) + float(np.sum(Y * Y)))
+    return total / float(np.sum(C))
+
+
+def supervised_loss(
+    z: np.ndarray,
+    y: np.ndarray,
+    kappa: np.ndarray,
+    gamma: float,
+    w: np.ndarray,
+    aggregator_l2: float,
+) -> float:
+    """``L_sup``: class-weighted focal loss of the labeled logits ``z`` plus the ridge on ``w``."""
+    if z.shape[0] == 0:
+        return 0.5 * aggregator_l2 * float(w @ w)
+    data = float(np.sum(kappa * focal_loss(z, y, gamma)) / np.sum(kappa))
+    return data + 0.5 * aggregator_l2 * float(w @ w)

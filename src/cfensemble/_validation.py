@@ -1,0 +1,92 @@
+"""Input checks shared by the estimators, with one error-message style.
+
+Every message names the argument and the problem, e.g.
+``"P must hold probabilities in [0, 1]; found values in [-0.2, 1.3]."``
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) -> np.ndarray:
+    """Return ``P`` as a float64 array of shape (n_samples, n_classifiers).
+
+    NaN marks a missing prediction; every other entry must lie in [0, 1] and every row
+    must hold at least one prediction.
+    """
+    try:
+        P = np.array(P, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array of probabilities: {exc}") from None
+    if P.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D of shape (n_samples, n_classifiers); got {P.ndim}-D "
+            f"with shape {P.shape}."
+        )
+    if P.shape[0] == 0 or P.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and one column; got {P.shape}.")
+    if n_classifiers is not None and P.shape[1] != n_classifiers:
+        raise ValueError(
+            f"{name} has {P.shape[1]} columns but the model was fitted with "
+            f"{n_classifiers} classifiers."
+        )
+    if np.isinf(P).any():
+        raise ValueError(f"{name} contains ±inf; use NaN to mark a missing prediction.")
+    observed = ~np.isnan(P)
+    if observed.any():
+        lo, hi = np.min(P[observed]), np.max(P[observed])
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"{name} must hold probabilities in [0, 1]; found values in [{lo:.4g}, {hi:.4g}]."
+            )
+    empty = np.flatnonzero(~observed.any(axis=1))
+    if empty.size:
+        raise ValueError(
+            f"{name} has {empty.size} row(s) with every prediction missing (first: row "
+            f"{empty[0]}); drop them or give at least one prediction per row."
+        )
+    return P
+
+
+def check_labels(y, n_samples: int) -> np.ndarray:
+    """Return labels as float64 with NaN for unlabeled rows.
+
+    Accepts 0/1 for labeled rows and -1 or NaN for unlabeled rows.
+    """
+    try:
+        y = np.array(y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"y must be numeric with 0/1 for labeled rows and -1 or NaN for unlabeled rows: {exc}"
+        ) from None
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {y.shape}.")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"y has {y.shape[0]} entries but P has {n_samples} rows.")
+    y = np.where(y == -1, np.nan, y)
+    bad = ~np.isnan(y) & (y != 0) & (y != 1)
+    if bad.any():
+        values = np.unique(y[bad])[:5]
+        raise ValueError(
+            f"y must hold 0 or 1 for labeled rows and -1 or NaN for unlabeled rows; "
+            f"found {values.tolist()}."
+        )
+    return y
+
+
+def check_confidence_array(C, shape: tuple[int, int], name: str = "confidence") -> np.ndarray:
+    """Return a user-supplied confidence matrix as float64, checked finite and >= 0."""
+    try:
+        C = np.array(C, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array: {exc}") from None
+    if C.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (the shape of P); got {C.shape}.")
+    if not np.isfinite(C).all():
+        raise ValueError(f"{name} must be finite; found NaN or ±inf.")
+    if (C < 0).any():
+        raise ValueError(f"{name} must be >= 0; found minimum {C.min():.4g}.")
+    return C

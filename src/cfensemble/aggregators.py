@@ -1,0 +1,230 @@
+"""Aggregators: combine a row of reconstructed probabilities into one probability.
+
+``WeightedAggregator`` is the supervised combiner ``p = sigmoid(P_hat @ w + b)``. It offers
+the seed's single class-weighted gradient step (:meth:`WeightedAggregator.update`) and an
+exact solve of the same sub-problem by damped Newton steps (:meth:`WeightedAggregator.solve`).
+``MeanAggregator`` averages and has nothing to learn.
+
+Arrays are row-major as in the rest of cfensemble: ``X`` is (n_classifiers, latent_dim),
+``Y`` is (n_samples, latent_dim), ``P_hat = Y @ X.T``. The seed's ``X`` and ``Y`` are the
+transposes of these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from ._losses import class_weights, focal_factor, focal_loss, focal_loss_derivatives
+
+__all__ = ["MeanAggregator", "WeightedAggregator"]
+
+
+def _reconstruct_labeled(X, Y, labeled_idx, labels, n_classifiers):
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] != n_classifiers:
+        raise ValueError(
+            f"X must have shape (n_classifiers={n_classifiers}, latent_dim); got {X.shape}. "
+            "cfensemble is row-major: the seed's X (latent_dim x n_classifiers) is X.T here."
+        )
+    if Y.ndim != 2 or Y.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"Y must have shape (n_samples, latent_dim={X.shape[1]}); got {Y.shape}. "
+            "cfensemble is row-major: the seed's Y (latent_dim x n_samples) is Y.T here."
+        )
+    labeled_idx = np.asarray(labeled_idx)
+    labels = np.asarray(labels, dtype=np.float64)
+    if labels.shape[0] != Y.shape[0]:
+        raise ValueError(
+            f"labels must have one entry per row of Y ({Y.shape[0]}); got {labels.shape[0]}."
+        )
+    return Y[labeled_idx] @ X.T, labels[labeled_idx]
+
+
+class WeightedAggregator:
+    """Logistic combiner ``p_i = sigmoid(w @ p_hat_i + b)`` with class-weighted training.
+
+    Parameters
+    ----------
+    n_classifiers : int
+        Number of base classifiers (length of ``w``). ``w`` starts at ``1 / n_classifiers``
+        (the simple average) and ``b`` at 0.
+
+    Attributes
+    ----------
+    w : ndarray of shape (n_classifiers,)
+        Signed weights; a negative weight is kept, never hidden.
+    b : float
+        Intercept.
+    """
+
+    def __init__(self, n_classifiers: int):
+        if int(n_classifiers) < 1:
+            raise ValueError(f"n_classifiers must be >= 1; got {n_classifiers}.")
+        self.n_classifiers = int(n_classifiers)
+        self.w = np.full(self.n_classifiers, 1.0 / self.n_classifiers)
+        self.b = 0.0
+
+    def decision_function(self, P_hat) -> np.ndarray:
+        """Logits ``P_hat @ w + b`` for ``P_hat`` of shape (n_samples, n_classifiers)."""
+        return np.asarray(P_hat, dtype=np.float64) @ self.w + self.b
+
+    def predict(self, P_hat) -> np.ndarray:
+        """Probabilities ``sigmoid(P_hat @ w + b)``, shape (n_samples,)."""
+        return expit(self.decision_function(P_hat))
+
+    def update(
+        self,
+        X,
+        Y,
+        labeled_idx,
+        labels,
+        lr: float,
+        use_class_weights: bool = True,
+        focal_gamma: float = 0.0,
+        l2: float = 0.0,
+    ) -> WeightedAggregator:
+        """One gradient step on the labeled rows, exactly as the seed writes it.
+
+        ``P_hat = Y[labeled_idx] @ X.T``, residual ``r = p - y``, instance weights
+        ``s = kappa * (1 - p_t)^focal_gamma`` and
+
+            grad_w = P_hat.T @ (s * r) / sum(s) + l2 * w,   grad_b = sum(s * r) / sum(s)
+
+        then ``w -= lr * grad_w`` and ``b -= lr * grad_b``. With ``use_class_weights=False``
+        and ``focal_gamma=0`` this is the plain mean gradient; with one class only the class
+        weights are 1. The focal factor multiplies the cross-entropy gradient (it is held
+        fixed, not differentiated), as the seed describes for this trainer.
+        """
+        P_hat, y = _reconstruct_labeled(X, Y, labeled_idx, labels, self.n_classifiers)
+        return self.gradient_step(P_hat, y, lr, use_class_weights, focal_gamma, l2)
+
+    def gradient_step(
+        self,
+        P_hat: np.ndarray,
+        y: np.ndarray,
+        lr: float,
+        use_class_weights: bool = True,
+        focal_gamma: float = 0.0,
+        l2: float = 0.0,
+    ) -> WeightedAggregator:
+        """The step of :meth:`update` on already reconstructed labeled rows ``P_hat``."""
+        if y.shape[0] == 0:
+            return self
+        z = self.decision_function(P_hat)
+        residual = expit(z) - y
+        s = class_weights(y, use_class_weights) * focal_factor(z, y, focal_gamma)
+        weighted = s * residual
+        total = np.sum(s)
+        self.w = self.w - lr * (P_hat.T @ weighted / total + l2 * self.w)
+        self.b = self.b - lr * float(np.sum(weighted) / total)
+        return self
+
+    def loss(self, P_hat, y, use_class_weights=True, focal_gamma=0.0, l2=0.0) -> float:
+        """Class-weighted focal loss of the labeled rows plus ``l2 / 2 * |w|^2``."""
+        kappa = class_weights(y, use_class_weights)
+        z = self.decision_function(P_hat)
+        return float(
+            np.sum(kappa * focal_loss(z, y, focal_gamma)) / np.sum(kappa)
+            + 0.5 * l2 * self.w @ self.w
+        )
+
+    def solve(
+        self,
+        P_hat: np.ndarray,
+        y: np.ndarray,
+        use_class_weights: bool = True,
+        focal_gamma: float = 0.0,
+        l2: float = 0.0,
+        max_iter: int = 25,
+        tol: float = 1e-10,
+    ) -> WeightedAggregator:
+        """Minimise :meth:`loss` over ``(w, b)`` by damped Newton steps (warm-started).
+
+        A convex class-weighted logistic regression in ``n_classifiers + 1`` parameters for
+        ``focal_gamma = 0``. For ``focal_gamma > 0`` the focal loss is differentiated exactly
+        and negative curvature is clipped to 0 in the Newton matrix; a backtracking line
+        search makes every step decrease the loss. Stops when the Newton decrement falls
+        below ``tol`` or after ``max_iter`` steps.
+        """
+        if y.shape[0] == 0:
+            return self
+        n, m = P_hat.shape
+        A = np.hstack([P_hat, np.ones((n, 1))])
+        kappa = class_weights(y, use_class_weights)
+        kappa = kappa / np.sum(kappa)
+        ridge = np.full(m + 1, float(l2))
+        ridge[-1] = 0.0
+        theta = np.append(self.w, self.b)
+
+        def objective(th):
+            return float(kappa @ focal_loss(A @ th, y, focal_gamma)) + 0.5 * float(
+                ridge @ (th * th)
+            )
+
+        value = objective(theta)
+        for _ in range(max_iter):
+            first, second = focal_loss_derivatives(A @ theta, y, focal_gamma)
+            grad = A.T @ (kappa * first) + ridge * theta
+            hess = (A.T * (kappa * np.maximum(second, 0.0))) @ A + np.diag(ridge)
+            hess[np.diag_indices_from(hess)] += 1e-10 * (1.0 + np.trace(hess) / (m + 1))
+            step = np.linalg.solve(hess, grad)
+            decrement = float(grad @ step)
+            if decrement < tol:
+                break
+            t = 1.0
+            for _ in range(40):
+                candidate = objective(theta - t * step)
+                if candidate <= value - 1e-4 * t * decrement:
+                    break
+                t *= 0.5
+            else:
+                break  # no decrease along the Newton direction: at the optimum numerically
+            theta = theta - t * step
+            value = candidate
+        self.w = theta[:m].copy()
+        self.b = float(theta[m])
+        return self
+
+
+class MeanAggregator:
+    """The simple average of the reconstructed probabilities, clipped to [0, 1].
+
+    Has no parameters: :meth:`update` and :meth:`solve` accept the same arguments as
+    :class:`WeightedAggregator` and leave the aggregator unchanged.
+    """
+
+    def __init__(self, n_classifiers: int):
+        if int(n_classifiers) < 1:
+            raise ValueError(f"n_classifiers must be >= 1; got {n_classifiers}.")
+        self.n_classifiers = int(n_classifiers)
+        self.w = np.full(self.n_classifiers, 1.0 / self.n_classifiers)
+        self.b = 0.0
+
+    def predict(self, P_hat) -> np.ndarray:
+        """Row means of ``P_hat`` clipped to [0, 1], shape (n_samples,)."""
+        return np.clip(np.asarray(P_hat, dtype=np.float64) @ self.w, 0.0, 1.0)
+
+    def update(
+        self,
+        X,
+        Y,
+        labeled_idx,
+        labels,
+        lr: float,
+        use_class_weights: bool = True,
+        focal_gamma: float = 0.0,
+        l2: float = 0.0,
+    ) -> MeanAggregator:
+        """Check the arguments as :meth:`WeightedAggregator.update` does; nothing to learn."""
+        _reconstruct_labeled(X, Y, labeled_idx, labels, self.n_classifiers)
+        return self
+
+    def gradient_step(self, P_hat, y, lr, use_class_weights=True, focal_gamma=0.0, l2=0.0):
+        """Nothing to learn."""
+        return self
+
+    def solve(self, P_hat, y, use_class_weights=True, focal_gamma=0.0, l2=0.0, **kwargs):
+        """Nothing to learn."""
+        return self
