@@ -41,6 +41,42 @@ logger = logging.getLogger("cfensemble")
 _JITTER = 1e-10
 
 
+def normal_equations(
+    C: np.ndarray, CP: np.ndarray, B: np.ndarray, lambda_reg: float, chunk_size: int = 16384
+):
+    """Yield ``(rows, gram, rhs)`` of the ridge-weighted least squares, a chunk of rows at a time.
+
+    For each row ``j`` of ``C`` (shape (k, l)): ``gram[j] = sum_l C[j, l] b_l b_l^T +
+    lambda_reg I`` and ``rhs[j] = sum_l CP[j, l] b_l``, with ``b_l`` the rows of ``B``
+    (shape (l, d)) and ``CP = C * P``. The Gram matrices are GEMMs of ``C`` with the
+    flattened outer products ``b b^T``; rows and the summation index are both chunked, so
+    no array larger than ``chunk_size * d * d`` is formed. With ``lambda_reg = 0`` a
+    relative ridge of 1e-10 keeps a row with zero total confidence solvable.
+    """
+    k, n_sum = C.shape
+    d = B.shape[1]
+    diag = np.arange(d)
+
+    def outer_products(sl):
+        Bs = B[sl]
+        return (Bs[:, :, None] * Bs[:, None, :]).reshape(-1, d * d)
+
+    sum_chunks = [slice(s, s + chunk_size) for s in range(0, n_sum, chunk_size)]
+    cached = outer_products(sum_chunks[0]) if len(sum_chunks) == 1 else None
+    for start in range(0, k, chunk_size):
+        rows = slice(start, min(start + chunk_size, k))
+        if cached is not None:
+            gram = C[rows] @ cached
+        else:
+            gram = sum(C[rows, sl] @ outer_products(sl) for sl in sum_chunks)
+        gram = gram.reshape(-1, d, d)
+        ridge = lambda_reg
+        if lambda_reg == 0:
+            ridge = _JITTER * (np.trace(gram, axis1=1, axis2=2)[:, None] / d + 1e-12)
+        gram[:, diag, diag] += ridge
+        yield rows, gram, CP[rows] @ B
+
+
 def weighted_least_squares(
     C: np.ndarray,
     CP: np.ndarray,
@@ -58,39 +94,14 @@ def weighted_least_squares(
         (sum_l C[j, l] b_l b_l^T + lambda_reg I + extra_scale[j] H) a_j
             = sum_l CP[j, l] b_l + extra_rhs[j]
 
-    where ``b_l`` are the rows of ``B`` (shape (l, d)), ``CP = C * P`` and ``H`` is
-    ``extra_matrix`` (d, d). Rows and the summation index are both processed in chunks of
-    ``chunk_size``, so no array larger than ``chunk_size * d * d`` is formed.
-
-    With ``lambda_reg = 0`` a relative ridge of 1e-10 keeps singular systems (a row with
-    zero total confidence) solvable.
+    with ``H = extra_matrix`` (d, d) (see :func:`normal_equations`); the systems of a chunk
+    are solved in one batched call.
     """
-    k, n_sum = C.shape
-    d = B.shape[1]
-    out = np.empty((k, d))
-    diag = np.arange(d)
-
-    def outer_products(sl):
-        Bs = B[sl]
-        return (Bs[:, :, None] * Bs[:, None, :]).reshape(-1, d * d)
-
-    sum_chunks = [slice(s, s + chunk_size) for s in range(0, n_sum, chunk_size)]
-    cached = outer_products(sum_chunks[0]) if len(sum_chunks) == 1 else None
-    for start in range(0, k, chunk_size):
-        rows = slice(start, start + chunk_size)
-        if cached is not None:
-            gram = C[rows] @ cached
-        else:
-            gram = sum(C[rows, sl] @ outer_products(sl) for sl in sum_chunks)
-        gram = gram.reshape(-1, d, d)
-        rhs = CP[rows] @ B
+    out = np.empty((C.shape[0], B.shape[1]))
+    for rows, gram, rhs in normal_equations(C, CP, B, lambda_reg, chunk_size):
         if extra_matrix is not None:
             gram += extra_scale[rows, None, None] * extra_matrix
             rhs += extra_rhs[rows]
-        ridge = lambda_reg
-        if lambda_reg == 0:
-            ridge = _JITTER * (np.trace(gram, axis1=1, axis2=2)[:, None] / d + 1e-12)
-        gram[:, diag, diag] += ridge
         out[rows] = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
     return out
 
@@ -168,20 +179,32 @@ def _coupling(problem, aggregator, rho, focal_gamma):
 
 
 def x_step(problem, X, Y, aggregator, rho, lambda_reg, focal_gamma, chunk_size):
-    """Update the classifier factors (minimises a majoriser of the combined objective)."""
+    """Update the classifier factors (minimises a majoriser of the combined objective).
+
+    Uncoupled: one batched weighted least squares. Coupled: the Gram matrices are built
+    in one pass over the instances, then the classifiers are updated in turn, each
+    minimising the majoriser taken at the current point (``z`` is refreshed after each).
+    """
     C, CP = problem.C, problem.CP
     coupling = _coupling(problem, aggregator, rho, focal_gamma)
     if coupling is None:
         return weighted_least_squares(C.T, CP.T, Y, lambda_reg, chunk_size=chunk_size)
     beta, bound = coupling
+    ((_, gram, rhs),) = normal_equations(C.T, CP.T, Y, lambda_reg, chunk_size=C.shape[1])
     w = aggregator.w
     Y_l = Y[problem.labeled]
-    z = Y_l @ (X.T @ w) + aggregator.b
-    g, _ = focal_loss_derivatives(z, problem.y, focal_gamma)
     H = Y_l.T @ (beta[:, None] * Y_l)
-    scale = np.abs(w) * np.abs(w).sum()
-    rhs = scale[:, None] * (X @ H) - np.outer(w, Y_l.T @ (beta * g / bound))
-    return weighted_least_squares(C.T, CP.T, Y, lambda_reg, scale, H, rhs, chunk_size)
+    X = X.copy()
+    z = Y_l @ (X.T @ w) + aggregator.b
+    for u in range(X.shape[0]):
+        g, _ = focal_loss_derivatives(z, problem.y, focal_gamma)
+        curvature = w[u] ** 2 * H
+        old = X[u].copy()
+        X[u] = np.linalg.solve(
+            gram[u] + curvature, rhs[u] + curvature @ old - w[u] * (Y_l.T @ (beta * g / bound))
+        )
+        z += w[u] * (Y_l @ (X[u] - old))
+    return X
 
 
 def y_step(problem, X, Y, aggregator, rho, lambda_reg, focal_gamma, chunk_size):

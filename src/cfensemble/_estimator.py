@@ -6,6 +6,7 @@ import logging
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -121,8 +122,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         Weight labeled instances by ``n_L / (2 n_class)`` in the supervised loss.
     focal_gamma : float >= 0, default=0.0
         Focal-loss exponent: the supervised loss is ``-(1 - p_t)^gamma log p_t``.
-    max_iter : int >= 1, default=50
-        Maximum number of ALS iterations.
+    max_iter : int >= 1, default=300
+        Maximum number of ALS iterations. With ``rho < 1`` the coupled steps are
+        majorise-minimise steps and typically need 100-250 iterations to reach ``tol``.
     tol : float >= 0, default=1e-4
         Stop when the relative change of the total objective is below ``tol``.
     freeze_aggregator_iters : int >= 0, default=0
@@ -169,7 +171,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     aggregator is solved exactly.
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "rho": [Interval(Real, 0, 1, closed="both")],
         "lambda_reg": [Interval(Real, 0, None, closed="left")],
@@ -206,7 +208,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         label_aware_alpha=1.0,
         use_class_weights=True,
         focal_gamma=0.0,
-        max_iter=50,
+        max_iter=300,
         tol=1e-4,
         freeze_aggregator_iters=0,
         chunk_size=16384,
@@ -236,6 +238,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.positive_only = True
         tags.target_tags.single_output = True
         tags.classifier_tags.multi_class = False
         return tags
@@ -255,9 +258,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self : CFEnsembleClassifier
         """
         self._validate_params()
+        y = check_labels(y)
         P = check_probabilities(P)
-        y = check_labels(y, P.shape[0])
-        n_samples, n_classifiers = P.shape
+        if y.shape[0] != P.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} entries but P has {P.shape[0]} rows.")
+        n_classifiers = P.shape[1]
         self._check_n_classifiers(n_classifiers)
         if self.solver == "als" and self.rho == 0:
             raise ValueError(
@@ -332,7 +337,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def _check_n_classifiers(self, n_classifiers: int) -> None:
         """Hook for front-ends that declare the number of classifiers up front."""
 
-    def transform(self, P, confidence=None) -> np.ndarray:
+    def fold_in(self, P, confidence=None) -> np.ndarray:
         """Instance factors of new rows, folded in with the classifier factors fixed.
 
         Parameters
@@ -366,20 +371,21 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ----------
         P : array-like of shape (n_samples, n_classifiers)
         confidence : array-like of shape (n_samples, n_classifiers), optional
-            See :meth:`transform`.
+            See :meth:`fold_in`.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, 2)
             Columns are the probabilities of class 0 and class 1.
         """
-        Y = self.transform(P, confidence)
+        Y = self.fold_in(P, confidence)
         p = self.aggregator_.predict(Y @ self.classifier_factors_.T)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, P, confidence=None) -> np.ndarray:
         """Class labels of new rows: 1 where the positive probability is at least 0.5."""
-        return self.classes_[(self.predict_proba(P, confidence)[:, 1] >= 0.5).astype(int)]
+        positive = self.predict_proba(P, confidence)[:, 1] >= 0.5
+        return self.classes_[positive.astype(int)]
 
 
 def _is_array(value) -> bool:
@@ -398,7 +404,7 @@ class CFEnsembleTrainer(CFEnsembleClassifier):
 
     solver = "als"
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         **{k: v for k, v in CFEnsembleClassifier._parameter_constraints.items() if k != "solver"},
         "n_classifiers": [Interval(Integral, 1, None, closed="left"), None],
     }

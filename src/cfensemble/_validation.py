@@ -6,7 +6,11 @@ Every message names the argument and the problem, e.g.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 
 
 def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) -> np.ndarray:
@@ -15,17 +19,34 @@ def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) ->
     NaN marks a missing prediction; every other entry must lie in [0, 1] and every row
     must hold at least one prediction.
     """
+    if sp.issparse(P):
+        raise TypeError(
+            f"Sparse data was passed for {name}, but dense data is required: use NaN, not "
+            "an absent entry, to mark a missing prediction, and '.toarray()' to convert."
+        )
     try:
-        P = np.array(P, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+        P = np.asarray(P)
+        if P.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported: {name} must hold real probabilities.")
+        P = P.astype(np.float64)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a numeric array of probabilities: {exc}") from None
+    except ValueError as exc:
         raise ValueError(f"{name} must be a numeric array of probabilities: {exc}") from None
     if P.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D of shape (n_samples, n_classifiers); got {P.ndim}-D "
             f"with shape {P.shape}."
         )
-    if P.shape[0] == 0 or P.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one row and one column; got {P.shape}.")
+    if P.shape[0] == 0:
+        raise ValueError(
+            f"{name} has 0 sample(s) (shape={P.shape}) while a minimum of 1 is required."
+        )
+    if P.shape[1] == 0:
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape={P.shape}) while a minimum of 1 is required: "
+            "one column per base classifier."
+        )
     if n_classifiers is not None and P.shape[1] != n_classifiers:
         raise ValueError(
             f"{name} has {P.shape[1]} columns but the model was fitted with "
@@ -49,11 +70,16 @@ def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) ->
     return P
 
 
-def check_labels(y, n_samples: int) -> np.ndarray:
+def check_labels(y, n_samples: int | None = None) -> np.ndarray:
     """Return labels as float64 with NaN for unlabeled rows.
 
     Accepts 0/1 for labeled rows and -1 or NaN for unlabeled rows.
     """
+    if y is None:
+        raise ValueError(
+            "This estimator requires y to be passed, but the target y is None: give 0/1 "
+            "for labeled rows and -1 for unlabeled rows."
+        )
     try:
         y = np.array(y, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -61,18 +87,27 @@ def check_labels(y, n_samples: int) -> np.ndarray:
             f"y must be numeric with 0/1 for labeled rows and -1 or NaN for unlabeled rows: {exc}"
         ) from None
     if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is raveled.",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         y = y[:, 0]
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {y.shape}.")
-    if y.shape[0] != n_samples:
+    if n_samples is not None and y.shape[0] != n_samples:
         raise ValueError(f"y has {y.shape[0]} entries but P has {n_samples} rows.")
     y = np.where(y == -1, np.nan, y)
     bad = ~np.isnan(y) & (y != 0) & (y != 1)
     if bad.any():
-        values = np.unique(y[bad])[:5]
+        values = np.unique(y[bad])[:5].tolist()
+        if np.any(y[bad] != np.round(y[bad])):
+            kind = "Unknown label type: continuous."
+        else:
+            kind = "Only binary classification is supported; the target is multiclass."
         raise ValueError(
-            f"y must hold 0 or 1 for labeled rows and -1 or NaN for unlabeled rows; "
-            f"found {values.tolist()}."
+            f"{kind} y must hold 0 or 1 for labeled rows and -1 or NaN for unlabeled rows; "
+            f"found {values}."
         )
     return y
 

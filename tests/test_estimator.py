@@ -1,0 +1,322 @@
+"""CFEnsembleClassifier: scikit-learn contract, parameters, bad input, diagnostics."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from cfensemble import CFEnsembleClassifier, CFEnsembleTrainer, CollapseWarning
+
+OUTSIDE_01 = "the checks' X is not in [0, 1]; P holds probabilities and is rejected otherwise"
+EXPECTED_FAILED_CHECKS = {
+    name: OUTSIDE_01
+    for name in [
+        "check_classifiers_train",
+        "check_dict_unchanged",
+        "check_dont_overwrite_parameters",
+        "check_estimators_fit_returns_self",
+        "check_estimators_overwrite_params",
+        "check_estimators_pickle",
+        "check_f_contiguous_array_estimator",
+        "check_fit2d_1feature",
+        "check_fit2d_1sample",
+        "check_fit2d_predict1d",
+        "check_fit_check_is_fitted",
+        "check_fit_idempotent",
+        "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance",
+        "check_n_features_in",
+        "check_n_features_in_after_fitting",
+        "check_non_transformer_estimators_n_iter",
+        "check_pipeline_consistency",
+        "check_positive_only_tag_during_fit",
+        "check_readonly_memmap_input",
+    ]
+}
+EXPECTED_FAILED_CHECKS.update(
+    {
+        "check_classifiers_classes": "string, multiclass labels; y must be 0/1 (-1 = unlabeled)",
+        "check_estimators_dtypes": "uses label 2: y must be 0/1 (-1 = unlabeled)",
+        "check_classifier_data_not_an_array": "uses label 2: y must be 0/1 (-1 = unlabeled)",
+    }
+)
+# Each of these is exercised on probability data by test_contract_on_probability_data.
+
+
+@parametrize_with_checks(
+    [CFEnsembleClassifier(max_iter=5), CFEnsembleTrainer(max_iter=5)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def _fit(P, y, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return CFEnsembleClassifier(random_state=0, **params).fit(P, y)
+
+
+@pytest.mark.parametrize("cls", [CFEnsembleClassifier, CFEnsembleTrainer])
+def test_contract_on_probability_data(problem, cls):
+    P, _, y = problem
+    est = cls(max_iter=10, random_state=0)
+    params = est.get_params()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert est.fit(P, y) is est
+        again = clone(est).fit(P, y)
+    assert est.get_params() == params  # fit does not write hyperparameters
+    np.testing.assert_array_equal(est.transduction_, again.transduction_)  # idempotent
+    assert est.n_features_in_ == P.shape[1]
+    proba = est.predict_proba(P)
+    assert proba.shape == (P.shape[0], 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(np.unique(est.predict(P))) <= {0, 1}
+    order = np.random.default_rng(0).permutation(P.shape[0])
+    np.testing.assert_allclose(est.predict_proba(P[order]), proba[order])  # row-wise fold-in
+    np.testing.assert_allclose(est.predict_proba(P[:7]), proba[:7])  # subset invariance
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.predict_proba(P), proba)
+    with pytest.raises(ValueError, match="columns"):
+        est.predict_proba(P[:, :-1])
+    assert est.transduction_.shape == (P.shape[0],)
+    assert est.instance_factors_.shape == (P.shape[0], est.latent_dim)
+    assert est.classifier_factors_.shape == (P.shape[1], est.latent_dim)
+    assert est.coef_.shape == (P.shape[1],)
+    assert set(est.loss_curve_) == {"total", "reconstruction", "supervised"}
+    assert all(v.shape == (est.n_iter_,) for v in est.loss_curve_.values())
+
+
+def test_set_params_and_clone_roundtrip():
+    est = CFEnsembleClassifier(rho=0.3).set_params(latent_dim=4)
+    assert clone(est).get_params()["latent_dim"] == 4
+    assert clone(est).get_params()["rho"] == 0.3
+
+
+def test_rho_changes_the_predictions(problem):
+    P, _, y = problem
+    a = _fit(P, y, rho=0.2)
+    b = _fit(P, y, rho=0.8)
+    assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-3
+    assert np.max(np.abs(a.predict_proba(P) - b.predict_proba(P))) > 1e-3
+
+
+DEFAULT_CHANGES = [
+    ("latent_dim", 3),
+    ("rho", 0.9),
+    ("lambda_reg", 1.0),
+    ("aggregator_type", "mean"),
+    ("aggregator_solver", "gd"),
+    ("aggregator_l2", 1.0),
+    ("confidence", "certainty"),
+    ("use_label_aware_confidence", False),
+    ("label_aware_alpha", 5.0),
+    ("use_class_weights", False),
+    ("focal_gamma", 2.0),
+    ("max_iter", 3),
+    ("tol", 0.1),
+    ("freeze_aggregator_iters", 5),
+    ("random_state", 1),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), DEFAULT_CHANGES)
+def test_every_parameter_changes_the_result(problem, name, value):
+    P, _, y = problem
+    base = _fit(P, y, max_iter=30)
+    params = {"max_iter": 30, name: value}
+    if name == "random_state":
+        changed = CFEnsembleClassifier(max_iter=30, random_state=value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            changed.fit(P, y)
+    else:
+        changed = _fit(P, y, **params)
+    assert np.max(np.abs(base.transduction_ - changed.transduction_)) > 1e-6
+
+
+def test_aggregator_lr_changes_the_seed_step(problem):
+    P, _, y = problem
+    a = _fit(P, y, aggregator_solver="gd", aggregator_lr=0.01)
+    b = _fit(P, y, aggregator_solver="gd", aggregator_lr=0.5)
+    assert np.max(np.abs(a.coef_ - b.coef_)) > 1e-3
+
+
+def test_verbose_logs_the_objective(problem, caplog):
+    P, _, y = problem
+    with caplog.at_level("INFO", logger="cfensemble"):
+        _fit(P, y, max_iter=2, verbose=True)
+    assert sum("iteration" in r.message for r in caplog.records) == 2
+
+
+def test_supplied_confidence_is_honoured(problem):
+    P, _, y = problem
+    rng = np.random.default_rng(3)
+    C = rng.random(P.shape)
+    a = _fit(P, y, confidence=C)
+    b = _fit(P, y, confidence=lambda P, y: C)
+    c = _fit(P, y)
+    np.testing.assert_array_equal(a.transduction_, b.transduction_)
+    assert np.max(np.abs(a.transduction_ - c.transduction_)) > 1e-4
+    # fold-in with an explicit confidence for the new rows
+    assert not np.allclose(a.predict_proba(P[:5], confidence=C[:5]), a.predict_proba(P[:5]))
+
+
+def test_missing_predictions_are_handled(problem):
+    P, _, y = problem
+    P = P.copy()
+    P[np.random.default_rng(0).random(P.shape) < 0.3] = np.nan
+    P[np.isnan(P).all(axis=1), 0] = 0.5
+    clf = _fit(P, y)
+    assert np.isfinite(clf.transduction_).all()
+    assert np.isfinite(clf.predict_proba(P)).all()
+
+
+def test_missing_entry_has_no_influence(problem):
+    """A missing entry gets confidence 0: its (placeholder) value cannot matter."""
+    P, _, y = problem
+    P1 = P.copy()
+    P1[3, 2] = np.nan
+    a = _fit(P1, y, confidence=np.ones(P.shape))
+    C = np.ones(P.shape)
+    C[3, 2] = 0.0
+    b = _fit(P, y, confidence=C)
+    np.testing.assert_allclose(a.transduction_, b.transduction_, atol=1e-10)
+
+
+def test_no_labels_is_a_pure_reconstruction_with_a_warning(problem):
+    P, _, _ = problem
+    with pytest.warns(UserWarning, match="no labeled rows"):
+        clf = _fit(P, -np.ones(P.shape[0]))
+    np.testing.assert_allclose(
+        clf.transduction_,
+        np.clip((clf.instance_factors_ @ clf.classifier_factors_.T).mean(1), 0, 1),
+    )
+
+
+def test_diagnostics_and_collapse_warning(problem):
+    P, _, y = problem
+    clf = _fit(P, y)
+    d = clf.diagnostics_
+    np.testing.assert_array_equal(d["weights"], clf.coef_)
+    assert d["weight_range"] == pytest.approx(d["weight_max"] - d["weight_min"])
+    assert d["weight_sum"] == pytest.approx(clf.coef_.sum())
+    assert d["prediction_std"] == pytest.approx(clf.transduction_.std())
+    assert not d["collapsed"]
+    # labels that contradict every base classifier make the weights flip sign
+    y_flip = np.where(y == -1, -1, 1 - y)
+    with pytest.warns(CollapseWarning, match="collapsed"):
+        flipped = _fit(P, y_flip)
+    assert flipped.diagnostics_["weight_sum"] < 0
+    assert flipped.diagnostics_["n_negative_weights"] > 0
+
+
+def test_seed_front_end_is_the_same_estimator(problem):
+    P, _, y = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        seed = CFEnsembleTrainer(n_classifiers=P.shape[1], random_state=0).fit(P, y)
+        ours = CFEnsembleClassifier(
+            latent_dim=20, aggregator_solver="gd", aggregator_l2=0.0, random_state=0
+        ).fit(P, y)
+    np.testing.assert_array_equal(seed.transduction_, ours.transduction_)
+    with pytest.raises(ValueError, match="n_classifiers=3"):
+        CFEnsembleTrainer(n_classifiers=3).fit(P, y)
+
+
+def _bad(P, **kw):
+    return P, kw
+
+
+GOOD_P = np.array([[0.1, 0.9], [0.8, 0.3], [0.4, 0.6], [0.7, 0.2]])
+GOOD_Y = np.array([0, 1, -1, 1])
+
+BAD_INPUTS = [
+    ("P 1-D", dict(P=GOOD_P[:, 0]), ValueError, "P must be 2-D"),
+    ("P 3-D", dict(P=GOOD_P[None]), ValueError, "P must be 2-D"),
+    ("P above 1", dict(P=GOOD_P + 0.5), ValueError, r"P must hold probabilities in \[0, 1\]"),
+    ("P negative", dict(P=GOOD_P - 0.5), ValueError, r"P must hold probabilities in \[0, 1\]"),
+    ("P inf", dict(P=np.where(GOOD_P > 0.85, np.inf, GOOD_P)), ValueError, "P contains ±inf"),
+    ("P -inf", dict(P=np.where(GOOD_P > 0.85, -np.inf, GOOD_P)), ValueError, "P contains ±inf"),
+    (
+        "P all missing row",
+        dict(P=np.vstack([GOOD_P[:3], [np.nan, np.nan]])),
+        ValueError,
+        "every prediction missing",
+    ),
+    ("P text", dict(P=[["a", "b"]] * 4), ValueError, "P must be a numeric array"),
+    ("P empty", dict(P=np.zeros((4, 0))), ValueError, "0 feature"),
+    ("y too short", dict(y=GOOD_Y[:3]), ValueError, "y has 3 entries but P has 4 rows"),
+    ("y label 2", dict(y=np.array([0, 2, -1, 1])), ValueError, "y must hold 0 or 1"),
+    ("y continuous", dict(y=np.array([0, 0.5, -1, 1])), ValueError, "y must hold 0 or 1"),
+    ("y one class", dict(y=np.array([1, 1, -1, 1])), ValueError, "one class only"),
+    ("y 2-D", dict(y=np.ones((4, 2))), ValueError, "y must be 1-D"),
+    ("y None", dict(y=None), ValueError, "requires y"),
+    ("latent_dim 0", dict(latent_dim=0), ValueError, "'latent_dim' parameter"),
+    ("rho 1.5", dict(rho=1.5), ValueError, "'rho' parameter"),
+    ("rho -0.1", dict(rho=-0.1), ValueError, "'rho' parameter"),
+    ("rho 0 with ALS", dict(rho=0.0), ValueError, "rho=0"),
+    ("lambda negative", dict(lambda_reg=-1.0), ValueError, "'lambda_reg' parameter"),
+    ("focal negative", dict(focal_gamma=-1.0), ValueError, "'focal_gamma' parameter"),
+    ("unknown solver", dict(solver="sgd"), ValueError, "'solver' parameter"),
+    ("unknown confidence", dict(confidence="magic"), ValueError, "'confidence' parameter"),
+    (
+        "confidence shape",
+        dict(confidence=np.ones((3, 2))),
+        ValueError,
+        r"confidence must have shape \(4, 2\)",
+    ),
+    (
+        "confidence negative",
+        dict(confidence=-np.ones((4, 2))),
+        ValueError,
+        "confidence must be >= 0",
+    ),
+    (
+        "confidence nan",
+        dict(confidence=np.full((4, 2), np.nan)),
+        ValueError,
+        "confidence must be finite",
+    ),
+    (
+        "confidence callable bad",
+        dict(confidence=lambda P, y: np.ones(3)),
+        ValueError,
+        "callable's result",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "overrides", "error", "match"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
+def test_bad_input_gets_a_clear_error(case, overrides, error, match):
+    overrides = dict(overrides)
+    P = overrides.pop("P", GOOD_P)
+    y = overrides.pop("y", GOOD_Y)
+    with pytest.raises(error, match=match):
+        CFEnsembleClassifier(max_iter=2, **overrides).fit(P, y)
+
+
+def test_predict_before_fit_raises_not_fitted():
+    with pytest.raises(NotFittedError):
+        CFEnsembleClassifier().predict_proba(GOOD_P)
+
+
+def test_predict_with_bad_new_rows():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CFEnsembleClassifier(max_iter=2).fit(GOOD_P, GOOD_Y)
+    with pytest.raises(ValueError, match="P has 3 columns"):
+        clf.predict_proba(np.full((2, 3), 0.5))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        clf.predict_proba(np.full((2, 2), 1.5))
+    with pytest.raises(ValueError, match="every prediction missing"):
+        clf.predict_proba(np.full((2, 2), np.nan))
