@@ -224,7 +224,7 @@ def test_seed_front_end_is_the_same_estimator(problem):
         warnings.simplefilter("ignore", ConvergenceWarning)
         seed = CFEnsembleTrainer(n_classifiers=P.shape[1], random_state=0).fit(P, y)
         ours = CFEnsembleClassifier(
-            latent_dim=20, aggregator_solver="gd", aggregator_l2=0.0, random_state=0
+            latent_dim=20, max_iter=50, aggregator_solver="gd", aggregator_l2=0.0, random_state=0
         ).fit(P, y)
     np.testing.assert_array_equal(seed.transduction_, ours.transduction_)
     with pytest.raises(ValueError, match="n_classifiers=3"):
