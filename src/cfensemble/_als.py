@@ -190,7 +190,9 @@ def x_step(problem, X, Y, aggregator, rho, lambda_reg, focal_gamma, chunk_size):
     if coupling is None:
         return weighted_least_squares(C.T, CP.T, Y, lambda_reg, chunk_size=chunk_size)
     beta, bound = coupling
-    ((_, gram, rhs),) = normal_equations(C.T, CP.T, Y, lambda_reg, chunk_size=C.shape[1])
+    parts = list(normal_equations(C.T, CP.T, Y, lambda_reg, chunk_size))
+    gram = np.concatenate([part[1] for part in parts])
+    rhs = np.concatenate([part[2] for part in parts])
     w = aggregator.w
     Y_l = Y[problem.labeled]
     H = Y_l.T @ (beta[:, None] * Y_l)

@@ -81,7 +81,10 @@ def check_labels(y, n_samples: int | None = None) -> np.ndarray:
             "for labeled rows and -1 for unlabeled rows."
         )
     try:
-        y = np.array(y, dtype=np.float64)
+        y = np.asarray(y)
+        if y.dtype.kind == "c":
+            raise ValueError("Complex data not supported: y must hold labels 0, 1 or -1.")
+        y = y.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"y must be numeric with 0/1 for labeled rows and -1 or NaN for unlabeled rows: {exc}"
