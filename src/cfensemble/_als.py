@@ -100,6 +100,7 @@ def weighted_least_squares(
     out = np.empty((C.shape[0], B.shape[1]))
     for rows, gram, rhs in normal_equations(C, CP, B, lambda_reg, chunk_size):
         if extra_matrix is not None:
+            assert extra_scale is not None and extra_rhs is not None
             gram += extra_scale[rows, None, None] * extra_matrix
             rhs += extra_rhs[rows]
         out[rows] = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]

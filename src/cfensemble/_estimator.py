@@ -35,20 +35,21 @@ def aggregator_diagnostics(w: np.ndarray, proba: np.ndarray) -> dict:
     base classifiers, the seed's failure) or the predictions have std below 1e-3.
     """
     w = np.asarray(w, dtype=np.float64)
-    diag = {
+    weight_sum = float(np.sum(w))
+    prediction_std = float(np.std(proba))
+    return {
         "weights": w.copy(),
         "weight_std": float(np.std(w)),
         "weight_min": float(np.min(w)),
         "weight_max": float(np.max(w)),
         "weight_range": float(np.max(w) - np.min(w)),
-        "weight_sum": float(np.sum(w)),
+        "weight_sum": weight_sum,
         "n_negative_weights": int(np.sum(w < 0)),
-        "prediction_std": float(np.std(proba)),
+        "prediction_std": prediction_std,
         "prediction_min": float(np.min(proba)),
         "prediction_max": float(np.max(proba)),
+        "collapsed": weight_sum <= 0 or prediction_std < 1e-3,
     }
-    diag["collapsed"] = bool(diag["weight_sum"] <= 0 or diag["prediction_std"] < 1e-3)
-    return diag
 
 
 @contextmanager
