@@ -10,11 +10,12 @@ Coupling with the supervised loss (DESIGN §3.2). The focal/cross-entropy loss h
 at most ``M`` in the logit (``M = 1/4`` for cross-entropy, :func:`focal_curvature_bound`), so
 around the current point it is majorised by a quadratic. For an instance factor ``y_i`` with
 ``z_i = y_i . v + b`` and ``v = X^T w`` this adds a rank-one term to its normal equations;
-for the classifier factors, ``z_i = sum_u w_u x_u . y_i + b`` couples the classifiers, which
-Cauchy-Schwarz decouples: ``(sum_u w_u e_u)^2 <= |w|_1 sum_u |w_u| e_u^2``. Both steps then
-minimise a majoriser of the true objective ``rho L_recon + (1 - rho) L_sup``, so neither can
-increase it, and ``rho`` shapes the factors. With ``rho = 1`` the steps are the seed's plain
-weighted least squares.
+for the classifier factors, ``z_i = sum_u w_u x_u . y_i + b`` couples the classifiers, so
+they are updated in turn, each with the majoriser taken at the current point (a term
+``w_u^2 sum_i beta_i y_i y_i^T`` in its normal equations). Every step then minimises a
+majoriser of the true objective ``rho L_recon + (1 - rho) L_sup``, so none can increase it,
+and ``rho`` shapes the factors. With ``rho = 1`` the steps are the seed's plain weighted
+least squares.
 """
 
 from __future__ import annotations
