@@ -5,7 +5,12 @@ confidence weights, jointly with a class-weighted aggregator, and returns one pr
 per instance.
 """
 
-from ._estimator import CFEnsembleClassifier, CFEnsembleTrainer, CollapseWarning
+from ._estimator import (
+    CFEnsembleClassifier,
+    CFEnsemblePyTorchTrainer,
+    CFEnsembleTrainer,
+    CollapseWarning,
+)
 from .aggregators import MeanAggregator, WeightedAggregator
 from .datasets import make_ensemble_problem
 
@@ -13,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CFEnsembleClassifier",
+    "CFEnsemblePyTorchTrainer",
     "CFEnsembleTrainer",
     "CollapseWarning",
     "MeanAggregator",

@@ -109,7 +109,7 @@ def weighted_least_squares(
 
 
 @dataclass
-class ALSResult:
+class FitResult:
     """What every solver returns, so the estimator does not care which one ran."""
 
     X: np.ndarray
@@ -119,6 +119,7 @@ class ALSResult:
     n_iter: int
     loss_curve: np.ndarray  # shape (n_iter, 3): total, reconstruction, supervised
     converged: bool
+    validation_score: float | None = None  # best validation PR-AUC (autograd trainer)
 
 
 @dataclass
@@ -294,9 +295,9 @@ def fit_als(
     max_iter: int,
     tol: float,
     freeze_aggregator_iters: int,
-    rng: np.random.Generator,
+    rng: np.random.RandomState,
     chunk_size: int,
-) -> ALSResult:
+) -> FitResult:
     """Run ALS: per iteration an X-step, a Y-step and (after the freeze) an aggregator step.
 
     Stops when the relative decrease of the total objective falls below ``tol`` (checked
@@ -347,7 +348,7 @@ def fit_als(
             ConvergenceWarning,
             stacklevel=3,
         )
-    return ALSResult(
+    return FitResult(
         X=X,
         Y=Y,
         w=aggregator.w.copy(),

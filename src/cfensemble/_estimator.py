@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _als
+from ._torch import import_torch
 from ._validation import check_labels, check_probabilities
 from .aggregators import MeanAggregator, WeightedAggregator
 from .confidence import resolve_confidence
@@ -92,8 +93,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         fits the factors to ``P`` alone (the seed's ALS); ``solver="als"`` needs ``rho > 0``.
     lambda_reg : float >= 0, default=0.01
         Ridge penalty on both factor matrices.
-    solver : {"als"}, default="als"
-        Alternating least squares that decreases the combined objective at every step.
+    solver : {"als", "torch"}, default="als"
+        ``"als"``: alternating least squares that decreases the combined objective at
+        every step (numpy). ``"torch"``: the autograd trainer, optimising X, Y, w and b
+        jointly with a torch optimizer and early stopping (needs the ``[torch]`` extra).
     aggregator_type : {"weighted", "mean"}, default="weighted"
         ``"weighted"``: the logistic aggregator. ``"mean"``: the clipped mean of the
         reconstructed row, which has nothing to learn; the supervised parameters
@@ -133,8 +136,27 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     chunk_size : int >= 1, default=16384
         Instances processed at once in the least-squares steps; bounds memory, does not
         change the result.
+    max_epochs : int >= 1, default=500
+        ``solver="torch"``: maximum number of epochs (passes over the instances).
+    lr : float > 0, default=0.01
+        ``solver="torch"``: learning rate of the optimizer.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        ``solver="torch"``: the torch optimizer.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        ``solver="torch"``: where the whole fit runs; ``"auto"`` takes cuda when available.
+    batch_size : int >= 1 or None, default=None
+        ``solver="torch"``: instances per mini-batch; None = full batch.
+    patience : int >= 1, default=20
+        ``solver="torch"``: stop after this many epochs without a better validation PR-AUC
+        (or, without a validation set, without a relative loss decrease above ``tol``).
+    validation_fraction : float in [0, 1), default=0.2
+        ``solver="torch"``: share of the labeled rows (stratified) held out for early
+        stopping; their labels are not used for training. The best epoch is restored.
+    als_warm_start : bool, default=False
+        ``solver="torch"``: start from the ALS solution (``max_iter`` ALS iterations with
+        the ALS settings above) instead of the truncated SVD of ``P``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial factors.
+        Seeds the initial factors, the validation split and the mini-batch order.
     verbose : bool, default=False
         Log the objective at every iteration (logger ``"cfensemble"``).
 
@@ -153,6 +175,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     transduction_ : ndarray of shape (n_samples,)
         Positive-class probability of every row seen in :meth:`fit`.
     n_iter_ : int
+        ALS iterations or autograd epochs run.
+    validation_score_ : float or None
+        ``solver="torch"``: PR-AUC of the restored best epoch on the held-out labeled rows
+        (None without a validation set, and for ALS).
     loss_curve_ : dict of ndarray
         ``"total"``, ``"reconstruction"`` and ``"supervised"`` parts per iteration.
     diagnostics_ : dict
@@ -176,7 +202,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "rho": [Interval(Real, 0, 1, closed="both")],
         "lambda_reg": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"als"})],
+        "solver": [StrOptions({"als", "torch"})],
         "aggregator_type": [StrOptions({"weighted", "mean"})],
         "aggregator_solver": [StrOptions({"newton", "gd"})],
         "aggregator_lr": [Interval(Real, 0, None, closed="neither")],
@@ -190,6 +216,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "freeze_aggregator_iters": [Interval(Integral, 0, None, closed="left")],
         "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "als_warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -213,6 +247,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         tol=1e-4,
         freeze_aggregator_iters=0,
         chunk_size=16384,
+        max_epochs=500,
+        lr=0.01,
+        optimizer="adam",
+        device="cpu",
+        batch_size=None,
+        patience=20,
+        validation_fraction=0.2,
+        als_warm_start=False,
         random_state=None,
         verbose=False,
     ):
@@ -233,6 +275,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.freeze_aggregator_iters = freeze_aggregator_iters
         self.chunk_size = chunk_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.optimizer = optimizer
+        self.device = device
+        self.batch_size = batch_size
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.als_warm_start = als_warm_start
         self.random_state = random_state
         self.verbose = verbose
 
@@ -265,9 +315,15 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y has {y.shape[0]} entries but P has {P.shape[0]} rows.")
         n_classifiers = P.shape[1]
         self._check_n_classifiers(n_classifiers)
-        if self.solver == "als" and self.rho == 0:
+        if self.rho == 0 and (self.solver == "als" or self.als_warm_start):
             raise ValueError(
-                "rho=0 leaves the factorization undetermined with solver='als'; use rho > 0."
+                "rho=0 leaves the factorization undetermined with solver='als' (and with "
+                "als_warm_start=True); use rho > 0."
+            )
+        if self.solver == "torch" and self.aggregator_type != "weighted":
+            raise ValueError(
+                "solver='torch' trains the weighted aggregator; aggregator_type='mean' has "
+                "nothing to learn: use solver='als' for it."
             )
         labeled = ~np.isnan(y)
         classes = np.unique(y[labeled])
@@ -295,30 +351,58 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         )
         problem = _als.make_problem(C, P, y, self.use_class_weights)
         aggregator = aggregator_cls(n_classifiers)
+        rng = check_random_state(self.random_state)
+        als_options = dict(
+            rho=self.rho,
+            lambda_reg=self.lambda_reg,
+            aggregator_solver=self.aggregator_solver,
+            aggregator_lr=self.aggregator_lr,
+            aggregator_l2=self.aggregator_l2,
+            use_class_weights=self.use_class_weights,
+            focal_gamma=self.focal_gamma,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            freeze_aggregator_iters=self.freeze_aggregator_iters,
+            chunk_size=self.chunk_size,
+        )
         with _verbosity(self.verbose):
-            result = _als.fit_als(
-                problem,
-                aggregator,
-                latent_dim=self.latent_dim,
-                rho=self.rho,
-                lambda_reg=self.lambda_reg,
-                aggregator_solver=self.aggregator_solver,
-                aggregator_lr=self.aggregator_lr,
-                aggregator_l2=self.aggregator_l2,
-                use_class_weights=self.use_class_weights,
-                focal_gamma=self.focal_gamma,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                freeze_aggregator_iters=self.freeze_aggregator_iters,
-                rng=check_random_state(self.random_state),
-                chunk_size=self.chunk_size,
-            )
+            if self.solver == "torch" and labeled.any():
+                from ._torch import fit_torch
+
+                result = fit_torch(
+                    problem,
+                    latent_dim=self.latent_dim,
+                    rho=self.rho,
+                    lambda_reg=self.lambda_reg,
+                    aggregator_l2=self.aggregator_l2,
+                    use_class_weights=self.use_class_weights,
+                    focal_gamma=self.focal_gamma,
+                    max_epochs=self.max_epochs,
+                    lr=self.lr,
+                    optimizer=self.optimizer,
+                    device=self.device,
+                    batch_size=self.batch_size,
+                    patience=self.patience,
+                    validation_fraction=self.validation_fraction,
+                    tol=self.tol,
+                    als_warm_start=self.als_warm_start,
+                    als_options=als_options,
+                    rng=rng,
+                )
+                aggregator.w, aggregator.b = result.w, result.b
+            else:
+                if self.solver == "torch":
+                    import_torch()  # the same ImportError whatever the labels
+                result = _als.fit_als(
+                    problem, aggregator, latent_dim=self.latent_dim, rng=rng, **als_options
+                )
         self.aggregator_ = aggregator
         self.classifier_factors_ = result.X
         self.instance_factors_ = result.Y
         self.coef_ = result.w
         self.intercept_ = result.b
         self.n_iter_ = result.n_iter
+        self.validation_score_ = result.validation_score
         self.loss_curve_ = {
             name: result.loss_curve[:, k].copy() for k, name in enumerate(LOSS_PARTS)
         }
@@ -458,3 +542,90 @@ class CFEnsembleTrainer(CFEnsembleClassifier):
             raise ValueError(
                 f"P has {n_classifiers} columns but n_classifiers={self.n_classifiers}."
             )
+
+
+class CFEnsemblePyTorchTrainer(CFEnsembleClassifier):
+    """The seed's autograd trainer: :class:`CFEnsembleClassifier` with ``solver="torch"``.
+
+    Same code as :class:`CFEnsembleClassifier`; differs in its defaults (``latent_dim=20``,
+    no label-aware confidence, as the seed's trainer, and no ridge on the aggregator) and in
+    the optional ``n_classifiers``, which, when given, must match the number of columns of
+    ``P``. See :class:`CFEnsembleClassifier` for every parameter. The ALS settings used by
+    ``als_warm_start=True`` are those of :class:`CFEnsembleClassifier` (exact aggregator,
+    50 iterations).
+    """
+
+    solver = "torch"
+    aggregator_type = "weighted"
+    aggregator_solver = "newton"
+    aggregator_lr = 0.01
+    max_iter = 50
+    freeze_aggregator_iters = 0
+
+    _parameter_constraints: ClassVar[dict] = {
+        **{
+            k: v
+            for k, v in CFEnsembleClassifier._parameter_constraints.items()
+            if k
+            not in {
+                "solver",
+                "aggregator_type",
+                "aggregator_solver",
+                "aggregator_lr",
+                "max_iter",
+                "freeze_aggregator_iters",
+            }
+        },
+        "n_classifiers": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        n_classifiers=None,
+        latent_dim=20,
+        rho=0.5,
+        lambda_reg=0.01,
+        max_epochs=500,
+        lr=0.01,
+        optimizer="adam",
+        use_class_weights=True,
+        focal_gamma=0.0,
+        device="cpu",
+        batch_size=None,
+        patience=20,
+        random_state=None,
+        verbose=False,
+        *,
+        validation_fraction=0.2,
+        als_warm_start=False,
+        aggregator_l2=0.0,
+        confidence="uniform",
+        use_label_aware_confidence=False,
+        label_aware_alpha=1.0,
+        tol=1e-4,
+        chunk_size=16384,
+    ):
+        self.n_classifiers = n_classifiers
+        self.latent_dim = latent_dim
+        self.rho = rho
+        self.lambda_reg = lambda_reg
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.optimizer = optimizer
+        self.use_class_weights = use_class_weights
+        self.focal_gamma = focal_gamma
+        self.device = device
+        self.batch_size = batch_size
+        self.patience = patience
+        self.random_state = random_state
+        self.verbose = verbose
+        self.validation_fraction = validation_fraction
+        self.als_warm_start = als_warm_start
+        self.aggregator_l2 = aggregator_l2
+        self.confidence = confidence
+        self.use_label_aware_confidence = use_label_aware_confidence
+        self.label_aware_alpha = label_aware_alpha
+        self.tol = tol
+        self.chunk_size = chunk_size
+
+    _check_n_classifiers = CFEnsembleTrainer._check_n_classifiers
