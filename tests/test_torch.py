@@ -127,21 +127,39 @@ def test_focal_gamma_changes_the_fit(problem):
     assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-3
 
 
-def test_longer_training_never_lowers_the_validation_pr_auc(problem):
+@pytest.mark.parametrize("metric", ["pr_auc", "loss"])
+def test_longer_training_never_lowers_the_validation_score(problem, metric):
     P, _, y = problem
-    short = _fit(P, y, max_epochs=50, patience=10_000, lr=0.05)
-    long = _fit(P, y, max_epochs=2000, patience=10_000, lr=0.05)
+    kw = dict(patience=10_000, lr=0.05, validation_metric=metric)
+    short = _fit(P, y, max_epochs=50, **kw)
+    long = _fit(P, y, max_epochs=2000, **kw)
     assert long.n_iter_ == 2000 and short.n_iter_ == 50
-    assert long.validation_score_ >= short.validation_score_
-    # the restored parameters are those of the best epoch, not the last one
-    restart = _fit(P, y, max_epochs=2000, patience=25, lr=0.05)
-    assert restart.n_iter_ < 2000
+    if metric == "pr_auc":
+        assert long.validation_pr_auc_ >= short.validation_pr_auc_
+    else:
+        assert long.validation_loss_ <= short.validation_loss_
+    # patience stops a run early
+    assert _fit(P, y, max_epochs=2000, patience=25, lr=0.05).n_iter_ < 2000
 
 
-def test_early_stopping_warns_only_when_still_improving(problem):
+def test_restored_epoch_is_the_best_validation_point(problem):
+    """Training 2,000 epochs overfits; the restored parameters are not the last ones."""
     P, _, y = problem
-    with pytest.warns(ConvergenceWarning, match="max_epochs=3"):
-        CFEnsembleClassifier(solver="torch", max_epochs=3, random_state=0).fit(P, y)
+    clf = _fit(P, y, max_epochs=300, patience=10_000, lr=0.05, aggregator_l2=0.0)
+    last = _fit(
+        P, y, max_epochs=300, patience=10_000, lr=0.05, aggregator_l2=0.0, validation_fraction=0.0
+    )
+    assert clf.validation_loss_ is not None
+    assert not np.allclose(clf.coef_, last.coef_)
+
+
+def test_warm_start_keeps_its_als_start_when_training_only_hurts(problem):
+    P, _, y = problem
+    # a destructive learning rate: every epoch is worse than the ALS start (epoch 0)
+    wrecked = _fit(P, y, als_warm_start=True, lr=5.0, max_epochs=10)
+    start = _fit(P, y, als_warm_start=True, lr=1e-12, max_epochs=1)
+    assert wrecked.validation_loss_ == pytest.approx(start.validation_loss_, rel=1e-6)
+    np.testing.assert_allclose(wrecked.transduction_, start.transduction_, atol=1e-6)
 
 
 TORCH_CHANGES = [
@@ -150,8 +168,9 @@ TORCH_CHANGES = [
     ("optimizer", "sgd"),
     ("optimizer", "adamw"),
     ("batch_size", 50),
-    ("patience", 2),
+    ("patience", 1),
     ("validation_fraction", 0.5),
+    ("validation_metric", "pr_auc"),
     ("als_warm_start", True),
     ("rho", 0.9),
     ("use_class_weights", False),
@@ -168,6 +187,8 @@ def test_every_torch_parameter_changes_the_result(problem, name, value):
     base = dict(max_epochs=40, patience=10, validation_fraction=0.2)
     if name == "tol":
         base["validation_fraction"] = 0.0  # tol drives early stopping without validation
+    if name == "patience":
+        base["tol"] = 0.05  # epochs that improve the validation loss by < 5 % count as idle
     a = _fit(P, y, **base)
     b = _fit(P, y, **(base | {name: value}))
     assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-6

@@ -119,7 +119,9 @@ class FitResult:
     n_iter: int
     loss_curve: np.ndarray  # shape (n_iter, 3): total, reconstruction, supervised
     converged: bool
-    validation_score: float | None = None  # best validation PR-AUC (autograd trainer)
+    # autograd trainer: validation PR-AUC and class-weighted cross-entropy of the kept epoch
+    validation_pr_auc: float | None = None
+    validation_loss: float | None = None
 
 
 @dataclass

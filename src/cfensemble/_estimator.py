@@ -152,6 +152,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     validation_fraction : float in [0, 1), default=0.2
         ``solver="torch"``: share of the labeled rows (stratified) held out for early
         stopping; their labels are not used for training. The best epoch is restored.
+    validation_metric : {"loss", "pr_auc"}, default="loss"
+        ``solver="torch"``: which validation score picks the epoch to restore: the
+        class-weighted cross-entropy (smooth, keeps probabilities calibrated) or PR-AUC.
     als_warm_start : bool, default=False
         ``solver="torch"``: start from the ALS solution (``max_iter`` ALS iterations with
         the ALS settings above) instead of the truncated SVD of ``P``.
@@ -176,9 +179,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         Positive-class probability of every row seen in :meth:`fit`.
     n_iter_ : int
         ALS iterations or autograd epochs run.
-    validation_score_ : float or None
-        ``solver="torch"``: PR-AUC of the restored best epoch on the held-out labeled rows
-        (None without a validation set, and for ALS).
+    validation_pr_auc_, validation_loss_ : float or None
+        ``solver="torch"``: PR-AUC and class-weighted cross-entropy of the restored epoch on
+        the held-out labeled rows (None without a validation set, and for ALS).
     loss_curve_ : dict of ndarray
         ``"total"``, ``"reconstruction"`` and ``"supervised"`` parts per iteration.
     diagnostics_ : dict
@@ -223,6 +226,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "validation_metric": [StrOptions({"loss", "pr_auc"})],
         "als_warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -254,6 +258,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         batch_size=None,
         patience=20,
         validation_fraction=0.2,
+        validation_metric="loss",
         als_warm_start=False,
         random_state=None,
         verbose=False,
@@ -282,6 +287,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.validation_metric = validation_metric
         self.als_warm_start = als_warm_start
         self.random_state = random_state
         self.verbose = verbose
@@ -384,6 +390,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                     batch_size=self.batch_size,
                     patience=self.patience,
                     validation_fraction=self.validation_fraction,
+                    validation_metric=self.validation_metric,
                     tol=self.tol,
                     als_warm_start=self.als_warm_start,
                     als_options=als_options,
@@ -402,7 +409,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.coef_ = result.w
         self.intercept_ = result.b
         self.n_iter_ = result.n_iter
-        self.validation_score_ = result.validation_score
+        self.validation_pr_auc_ = result.validation_pr_auc
+        self.validation_loss_ = result.validation_loss
         self.loss_curve_ = {
             name: result.loss_curve[:, k].copy() for k, name in enumerate(LOSS_PARTS)
         }
@@ -597,6 +605,7 @@ class CFEnsemblePyTorchTrainer(CFEnsembleClassifier):
         verbose=False,
         *,
         validation_fraction=0.2,
+        validation_metric="loss",
         als_warm_start=False,
         aggregator_l2=0.0,
         confidence="uniform",
@@ -620,6 +629,7 @@ class CFEnsemblePyTorchTrainer(CFEnsembleClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.validation_fraction = validation_fraction
+        self.validation_metric = validation_metric
         self.als_warm_start = als_warm_start
         self.aggregator_l2 = aggregator_l2
         self.confidence = confidence

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -117,15 +118,19 @@ def fit_torch(
     als_warm_start: bool,
     als_options: dict,
     rng: np.random.RandomState,
+    validation_metric: str,
 ) -> FitResult:
     """Optimise X, Y, w, b jointly with a torch optimizer; early stopping on held-out labels.
 
     A ``validation_fraction`` of the labeled rows (stratified) is held out: their labels are
     not used in training (their rows still shape the factorization). After every epoch the
-    validation PR-AUC is computed; the parameters of the best epoch are restored at the end,
-    so a larger epoch budget cannot give a worse validation PR-AUC. Training stops after
-    ``patience`` epochs without improvement. Without a validation set an epoch counts as an
-    improvement when the training loss falls by more than ``tol`` (relative).
+    validation class-weighted cross-entropy and PR-AUC are computed; the parameters of the
+    best epoch by ``validation_metric`` ("loss" or "pr_auc"; the starting point counts as
+    epoch 0) are restored at the end, so a larger epoch budget cannot give a worse
+    validation score. Training stops after ``patience`` epochs in which the (smooth)
+    class-weighted validation cross-entropy did not fall by more than ``tol`` (relative)
+    below its best; without a validation set, the training loss plays that role and the
+    last epoch is kept.
     """
     torch = import_torch()
     dev = resolve_device(device)
@@ -185,11 +190,26 @@ def fit_torch(
     gamma = float(focal_gamma)
 
     curve: list[tuple[float, float, float]] = []
-    best_state = [p.detach().clone() for p in params]
-    best_score = (-np.inf, -np.inf)
-    previous_loss = np.inf
+    best_loss = np.inf
+    kappa_val = class_weights(y_val, use_class_weights)
     waited = 0
     stopped_early = False
+    best = _Best()
+
+    def consider():
+        """Score the current parameters on the validation rows; keep them if the best."""
+        with torch.no_grad():
+            z_val = ((Y[val_rows_t] @ X.T) @ w + b).cpu().numpy()
+        val_loss = _weighted_bce(z_val, y_val, kappa_val)
+        pr_auc = average_precision_score(y_val, z_val)
+        score = (pr_auc, -val_loss) if validation_metric == "pr_auc" else (-val_loss, pr_auc)
+        if score > best.score:
+            best.score, best.pr_auc, best.loss = score, float(pr_auc), val_loss
+            best.state = [p.detach().clone() for p in params]
+        return val_loss
+
+    if val_rows.size:
+        best_loss = consider()  # the starting point (e.g. the ALS solution) is a candidate
     for epoch in range(max_epochs):
         order = torch.randperm(n, generator=generator).to(dev) if batch < n else None
         sums = np.zeros(3)
@@ -221,26 +241,20 @@ def fit_torch(
             "epoch %d: total %.6g, reconstruction %.6g, supervised %.6g", epoch + 1, *curve[-1]
         )
         if val_rows.size:
-            with torch.no_grad():
-                z_val = (Y[val_rows_t] @ X.T) @ w + b
-            z_np = z_val.cpu().numpy()
-            score = (average_precision_score(y_val, z_np), -_bce(z_np, y_val))
-            improved = score > best_score
+            val_loss = consider()
+            improved = val_loss < best_loss - tol * abs(best_loss)
+            best_loss = min(best_loss, val_loss)
         else:
-            score = (0.0, -curve[-1][0])
-            improved = curve[-1][0] < previous_loss - tol * abs(previous_loss)
-            previous_loss = min(previous_loss, curve[-1][0])
+            improved = curve[-1][0] < best_loss - tol * abs(best_loss)
+            best_loss = min(best_loss, curve[-1][0])
         if improved:
-            best_score = score
-            best_state = [p.detach().clone() for p in params]
             waited = 0
         else:
             waited += 1
             if waited >= patience:
                 stopped_early = True
                 break
-    if not val_rows.size:
-        best_state = [p.detach().clone() for p in params]
+    best_state = best.state if val_rows.size else [p.detach() for p in params]
     if not stopped_early:
         warnings.warn(
             f"The autograd trainer ran max_epochs={max_epochs} epochs and was still improving; "
@@ -257,9 +271,20 @@ def fit_torch(
         n_iter=len(curve),
         loss_curve=np.asarray(curve),
         converged=stopped_early,
-        validation_score=float(best_score[0]) if val_rows.size else None,
+        validation_pr_auc=best.pr_auc,
+        validation_loss=best.loss,
     )
 
 
-def _bce(z, y):
-    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+@dataclass
+class _Best:
+    """The best validation point seen so far."""
+
+    score: tuple[float, float] = (-np.inf, -np.inf)
+    pr_auc: float | None = None
+    loss: float | None = None
+    state: list = field(default_factory=list)
+
+
+def _weighted_bce(z, y, kappa):
+    return float(kappa @ (np.logaddexp(0.0, z) - y * z) / kappa.sum())

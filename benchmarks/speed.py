@@ -1,10 +1,12 @@
-"""Seconds per ALS iteration and peak memory at n = 5e4 and 1e6 (m = 10, d = 8).
+"""Seconds per ALS iteration / autograd epoch, and peak memory, at n = 5e4 and 1e6.
 
-Each size runs in a fresh subprocess. Per-iteration time is the median over ``--repeats``
-of ``(t(fit with 1 + k iterations) - t(fit with 1 iteration)) / k``, so set-up (checks,
-confidence, initial SVD) is excluded. The default estimator is used (rho=0.5, coupled
-steps, exact aggregator), with 30 % of the rows labeled. Peak memory is tracemalloc's peak
-during fit (numpy reports its buffers to tracemalloc), next to the size of P itself.
+Each (solver, n, m, d) runs in a fresh subprocess. Time per iteration (ALS) or epoch
+(``solver="torch"``, full batch, Adam, float64) is the median over ``--repeats`` of
+``(t(fit with 1 + k iterations) - t(fit with 1 iteration)) / k``, so set-up (checks,
+confidence, initial SVD, torch import) is excluded. Default estimator otherwise (rho=0.5,
+coupled steps, exact aggregator), 30 % of the rows labeled. Peak memory (ALS only) is
+tracemalloc's peak during fit (numpy reports its buffers to tracemalloc), next to the size
+of P itself. ``--device cuda`` times the autograd trainer on the GPU.
 
 Baseline, same run: one instance step done the way the reference implementation does it,
 a Python loop over instances with one ``np.linalg.solve`` each, timed at n = 5e4 and
@@ -12,7 +14,7 @@ compared with our batched instance step on the same data.
 
 Usage (unset the OpenBLAS overrides for timing runs only)::
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/als_speed.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/speed.py
 """
 
 from __future__ import annotations
@@ -40,10 +42,19 @@ def _data(n, m=10, seed=0):
     return P, np.where(labeled, y, -1)
 
 
-def _fit_seconds(P, y, max_iter):
+def _fit_seconds(P, y, iterations, solver="als", d=8, device="cpu"):
     from cfensemble import CFEnsembleClassifier
 
-    clf = CFEnsembleClassifier(latent_dim=8, max_iter=max_iter, tol=0.0, random_state=0)
+    clf = CFEnsembleClassifier(
+        solver=solver,
+        latent_dim=d,
+        max_iter=iterations,
+        max_epochs=iterations,
+        patience=10**9,
+        tol=0.0,
+        device=device,
+        random_state=0,
+    )
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -51,19 +62,26 @@ def _fit_seconds(P, y, max_iter):
     return time.perf_counter() - start
 
 
-def measure(n: int, k: int, repeats: int) -> dict:
-    P, y = _data(n)
+def measure(solver: str, n: int, m: int, d: int, k: int, repeats: int, device: str) -> dict:
+    P, y = _data(n, m)
     per_iter = []
+    _fit_seconds(P[:1000], y[:1000], 1, solver, d, device)  # imports, CUDA context
     for _ in range(repeats):
-        t1 = _fit_seconds(P, y, 1)
-        tk = _fit_seconds(P, y, 1 + k)
+        t1 = _fit_seconds(P, y, 1, solver, d, device)
+        tk = _fit_seconds(P, y, 1 + k, solver, d, device)
         per_iter.append((tk - t1) / k)
-    tracemalloc.start()
-    _fit_seconds(P, y, 2)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    peak = float("nan")
+    if solver == "als":
+        tracemalloc.start()
+        _fit_seconds(P, y, 2, solver, d)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
     return {
+        "solver": solver,
+        "device": device if solver == "torch" else "cpu",
         "n": n,
+        "m": m,
+        "d": d,
         "seconds_per_iteration_median": statistics.median(per_iter),
         "seconds_per_iteration_all": per_iter,
         "peak_fit_mib": peak / 2**20,
@@ -108,45 +126,43 @@ def loop_baseline(n: int, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 1_000_000])
+    parser.add_argument("--solvers", nargs="+", default=["als", "torch"])
+    parser.add_argument("--shapes", nargs="+", default=["10x8", "32x16"], help="m x d")
+    parser.add_argument("--device", default="cpu", help="device of the autograd trainer")
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="n = 5e4 only, 1 repeat")
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repeats = [50_000], 1
     if args.child:
-        print(json.dumps(measure(args.child, args.iterations, args.repeats)))
+        solver, n, m, d = args.child[0], *map(int, args.child[1:])
+        out = measure(solver, n, m, d, args.iterations, args.repeats, args.device)
+        print(json.dumps(out))
         return
     from threadpoolctl import threadpool_info
 
-    results = {"blas": threadpool_info(), "sizes": []}
-    for n in args.sizes:
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                str(n),
-                "--iterations",
-                str(args.iterations),
-                "--repeats",
-                str(args.repeats),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        results["sizes"].append(json.loads(out.stdout))
+    results: dict = {"blas": threadpool_info(), "sizes": []}
+    for solver in args.solvers:
+        for shape in args.shapes:
+            m, d = map(int, shape.split("x"))
+            for n in args.sizes:
+                command = [sys.executable, __file__, "--child", solver, str(n), str(m), str(d)]
+                command += ["--iterations", str(args.iterations)]
+                command += ["--repeats", str(args.repeats), "--device", args.device]
+                out = subprocess.run(command, capture_output=True, text=True, check=True)
+                results["sizes"].append(json.loads(out.stdout))
     results["loop_baseline"] = loop_baseline(50_000, args.repeats)
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "als_speed.json").write_text(json.dumps(results, indent=1))
-    print("| n | s / ALS iteration (median) | peak memory in fit | size of P |")
-    print("|---|---|---|---|")
+    (HERE / "results" / "speed.json").write_text(json.dumps(results, indent=1))
+    print("| solver | device | n | m | d | s / iteration or epoch (median) | peak memory | P |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results["sizes"]:
+        peak = "n/a" if r["peak_fit_mib"] != r["peak_fit_mib"] else f"{r['peak_fit_mib']:.0f} MiB"
         print(
-            f"| {r['n']:,} | {r['seconds_per_iteration_median']:.3f} | "
-            f"{r['peak_fit_mib']:.0f} MiB | {r['P_mib']:.0f} MiB |"
+            f"| {r['solver']} | {r['device']} | {r['n']:,} | {r['m']} | {r['d']} | "
+            f"{r['seconds_per_iteration_median']:.3f} | {peak} | {r['P_mib']:.0f} MiB |"
         )
     b = results["loop_baseline"]
     print(
