@@ -13,16 +13,20 @@ from ._estimator import (
 )
 from .aggregators import MeanAggregator, WeightedAggregator
 from .datasets import make_ensemble_problem
+from .io import load_model as load
+from .stacking import CFEnsembleStackingClassifier
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CFEnsembleClassifier",
     "CFEnsemblePyTorchTrainer",
+    "CFEnsembleStackingClassifier",
     "CFEnsembleTrainer",
     "CollapseWarning",
     "MeanAggregator",
     "WeightedAggregator",
     "__version__",
+    "load",
     "make_ensemble_problem",
 ]

@@ -430,6 +430,16 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def _check_n_classifiers(self, n_classifiers: int) -> None:
         """Hook for front-ends that declare the number of classifiers up front."""
 
+    def save(self, path, metadata: dict | None = None) -> None:
+        """Write the fitted model to ``path`` (arrays + JSON, never pickle; see cfensemble.io).
+
+        ``metadata`` (JSON-serialisable) is stored with it and comes back as
+        ``model_metadata_`` from :func:`cfensemble.load`.
+        """
+        from .io import save_model
+
+        save_model(self, path, metadata)
+
     def fold_in(self, P, confidence=None) -> np.ndarray:
         """Instance factors of new rows, folded in with the classifier factors fixed.
 

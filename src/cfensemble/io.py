@@ -1,0 +1,154 @@
+"""Model files: a documented, versioned format of arrays plus JSON, never pickle.
+
+A model file is a NumPy ``.npz`` archive (zip) read with ``allow_pickle=False``, so loading
+a file cannot run code. It holds:
+
+- ``metadata``: UTF-8 JSON (stored as a uint8 array) with ``format`` =
+  ``"cfensemble-model"``, ``format_version`` (an integer, currently 1), the cfensemble
+  version that wrote it, the estimator ``class``, its ``params`` (``get_params``), the
+  fitted scalars, and ``user`` metadata (the CLI stores the classifier column names there);
+- one array per fitted array attribute (``classifier_factors_``, ``instance_factors_``,
+  ``coef_``, ``transduction_``, ``classes_``, ``loss_curve_<part>``, ``weights``), and
+  ``param.confidence`` when the confidence parameter is an array.
+
+A file of another format version, a file that is not a model file, or a corrupted file
+raises a ValueError that says which.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+FORMAT = "cfensemble-model"
+FORMAT_VERSION = 1
+
+_ARRAYS = ("classifier_factors_", "instance_factors_", "coef_", "transduction_", "classes_")
+_SCALARS = (
+    "intercept_",
+    "n_iter_",
+    "n_features_in_",
+    "validation_pr_auc_",
+    "validation_loss_",
+)
+
+
+def _json_params(estimator, arrays: dict) -> dict:
+    params = estimator.get_params(deep=False)
+    confidence = params.get("confidence")
+    if callable(confidence):
+        raise ValueError(
+            "confidence is a callable, which a model file cannot hold (arrays and JSON "
+            "only): pass its result as an array, or a strategy name."
+        )
+    if not isinstance(confidence, str) and confidence is not None:
+        arrays["param.confidence"] = np.asarray(confidence, dtype=np.float64)
+        params["confidence"] = {"array": "param.confidence"}
+    if not (params.get("random_state") is None or isinstance(params["random_state"], int)):
+        params["random_state"] = None  # a RandomState instance: its state is not stored
+    return params
+
+
+def save_model(estimator, path, metadata: dict | None = None) -> None:
+    """Write a fitted estimator to ``path`` in the cfensemble model format (see module doc)."""
+    from . import __version__
+
+    check_is_fitted(estimator, "classifier_factors_")
+    arrays: dict[str, np.ndarray] = {name: getattr(estimator, name) for name in _ARRAYS}
+    for part, values in estimator.loss_curve_.items():
+        arrays[f"loss_curve_{part}"] = values
+    diagnostics = dict(estimator.diagnostics_)
+    arrays["weights"] = diagnostics.pop("weights")
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "cfensemble_version": __version__,
+        "class": type(estimator).__name__,
+        "params": _json_params(estimator, arrays),
+        "aggregator": type(estimator.aggregator_).__name__,
+        "scalars": {name: getattr(estimator, name) for name in _SCALARS},
+        "diagnostics": diagnostics,
+        "loss_parts": list(estimator.loss_curve_),
+        "user": metadata or {},
+    }
+    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    with open(path, "wb") as handle:  # a file object: numpy adds no ".npz" suffix
+        np.savez_compressed(handle, **arrays)
+
+
+def load_model(path):
+    """Read an estimator written by :func:`save_model`.
+
+    Returns the fitted estimator; the ``user`` metadata is in its ``model_metadata_``.
+    """
+    from . import _estimator
+    from .aggregators import MeanAggregator, WeightedAggregator
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        meta = json.loads(bytes(arrays.pop("metadata")).decode("utf-8"))
+    except FileNotFoundError:
+        raise
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        zipfile.BadZipFile,
+        UnicodeDecodeError,
+    ) as exc:
+        raise ValueError(
+            f"{path} is not a readable cfensemble model file (corrupted or another format): "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a cfensemble model file (format {meta.get('format')!r}).")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} is a cfensemble model file of format version "
+            f"{meta.get('format_version')!r}; this cfensemble ({_version()}) reads version "
+            f"{FORMAT_VERSION}. Load it with the cfensemble version that wrote it "
+            f"({meta.get('cfensemble_version')})."
+        )
+    classes = {
+        "CFEnsembleClassifier": _estimator.CFEnsembleClassifier,
+        "CFEnsembleTrainer": _estimator.CFEnsembleTrainer,
+        "CFEnsemblePyTorchTrainer": _estimator.CFEnsemblePyTorchTrainer,
+    }
+    try:
+        cls = classes[meta["class"]]
+        params = dict(meta["params"])
+        if isinstance(params.get("confidence"), dict):
+            params["confidence"] = arrays.pop(params["confidence"]["array"])
+        estimator = cls(**params)
+        for name in _ARRAYS:
+            setattr(estimator, name, arrays[name])
+        for name, value in meta["scalars"].items():
+            setattr(estimator, name, value)
+        estimator.loss_curve_ = {part: arrays[f"loss_curve_{part}"] for part in meta["loss_parts"]}
+        estimator.diagnostics_ = {"weights": arrays["weights"], **meta["diagnostics"]}
+        aggregator_cls = {
+            "WeightedAggregator": WeightedAggregator,
+            "MeanAggregator": MeanAggregator,
+        }
+        aggregator = aggregator_cls[meta["aggregator"]](estimator.n_features_in_)
+        aggregator.w, aggregator.b = estimator.coef_, float(estimator.intercept_)
+        estimator.aggregator_ = aggregator
+        estimator.model_metadata_ = meta.get("user", {})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{path} is a damaged cfensemble model file: {type(exc).__name__}: {exc}"
+        ) from None
+    return estimator
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

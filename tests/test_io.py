@@ -1,0 +1,117 @@
+"""Model files: round trip, version and corruption errors, no pickle."""
+
+import json
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import cfensemble
+from cfensemble import CFEnsembleClassifier, CFEnsembleTrainer
+from cfensemble.io import FORMAT_VERSION
+
+
+def _fit(P, y, cls=CFEnsembleClassifier, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return cls(random_state=0, max_iter=20, **params).fit(P, y)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"aggregator_type": "mean"}, {"confidence": "certainty", "focal_gamma": 2.0}],
+)
+def test_round_trip_gives_identical_predictions(problem, tmp_path, params):
+    P, _, y = problem
+    clf = _fit(P, y, **params)
+    path = tmp_path / "model.cfe"
+    clf.save(path, metadata={"classifier_columns": ["a", "b"]})
+    assert path.exists() and not (tmp_path / "model.cfe.npz").exists()
+    loaded = cfensemble.load(path)
+    assert type(loaded) is type(clf)
+    assert loaded.get_params() == clf.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(P), clf.predict_proba(P))
+    np.testing.assert_array_equal(loaded.transduction_, clf.transduction_)
+    np.testing.assert_array_equal(loaded.loss_curve_["total"], clf.loss_curve_["total"])
+    assert loaded.diagnostics_["weight_sum"] == clf.diagnostics_["weight_sum"]
+    assert loaded.model_metadata_ == {"classifier_columns": ["a", "b"]}
+
+
+def test_array_confidence_and_front_end_round_trip(problem, tmp_path):
+    P, _, y = problem
+    C = np.random.default_rng(0).random(P.shape)
+    clf = _fit(P, y, cls=CFEnsembleTrainer, confidence=C)
+    clf.save(tmp_path / "m.cfe")
+    loaded = cfensemble.load(tmp_path / "m.cfe")
+    assert isinstance(loaded, CFEnsembleTrainer)
+    np.testing.assert_array_equal(loaded.confidence, C)
+    np.testing.assert_array_equal(loaded.predict_proba(P), clf.predict_proba(P))
+
+
+def test_files_are_not_pickles(problem, tmp_path):
+    P, _, y = problem
+    _fit(P, y).save(tmp_path / "m.cfe")
+    with zipfile.ZipFile(tmp_path / "m.cfe") as archive:
+        for name in archive.namelist():
+            header = archive.read(name)[:6]
+            assert header.startswith(b"\x93NUMPY")  # plain .npy arrays
+    with np.load(tmp_path / "m.cfe", allow_pickle=False) as data:
+        meta = json.loads(bytes(data["metadata"]).decode())
+    assert meta["format"] == "cfensemble-model" and meta["format_version"] == FORMAT_VERSION
+
+
+def _rewrite_metadata(path, change):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(bytes(arrays["metadata"]).decode())
+    change(meta)
+    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def test_other_format_version_is_a_clear_error(problem, tmp_path):
+    P, _, y = problem
+    path = tmp_path / "m.cfe"
+    _fit(P, y).save(path)
+    _rewrite_metadata(path, lambda m: m.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match=r"format version 2.*reads version 1"):
+        cfensemble.load(path)
+
+
+def test_corrupted_or_foreign_files_are_clear_errors(problem, tmp_path):
+    P, _, y = problem
+    path = tmp_path / "m.cfe"
+    _fit(P, y).save(path)
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.cfe"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable cfensemble model file"):
+        cfensemble.load(truncated)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="not a readable cfensemble model file"):
+        cfensemble.load(text)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, metadata=np.frombuffer(b'{"format": "other"}', dtype=np.uint8))
+    with pytest.raises(ValueError, match="not a cfensemble model file"):
+        cfensemble.load(foreign)
+    _rewrite_metadata(path, lambda m: m.pop("scalars"))
+    with pytest.raises(ValueError, match="damaged"):
+        cfensemble.load(path)
+
+
+def test_callable_confidence_cannot_be_saved(problem, tmp_path):
+    P, _, y = problem
+    clf = _fit(P, y, confidence=lambda P, y: np.ones(P.shape))
+    with pytest.raises(ValueError, match="callable"):
+        clf.save(tmp_path / "m.cfe")
+
+
+def test_saving_an_unfitted_model_raises(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        CFEnsembleClassifier().save(tmp_path / "m.cfe")
