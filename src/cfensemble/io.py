@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -58,7 +59,7 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
     from . import __version__
 
     check_is_fitted(estimator, "classifier_factors_")
-    arrays: dict[str, np.ndarray] = {name: getattr(estimator, name) for name in _ARRAYS}
+    arrays: dict[str, Any] = {name: getattr(estimator, name) for name in _ARRAYS}
     for part, values in estimator.loss_curve_.items():
         arrays[f"loss_curve_{part}"] = values
     diagnostics = dict(estimator.diagnostics_)
