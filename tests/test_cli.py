@@ -1,0 +1,203 @@
+"""End-to-end: the CLI on files it writes; clear errors for bad files."""
+
+import csv
+
+import numpy as np
+import pytest
+
+import cfensemble
+from cfensemble import make_ensemble_problem
+from cfensemble.cli import main
+
+NAMES = ["forest", "boosting", "svm", "knn", "bayes"]
+
+
+def _write_csv(path, P, y, names=NAMES, label="y"):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*names, label])
+        for row, value in zip(P, y, strict=True):
+            cells = ["" if np.isnan(v) else f"{v:.8f}" for v in row]
+            writer.writerow([*cells, "" if value == -1 else int(value)])
+
+
+@pytest.fixture
+def files(tmp_path):
+    P, y = make_ensemble_problem(
+        600, 5, 0.1, np.linspace(0.4, 0.8, 5), 0.5, missing_rate=0.1, random_state=0
+    )
+    labeled = np.random.default_rng(0).random(y.size) < 0.5
+    train = tmp_path / "train.csv"
+    _write_csv(train, P, np.where(labeled, y, -1))
+    held = tmp_path / "held.csv"
+    _write_csv(held, P[~labeled], y[~labeled])
+    return tmp_path, train, held, P, y, labeled
+
+
+def test_fit_predict_report_end_to_end(files, capsys):
+    tmp, train, held, P, _, labeled = files
+    model = tmp / "out.cfe"
+    code = main(
+        [
+            "fit",
+            str(train),
+            "--label-column",
+            "y",
+            "--model",
+            str(model),
+            "--latent-dim",
+            "3",
+            "--rho",
+            "0.6",
+            "--no-use-label-aware-confidence",
+            "--random-state",
+            "0",
+        ]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "fitted 5 classifiers on 600 rows" in captured.out
+    assert "/300" in captured.err  # the progress bar
+    clf = cfensemble.load(model)
+    assert clf.latent_dim == 3 and clf.rho == 0.6 and not clf.use_label_aware_confidence
+    assert clf.model_metadata_["classifier_columns"] == NAMES
+    with open(tmp / "out.predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 600
+    np.testing.assert_allclose(
+        [float(r["probability"]) for r in rows], clf.transduction_, rtol=1e-9
+    )
+    assert rows[0]["label"] in ("", "0", "1")
+
+    preds = tmp / "preds.csv"
+    assert main(["predict", "--model", str(model), str(held), "-o", str(preds)]) == 0
+    with open(preds) as handle:
+        got = np.array([float(r["probability"]) for r in csv.DictReader(handle)])
+    expected = clf.predict_proba(np.round(P[~labeled], 8))[:, 1]  # the file holds 8 decimals
+    np.testing.assert_allclose(got, expected, rtol=1e-8)
+
+    report = tmp / "report"
+    assert main(["report", "--model", str(model), "--labels", str(held), "-o", str(report)]) == 0
+    text = (report / "report.md").read_text()
+    for figure in ("loss.png", "weights.png", "factors.png", "pr.png"):
+        assert (report / figure).stat().st_size > 10_000
+        assert f"({figure})" in text
+
+
+def test_report_without_labels_and_quiet_fit(files, capsys):
+    tmp, train, *_ = files
+    model = tmp / "m.cfe"
+    assert (
+        main(
+            [
+                "fit",
+                str(train),
+                "--label-column",
+                "y",
+                "--model",
+                str(model),
+                "--quiet",
+                "--max-iter",
+                "5",
+                "-o",
+                str(tmp / "p.csv"),
+            ]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert captured.out == "" and "/5" not in captured.err
+    assert main(["report", "--model", str(model), "-o", str(tmp / "r")]) == 0
+    assert not (tmp / "r" / "pr.png").exists()
+    assert (tmp / "r" / "weights.png").stat().st_size > 0
+
+
+def test_parquet_input(files):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    tmp, train, *_ = files
+    frame = pd.read_csv(train)
+    frame.to_parquet(tmp / "train.parquet")
+    assert (
+        main(
+            [
+                "fit",
+                str(tmp / "train.parquet"),
+                "--label-column",
+                "y",
+                "--model",
+                str(tmp / "pq.cfe"),
+                "--quiet",
+                "--max-iter",
+                "5",
+            ]
+        )
+        == 0
+    )
+    assert cfensemble.load(tmp / "pq.cfe").n_features_in_ == 5
+
+
+def _fit_error(capsys, path, *extra):
+    code = main(
+        ["fit", str(path), "--label-column", "y", "--model", str(path) + ".cfe", "--quiet", *extra]
+    )
+    assert code == 2
+    return capsys.readouterr().err
+
+
+def test_clear_errors_for_bad_files(tmp_path, capsys):
+    good = tmp_path / "good.csv"
+    _write_csv(good, np.full((4, 2), 0.5), np.array([0, 1, -1, 1]), names=["a", "b"])
+    assert "no label column 'target'" in (
+        main(["fit", str(good), "--label-column", "target", "--model", "m.cfe"]) == 2
+        and capsys.readouterr().err
+    )
+    assert "no column 'c'" in _fit_error(capsys, good, "--classifier-columns", "a", "c")
+
+    text = tmp_path / "text.csv"
+    text.write_text("a,b,y\n0.1,0.2,1\n0.3,high,0\n")
+    assert "column 'b', row 2: 'high' is not a number" in _fit_error(capsys, text)
+
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a,b,y\n0.1,0.2,1\n0.3,1.7,0\n")
+    assert "column 'b', row 2: 1.7 is not a probability in [0, 1]" in _fit_error(capsys, outside)
+
+    bad_label = tmp_path / "label.csv"
+    bad_label.write_text("a,b,y\n0.1,0.2,yes\n0.3,0.7,0\n")
+    assert "'yes' is not a label" in _fit_error(capsys, bad_label)
+
+    excel = tmp_path / "data.xlsx"
+    excel.write_text("not really")
+    assert "unknown file type '.xlsx'" in _fit_error(capsys, excel)
+
+    assert "no such file" in _fit_error(capsys, tmp_path / "missing.csv")
+
+    one_class = tmp_path / "one.csv"
+    one_class.write_text("a,b,y\n0.1,0.2,1\n0.3,0.7,1\n0.5,0.5,\n")
+    assert "one class only" in _fit_error(capsys, one_class)
+
+
+def test_predict_with_missing_column_and_bad_model(files, capsys):
+    tmp, train, *_ = files
+    model = tmp / "m.cfe"
+    main(
+        [
+            "fit",
+            str(train),
+            "--label-column",
+            "y",
+            "--model",
+            str(model),
+            "--quiet",
+            "--max-iter",
+            "3",
+        ]
+    )
+    partial = tmp / "partial.csv"
+    partial.write_text("forest,boosting\n0.1,0.2\n")
+    assert main(["predict", "--model", str(model), str(partial), "-o", str(tmp / "o.csv")]) == 2
+    assert "no column 'svm'" in capsys.readouterr().err
+    junk = tmp / "junk.cfe"
+    junk.write_bytes(b"\x00" * 50)
+    assert main(["predict", "--model", str(junk), str(partial), "-o", str(tmp / "o.csv")]) == 2
+    assert "not a readable cfensemble model file" in capsys.readouterr().err
