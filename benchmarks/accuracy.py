@@ -226,9 +226,18 @@ def run_condition(P_pool, y_pool, P_held, y_held, budget, missing, seed, methods
 
 
 METHODS = {"cfensemble (default)": lambda s: CFEnsembleClassifier(random_state=s)}
+ABLATION = {  # --ablation: the variants tried while choosing the default
+    "cfensemble (rho=1: factorize, then fit the aggregator)": lambda s: CFEnsembleClassifier(
+        rho=1.0, random_state=s
+    ),
+    "cfensemble (latent_dim=2)": lambda s: CFEnsembleClassifier(latent_dim=2, random_state=s),
+    "cfensemble (no label-aware confidence)": lambda s: CFEnsembleClassifier(
+        use_label_aware_confidence=False, random_state=s
+    ),
+}
 
 
-def run(quick: bool, repeats: int) -> dict:
+def run(quick: bool, repeats: int, methods: dict) -> dict:
     datasets = load_datasets(quick)
     results: dict = {"datasets": {}, "runs": []}
     for name, (X, y) in datasets.items():
@@ -250,7 +259,7 @@ def run(quick: bool, repeats: int) -> dict:
             for missing in (False, True):
                 for budget in BUDGETS:
                     res = run_condition(
-                        P_pool, y_pool, P_held, y_held, budget, missing, r, METHODS
+                        P_pool, y_pool, P_held, y_held, budget, missing, r, methods
                     )
                     results["runs"].append(
                         {
@@ -334,11 +343,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--ablation", action="store_true", help="also the variants in ABLATION")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
     start = time.perf_counter()
-    results = run(args.quick, repeats)
+    results = run(args.quick, repeats, METHODS | (ABLATION if args.ablation else {}))
     results["meta"] = {
         "repeats": repeats,
         "quick": args.quick,
