@@ -227,6 +227,9 @@ def run_condition(P_pool, y_pool, P_held, y_held, budget, missing, seed, methods
 
 METHODS = {"cfensemble (default)": lambda s: CFEnsembleClassifier(random_state=s)}
 ABLATION = {  # --ablation: the variants tried while choosing the default
+    "cfensemble (aggregator_positive=False)": lambda s: CFEnsembleClassifier(
+        aggregator_positive=False, random_state=s
+    ),
     "cfensemble (rho=1: factorize, then fit the aggregator)": lambda s: CFEnsembleClassifier(
         rho=1.0, random_state=s
     ),

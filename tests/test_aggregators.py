@@ -142,3 +142,34 @@ def test_weighted_aggregator_starts_at_the_simple_average():
     assert agg.b == 0.0
     with pytest.raises(ValueError, match="n_classifiers"):
         WeightedAggregator(0)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_positive_solve_satisfies_the_kkt_conditions(rng, gamma):
+    n, m = 120, 4
+    P_hat = rng.random((n, m))
+    # the label follows column 0 and goes against column 1: unconstrained w_1 < 0
+    y = (rng.random(n) < expit(4 * P_hat[:, 0] - 3 * P_hat[:, 1] - 1)).astype(float)
+    free = WeightedAggregator(m).solve(P_hat, y, focal_gamma=gamma, l2=0.01, max_iter=100)
+    assert free.w[1] < 0
+    agg = WeightedAggregator(m).solve(P_hat, y, focal_gamma=gamma, l2=0.01, positive=True)
+    assert np.all(agg.w >= 0) and agg.w[1] == 0.0
+
+    def f(t):
+        probe = WeightedAggregator(m)
+        probe.w, probe.b = t[:m], t[m]
+        return probe.loss(P_hat, y, focal_gamma=gamma, l2=0.01)
+
+    grad = _numeric_gradient(f, np.append(agg.w, agg.b))
+    active = agg.w == 0
+    assert np.all(np.abs(grad[:m][~active]) < 1e-5) and abs(grad[m]) < 1e-5
+    assert np.all(grad[:m][active] > -1e-6)  # moving off the bound would not help
+    assert f(np.append(agg.w, agg.b)) >= f(np.append(free.w, free.b)) - 1e-12
+
+
+def test_positive_gradient_step_projects(labeled_rows):
+    X, Y, idx, labels = labeled_rows
+    agg = WeightedAggregator(5)
+    agg.w = np.array([0.001, -0.2, 0.3, 0.0, 0.1])
+    agg.update(X, Y, idx, labels, lr=0.5, positive=True)
+    assert np.all(agg.w >= 0)

@@ -104,9 +104,14 @@ def _random_state_of_fit(seed, n, m, d, frac_labeled):
     gamma=st.sampled_from([0.0, 1.0, 2.0]),
     lam=st.floats(1e-3, 1.0),
     use_class_weights=st.booleans(),
+    positive=st.booleans(),
 )
-def test_every_als_step_never_increases_the_objective(seed, rho, gamma, lam, use_class_weights):
+def test_every_als_step_never_increases_the_objective(
+    seed, rho, gamma, lam, use_class_weights, positive
+):
     P, y, X, Y, agg = _random_state_of_fit(seed, n=30, m=5, d=3, frac_labeled=0.5)
+    if positive:
+        agg.w = np.abs(agg.w)  # a feasible start
     problem = make_problem(uniform(P), P, y, use_class_weights)
     args = (rho, lam, gamma)
 
@@ -120,7 +125,7 @@ def test_every_als_step_never_increases_the_objective(seed, rho, gamma, lam, use
     after_x = total(X1, Yb)
     Y1 = y_step(problem, X1, Yb, agg, *args, chunk_size=7)
     after_y = total(X1, Y1)
-    aggregator_step(problem, X1, Y1, agg, "newton", 0.0, use_class_weights, gamma, 0.01)
+    aggregator_step(problem, X1, Y1, agg, "newton", 0.0, use_class_weights, gamma, 0.01, positive)
     after_agg = total(X1, Y1)
     eps = 1e-10 * max(1.0, abs(start))
     assert after_balance <= start + eps

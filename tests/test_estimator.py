@@ -115,6 +115,7 @@ DEFAULT_CHANGES = [
     ("aggregator_type", "mean"),
     ("aggregator_solver", "gd"),
     ("aggregator_l2", 1.0),
+    ("aggregator_positive", False),
     ("confidence", "certainty"),
     ("use_label_aware_confidence", False),
     ("label_aware_alpha", 5.0),
@@ -213,9 +214,12 @@ def test_diagnostics_and_collapse_warning(problem):
     # labels that contradict every base classifier make the weights flip sign
     y_flip = np.where(y == -1, -1, 1 - y)
     with pytest.warns(CollapseWarning, match="collapsed"):
-        flipped = _fit(P, y_flip)
+        flipped = _fit(P, y_flip, aggregator_positive=False)
     assert flipped.diagnostics_["weight_sum"] < 0
     assert flipped.diagnostics_["n_negative_weights"] > 0
+    # the default non-negative aggregator cannot count a classifier against the ensemble
+    constrained = _fit(P, y_flip)
+    assert constrained.diagnostics_["n_negative_weights"] == 0
 
 
 def test_seed_front_end_is_the_same_estimator(problem):
@@ -224,7 +228,12 @@ def test_seed_front_end_is_the_same_estimator(problem):
         warnings.simplefilter("ignore", ConvergenceWarning)
         seed = CFEnsembleTrainer(n_classifiers=P.shape[1], random_state=0).fit(P, y)
         ours = CFEnsembleClassifier(
-            latent_dim=20, max_iter=50, aggregator_solver="gd", aggregator_l2=0.0, random_state=0
+            latent_dim=20,
+            max_iter=50,
+            aggregator_solver="gd",
+            aggregator_l2=0.0,
+            aggregator_positive=False,
+            random_state=0,
         ).fit(P, y)
     np.testing.assert_array_equal(seed.transduction_, ours.transduction_)
     with pytest.raises(ValueError, match="n_classifiers=3"):

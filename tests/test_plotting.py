@@ -59,7 +59,8 @@ def test_collapse_is_shown(problem):
     flipped = np.where(y == -1, -1, 1 - y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf = CFEnsembleClassifier(random_state=0, max_iter=20).fit(P, flipped)
+        clf = CFEnsembleClassifier(random_state=0, max_iter=20, aggregator_positive=False)
+        clf.fit(P, flipped)
     ax = plotting.plot_weights(clf)
     assert ax.get_title().startswith("COLLAPSED")
     plt.close("all")

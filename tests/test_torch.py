@@ -175,6 +175,7 @@ TORCH_CHANGES = [
     ("rho", 0.9),
     ("use_class_weights", False),
     ("aggregator_l2", 0.5),
+    ("aggregator_positive", False),
     ("lambda_reg", 1.0),
     ("latent_dim", 2),
     ("tol", 0.5),

@@ -232,13 +232,17 @@ def y_step(problem, X, Y, aggregator, rho, lambda_reg, focal_gamma, chunk_size):
     return weighted_least_squares(C, CP, X, lambda_reg, scale, np.outer(v, v), rhs, chunk_size)
 
 
-def aggregator_step(problem, X, Y, aggregator, solver, lr, use_class_weights, focal_gamma, l2):
+def aggregator_step(
+    problem, X, Y, aggregator, solver, lr, use_class_weights, focal_gamma, l2, positive=False
+):
     """The aggregator update on the labeled rows of ``P_hat``: one seed step or an exact solve."""
     P_hat = Y[problem.labeled] @ X.T
     if solver == "newton":
-        aggregator.solve(P_hat, problem.y, use_class_weights, focal_gamma, l2)
+        aggregator.solve(P_hat, problem.y, use_class_weights, focal_gamma, l2, positive)
     else:
-        aggregator.gradient_step(P_hat, problem.y, lr, use_class_weights, focal_gamma, l2)
+        aggregator.gradient_step(
+            P_hat, problem.y, lr, use_class_weights, focal_gamma, l2, positive
+        )
 
 
 def balance(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,6 +296,7 @@ def fit_als(
     aggregator_solver: str,
     aggregator_lr: float,
     aggregator_l2: float,
+    aggregator_positive: bool,
     use_class_weights: bool,
     focal_gamma: float,
     max_iter: int,
@@ -325,6 +330,7 @@ def fit_als(
                 use_class_weights,
                 focal_gamma,
                 aggregator_l2,
+                aggregator_positive,
             )
         losses = objective(problem, X, Y, aggregator, *args, aggregator_l2)
         curve.append(losses)

@@ -111,6 +111,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     aggregator_l2 : float >= 0, default=1e-3
         Ridge penalty ``aggregator_l2 / 2 * |w|^2`` in the supervised loss; keeps ``w``
         finite when the labeled rows are separable.
+    aggregator_positive : bool, default=True
+        Constrain the aggregator weights to ``w >= 0`` (non-negative stacking): a base
+        classifier can be ignored but never counted against, so the ensemble cannot invert
+        the ranking of its members (with very few labeled positives an unconstrained fit
+        sometimes does).
     confidence : {"uniform", "certainty"}, callable or array-like, default="uniform"
         Base confidence of each entry of ``P``: a strategy name, a callable
         ``f(P, y) -> C`` (``y`` holds NaN for unlabeled rows), or an array of the shape of
@@ -210,6 +215,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "aggregator_solver": [StrOptions({"newton", "gd"})],
         "aggregator_lr": [Interval(Real, 0, None, closed="neither")],
         "aggregator_l2": [Interval(Real, 0, None, closed="left")],
+        "aggregator_positive": ["boolean"],
         "confidence": [StrOptions({"uniform", "certainty"}), callable, "array-like"],
         "use_label_aware_confidence": ["boolean"],
         "label_aware_alpha": [Interval(Real, 0, None, closed="left")],
@@ -242,6 +248,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         aggregator_solver="newton",
         aggregator_lr=0.01,
         aggregator_l2=1e-3,
+        aggregator_positive=True,
         confidence="uniform",
         use_label_aware_confidence=True,
         label_aware_alpha=1.0,
@@ -271,6 +278,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.aggregator_solver = aggregator_solver
         self.aggregator_lr = aggregator_lr
         self.aggregator_l2 = aggregator_l2
+        self.aggregator_positive = aggregator_positive
         self.confidence = confidence
         self.use_label_aware_confidence = use_label_aware_confidence
         self.label_aware_alpha = label_aware_alpha
@@ -364,6 +372,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             aggregator_solver=self.aggregator_solver,
             aggregator_lr=self.aggregator_lr,
             aggregator_l2=self.aggregator_l2,
+            aggregator_positive=self.aggregator_positive,
             use_class_weights=self.use_class_weights,
             focal_gamma=self.focal_gamma,
             max_iter=self.max_iter,
@@ -381,6 +390,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                     rho=self.rho,
                     lambda_reg=self.lambda_reg,
                     aggregator_l2=self.aggregator_l2,
+                    aggregator_positive=self.aggregator_positive,
                     use_class_weights=self.use_class_weights,
                     focal_gamma=self.focal_gamma,
                     max_epochs=self.max_epochs,
@@ -500,8 +510,8 @@ class CFEnsembleTrainer(CFEnsembleClassifier):
 
     Same code as :class:`CFEnsembleClassifier`; differs only in its defaults
     (``latent_dim=20``, the seed's single gradient step for the aggregator
-    ``aggregator_solver="gd"`` with no ridge) and in the optional ``n_classifiers``, which,
-    when given, must match the number of columns of ``P``. See
+    ``aggregator_solver="gd"`` with no ridge and no sign constraint) and in the optional
+    ``n_classifiers``, which, when given, must match the number of columns of ``P``. See
     :class:`CFEnsembleClassifier` for every parameter.
     """
 
@@ -532,6 +542,7 @@ class CFEnsembleTrainer(CFEnsembleClassifier):
         *,
         aggregator_solver="gd",
         aggregator_l2=0.0,
+        aggregator_positive=False,
         confidence="uniform",
         chunk_size=16384,
     ):
@@ -552,6 +563,7 @@ class CFEnsembleTrainer(CFEnsembleClassifier):
         self.verbose = verbose
         self.aggregator_solver = aggregator_solver
         self.aggregator_l2 = aggregator_l2
+        self.aggregator_positive = aggregator_positive
         self.confidence = confidence
         self.chunk_size = chunk_size
 
@@ -566,7 +578,8 @@ class CFEnsemblePyTorchTrainer(CFEnsembleClassifier):
     """The seed's autograd trainer: :class:`CFEnsembleClassifier` with ``solver="torch"``.
 
     Same code as :class:`CFEnsembleClassifier`; differs in its defaults (``latent_dim=20``,
-    no label-aware confidence, as the seed's trainer, and no ridge on the aggregator) and in
+    no label-aware confidence, as the seed's trainer, and no ridge or sign constraint on
+    the aggregator) and in
     the optional ``n_classifiers``, which, when given, must match the number of columns of
     ``P``. See :class:`CFEnsembleClassifier` for every parameter. The ALS settings used by
     ``als_warm_start=True`` are those of :class:`CFEnsembleClassifier` (exact aggregator,
@@ -618,6 +631,7 @@ class CFEnsemblePyTorchTrainer(CFEnsembleClassifier):
         validation_metric="loss",
         als_warm_start=False,
         aggregator_l2=0.0,
+        aggregator_positive=False,
         confidence="uniform",
         use_label_aware_confidence=False,
         label_aware_alpha=1.0,
@@ -642,6 +656,7 @@ class CFEnsemblePyTorchTrainer(CFEnsembleClassifier):
         self.validation_metric = validation_metric
         self.als_warm_start = als_warm_start
         self.aggregator_l2 = aggregator_l2
+        self.aggregator_positive = aggregator_positive
         self.confidence = confidence
         self.use_label_aware_confidence = use_label_aware_confidence
         self.label_aware_alpha = label_aware_alpha

@@ -105,6 +105,7 @@ def fit_torch(
     rho: float,
     lambda_reg: float,
     aggregator_l2: float,
+    aggregator_positive: bool,
     use_class_weights: bool,
     focal_gamma: float,
     max_epochs: int,
@@ -157,7 +158,7 @@ def fit_torch(
             )
         X0, Y0, w0, b0 = start.X, start.Y, start.w, start.b
     else:
-        X0, Y0 = initial_factors(problem, latent_dim, rng)
+        X0, Y0 = initial_factors(problem, latent_dim, rng)  # w starts at 1/m >= 0
         w0, b0 = np.full(m, 1.0 / m), 0.0
 
     def tensor(a):
@@ -230,6 +231,9 @@ def fit_torch(
             loss = rho * recon + (1.0 - rho) * sup
             loss.backward()
             opt.step()
+            if aggregator_positive:  # projected gradient: w >= 0
+                with torch.no_grad():
+                    w.clamp_(min=0.0)
             sums += [float(part.detach()) for part in (loss, recon, sup)]
         n_batches = -(-n // batch)
         curve.append(tuple(sums / n_batches))

@@ -84,6 +84,7 @@ class WeightedAggregator:
         use_class_weights: bool = True,
         focal_gamma: float = 0.0,
         l2: float = 0.0,
+        positive: bool = False,
     ) -> WeightedAggregator:
         """One gradient step on the labeled rows, exactly as the seed writes it.
 
@@ -95,10 +96,11 @@ class WeightedAggregator:
         then ``w -= lr * grad_w`` and ``b -= lr * grad_b``. With ``use_class_weights=False``
         and ``focal_gamma=0`` this is the plain mean gradient; with one class only the class
         weights are 1. The focal factor multiplies the cross-entropy gradient (it is held
-        fixed, not differentiated), as the seed describes for this trainer.
+        fixed, not differentiated), as the seed describes for this trainer. With
+        ``positive=True`` negative weights are set to 0 after the step (projected gradient).
         """
         P_hat, y = _reconstruct_labeled(X, Y, labeled_idx, labels, self.n_classifiers)
-        return self.gradient_step(P_hat, y, lr, use_class_weights, focal_gamma, l2)
+        return self.gradient_step(P_hat, y, lr, use_class_weights, focal_gamma, l2, positive)
 
     def gradient_step(
         self,
@@ -108,6 +110,7 @@ class WeightedAggregator:
         use_class_weights: bool = True,
         focal_gamma: float = 0.0,
         l2: float = 0.0,
+        positive: bool = False,
     ) -> WeightedAggregator:
         """The step of :meth:`update` on already reconstructed labeled rows ``P_hat``."""
         if y.shape[0] == 0:
@@ -118,6 +121,8 @@ class WeightedAggregator:
         weighted = s * residual
         total = np.sum(s)
         self.w = self.w - lr * (P_hat.T @ weighted / total + l2 * self.w)
+        if positive:
+            self.w = np.maximum(self.w, 0.0)
         self.b = self.b - lr * float(np.sum(weighted) / total)
         return self
 
@@ -137,6 +142,7 @@ class WeightedAggregator:
         use_class_weights: bool = True,
         focal_gamma: float = 0.0,
         l2: float = 0.0,
+        positive: bool = False,
         max_iter: int = 25,
         tol: float = 1e-10,
     ) -> WeightedAggregator:
@@ -146,10 +152,14 @@ class WeightedAggregator:
         ``focal_gamma = 0``. For ``focal_gamma > 0`` the focal loss is differentiated exactly
         and negative curvature is clipped to 0 in the Newton matrix; a backtracking line
         search makes every step decrease the loss. Stops when the Newton decrement falls
-        below ``tol`` or after ``max_iter`` steps.
+        below ``tol`` or after ``max_iter`` steps. With ``positive=True`` the weights are
+        constrained to ``w >= 0`` (non-negative stacking, as in Breiman's stacked
+        regressions) and the bounded problem is solved by L-BFGS-B from the current point.
         """
         if y.shape[0] == 0:
             return self
+        if positive:
+            return self._solve_positive(P_hat, y, use_class_weights, focal_gamma, l2)
         n, m = P_hat.shape
         A = np.hstack([P_hat, np.ones((n, 1))])
         kappa = class_weights(y, use_class_weights)
@@ -187,6 +197,37 @@ class WeightedAggregator:
         self.b = float(theta[m])
         return self
 
+    def _solve_positive(self, P_hat, y, use_class_weights, focal_gamma, l2):
+        from scipy.optimize import minimize
+
+        n, m = P_hat.shape
+        A = np.hstack([P_hat, np.ones((n, 1))])
+        kappa = class_weights(y, use_class_weights)
+        kappa = kappa / np.sum(kappa)
+        ridge = np.full(m + 1, float(l2))
+        ridge[-1] = 0.0
+
+        def value_and_gradient(theta):
+            z = A @ theta
+            first, _ = focal_loss_derivatives(z, y, focal_gamma)
+            value = float(kappa @ focal_loss(z, y, focal_gamma)) + 0.5 * float(
+                ridge @ (theta * theta)
+            )
+            return value, A.T @ (kappa * first) + ridge * theta
+
+        start = np.append(np.maximum(self.w, 0.0), self.b)
+        result = minimize(
+            value_and_gradient,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, None)] * m + [(None, None)],
+            options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-10},
+        )
+        self.w = np.maximum(result.x[:m], 0.0)
+        self.b = float(result.x[m])
+        return self
+
 
 class MeanAggregator:
     """The simple average of the reconstructed probabilities, clipped to [0, 1].
@@ -216,15 +257,20 @@ class MeanAggregator:
         use_class_weights: bool = True,
         focal_gamma: float = 0.0,
         l2: float = 0.0,
+        positive: bool = False,
     ) -> MeanAggregator:
         """Check the arguments as :meth:`WeightedAggregator.update` does; nothing to learn."""
         _reconstruct_labeled(X, Y, labeled_idx, labels, self.n_classifiers)
         return self
 
-    def gradient_step(self, P_hat, y, lr, use_class_weights=True, focal_gamma=0.0, l2=0.0):
+    def gradient_step(
+        self, P_hat, y, lr, use_class_weights=True, focal_gamma=0.0, l2=0.0, positive=False
+    ):
         """Nothing to learn."""
         return self
 
-    def solve(self, P_hat, y, use_class_weights=True, focal_gamma=0.0, l2=0.0, **kwargs):
+    def solve(
+        self, P_hat, y, use_class_weights=True, focal_gamma=0.0, l2=0.0, positive=False, **kwargs
+    ):
         """Nothing to learn."""
         return self
