@@ -154,19 +154,20 @@ class WeightedAggregator:
         search makes every step decrease the loss. Stops when the Newton decrement falls
         below ``tol`` or after ``max_iter`` steps. With ``positive=True`` the weights are
         constrained to ``w >= 0`` (non-negative stacking, as in Breiman's stacked
-        regressions) and the bounded problem is solved by L-BFGS-B from the current point.
+        regressions), solved by projected Newton steps with a projected line search.
         """
         if y.shape[0] == 0:
             return self
-        if positive:
-            return self._solve_positive(P_hat, y, use_class_weights, focal_gamma, l2)
         n, m = P_hat.shape
         A = np.hstack([P_hat, np.ones((n, 1))])
         kappa = class_weights(y, use_class_weights)
         kappa = kappa / np.sum(kappa)
         ridge = np.full(m + 1, float(l2))
         ridge[-1] = 0.0
-        theta = np.append(self.w, self.b)
+        lower = np.full(m + 1, -np.inf)
+        if positive:
+            lower[:m] = 0.0
+        theta = np.maximum(np.append(self.w, self.b), lower)
 
         def objective(th):
             return float(kappa @ focal_loss(A @ th, y, focal_gamma)) + 0.5 * float(
@@ -179,53 +180,26 @@ class WeightedAggregator:
             grad = A.T @ (kappa * first) + ridge * theta
             hess = (A.T * (kappa * np.maximum(second, 0.0))) @ A + np.diag(ridge)
             hess[np.diag_indices_from(hess)] += 1e-10 * (1.0 + np.trace(hess) / (m + 1))
-            step = np.linalg.solve(hess, grad)
-            decrement = float(grad @ step)
+            # projected Newton (Bertsekas): weights held at the bound by their gradient
+            # stay fixed; a Newton step on the others, then a projected line search
+            free = ~((theta <= lower) & (grad > 0))
+            step = np.zeros(m + 1)
+            step[free] = np.linalg.solve(hess[np.ix_(free, free)], grad[free])
+            decrement = float(grad[free] @ step[free])
             if decrement < tol:
                 break
             t = 1.0
             for _ in range(40):
-                candidate = objective(theta - t * step)
-                if candidate <= value - 1e-4 * t * decrement:
+                candidate_theta = np.maximum(theta - t * step, lower)
+                candidate = objective(candidate_theta)
+                if candidate <= value - 1e-4 * float(grad @ (theta - candidate_theta)):
                     break
                 t *= 0.5
             else:
                 break  # no decrease along the Newton direction: at the optimum numerically
-            theta = theta - t * step
-            value = candidate
+            theta, value = candidate_theta, candidate
         self.w = theta[:m].copy()
         self.b = float(theta[m])
-        return self
-
-    def _solve_positive(self, P_hat, y, use_class_weights, focal_gamma, l2):
-        from scipy.optimize import minimize
-
-        n, m = P_hat.shape
-        A = np.hstack([P_hat, np.ones((n, 1))])
-        kappa = class_weights(y, use_class_weights)
-        kappa = kappa / np.sum(kappa)
-        ridge = np.full(m + 1, float(l2))
-        ridge[-1] = 0.0
-
-        def value_and_gradient(theta):
-            z = A @ theta
-            first, _ = focal_loss_derivatives(z, y, focal_gamma)
-            value = float(kappa @ focal_loss(z, y, focal_gamma)) + 0.5 * float(
-                ridge @ (theta * theta)
-            )
-            return value, A.T @ (kappa * first) + ridge * theta
-
-        start = np.append(np.maximum(self.w, 0.0), self.b)
-        result = minimize(
-            value_and_gradient,
-            start,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(0.0, None)] * m + [(None, None)],
-            options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-10},
-        )
-        self.w = np.maximum(result.x[:m], 0.0)
-        self.b = float(result.x[m])
         return self
 
 
