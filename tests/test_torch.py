@@ -153,13 +153,13 @@ def test_restored_epoch_is_the_best_validation_point(problem):
     assert not np.allclose(clf.coef_, last.coef_)
 
 
-def test_warm_start_keeps_its_als_start_when_training_only_hurts(problem):
+def test_warm_start_is_never_worse_than_its_als_start_on_validation(problem):
     P, _, y = problem
-    # a destructive learning rate: every epoch is worse than the ALS start (epoch 0)
-    wrecked = _fit(P, y, als_warm_start=True, lr=5.0, max_epochs=10)
+    # the ALS start is epoch 0: whatever the training does, the restored epoch is no worse
     start = _fit(P, y, als_warm_start=True, lr=1e-12, max_epochs=1)
-    assert wrecked.validation_loss_ == pytest.approx(start.validation_loss_, rel=1e-6)
-    np.testing.assert_allclose(wrecked.transduction_, start.transduction_, atol=1e-6)
+    for lr in (5.0, 0.05):
+        trained = _fit(P, y, als_warm_start=True, lr=lr, max_epochs=30)
+        assert trained.validation_loss_ <= start.validation_loss_ + 1e-9
 
 
 TORCH_CHANGES = [
@@ -190,6 +190,9 @@ def test_every_torch_parameter_changes_the_result(problem, name, value):
         base["validation_fraction"] = 0.0  # tol drives early stopping without validation
     if name == "patience":
         base["tol"] = 0.05  # epochs that improve the validation loss by < 5 % count as idle
+    if name == "aggregator_positive":
+        P = P.copy()
+        P[:, 0] = 1.0 - P[:, 0]  # an inverted classifier: only a negative weight can use it
     a = _fit(P, y, **base)
     b = _fit(P, y, **(base | {name: value}))
     assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-6
