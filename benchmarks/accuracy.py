@@ -39,6 +39,7 @@ import time
 import warnings
 
 import numpy as np
+from _readme import replace_section
 from sklearn.datasets import load_breast_cancer
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import (
@@ -333,15 +334,6 @@ def render(results: dict) -> str:
     return "\n".join(out)
 
 
-def update_readme(markdown: str) -> None:
-    readme = HERE.parent / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
-    head, rest = text.split(start)
-    _, tail = rest.split(end)
-    readme.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -365,7 +357,7 @@ def main() -> None:
     (HERE / "results" / f"{name}.md").write_text(markdown)
     print(markdown)
     if args.update_readme and not args.quick:
-        update_readme(markdown)
+        replace_section("accuracy", markdown)
 
 
 if __name__ == "__main__":

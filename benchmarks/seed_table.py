@@ -32,6 +32,7 @@ import time
 import warnings
 
 import numpy as np
+from _readme import replace_section
 from scipy.special import expit, logit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
@@ -167,15 +168,6 @@ def render(results: dict, repeats: int) -> str:
     return "\n".join(lines)
 
 
-def update_readme(markdown: str) -> None:
-    readme = HERE.parent / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- seed_table:start -->", "<!-- seed_table:end -->"
-    head, rest = text.split(start)
-    _, tail = rest.split(end)
-    readme.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -191,7 +183,7 @@ def main() -> None:
     (HERE / "results" / "seed_table.md").write_text(markdown)
     print(markdown)
     if args.update_readme:
-        update_readme(markdown)
+        replace_section("seed_table", markdown)
 
 
 if __name__ == "__main__":
