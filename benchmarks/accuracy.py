@@ -339,11 +339,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ablation", action="store_true", help="also the variants in ABLATION")
+    parser.add_argument(
+        "--auto",
+        action="store_true",
+        help="only latent_dim/rho='auto' vs the default; writes accuracy_auto.*",
+    )
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
     start = time.perf_counter()
-    results = run(args.quick, repeats, METHODS | (ABLATION if args.ablation else {}))
+    methods = METHODS | (ABLATION if args.ablation else {})
+    if args.auto:
+        methods = METHODS | {
+            "cfensemble (latent_dim='auto', rho='auto')": lambda s: CFEnsembleClassifier(
+                latent_dim="auto", rho="auto", random_state=s
+            )
+        }
+    results = run(args.quick, repeats, methods)
     results["meta"] = {
         "repeats": repeats,
         "quick": args.quick,
@@ -351,12 +363,12 @@ def main() -> None:
         "seconds": time.perf_counter() - start,
     }
     (HERE / "results").mkdir(exist_ok=True)
-    name = "accuracy_quick" if args.quick else "accuracy"
+    name = "accuracy_quick" if args.quick else "accuracy_auto" if args.auto else "accuracy"
     (HERE / "results" / f"{name}.json").write_text(json.dumps(results, indent=1))
     markdown = render(results)
     (HERE / "results" / f"{name}.md").write_text(markdown)
     print(markdown)
-    if args.update_readme and not args.quick:
+    if args.update_readme and not (args.quick or args.auto):
         replace_section("accuracy", markdown)
 
 

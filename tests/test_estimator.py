@@ -110,6 +110,7 @@ def test_rho_changes_the_predictions(problem):
 
 DEFAULT_CHANGES = [
     ("latent_dim", 3),
+    ("latent_dim", "auto"),
     ("rho", 0.9),
     ("lambda_reg", 1.0),
     ("aggregator_type", "mean"),
@@ -275,6 +276,7 @@ BAD_INPUTS = [
     ("P complex", dict(P=GOOD_P + 0j), ValueError, "Complex data not supported"),
     ("latent_dim 0", dict(latent_dim=0), ValueError, "'latent_dim' parameter"),
     ("rho 1.5", dict(rho=1.5), ValueError, "'rho' parameter"),
+    ("rho word", dict(rho="best"), ValueError, "'rho' parameter"),
     ("rho -0.1", dict(rho=-0.1), ValueError, "'rho' parameter"),
     ("rho 0 with ALS", dict(rho=0.0), ValueError, "rho=0"),
     ("lambda negative", dict(lambda_reg=-1.0), ValueError, "'lambda_reg' parameter"),
@@ -334,3 +336,31 @@ def test_predict_with_bad_new_rows():
         clf.predict_proba(np.full((2, 2), 1.5))
     with pytest.raises(ValueError, match="every prediction missing"):
         clf.predict_proba(np.full((2, 2), np.nan))
+
+
+def test_auto_latent_dim_and_rho_by_cross_validation(problem):
+    P, _, y = problem
+    clf = _fit(P, y, latent_dim="auto", rho="auto", max_iter=20)
+    grid = {(r["latent_dim"], r["rho"]) for r in clf.cv_results_}
+    assert grid == {(d, r) for d in (2, 4, 6) for r in (0.5, 0.8, 1.0)}  # 8 capped at m = 6
+    best = max(clf.cv_results_, key=lambda r: r["mean_pr_auc"])
+    assert (clf.latent_dim_, clf.rho_) == (best["latent_dim"], best["rho"])
+    assert clf.instance_factors_.shape[1] == clf.latent_dim_
+    assert all(len(r["fold_pr_auc"]) == 3 for r in clf.cv_results_)
+    # the refit equals a fit with the chosen values
+    same = _fit(P, y, latent_dim=clf.latent_dim_, rho=clf.rho_, max_iter=20)
+    np.testing.assert_array_equal(same.transduction_, clf.transduction_)
+    assert same.cv_results_ is None and same.latent_dim_ == clf.latent_dim_
+
+
+def test_auto_for_one_parameter_and_the_fallback(problem):
+    P, y_true, y = problem
+    only_rho = _fit(P, y, rho="auto", max_iter=10)
+    assert {r["latent_dim"] for r in only_rho.cv_results_} == {8}
+    assert {r["rho"] for r in only_rho.cv_results_} == {0.5, 0.8, 1.0}
+    few = np.full(y.size, -1)
+    few[np.flatnonzero(y_true == 1)[:1]] = 1
+    few[np.flatnonzero(y_true == 0)[:5]] = 0
+    with pytest.warns(UserWarning, match="at least 2 labeled rows of each class"):
+        fallback = _fit(P, few, latent_dim="auto", max_iter=5)
+    assert fallback.latent_dim_ == 6 and fallback.cv_results_ is None

@@ -21,7 +21,12 @@ def _fit(P, y, cls=CFEnsembleClassifier, **params):
 
 @pytest.mark.parametrize(
     "params",
-    [{}, {"aggregator_type": "mean"}, {"confidence": "certainty", "focal_gamma": 2.0}],
+    [
+        {},
+        {"aggregator_type": "mean"},
+        {"confidence": "certainty", "focal_gamma": 2.0},
+        {"latent_dim": "auto"},
+    ],
 )
 def test_round_trip_gives_identical_predictions(problem, tmp_path, params):
     P, _, y = problem
@@ -37,6 +42,7 @@ def test_round_trip_gives_identical_predictions(problem, tmp_path, params):
     np.testing.assert_array_equal(loaded.loss_curve_["total"], clf.loss_curve_["total"])
     assert loaded.diagnostics_["weight_sum"] == clf.diagnostics_["weight_sum"]
     assert loaded.model_metadata_ == {"classifier_columns": ["a", "b"]}
+    assert loaded.latent_dim_ == clf.latent_dim_ and loaded.cv_results_ == clf.cv_results_
 
 
 def test_array_confidence_and_front_end_round_trip(problem, tmp_path):

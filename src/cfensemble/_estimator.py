@@ -9,7 +9,7 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -23,6 +23,8 @@ from .confidence import resolve_confidence
 logger = logging.getLogger("cfensemble")
 
 LOSS_PARTS = ("total", "reconstruction", "supervised")
+AUTO_LATENT_DIMS = (2, 4, 8)  # candidates of latent_dim="auto" (capped at n_classifiers)
+AUTO_RHOS = (0.5, 0.8, 1.0)  # candidates of rho="auto"
 
 
 class CollapseWarning(UserWarning):
@@ -85,12 +87,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    latent_dim : int, default=8
-        Number of latent factors ``d``.
-    rho : float in [0, 1], default=0.5
+    latent_dim : int or "auto", default=8
+        Number of latent factors ``d``. ``"auto"`` chooses among 2, 4 and 8 (at most
+        ``n_classifiers``) by cross-validation on the labeled rows (see ``cv_results_``).
+    rho : float in [0, 1] or "auto", default=0.5
         Weight of the reconstruction loss in ``rho * L_recon + (1 - rho) * L_sup``. Both
         parts are averages (see Notes), so ``rho`` means the same at every n. ``rho = 1``
         fits the factors to ``P`` alone (the seed's ALS); ``solver="als"`` needs ``rho > 0``.
+        ``"auto"`` chooses among 0.5, 0.8 and 1 by cross-validation on the labeled rows.
     lambda_reg : float >= 0, default=0.01
         Ridge penalty on both factor matrices.
     solver : {"als", "torch"}, default="als"
@@ -177,6 +181,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     classifier_factors_ : ndarray of shape (n_classifiers, latent_dim)
     instance_factors_ : ndarray of shape (n_samples, latent_dim)
         Factors of the rows seen in :meth:`fit`.
+    latent_dim_, rho_ : int, float
+        The values used (the chosen ones when given as "auto").
+    cv_results_ : list of dict or None
+        With "auto": mean and per-fold PR-AUC of every candidate; None otherwise.
     coef_ : ndarray of shape (n_classifiers,)
         Signed aggregator weights.
     intercept_ : float
@@ -207,8 +215,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "rho": [Interval(Real, 0, 1, closed="both")],
+        "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "rho": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "lambda_reg": [Interval(Real, 0, None, closed="left")],
         "solver": [StrOptions({"als", "torch"})],
         "aggregator_type": [StrOptions({"weighted", "mean"})],
@@ -329,7 +337,13 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y has {y.shape[0]} entries but P has {P.shape[0]} rows.")
         n_classifiers = P.shape[1]
         self._check_n_classifiers(n_classifiers)
-        if self.rho == 0 and (self.solver == "als" or self.als_warm_start):
+        latent_dim, rho = self.latent_dim, self.rho
+        if isinstance(latent_dim, str) or isinstance(rho, str):
+            latent_dim, rho = self._select_by_cross_validation(P, y)
+        else:
+            self.cv_results_ = None
+        self.latent_dim_, self.rho_ = latent_dim, rho
+        if rho == 0 and (self.solver == "als" or self.als_warm_start):
             raise ValueError(
                 "rho=0 leaves the factorization undetermined with solver='als' (and with "
                 "als_warm_start=True); use rho > 0."
@@ -367,7 +381,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         aggregator = aggregator_cls(n_classifiers)
         rng = check_random_state(self.random_state)
         als_options = dict(
-            rho=self.rho,
+            rho=rho,
             lambda_reg=self.lambda_reg,
             aggregator_solver=self.aggregator_solver,
             aggregator_lr=self.aggregator_lr,
@@ -386,8 +400,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
                 result = fit_torch(
                     problem,
-                    latent_dim=self.latent_dim,
-                    rho=self.rho,
+                    latent_dim=latent_dim,
+                    rho=rho,
                     lambda_reg=self.lambda_reg,
                     aggregator_l2=self.aggregator_l2,
                     aggregator_positive=self.aggregator_positive,
@@ -411,7 +425,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 if self.solver == "torch":
                     import_torch()  # the same ImportError whatever the labels
                 result = _als.fit_als(
-                    problem, aggregator, latent_dim=self.latent_dim, rng=rng, **als_options
+                    problem, aggregator, latent_dim=latent_dim, rng=rng, **als_options
                 )
         self.aggregator_ = aggregator
         self.classifier_factors_ = result.X
@@ -439,6 +453,71 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_n_classifiers(self, n_classifiers: int) -> None:
         """Hook for front-ends that declare the number of classifiers up front."""
+
+    def _select_by_cross_validation(self, P, y):
+        """Choose ``latent_dim`` / ``rho`` given as "auto" by internal cross-validation.
+
+        The labeled rows are split in stratified folds (3, or fewer when a class has fewer
+        labeled rows); for each candidate the model is fitted with one fold's labels hidden
+        (those rows stay in P, unlabeled, as in real use) and scored by PR-AUC of its
+        transductive predictions on that fold. The best mean score wins; ties go to the
+        smaller ``latent_dim`` and the larger ``rho``. Results are in ``cv_results_``.
+        """
+        from sklearn.metrics import average_precision_score
+        from sklearn.model_selection import StratifiedKFold
+
+        m = P.shape[1]
+        dims = (
+            sorted({min(d, m) for d in AUTO_LATENT_DIMS})
+            if self.latent_dim == "auto"
+            else [self.latent_dim]
+        )
+        rhos = list(AUTO_RHOS) if self.rho == "auto" else [self.rho]
+        labeled = np.flatnonzero(~np.isnan(y))
+        counts = np.bincount(y[labeled].astype(int), minlength=2) if labeled.size else [0, 0]
+        n_folds = int(min(3, np.min(counts)))
+        fallback = (
+            dims[-1] if self.latent_dim == "auto" else dims[0],
+            0.5 if self.rho == "auto" else rhos[0],
+        )
+        if n_folds < 2:
+            warnings.warn(
+                "latent_dim/rho='auto' needs at least 2 labeled rows of each class for "
+                f"cross-validation; using latent_dim={fallback[0]}, rho={fallback[1]}.",
+                UserWarning,
+                stacklevel=3,
+            )
+            self.cv_results_ = None
+            return fallback
+        folds = StratifiedKFold(n_folds, shuffle=True, random_state=0).split(labeled, y[labeled])
+        folds = list(folds)
+        results = []
+        for d in dims:
+            for r in rhos:
+                scores = []
+                for _, held in folds:
+                    rows = labeled[held]
+                    y_cv = y.copy()
+                    y_cv[rows] = np.nan
+                    est = clone(self).set_params(latent_dim=d, rho=r, verbose=False)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        est.fit(P, y_cv)
+                    scores.append(average_precision_score(y[rows], est.transduction_[rows]))
+                results.append(
+                    {
+                        "latent_dim": d,
+                        "rho": r,
+                        "mean_pr_auc": float(np.mean(scores)),
+                        "fold_pr_auc": scores,
+                    }
+                )
+        best = max(
+            results,
+            key=lambda res: (round(res["mean_pr_auc"], 12), -res["latent_dim"], res["rho"]),
+        )
+        self.cv_results_ = results
+        return best["latent_dim"], best["rho"]
 
     def save(self, path, metadata: dict | None = None) -> None:
         """Write the fitted model to ``path`` (arrays + JSON, never pickle; see cfensemble.io).

@@ -213,8 +213,17 @@ def _estimator_options(parser: argparse.ArgumentParser) -> list[str]:
         default = param.default
         flag = "--" + name.replace("_", "-")
         options = [c for c in constraints.get(name, []) if isinstance(c, StrOptions)]
+        numeric = any(isinstance(c, Interval) for c in constraints.get(name, []))
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif options and numeric:  # a number or a keyword such as "auto"
+            kind = int if isinstance(default, int) else float
+            group.add_argument(
+                flag,
+                type=_number_or(sorted(options[0].options), kind),
+                default=default,
+                metavar=f"{kind.__name__.upper()}|{'|'.join(sorted(options[0].options))}",
+            )
         elif options:
             group.add_argument(flag, choices=sorted(options[0].options), default=default)
         else:
@@ -234,6 +243,20 @@ def _estimator_options(parser: argparse.ArgumentParser) -> list[str]:
             )
         names.append(name)
     return names
+
+
+def _number_or(words, kind):
+    def convert(text):
+        if text in words:
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a {kind.__name__} or one of {words}; got {text!r}"
+            ) from None
+
+    return convert
 
 
 class _ProgressBar(logging.Handler):

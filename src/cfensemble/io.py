@@ -31,6 +31,9 @@ FORMAT_VERSION = 1
 _ARRAYS = ("classifier_factors_", "instance_factors_", "coef_", "transduction_", "classes_")
 _SCALARS = (
     "intercept_",
+    "latent_dim_",
+    "rho_",
+    "cv_results_",
     "n_iter_",
     "n_features_in_",
     "validation_pr_auc_",

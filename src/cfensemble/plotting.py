@@ -188,7 +188,7 @@ def write_report(estimator, directory, names=None, P=None, y=None) -> Path:
     d = estimator.diagnostics_
     lines += [
         f"- model: `{type(estimator).__name__}`, solver `{getattr(estimator, 'solver', 'als')}`, "
-        f"latent_dim {estimator.latent_dim}, rho {estimator.rho}",
+        f"latent_dim {estimator.latent_dim_}, rho {estimator.rho_}",
         f"- {estimator.n_iter_} iterations; final objective "
         f"{estimator.loss_curve_['total'][-1]:.5g}",
         f"- weights: min {d['weight_min']:.3f}, max {d['weight_max']:.3f}, "
