@@ -489,8 +489,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             )
             self.cv_results_ = None
             return fallback
-        folds = StratifiedKFold(n_folds, shuffle=True, random_state=0).split(labeled, y[labeled])
-        folds = list(folds)
+        splitter = StratifiedKFold(n_folds, shuffle=True, random_state=0)
+        folds = list(splitter.split(labeled, y[labeled]))
         results = []
         for d in dims:
             for r in rhos:
