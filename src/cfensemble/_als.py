@@ -30,7 +30,6 @@ from sklearn.exceptions import ConvergenceWarning
 from ._losses import (
     class_weights,
     focal_curvature_bound,
-    focal_loss,
     focal_loss_derivatives,
     reconstruction_loss,
     supervised_loss,
@@ -167,7 +166,7 @@ def objective(problem, X, Y, aggregator, rho, lambda_reg, focal_gamma, aggregato
     elif problem.labeled.size:
         p = np.clip(aggregator.predict(P_hat), 1e-12, 1 - 1e-12)
         z = np.log(p) - np.log1p(-p)
-        sup = float(problem.kappa @ focal_loss(z, problem.y, 0.0) / problem.kappa.sum())
+        sup = supervised_loss(z, problem.y, problem.kappa, 0.0, np.zeros(0), 0.0)
     else:
         sup = 0.0
     return rho * recon + (1.0 - rho) * sup, recon, sup

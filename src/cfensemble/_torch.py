@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import average_precision_score
 
 from ._als import FitResult, Problem, fit_als, initial_factors
-from ._losses import class_weights
+from ._losses import class_weights, supervised_loss
 from .aggregators import WeightedAggregator
 
 logger = logging.getLogger("cfensemble")
@@ -291,4 +291,4 @@ class _Best:
 
 
 def _weighted_bce(z, y, kappa):
-    return float(kappa @ (np.logaddexp(0.0, z) - y * z) / kappa.sum())
+    return supervised_loss(z, y, kappa, 0.0, np.zeros(0), 0.0)

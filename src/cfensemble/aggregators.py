@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from ._losses import class_weights, focal_factor, focal_loss, focal_loss_derivatives
+from ._losses import class_weights, focal_factor, focal_loss_derivatives, supervised_loss
 
 __all__ = ["MeanAggregator", "WeightedAggregator"]
 
@@ -128,12 +128,8 @@ class WeightedAggregator:
 
     def loss(self, P_hat, y, use_class_weights=True, focal_gamma=0.0, l2=0.0) -> float:
         """Class-weighted focal loss of the labeled rows plus ``l2 / 2 * |w|^2``."""
-        kappa = class_weights(y, use_class_weights)
         z = self.decision_function(P_hat)
-        return float(
-            np.sum(kappa * focal_loss(z, y, focal_gamma)) / np.sum(kappa)
-            + 0.5 * l2 * self.w @ self.w
-        )
+        return supervised_loss(z, y, class_weights(y, use_class_weights), focal_gamma, self.w, l2)
 
     def solve(
         self,
@@ -170,9 +166,7 @@ class WeightedAggregator:
         theta = np.maximum(np.append(self.w, self.b), lower)
 
         def objective(th):
-            return float(kappa @ focal_loss(A @ th, y, focal_gamma)) + 0.5 * float(
-                ridge @ (th * th)
-            )
+            return supervised_loss(A @ th, y, kappa, focal_gamma, th[:m], l2)
 
         value = objective(theta)
         for _ in range(max_iter):
