@@ -1,4 +1,5 @@
-"""ALS: the batched solver against a loop oracle, and monotone decrease of every step."""
+"""ALS: the block kernels against loop oracles, the steps' descent properties, and
+results that do not depend on block size, thread count or rank deficiency."""
 
 import warnings
 
@@ -8,93 +9,129 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble import CFEnsembleClassifier, WeightedAggregator
+from cfensemble import CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._als import (
-    aggregator_step,
+    ALSSolver,
     balance,
-    make_problem,
-    objective,
-    weighted_least_squares,
-    x_step,
-    y_step,
+    classifier_step,
+    confidence_counts,
+    fold_in,
+    gram_rhs,
+    losses,
+    solve_spd,
 )
-from cfensemble.confidence import uniform
+from cfensemble._estimator import confidence_source
+from cfensemble._problem import Data, Objective, State, reconstruct
 
 
-def loop_least_squares(C, CP, B, lam, scale=None, H=None, extra=None):
-    """The slow obvious version: one explicit solve per row."""
-    k, d = C.shape[0], B.shape[1]
-    out = np.zeros((k, d))
+def loop_ridge_regression(C, T, B, ridge):
+    """The slow obvious version: one explicit solve per row of C."""
+    k, e = C.shape[0], B.shape[1]
+    out = np.zeros((k, e))
     for j in range(k):
-        A = lam * np.eye(d)
-        r = np.zeros(d)
+        A = ridge[j] * np.eye(e)
+        r = np.zeros(e)
         for idx in range(B.shape[0]):
             A += C[j, idx] * np.outer(B[idx], B[idx])
-            r += CP[j, idx] * B[idx]
-        if H is not None:
-            A += scale[j] * H
-            r += extra[j]
+            r += C[j, idx] * T[j, idx] * B[idx]
         out[j] = np.linalg.solve(A, r)
     return out
 
 
-@pytest.mark.parametrize("chunk_size", [1, 3, 1000])
-def test_batched_least_squares_equals_loop_oracle(rng, chunk_size):
-    n, m, d = 11, 4, 3
-    C, P = rng.random((n, m)), rng.random((n, m))
-    X = rng.normal(size=(m, d))
-    Y = rng.normal(size=(n, d))
-    expected = loop_least_squares(C, C * P, X, 0.1)
-    got = weighted_least_squares(C, C * P, X, 0.1, chunk_size=chunk_size)
-    np.testing.assert_allclose(got, expected, rtol=1e-10)
-    # the transposed call (classifier step) sums over the chunked instances
-    expected_x = loop_least_squares(C.T, (C * P).T, Y, 0.1)
-    got_x = weighted_least_squares(C.T, (C * P).T, Y, 0.1, chunk_size=chunk_size)
-    np.testing.assert_allclose(got_x, expected_x, rtol=1e-10)
+def make_data(P, y, label_aware=False, confidence="uniform"):
+    y = np.asarray(y, dtype=float)
+    return Data(P, y, confidence_source(confidence, P, y, label_aware, 1.0))
 
 
-def test_batched_least_squares_with_extra_terms_equals_loop_oracle(rng):
-    n, m, d = 9, 5, 3
-    C, P = rng.random((n, m)), rng.random((n, m))
-    X = rng.normal(size=(m, d))
-    scale = rng.random(n)
-    v = rng.normal(size=d)
-    H = np.outer(v, v)
-    extra = rng.normal(size=(n, d))
-    expected = loop_least_squares(C, C * P, X, 0.05, scale, H, extra)
-    got = weighted_least_squares(C, C * P, X, 0.05, scale, H, extra, chunk_size=4)
-    np.testing.assert_allclose(got, expected, rtol=1e-10)
-
-
-def test_singular_system_with_zero_lambda_is_regularised(rng):
-    C = np.array([[1.0, 1.0], [0.0, 0.0]])  # second row: no confidence at all
-    P = np.array([[0.2, 0.9], [0.5, 0.5]])
-    X = rng.normal(size=(2, 2))
-    out = weighted_least_squares(C, C * P, X, 0.0)
-    assert np.isfinite(out).all()
-    np.testing.assert_allclose(out[1], 0.0)
-    np.testing.assert_allclose(out[0] @ X.T, P[0], atol=1e-6)
-
-
-def test_balance_keeps_the_product_and_lowers_the_ridge(rng):
-    X, Y = rng.normal(size=(5, 3)) * 10, rng.normal(size=(40, 3)) * 0.1
-    Xb, Yb = balance(X, Y)
-    np.testing.assert_allclose(Yb @ Xb.T, Y @ X.T, atol=1e-10)
-    assert np.sum(Xb**2) + np.sum(Yb**2) < np.sum(X**2) + np.sum(Y**2)
-    np.testing.assert_allclose(Xb.T @ Xb, Yb.T @ Yb, atol=1e-8)
-
-
-def _random_state_of_fit(seed, n, m, d, frac_labeled):
+def random_fit_state(seed, n, m, d, frac_labeled, kind="observed", missing=0.2):
     rng = np.random.default_rng(seed)
     P = rng.random((n, m))
-    P[rng.random((n, m)) < 0.1] = np.nan
+    P[rng.random((n, m)) < missing] = np.nan
     P[:, 0] = np.where(np.isnan(P).all(axis=1), 0.5, P[:, 0])
+    P[0] = 0.3  # every column has an observation
     y = np.where(rng.random(n) < frac_labeled, (rng.random(n) < 0.3).astype(float), np.nan)
     y[:2] = [0.0, 1.0]
-    X, Y = rng.normal(size=(m, d)) * 0.5, rng.normal(size=(n, d)) * 0.5
-    agg = WeightedAggregator(m)
-    agg.w, agg.b = rng.normal(size=m), rng.normal()
-    return P, y, X, Y, agg
+    k = 2 * m if kind == "both" else m
+    state = State(
+        X=rng.normal(size=(m, d)) * 0.5,
+        Y=rng.normal(size=(n, d)) * 0.5,
+        a=rng.normal(size=m) * 0.1,
+        c=rng.normal(size=n) * 0.1,
+        w=np.abs(rng.normal(size=k)),
+        b=float(rng.normal()),
+    )
+    return P, y, state
+
+
+def test_gram_kernel_equals_loop_oracle(rng):
+    n, m, e = 11, 4, 3
+    C, T = rng.random((n, m)), rng.random((n, m))
+    B = rng.normal(size=(m, e))
+    ridge = rng.random(n)
+    gram, rhs = gram_rhs(C, T, B)
+    np.testing.assert_allclose(
+        solve_spd(gram, rhs, ridge), loop_ridge_regression(C, T, B, ridge), rtol=1e-10
+    )
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 1000])
+def test_instance_step_is_the_loop_oracle_whatever_the_block_size(chunk_size):
+    P, y, state = random_fit_state(0, n=13, m=5, d=2, frac_labeled=0.5)
+    data = make_data(P, y)
+    lam = 0.1
+    Y, c = fold_in(data, state.X, state.a, lam, chunk_size)
+    C = np.where(np.isnan(P), 0.0, 1.0)
+    T = np.where(np.isnan(P), 0.0, P) - state.a
+    B = np.column_stack([state.X, np.ones(5)])
+    expected = loop_ridge_regression(C, T, B, lam * C.sum(axis=1))
+    np.testing.assert_allclose(np.column_stack([Y, c]), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 1000])
+def test_uncoupled_classifier_step_is_the_loop_oracle_over_blocks(chunk_size):
+    P, y, state = random_fit_state(1, n=17, m=4, d=3, frac_labeled=0.5)
+    data = make_data(P, y)
+    X, a = classifier_step(data, state, Objective(rho=1.0, lambda_reg=0.05), chunk_size)
+    C = np.where(np.isnan(P), 0.0, 1.0)
+    T = np.where(np.isnan(P), 0.0, P) - state.c[:, None]
+    B = np.column_stack([state.Y, np.ones(17)])
+    expected = loop_ridge_regression(C.T, T.T, B, 0.05 * C.sum(axis=0))
+    np.testing.assert_allclose(np.column_stack([X, a]), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_singular_systems_are_solved_without_error():
+    gram = np.zeros((2, 3, 3))
+    gram[0] = np.outer([1.0, 2.0, 0.0], [1.0, 2.0, 0.0])  # rank one
+    rhs = np.array([[1.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    out = solve_spd(gram, rhs, np.zeros(2))
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[1], 0.0)
+    np.testing.assert_allclose(gram[0] @ out[0], rhs[0], atol=1e-6)
+
+
+def test_balance_keeps_the_product_and_lowers_the_weighted_ridge(rng):
+    X, Y = rng.normal(size=(5, 3)) * 10, rng.normal(size=(40, 3)) * 0.1
+    wx, wy = rng.random(5) + 0.5, rng.random(40) + 0.5
+    Xb, Yb = balance(X, Y, wx, wy)
+    np.testing.assert_allclose(Yb @ Xb.T, Y @ X.T, atol=1e-10)
+
+    def ridge(X, Y):
+        return wx @ np.sum(X**2, axis=1) + wy @ np.sum(Y**2, axis=1)
+
+    assert ridge(Xb, Yb) < ridge(X, Y)
+    # the minimum: both sides carry the same weighted Gram matrix
+    sx, sy = np.sqrt(wx)[:, None], np.sqrt(wy)[:, None]
+    np.testing.assert_allclose((Xb * sx).T @ (Xb * sx), (Yb * sy).T @ (Yb * sy), atol=1e-8)
+
+
+def test_balance_of_a_rank_deficient_product_is_exact_and_zero_padded(rng):
+    """latent_dim above the rank (the fresh-machine failure): no Cholesky, no fallback."""
+    X = rng.normal(size=(3, 5))  # m = 3 < d = 5
+    Y = rng.normal(size=(30, 5))
+    Xb, Yb = balance(X, Y, np.ones(3), np.ones(30))
+    np.testing.assert_allclose(Yb @ Xb.T, Y @ X.T, atol=1e-10)
+    np.testing.assert_allclose(Xb[:, 3:], 0.0)
+    np.testing.assert_allclose(Yb[:, 3:], 0.0)
 
 
 @settings(max_examples=30, deadline=None)
@@ -103,96 +140,92 @@ def _random_state_of_fit(seed, n, m, d, frac_labeled):
     rho=st.floats(0.05, 1.0),
     gamma=st.sampled_from([0.0, 1.0, 2.0]),
     lam=st.floats(1e-3, 1.0),
-    use_class_weights=st.booleans(),
+    kind=st.sampled_from(["observed", "reconstructed", "both"]),
     positive=st.booleans(),
 )
-def test_every_als_step_never_increases_the_objective(
-    seed, rho, gamma, lam, use_class_weights, positive
+def test_classifier_and_aggregator_steps_never_increase_the_objective(
+    seed, rho, gamma, lam, kind, positive
 ):
-    P, y, X, Y, agg = _random_state_of_fit(seed, n=30, m=5, d=3, frac_labeled=0.5)
-    if positive:
-        agg.w = np.abs(agg.w)  # a feasible start
-    problem = make_problem(uniform(P), P, y, use_class_weights)
-    args = (rho, lam, gamma)
+    P, y, state = random_fit_state(seed, n=30, m=5, d=2, frac_labeled=0.5, kind=kind)
+    data = make_data(P, y)
+    objective = Objective(rho, lam, gamma, 0.01, positive, kind)
+    solver = ALSSolver(latent_dim=2)
 
-    def total(X, Y):
-        return objective(problem, X, Y, agg, *args, 0.01)[0]
+    def total(s):
+        return losses(data, s, objective, 7)[0]
 
-    start = total(X, Y)
-    Xb, Yb = balance(X, Y)
-    after_balance = total(Xb, Yb)
-    X1 = x_step(problem, Xb, Yb, agg, *args, chunk_size=7)
-    after_x = total(X1, Yb)
-    Y1 = y_step(problem, X1, Yb, agg, *args, chunk_size=7)
-    after_y = total(X1, Y1)
-    aggregator_step(problem, X1, Y1, agg, "newton", 0.0, use_class_weights, gamma, 0.01, positive)
-    after_agg = total(X1, Y1)
+    start = total(state)
+    rows, cols = confidence_counts(data, 7)
+    state.X, state.Y = balance(state.X, state.Y, cols, rows)
+    after_balance = total(state)
+    state.X, state.a = classifier_step(data, state, objective, 7)
+    after_x = total(state)
+    recon_before = losses(data, state, objective, 7)[1]
+    state.Y, state.c = fold_in(data, state.X, state.a, lam, 7)
+    recon_after = losses(data, state, objective, 7)[1]
+    after_y = total(state)
+    solver._aggregator_step(data, data.block(data.labeled), state, objective)
+    after_agg = total(state)
     eps = 1e-10 * max(1.0, abs(start))
     assert after_balance <= start + eps
     assert after_x <= after_balance + eps
-    assert after_y <= after_x + eps
+    assert recon_after <= recon_before + eps  # the instance step fits P alone
     assert after_agg <= after_y + eps
 
 
-def test_a_coupled_y_step_is_the_exact_minimiser_of_its_majoriser_not_of_recon_only(problem):
-    """With rho < 1 the labeled rows' factors move toward their labels (rho matters)."""
-    P, _, y_train = problem
-    y = np.where(y_train == -1, np.nan, y_train).astype(float)
-    prob = make_problem(uniform(P), P, y, True)
-    rng = np.random.default_rng(0)
-    X, Y = rng.normal(size=(P.shape[1], 3)), rng.normal(size=(P.shape[0], 3))
-    agg = WeightedAggregator(P.shape[1])
-    plain = y_step(prob, X, Y, agg, 1.0, 0.01, 0.0, 100)
-    coupled = y_step(prob, X, Y, agg, 0.3, 0.01, 0.0, 100)
-    unlabeled = np.isnan(y)
-    np.testing.assert_allclose(coupled[unlabeled], plain[unlabeled])
-    assert not np.allclose(coupled[~unlabeled], plain[~unlabeled])
-
-
-def test_fit_objective_decreases_monotonically(problem):
-    P, _, y = problem
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0, max_iter=40).fit(P, y)
-    total = clf.loss_curve_["total"]
-    assert np.all(np.diff(total) <= 1e-12 * total[:-1])
-
-
-@pytest.mark.parametrize("rho", [0.3, 1.0])
-def test_fold_in_of_an_unlabeled_training_row_reproduces_its_factor(problem, rho):
+def test_labels_never_reach_the_instance_factors(problem):
+    """Labeled rows are represented exactly as a label-free fold-in would represent them."""
     P, _, y = problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = CFEnsembleClassifier(
-            random_state=0, rho=rho, confidence="certainty", use_label_aware_confidence=False
+            random_state=0, rho=0.3, use_label_aware_confidence=True, latent_dim=3
         ).fit(P, y)
-    unlabeled = y == -1
-    np.testing.assert_allclose(
-        clf.fold_in(P[unlabeled]), clf.instance_factors_[unlabeled], atol=1e-10
-    )
-    np.testing.assert_allclose(
-        clf.predict_proba(P[unlabeled])[:, 1], clf.transduction_[unlabeled], atol=1e-10
-    )
-    if rho == 1.0:  # uncoupled: labeled rows too (label-free confidence)
-        np.testing.assert_allclose(clf.fold_in(P), clf.instance_factors_, atol=1e-10)
+    Y, c = clf.fold_in(P)
+    np.testing.assert_allclose(Y, clf.instance_factors_, atol=1e-9)
+    np.testing.assert_allclose(c, clf.instance_bias_, atol=1e-9)
+    np.testing.assert_allclose(clf.predict_proba(P)[:, 1], clf.transduction_, atol=1e-9)
 
 
-def test_chunk_size_does_not_change_the_result(problem):
-    P, _, y = problem
-    kw = dict(random_state=0, max_iter=5, tol=0.0)
+@pytest.mark.parametrize("m", [4, 8])
+def test_chunk_size_does_not_change_the_result(m):
+    """Also with latent_dim above the number of classifiers' rank (issue: fresh machine)."""
+    P, y = make_ensemble_problem(300, m, positive_rate=0.2, missing_rate=0.2, random_state=2)
+    y = np.where(np.arange(300) % 2 == 0, y, -1)
+    kw = dict(random_state=0, max_iter=30, tol=0.0, latent_dim=m, lambda_reg=1e-2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a = CFEnsembleClassifier(chunk_size=4, **kw).fit(P, y)  # fewer than m classifiers
+        a = CFEnsembleClassifier(chunk_size=3, **kw).fit(P, y)
         b = CFEnsembleClassifier(chunk_size=100_000, **kw).fit(P, y)
-    assert P.shape[1] > 4
-    np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=1e-10)
+    np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        reconstruct(
+            a.instance_factors_, a.classifier_factors_, a.classifier_bias_, a.instance_bias_
+        ),
+        reconstruct(
+            b.instance_factors_, b.classifier_factors_, b.classifier_bias_, b.instance_bias_
+        ),
+        atol=1e-10,
+    )
+
+
+def test_thread_count_does_not_change_the_result(problem):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    P, _, y = problem
+    kw = dict(random_state=0, max_iter=20, tol=0.0, latent_dim=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with threadpoolctl.threadpool_limits(1):
+            a = CFEnsembleClassifier(**kw).fit(P, y)
+        b = CFEnsembleClassifier(**kw).fit(P, y)
+    np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=1e-10, atol=1e-12)
 
 
 def test_tolerance_triggers_and_max_iter_warns(problem):
     P, _, y = problem
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0, rho=1.0, tol=1e-3, max_iter=500).fit(P, y)
+        clf = CFEnsembleClassifier(random_state=0, tol=1e-4, max_iter=500).fit(P, y)
     assert clf.n_iter_ < 500
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         CFEnsembleClassifier(random_state=0, max_iter=2, tol=0.0).fit(P, y)
@@ -205,3 +238,11 @@ def test_freeze_keeps_the_aggregator_at_the_average(problem):
         clf = CFEnsembleClassifier(random_state=0, max_iter=3, freeze_aggregator_iters=3).fit(P, y)
     np.testing.assert_array_equal(clf.coef_, np.full(P.shape[1], 1 / P.shape[1]))
     assert clf.intercept_ == 0.0
+
+
+def test_callback_sees_every_iteration(problem):
+    P, _, y = problem
+    seen = []
+    clf = CFEnsembleClassifier(random_state=0, callback=lambda it, parts: seen.append(it))
+    clf.fit(P, y)
+    assert seen == list(range(1, clf.n_iter_ + 1))

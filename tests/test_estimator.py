@@ -63,6 +63,14 @@ def _fit(P, y, **params):
         return CFEnsembleClassifier(random_state=0, **params).fit(P, y)
 
 
+def _with_missing(P, rate=0.3, seed=0):
+    """P with ``rate`` of its entries missing at random (every row and column keeps one)."""
+    P = P.copy()
+    P[np.random.default_rng(seed).random(P.shape) < rate] = np.nan
+    P[np.isnan(P).all(axis=1), 0] = 0.5
+    return P
+
+
 @pytest.mark.parametrize("cls", [CFEnsembleClassifier, CFEnsembleTrainer])
 def test_contract_on_probability_data(problem, cls):
     P, _, y = problem
@@ -70,6 +78,7 @@ def test_contract_on_probability_data(problem, cls):
     params = est.get_params()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", "latent_dim=20 is above")
         assert est.fit(P, y) is est
         again = clone(est).fit(P, y)
     assert est.get_params() == params  # fit does not write hyperparameters
@@ -87,8 +96,11 @@ def test_contract_on_probability_data(problem, cls):
     with pytest.raises(ValueError, match="columns"):
         est.predict_proba(P[:, :-1])
     assert est.transduction_.shape == (P.shape[0],)
-    assert est.instance_factors_.shape == (P.shape[0], est.latent_dim)
-    assert est.classifier_factors_.shape == (P.shape[1], est.latent_dim)
+    assert est.latent_dim_ == min(est.latent_dim, P.shape[1])
+    assert est.instance_factors_.shape == (P.shape[0], est.latent_dim_)
+    assert est.classifier_factors_.shape == (P.shape[1], est.latent_dim_)
+    assert est.classifier_bias_.shape == (P.shape[1],)
+    assert est.instance_bias_.shape == (P.shape[0],)
     assert est.coef_.shape == (P.shape[1],)
     assert set(est.loss_curve_) == {"total", "reconstruction", "supervised"}
     assert all(v.shape == (est.n_iter_,) for v in est.loss_curve_.values())
@@ -102,24 +114,30 @@ def test_set_params_and_clone_roundtrip():
 
 def test_rho_changes_the_predictions(problem):
     P, _, y = problem
-    a = _fit(P, y, rho=0.2)
-    b = _fit(P, y, rho=0.8)
+    P = _with_missing(P)
+    a = _fit(P, y, rho=0.2, lambda_reg=0.01)
+    b = _fit(P, y, rho=0.8, lambda_reg=0.01)
     assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-3
     assert np.max(np.abs(a.predict_proba(P) - b.predict_proba(P))) > 1e-3
 
 
+# With complete P the default aggregator input is P itself: the factorization only fills
+# in missing predictions. So the base of this test has missing entries, a ridge that keeps
+# the low-rank part alive and the aggregator on both inputs; each change must matter.
+BASE = dict(max_iter=30, lambda_reg=0.01, aggregator_input="both")
 DEFAULT_CHANGES = [
     ("latent_dim", 3),
     ("latent_dim", "auto"),
     ("rho", 0.9),
     ("lambda_reg", 1.0),
+    ("aggregator_input", "observed"),
+    ("aggregator_input", "reconstructed"),
     ("aggregator_type", "mean"),
     ("aggregator_solver", "gd"),
     ("aggregator_l2", 1.0),
     ("aggregator_positive", False),
     ("confidence", "certainty"),
-    ("use_label_aware_confidence", False),
-    ("label_aware_alpha", 5.0),
+    ("use_label_aware_confidence", True),
     ("use_class_weights", False),
     ("focal_gamma", 2.0),
     ("max_iter", 3),
@@ -132,19 +150,28 @@ DEFAULT_CHANGES = [
 @pytest.mark.parametrize(("name", "value"), DEFAULT_CHANGES)
 def test_every_parameter_changes_the_result(problem, name, value):
     P, _, y = problem
+    P = _with_missing(P)
     if name == "aggregator_positive":
-        P = P.copy()
         P[:, 0] = 1.0 - P[:, 0]  # an inverted classifier: only a negative weight can use it
-    base = _fit(P, y, max_iter=30)
-    params = {"max_iter": 30, name: value}
+    base = _fit(P, y, **BASE)
+    params = {**BASE, name: value}
     if name == "random_state":
-        changed = CFEnsembleClassifier(max_iter=30, random_state=value)
+        changed = CFEnsembleClassifier(**BASE, random_state=value)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             changed.fit(P, y)
     else:
         changed = _fit(P, y, **params)
     assert np.max(np.abs(base.transduction_ - changed.transduction_)) > 1e-6
+
+
+def test_label_aware_alpha_changes_the_classifier_step(problem):
+    P, _, y = problem
+    P = _with_missing(P)
+    kw = dict(BASE, use_label_aware_confidence=True)
+    a = _fit(P, y, label_aware_alpha=1.0, **kw)
+    b = _fit(P, y, label_aware_alpha=5.0, **kw)
+    assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-6
 
 
 def test_aggregator_lr_changes_the_seed_step(problem):
@@ -163,11 +190,12 @@ def test_verbose_logs_the_objective(problem, caplog):
 
 def test_supplied_confidence_is_honoured(problem):
     P, _, y = problem
+    P = _with_missing(P)
     rng = np.random.default_rng(3)
     C = rng.random(P.shape)
-    a = _fit(P, y, confidence=C)
-    b = _fit(P, y, confidence=lambda P, y: C)
-    c = _fit(P, y)
+    a = _fit(P, y, confidence=C, **BASE)
+    b = _fit(P, y, confidence=lambda P, y: C, **BASE)
+    c = _fit(P, y, **BASE)
     np.testing.assert_array_equal(a.transduction_, b.transduction_)
     assert np.max(np.abs(a.transduction_ - c.transduction_)) > 1e-4
     # fold-in with an explicit confidence for the new rows
@@ -189,10 +217,11 @@ def test_missing_entry_has_no_influence(problem):
     P, _, y = problem
     P1 = P.copy()
     P1[3, 2] = np.nan
-    a = _fit(P1, y, confidence=np.ones(P.shape))
+    kw = dict(aggregator_input="reconstructed")  # with "observed" an entry present is used
+    a = _fit(P1, y, confidence=np.ones(P.shape), **kw)
     C = np.ones(P.shape)
     C[3, 2] = 0.0
-    b = _fit(P, y, confidence=C)
+    b = _fit(P, y, confidence=C, **kw)
     np.testing.assert_allclose(a.transduction_, b.transduction_, atol=1e-10)
 
 
@@ -200,10 +229,8 @@ def test_no_labels_is_a_pure_reconstruction_with_a_warning(problem):
     P, _, _ = problem
     with pytest.warns(UserWarning, match="no labeled rows"):
         clf = _fit(P, -np.ones(P.shape[0]))
-    np.testing.assert_allclose(
-        clf.transduction_,
-        np.clip((clf.instance_factors_ @ clf.classifier_factors_.T).mean(1), 0, 1),
-    )
+    assert not clf.aggregator_trained_
+    np.testing.assert_allclose(clf.transduction_, np.clip(P.mean(1), 0, 1))
 
 
 def test_diagnostics_and_collapse_warning(problem):
@@ -230,13 +257,17 @@ def test_seed_front_end_is_the_same_estimator(problem):
     P, _, y = problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # latent_dim=20 capped at m
         seed = CFEnsembleTrainer(n_classifiers=P.shape[1], random_state=0).fit(P, y)
         ours = CFEnsembleClassifier(
             latent_dim=20,
             max_iter=50,
+            lambda_reg=0.01,
+            aggregator_input="reconstructed",
             aggregator_solver="gd",
             aggregator_l2=0.0,
             aggregator_positive=False,
+            use_label_aware_confidence=True,
             random_state=0,
         ).fit(P, y)
     np.testing.assert_array_equal(seed.transduction_, ours.transduction_)
@@ -342,8 +373,10 @@ def test_auto_latent_dim_and_rho_by_cross_validation(problem):
     P, _, y = problem
     clf = _fit(P, y, latent_dim="auto", rho="auto", max_iter=20)
     grid = {(r["latent_dim"], r["rho"]) for r in clf.cv_results_}
-    assert grid == {(d, r) for d in (2, 4, 6) for r in (0.5, 0.8, 1.0)}  # 8 capped at m = 6
-    best = max(clf.cv_results_, key=lambda r: r["mean_pr_auc"])
+    assert grid == {(d, r) for d in (1, 2, 4) for r in (0.5, 0.8, 1.0)}
+    top = max(r["mean_pr_auc"] for r in clf.cv_results_)
+    ties = [r for r in clf.cv_results_ if r["mean_pr_auc"] >= top - 1e-12]
+    best = min(ties, key=lambda r: (r["latent_dim"], -r["rho"]))  # smaller d, larger rho
     assert (clf.latent_dim_, clf.rho_) == (best["latent_dim"], best["rho"])
     assert clf.instance_factors_.shape[1] == clf.latent_dim_
     assert all(len(r["fold_pr_auc"]) == 3 for r in clf.cv_results_)
@@ -356,11 +389,11 @@ def test_auto_latent_dim_and_rho_by_cross_validation(problem):
 def test_auto_for_one_parameter_and_the_fallback(problem):
     P, y_true, y = problem
     only_rho = _fit(P, y, rho="auto", max_iter=10)
-    assert {r["latent_dim"] for r in only_rho.cv_results_} == {8}
+    assert {r["latent_dim"] for r in only_rho.cv_results_} == {2}
     assert {r["rho"] for r in only_rho.cv_results_} == {0.5, 0.8, 1.0}
     few = np.full(y.size, -1)
     few[np.flatnonzero(y_true == 1)[:1]] = 1
     few[np.flatnonzero(y_true == 0)[:5]] = 0
     with pytest.warns(UserWarning, match="at least 2 labeled rows of each class"):
         fallback = _fit(P, few, latent_dim="auto", max_iter=5)
-    assert fallback.latent_dim_ == 6 and fallback.cv_results_ is None
+    assert fallback.latent_dim_ == 2 and fallback.cv_results_ is None

@@ -113,7 +113,7 @@ def test_parallel_base_fits_give_the_same_result(data):
 def test_cf_parameters_are_parameters(data):
     est = CFEnsembleStackingClassifier(_base(), rho=0.3)
     params = est.get_params()
-    assert params["rho"] == 0.3 and params["latent_dim"] == 8
+    assert params["rho"] == 0.3 and params["latent_dim"] == 2
     assert set(CFEnsembleClassifier().get_params()) < set(params)
     assert clone(est).rho == 0.3
     est.set_params(latent_dim=3, nb__var_smoothing=1e-6)

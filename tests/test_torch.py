@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble import CFEnsembleClassifier, CFEnsemblePyTorchTrainer, WeightedAggregator
-from cfensemble._als import make_problem, objective
-from cfensemble.confidence import uniform
+from cfensemble import CFEnsembleClassifier, CFEnsemblePyTorchTrainer
+from cfensemble._als import losses
+from cfensemble._estimator import confidence_source
+from cfensemble._problem import Data, Objective, State
 
 torch = pytest.importorskip("torch")
-from cfensemble._torch import torch_objective, torch_reconstruction  # noqa: E402
+from cfensemble._torch import TorchProblem  # noqa: E402
 
 DEVICES = [
     "cpu",
@@ -24,94 +25,85 @@ DEVICES = [
 ]
 
 
-def _state(seed, n=25, m=4, d=3):
+def _state(seed, n=25, m=4, d=3, kind="observed", label_aware=False, gamma=0.0):
     rng = np.random.default_rng(seed)
     P = rng.random((n, m))
     P[rng.random((n, m)) < 0.15] = np.nan
     P[np.isnan(P).all(axis=1), 0] = 0.3
     y = np.where(rng.random(n) < 0.6, (rng.random(n) < 0.3).astype(float), np.nan)
     y[:2] = [0, 1]
-    X, Y = rng.normal(size=(m, d)), rng.normal(size=(n, d))
-    w, b = rng.normal(size=m), rng.normal()
-    return P, y, X, Y, w, b
-
-
-def _numpy_total(problem, X, Y, w, b, rho, lam, gamma, l2):
-    agg = WeightedAggregator(X.shape[0])
-    agg.w, agg.b = w, b
-    return objective(problem, X, Y, agg, rho, lam, gamma, l2)
-
-
-def _torch_total(problem, X, Y, w, b, rho, lam, gamma, l2, device="cpu"):
-    def t(a):
-        return torch.as_tensor(a, dtype=torch.float64, device=device)
-
-    args = [t(a).requires_grad_() for a in (X, Y, w)] + [
-        torch.tensor(b, dtype=torch.float64, device=device, requires_grad=True)
-    ]
-    out = torch_objective(
-        t(problem.C),
-        t(problem.P0),
-        *args,
-        torch.as_tensor(problem.labeled, device=device),
-        t(problem.y),
-        t(problem.kappa),
-        rho,
-        lam,
-        gamma,
-        l2,
+    k = 2 * m if kind == "both" else m
+    state = State(
+        rng.normal(size=(m, d)),
+        rng.normal(size=(n, d)),
+        rng.normal(size=m),
+        rng.normal(size=n),
+        rng.normal(size=k),
+        float(rng.normal()),
     )
-    return out, args
+    data = Data(P, y, confidence_source("certainty", P, y, label_aware, 2.0))
+    objective = Objective(0.4, 0.05, gamma, 0.1, False, kind)
+    return data, state, objective
+
+
+def _params(state, device="cpu"):
+    arrays = (state.X, state.Y, state.a, state.c, state.w, np.array(state.b))
+    return [
+        torch.as_tensor(a, dtype=torch.float64, device=device).requires_grad_() for a in arrays
+    ]
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("gamma", [0.0, 2.0])
-@pytest.mark.parametrize("use_class_weights", [True, False])
-def test_numpy_and_torch_losses_agree(gamma, use_class_weights, device):
+@pytest.mark.parametrize("kind", ["observed", "reconstructed", "both"])
+@pytest.mark.parametrize("label_aware", [False, True])
+def test_numpy_and_torch_losses_agree(gamma, kind, label_aware, device):
     for seed in range(3):
-        P, y, X, Y, w, b = _state(seed)
-        problem = make_problem(uniform(P) * 0.7, P, y, use_class_weights)
-        args = (0.4, 0.05, gamma, 0.1)
-        expected = _numpy_total(problem, X, Y, w, b, *args)
-        (total, recon, sup), _ = _torch_total(problem, X, Y, w, b, *args, device=device)
+        data, state, objective = _state(seed, kind=kind, label_aware=label_aware, gamma=gamma)
+        expected = losses(data, state, objective, 7)
+        tp = TorchProblem(data, objective, torch.device(device), 7)
+        _, total, recon, sup = tp.losses(_params(state, device))
         got = [float(v.detach()) for v in (total, recon, sup)]
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("gamma", [0.0, 2.0])
-def test_torch_gradients_match_finite_differences_of_the_numpy_loss(gamma):
-    P, y, X, Y, w, b = _state(7)
-    problem = make_problem(uniform(P), P, y, True)
-    args = (0.4, 0.05, gamma, 0.1)
-    (total, _, _), params = _torch_total(problem, X, Y, w, b, *args)
-    total.backward()
+@pytest.mark.parametrize("kind", ["observed", "both"])
+def test_torch_gradients_match_finite_differences_of_the_numpy_loss(gamma, kind):
+    """X, a, w, b follow the whole objective; Y, c only the reconstruction (label-free)."""
+    data, state, objective = _state(7, kind=kind, gamma=gamma)
+    tp = TorchProblem(data, objective, torch.device("cpu"), 100)
+    params = _params(state)
+    tp.losses(params)[0].backward()
+    names = ["X", "Y", "a", "c", "w", "b"]
     h = 1e-6
-    arrays = [X, Y, w, np.array(b)]
     rng = np.random.default_rng(0)
-    for k, (array, param) in enumerate(zip(arrays, params, strict=True)):
-        for _ in range(4):
-            index = tuple(rng.integers(s) for s in array.shape)
-            plus, minus = [a.copy() for a in arrays], [a.copy() for a in arrays]
-            plus[k][index] += h
-            minus[k][index] -= h
-            fd = (
-                _numpy_total(problem, *plus[:3], float(plus[3]), *args)[0]
-                - _numpy_total(problem, *minus[:3], float(minus[3]), *args)[0]
-            ) / (2 * h)
-            assert float(param.grad[index]) == pytest.approx(fd, abs=1e-7)
+    for k, name in enumerate(names):
+        part = 0 if name in ("X", "a", "w", "b") else 1
+        scale = 1.0 if part == 0 else objective.rho
+        for _ in range(3):
+            shape = np.shape(getattr(state, name))
+            index = tuple(rng.integers(s) for s in shape)
+            values = []
+            for sign in (1, -1):
+                moved = state.copy()
+                arr = np.array(getattr(moved, name), dtype=float)
+                arr[index] += sign * h
+                setattr(moved, name, arr if shape else float(arr))
+                values.append(losses(data, moved, objective, 100)[part])
+            fd = scale * (values[0] - values[1]) / (2 * h)
+            assert float(params[k].grad[index]) == pytest.approx(fd, abs=1e-7), name
 
 
-def test_batch_reconstruction_is_an_unbiased_estimate():
-    P, _, X, Y, _, _ = _state(3, n=24)
-    C = torch.as_tensor(uniform(P))
-    P0 = torch.as_tensor(np.where(np.isnan(P), 0.0, P))
-    Xt, Yt = torch.as_tensor(X), torch.as_tensor(Y)
-    full = torch_reconstruction(C, P0, Xt, Yt, 0.3, float(C.sum()))
+def test_batch_loss_is_an_unbiased_estimate():
+    data, state, objective = _state(3, n=24)
+    tp = TorchProblem(data, objective, torch.device("cpu"), 100)
+    params = _params(state)
+    full = float(tp.losses(params)[2].detach())
     parts = [
-        torch_reconstruction(C[r], P0[r], Xt, Yt[r], 0.3, float(C.sum()), scale=24 / 8)
-        for r in (slice(0, 8), slice(8, 16), slice(16, 24))
+        float(tp.losses(params, torch.arange(r, r + 8), scale=3.0)[2].detach()) for r in (0, 8, 16)
     ]
-    assert float(sum(parts) / 3) == pytest.approx(float(full), rel=1e-12)
+    assert sum(parts) / 3 == pytest.approx(full, rel=1e-12)
 
 
 def _fit(P, y, **params):
@@ -127,6 +119,7 @@ def test_focal_gamma_changes_the_fit(problem):
     assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["pr_auc", "loss"])
 def test_longer_training_never_lowers_the_validation_score(problem, metric):
     P, _, y = problem
@@ -177,7 +170,8 @@ TORCH_CHANGES = [
     ("aggregator_l2", 0.5),
     ("aggregator_positive", False),
     ("lambda_reg", 1.0),
-    ("latent_dim", 2),
+    ("latent_dim", 3),
+    ("aggregator_input", "reconstructed"),
     ("tol", 0.5),
 ]
 
@@ -185,7 +179,10 @@ TORCH_CHANGES = [
 @pytest.mark.parametrize(("name", "value"), TORCH_CHANGES)
 def test_every_torch_parameter_changes_the_result(problem, name, value):
     P, _, y = problem
-    base = dict(max_epochs=40, patience=10, validation_fraction=0.2)
+    P = P.copy()
+    P[np.random.default_rng(0).random(P.shape) < 0.3] = np.nan  # factors fill these in
+    P[np.isnan(P).all(axis=1), 0] = 0.5
+    base = dict(max_epochs=40, patience=10, validation_fraction=0.2, lambda_reg=0.01)
     if name == "tol":
         base["validation_fraction"] = 0.0  # tol drives early stopping without validation
     if name == "patience":
@@ -213,22 +210,23 @@ def test_torch_fit_predicts_on_device(problem, device):
     assert proba.shape == (P.shape[0], 2)
     assert np.isfinite(clf.transduction_).all()
     unlabeled = y == -1
-    np.testing.assert_allclose(
-        clf.fold_in(P[unlabeled]).shape, clf.instance_factors_[unlabeled].shape
-    )
+    assert clf.fold_in(P[unlabeled])[0].shape == clf.instance_factors_[unlabeled].shape
 
 
 def test_seed_front_end_is_the_same_estimator(problem):
     P, _, y = problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # latent_dim=20 capped at m
         seed = CFEnsemblePyTorchTrainer(max_epochs=20, random_state=0).fit(P, y)
         ours = CFEnsembleClassifier(
             solver="torch",
             latent_dim=20,
+            lambda_reg=0.01,
             max_epochs=20,
             aggregator_l2=0.0,
-            use_label_aware_confidence=False,
+            aggregator_positive=False,
+            aggregator_input="reconstructed",
             random_state=0,
         ).fit(P, y)
     np.testing.assert_array_equal(seed.transduction_, ours.transduction_)
@@ -283,3 +281,31 @@ def test_import_and_als_work_without_torch():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_torch_without_labels_is_an_error(problem):
+    P, _, _ = problem
+    with pytest.raises(ValueError, match="solver='torch' trains on labeled rows"):
+        _fit(P, -np.ones(P.shape[0]))
+
+
+def test_validation_labels_never_reach_training(problem, monkeypatch):
+    """Held-out rows are unlabeled for the fit: flipping their labels leaves the training
+    trajectory unchanged (label-aware confidence on, the case that leaked)."""
+    from cfensemble import _estimator
+
+    P, _, y = problem
+    labeled = np.flatnonzero(y != -1)
+    held = labeled[::5]
+    monkeypatch.setattr(
+        _estimator,
+        "_stratified_holdout",
+        lambda y, fraction, rng: (np.setdiff1d(labeled, held), held),
+    )
+    kw = dict(max_epochs=15, patience=10_000, use_label_aware_confidence=True)
+    a = _fit(P, y, **kw)
+    y_flip = y.copy()
+    y_flip[held] = 1 - y_flip[held]
+    b = _fit(P, y_flip, **kw)
+    np.testing.assert_array_equal(a.loss_curve_["total"], b.loss_curve_["total"])
+    assert a.validation_loss_ != b.validation_loss_

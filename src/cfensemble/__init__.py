@@ -5,18 +5,19 @@ confidence weights, jointly with a class-weighted aggregator, and returns one pr
 per instance.
 """
 
-from ._estimator import (
-    CFEnsembleClassifier,
-    CFEnsemblePyTorchTrainer,
-    CFEnsembleTrainer,
-    CollapseWarning,
-)
+from importlib.metadata import PackageNotFoundError, version
+
+from ._estimator import CFEnsembleClassifier, CollapseWarning
+from ._seed import CFEnsemblePyTorchTrainer, CFEnsembleTrainer
 from .aggregators import MeanAggregator, WeightedAggregator
 from .datasets import make_ensemble_problem
 from .io import load_model as load
 from .stacking import CFEnsembleStackingClassifier
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("cfensemble")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "CFEnsembleClassifier",

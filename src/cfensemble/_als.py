@@ -1,371 +1,410 @@
-"""Alternating least squares for CF-Ensemble, and the fold-in of new instances.
+"""Alternating least squares over row blocks, and the fold-in of new instances.
 
-One routine, :func:`weighted_least_squares`, solves both the classifier step (rows =
-classifiers, summing over instances) and the instance step (rows = instances, summing over
-classifiers): the second call passes the transposed confidence matrix. It is vectorised:
-Gram matrices are GEMMs of the confidences with the flattened outer products ``b b^T``, the
-systems are solved in batches, and instances are processed in chunks so memory stays bounded.
+The model and the objective are in :mod:`cfensemble._problem`. Both least-squares steps are
+the same weighted ridge regression with augmented factors: the instance step solves
+``(y_i, c_i)`` against the design rows ``(x_u, 1)`` and targets ``p_iu - a_u``; the classifier
+step solves ``(x_u, a_u)`` against ``(y_i, 1)`` and targets ``p_iu - c_i``. One kernel,
+:func:`gram_rhs`, forms the Gram matrices as a GEMM of the confidences with the flattened
+outer products of the design rows; the instance step applies it to each block of rows (a
+*map*), the classifier step sums it over the blocks (a *reduction*), so neither ever forms
+an array over all n rows other than the factors themselves.
 
-Coupling with the supervised loss (DESIGN §3.2). The focal/cross-entropy loss has curvature
-at most ``M`` in the logit (``M = 1/4`` for cross-entropy, :func:`focal_curvature_bound`), so
-around the current point it is majorised by a quadratic. For an instance factor ``y_i`` with
-``z_i = y_i . v + b`` and ``v = X^T w`` this adds a rank-one term to its normal equations;
-for the classifier factors, ``z_i = sum_u w_u x_u . y_i + b`` couples the classifiers, so
-they are updated in turn, each with the majoriser taken at the current point (a term
-``w_u^2 sum_i beta_i y_i y_i^T`` in its normal equations). Every step then minimises a
-majoriser of the true objective ``rho L_recon + (1 - rho) L_sup``, so none can increase it,
-and ``rho`` shapes the factors. With ``rho = 1`` the steps are the seed's plain weighted
-least squares.
+Coupling with the supervised loss. The focal/cross-entropy loss has curvature at most ``M``
+in the logit (``M = 1/4`` for cross-entropy, :func:`focal_curvature_bound`), so around the
+current point it is majorised by a quadratic (Böhning's bound). The logit ``z_i`` depends
+on the classifier factors through ``G[i, u] * P_hat[i, u]`` (``G`` =
+:func:`~cfensemble._problem.input_weight`), which couples the classifiers; they are updated
+in turn, each minimising the majoriser taken at the current point (a term
+``sum_i beta_i G[i, u]^2 y_i y_i^T`` in its normal equations). The classifier step and the
+exact aggregator step therefore never increase the objective. The instance step fits the
+instance factors to ``P`` alone with label-free confidence (it never increases
+``L_recon``); it is also the fold-in of new rows.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._losses import (
-    class_weights,
-    focal_curvature_bound,
-    focal_loss_derivatives,
-    reconstruction_loss,
-    supervised_loss,
+from ._losses import focal_curvature_bound, focal_loss_derivatives, supervised_loss
+from ._problem import (
+    Block,
+    Data,
+    FitResult,
+    Objective,
+    State,
+    aggregator_input,
+    input_weight,
+    reconstruct,
 )
-from .aggregators import MeanAggregator, WeightedAggregator
+from .aggregators import aggregator_gradient_step, solve_aggregator
 
 logger = logging.getLogger("cfensemble")
 
 _JITTER = 1e-10
+_GRAM_BUDGET = 1 << 22  # elements of the largest (rows x e^2) intermediate array
 
 
-def normal_equations(
-    C: np.ndarray, CP: np.ndarray, B: np.ndarray, lambda_reg: float, chunk_size: int = 16384
-):
-    """Yield ``(rows, gram, rhs)`` of the ridge-weighted least squares, a chunk of rows at a time.
+def rows_per_block(chunk_size: int, e: int) -> int:
+    """Rows per block so that no (rows x e^2) intermediate exceeds the memory budget."""
+    return int(max(1, min(chunk_size, _GRAM_BUDGET // (e * e))))
 
-    For each row ``j`` of ``C`` (shape (k, l)): ``gram[j] = sum_l C[j, l] b_l b_l^T +
-    lambda_reg I`` and ``rhs[j] = sum_l CP[j, l] b_l``, with ``b_l`` the rows of ``B``
-    (shape (l, d)) and ``CP = C * P``. The Gram matrices are GEMMs of ``C`` with the
-    flattened outer products ``b b^T``; rows and the summation index are both chunked, so
-    no array larger than ``chunk_size * d * d`` is formed. With ``lambda_reg = 0`` a
-    relative ridge of 1e-10 keeps a row with zero total confidence solvable.
+
+def augment(F: np.ndarray) -> np.ndarray:
+    """``[F, 1]``: a factor matrix with the column of ones that carries the other side's bias."""
+    return np.hstack([F, np.ones((F.shape[0], 1))])
+
+
+def gram_rhs(C: np.ndarray, T: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normal equations of the weighted least squares, one system per row of ``C``.
+
+    For each row ``j`` of ``C`` (shape (k, l)): ``gram[j] = sum_l C[j, l] b_l b_l^T`` and
+    ``rhs[j] = sum_l C[j, l] T[j, l] b_l`` with ``b_l`` the rows of ``B`` (l, e). The Gram
+    matrices are one GEMM of ``C`` with the flattened outer products ``b b^T``.
     """
-    k, n_sum = C.shape
-    d = B.shape[1]
-    diag = np.arange(d)
-
-    def outer_products(sl):
-        Bs = B[sl]
-        return (Bs[:, :, None] * Bs[:, None, :]).reshape(-1, d * d)
-
-    sum_chunks = [slice(s, s + chunk_size) for s in range(0, n_sum, chunk_size)]
-    cached = outer_products(sum_chunks[0]) if len(sum_chunks) == 1 else None
-    for start in range(0, k, chunk_size):
-        rows = slice(start, min(start + chunk_size, k))
-        if cached is not None:
-            gram = C[rows] @ cached
-        else:
-            gram = sum(C[rows, sl] @ outer_products(sl) for sl in sum_chunks)
-        gram = gram.reshape(-1, d, d)
-        ridge = lambda_reg
-        if lambda_reg == 0:
-            ridge = _JITTER * (np.trace(gram, axis1=1, axis2=2)[:, None] / d + 1e-12)
-        gram[:, diag, diag] += ridge
-        yield rows, gram, CP[rows] @ B
+    e = B.shape[1]
+    outer = (B[:, :, None] * B[:, None, :]).reshape(-1, e * e)
+    return (C @ outer).reshape(-1, e, e), (C * T) @ B
 
 
-def weighted_least_squares(
-    C: np.ndarray,
-    CP: np.ndarray,
-    B: np.ndarray,
-    lambda_reg: float,
-    extra_scale: np.ndarray | None = None,
-    extra_matrix: np.ndarray | None = None,
-    extra_rhs: np.ndarray | None = None,
-    chunk_size: int = 16384,
-) -> np.ndarray:
-    """Solve one regularised weighted least-squares problem per row, all rows at once.
+def solve_spd(gram: np.ndarray, rhs: np.ndarray, ridge: np.ndarray) -> np.ndarray:
+    """Solve ``(gram[j] + ridge[j] I) a_j = rhs[j]`` for a batch of symmetric PSD ``gram``.
 
-    For every row ``j`` of the result ``A`` (shape (k, d)) solves
-
-        (sum_l C[j, l] b_l b_l^T + lambda_reg I + extra_scale[j] H) a_j
-            = sum_l CP[j, l] b_l + extra_rhs[j]
-
-    with ``H = extra_matrix`` (d, d) (see :func:`normal_equations`); the systems of a chunk
-    are solved in one batched call.
+    A relative jitter of 1e-10 of the mean diagonal (and 1e-300 absolute) keeps every system
+    positive definite whatever the rank of ``gram`` and the size of ``ridge`` (0 included),
+    so the result never depends on whether a factorization of a singular matrix happens
+    to succeed in rounding.
     """
-    out = np.empty((C.shape[0], B.shape[1]))
-    for rows, gram, rhs in normal_equations(C, CP, B, lambda_reg, chunk_size):
-        if extra_matrix is not None:
-            assert extra_scale is not None and extra_rhs is not None
-            gram += extra_scale[rows, None, None] * extra_matrix
-            rhs += extra_rhs[rows]
-        out[rows] = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
-    return out
+    e = gram.shape[-1]
+    diag = np.arange(e)
+    scale = np.trace(gram, axis1=1, axis2=2) / e
+    gram = gram.copy()
+    gram[:, diag, diag] += np.maximum(ridge, _JITTER * scale)[:, None] + 1e-300
+    return np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
 
 
-@dataclass
-class FitResult:
-    """What every solver returns, so the estimator does not care which one ran."""
+def instance_step(
+    block: Block, X: np.ndarray, a: np.ndarray, lambda_reg: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label-free least-squares ``(Y, c)`` of a block of rows with ``(X, a)`` fixed.
 
-    X: np.ndarray
-    Y: np.ndarray
-    w: np.ndarray
-    b: float
-    n_iter: int
-    loss_curve: np.ndarray  # shape (n_iter, 3): total, reconstruction, supervised
-    converged: bool
-    # autograd trainer: validation PR-AUC and class-weighted cross-entropy of the kept epoch
-    validation_pr_auc: float | None = None
-    validation_loss: float | None = None
-
-
-@dataclass
-class Problem:
-    """The data of one fit: confidences, filled probabilities and the labeled rows."""
-
-    C: np.ndarray  # (n, m), 0 where P is missing
-    P0: np.ndarray  # (n, m), P with missing entries set to 0
-    CP: np.ndarray  # (n, m), C * P0
-    labeled: np.ndarray  # indices of labeled rows
-    y: np.ndarray  # (n_labeled,) labels in {0, 1}
-    kappa: np.ndarray  # (n_labeled,) class weights
-
-
-def make_problem(C, P, y, use_class_weights):
-    """Assemble a :class:`Problem` from checked ``C``, ``P`` (NaN = missing) and ``y``."""
-    labeled = np.flatnonzero(~np.isnan(y))
-    y_l = y[labeled]
-    P0 = np.where(np.isnan(P), 0.0, P)
-    return Problem(
-        C=C,
-        P0=P0,
-        CP=C * P0,
-        labeled=labeled,
-        y=y_l,
-        kappa=class_weights(y_l, use_class_weights),
-    )
-
-
-def objective(problem, X, Y, aggregator, rho, lambda_reg, focal_gamma, aggregator_l2):
-    """(total, reconstruction, supervised) at the given parameters.
-
-    For a :class:`MeanAggregator` the supervised part is the class-weighted cross-entropy
-    of its (clipped) predictions: reported, not optimised.
+    The instance step of ALS and the fold-in of new rows: minimises
+    ``sum_u c_iu (p_iu - a_u - y_i . x_u - c_i)^2 + lambda_reg n_i |y_i, c_i|^2`` per row with
+    the label-free confidence ``C_free``.
     """
-    recon = reconstruction_loss(problem.C, problem.P0, X, Y, lambda_reg)
-    P_hat = Y[problem.labeled] @ X.T
-    if isinstance(aggregator, WeightedAggregator):
-        z = aggregator.decision_function(P_hat)
-        sup = supervised_loss(
-            z, problem.y, problem.kappa, focal_gamma, aggregator.w, aggregator_l2
-        )
-    elif problem.labeled.size:
-        p = np.clip(aggregator.predict(P_hat), 1e-12, 1 - 1e-12)
-        z = np.log(p) - np.log1p(-p)
-        sup = supervised_loss(z, problem.y, problem.kappa, 0.0, np.zeros(0), 0.0)
-    else:
-        sup = 0.0
-    return rho * recon + (1.0 - rho) * sup, recon, sup
+    Xa = augment(X)
+    T = block.P0 - a[None, :]
+    gram, rhs = gram_rhs(block.C_free, T, Xa)
+    ridge = lambda_reg * block.C_free.sum(axis=1)
+    theta = solve_spd(gram, rhs, ridge)
+    return theta[:, :-1], theta[:, -1]
 
 
-def _coupling(problem, aggregator, rho, focal_gamma):
-    """Weights ``beta_i`` of the majorised supervised term, or None when uncoupled."""
-    if rho >= 1.0 or problem.labeled.size == 0 or not isinstance(aggregator, WeightedAggregator):
-        return None
-    bound = focal_curvature_bound(float(focal_gamma))
-    a = (1.0 - rho) * problem.kappa / problem.kappa.sum()
-    b_recon = rho / problem.C.sum()
-    return a * bound / (2.0 * b_recon), bound
+def fold_in(data: Data, X, a, lambda_reg, chunk_size) -> tuple[np.ndarray, np.ndarray]:
+    """Instance factors and biases of all rows of ``data``, block by block."""
+    n = data.shape[0]
+    Y = np.empty((n, X.shape[1]))
+    c = np.empty(n)
+    for block in data.blocks(rows_per_block(chunk_size, X.shape[1] + 1)):
+        Y[block.rows], c[block.rows] = instance_step(block, X, a, lambda_reg)
+    return Y, c
 
 
-def x_step(problem, X, Y, aggregator, rho, lambda_reg, focal_gamma, chunk_size):
-    """Update the classifier factors (minimises a majoriser of the combined objective).
+def _labeled_logits(data: Data, lab: Block, state: State, kind: str):
+    P_hat = reconstruct(state.Y[data.labeled], state.X, state.a, state.c[data.labeled])
+    return aggregator_input(kind, lab.P0, lab.observed, P_hat) @ state.w + state.b
 
-    Uncoupled: one batched weighted least squares. Coupled: the Gram matrices are built
-    in one pass over the instances, then the classifiers are updated in turn, each
-    minimising the majoriser taken at the current point (``z`` is refreshed after each).
+
+def classifier_step(
+    data: Data, state: State, objective: Objective, chunk_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Update ``(X, a)``: minimises a majoriser of the combined objective.
+
+    The Gram matrices are a reduction over row blocks. Without the supervised coupling the
+    systems are solved in one batch; with it the classifiers are updated in turn, each with
+    the majoriser taken at the current point (``z`` is refreshed after each).
     """
-    C, CP = problem.C, problem.CP
-    coupling = _coupling(problem, aggregator, rho, focal_gamma)
-    if coupling is None:
-        return weighted_least_squares(C.T, CP.T, Y, lambda_reg, chunk_size=chunk_size)
-    beta, bound = coupling
-    parts = list(normal_equations(C.T, CP.T, Y, lambda_reg, chunk_size))
-    gram = np.concatenate([part[1] for part in parts])
-    rhs = np.concatenate([part[2] for part in parts])
-    w = aggregator.w
-    Y_l = Y[problem.labeled]
-    H = Y_l.T @ (beta[:, None] * Y_l)
-    X = X.copy()
-    z = Y_l @ (X.T @ w) + aggregator.b
-    for u in range(X.shape[0]):
-        g, _ = focal_loss_derivatives(z, problem.y, focal_gamma)
-        curvature = w[u] ** 2 * H
-        old = X[u].copy()
-        X[u] = np.linalg.solve(
-            gram[u] + curvature, rhs[u] + curvature @ old - w[u] * (Y_l.T @ (beta * g / bound))
-        )
-        z += w[u] * (Y_l @ (X[u] - old))
-    return X
+    m, d = state.X.shape
+    e = d + 1
+    gram = np.zeros((m, e, e))
+    rhs = np.zeros((m, e))
+    count = np.zeros(m)
+    for block in data.blocks(rows_per_block(chunk_size, e)):
+        Ya = augment(state.Y[block.rows])
+        T = block.P0 - state.c[block.rows, None]
+        g, r = gram_rhs(block.C.T, T.T, Ya)
+        gram += g
+        rhs += r
+        count += block.C.sum(axis=0)
+    ridge = objective.lambda_reg * count
+    coupled = objective.train_aggregator and objective.rho < 1.0 and data.labeled.size > 0
+    if coupled:
+        lab = data.block(data.labeled)
+        G = input_weight(objective.aggregator_input, state.w, lab.observed)
+        coupled = bool(np.any(G != 0))
+    if not coupled:
+        theta = solve_spd(gram, rhs, ridge)
+        return theta[:, :-1], theta[:, -1]
+
+    bound = focal_curvature_bound(float(objective.focal_gamma))
+    share = (1.0 - objective.rho) * data.kappa / data.kappa.sum()
+    beta = share * bound * count.sum() / (2.0 * objective.rho)
+    Ya = augment(state.Y[data.labeled])
+    theta = np.column_stack([state.X, state.a])
+    z = _labeled_logits(data, lab, state, objective.aggregator_input)
+    for u in range(m):
+        Gu = G[:, u]
+        if not np.any(Gu):
+            theta[u] = solve_spd(gram[u : u + 1], rhs[u : u + 1], ridge[u : u + 1])[0]
+            continue
+        first, _ = focal_loss_derivatives(z, data.y_labeled, objective.focal_gamma)
+        curvature = Ya.T @ ((beta * Gu * Gu)[:, None] * Ya)
+        old = theta[u].copy()
+        new_rhs = rhs[u] + curvature @ old - Ya.T @ (beta * Gu * first / bound)
+        theta[u] = solve_spd((gram[u] + curvature)[None], new_rhs[None], ridge[u : u + 1])[0]
+        z += Gu * (Ya @ (theta[u] - old))
+    return theta[:, :-1], theta[:, -1]
 
 
-def y_step(problem, X, Y, aggregator, rho, lambda_reg, focal_gamma, chunk_size):
-    """Update the instance factors (minimises a majoriser of the combined objective)."""
-    C, CP = problem.C, problem.CP
-    coupling = _coupling(problem, aggregator, rho, focal_gamma)
-    if coupling is None:
-        return weighted_least_squares(C, CP, X, lambda_reg, chunk_size=chunk_size)
-    beta, bound = coupling
-    v = X.T @ aggregator.w
-    Y_l = Y[problem.labeled]
-    proj = Y_l @ v
-    g, _ = focal_loss_derivatives(proj + aggregator.b, problem.y, focal_gamma)
-    scale = np.zeros(C.shape[0])
-    scale[problem.labeled] = beta
-    rhs = np.zeros((C.shape[0], X.shape[1]))
-    rhs[problem.labeled] = (beta * (proj - g / bound))[:, None] * v
-    return weighted_least_squares(C, CP, X, lambda_reg, scale, np.outer(v, v), rhs, chunk_size)
+def balance(
+    X: np.ndarray, Y: np.ndarray, col_weight: np.ndarray, row_weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-gauge the factors: smallest weighted ridge with ``Y @ X.T`` unchanged.
 
-
-def aggregator_step(
-    problem, X, Y, aggregator, solver, lr, use_class_weights, focal_gamma, l2, positive=False
-):
-    """The aggregator update on the labeled rows of ``P_hat``: one seed step or an exact solve."""
-    P_hat = Y[problem.labeled] @ X.T
-    if solver == "newton":
-        aggregator.solve(P_hat, problem.y, use_class_weights, focal_gamma, l2, positive)
-    else:
-        aggregator.gradient_step(
-            P_hat, problem.y, lr, use_class_weights, focal_gamma, l2, positive
-        )
-
-
-def balance(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rescale the factors so ``|X|^2 + |Y|^2`` is smallest with ``Y @ X.T`` unchanged.
-
-    ``Y X^T`` is invariant under ``(X A^{-T}, Y A)``; the ridge term is minimised when both
-    factors share the singular values of the product: with ``Y^T Y = L_y L_y^T``,
-    ``X^T X = L_x L_x^T`` and ``L_y^T L_x = U S V^T``, take ``Y L_y^{-T} U S^{1/2}`` and
-    ``X L_x^{-T} V S^{1/2}``. The reconstruction and the supervised loss depend on
-    ``Y X^T`` only, so this never increases the objective; it removes the slow drift of
-    ALS along that invariance. Returns the factors unchanged when a Gram matrix is singular.
+    ``Y X^T`` is invariant under ``(X A^{-T}, Y A)``. The ridge ``sum_u n_u |x_u|^2 +
+    sum_i n_i |y_i|^2`` is the plain squared norm of ``X' = diag(n_u)^{1/2} X`` and
+    ``Y' = diag(n_i)^{1/2} Y``, whose product changes exactly when ``Y X^T`` does; the norms are
+    smallest when both carry the square roots of the product's singular values. With the thin
+    QR decompositions ``Y' = Q_y R_y``, ``X' = Q_x R_x`` and the SVD ``R_y R_x^T = U S V^T``,
+    take ``Y' = Q_y U S^{1/2}`` and ``X' = Q_x V S^{1/2}``. No Gram matrix is inverted, so a
+    rank-deficient product (``latent_dim`` above its rank) is handled like any other: its
+    null directions get zero columns. The reconstruction and the supervised loss depend on
+    ``Y X^T`` only, so this never increases the objective.
     """
-    try:
-        Ly = np.linalg.cholesky(Y.T @ Y)
-        Lx = np.linalg.cholesky(X.T @ X)
-    except np.linalg.LinAlgError:
-        return X, Y
-    U, S, Vt = np.linalg.svd(Ly.T @ Lx)
+    sx = np.sqrt(np.maximum(col_weight, 1e-300))[:, None]
+    sy = np.sqrt(np.maximum(row_weight, 1e-300))[:, None]
+    Qy, Ry = np.linalg.qr(Y * sy)
+    Qx, Rx = np.linalg.qr(X * sx)
+    U, S, Vt = np.linalg.svd(Ry @ Rx.T, full_matrices=False)
     root = np.sqrt(S)
-    Ay = np.linalg.solve(Ly.T, U * root)
-    Ax = np.linalg.solve(Lx.T, Vt.T * root)
-    return X @ Ax, Y @ Ay
+    Xb = np.zeros_like(X)
+    Yb = np.zeros_like(Y)
+    k = root.size
+    Yb[:, :k] = Qy @ (U * root)
+    Xb[:, :k] = Qx @ (Vt.T * root)
+    return Xb / sx, Yb / sy
 
 
-def initial_factors(problem, latent_dim, rng):
-    """Start from the truncated SVD of the confidence-masked P, plus a little noise.
+def confidence_counts(data: Data, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column sums of the label-free confidence (the ridge weights ``n_i``, ``n_u``)."""
+    rows = np.empty(data.shape[0])
+    cols = np.zeros(data.shape[1])
+    for block in data.blocks(chunk_size):
+        rows[block.rows] = block.C_free.sum(axis=1)
+        cols += block.C_free.sum(axis=0)
+    return rows, cols
 
-    The SVD of the m x m matrix ``P0^T P0`` costs O(n m^2); the noise (scale 1e-2 of the
-    factors' size, drawn from ``rng``) breaks ties when ``latent_dim`` exceeds the rank.
+
+def losses(
+    data: Data, state: State, objective: Objective, chunk_size: int
+) -> tuple[float, float, float]:
+    """(total, reconstruction, supervised) at ``state``: a reduction over row blocks.
+
+    ``L_recon`` uses the label-free confidence. For the mean aggregator the supervised part
+    is the class-weighted cross-entropy of its clipped predictions: reported, not optimised.
     """
-    P0 = np.where(problem.C > 0, problem.P0, 0.0)
-    m = P0.shape[1]
-    eigval, eigvec = np.linalg.eigh(P0.T @ P0)
+    data_term = 0.0
+    ridge_rows = 0.0
+    total_c = 0.0
+    count = np.zeros(state.X.shape[0])
+    d = state.X.shape[1]
+    for block in data.blocks(rows_per_block(chunk_size, d + 1)):
+        Yb, cb = state.Y[block.rows], state.c[block.rows]
+        resid = block.P0 - reconstruct(Yb, state.X, state.a, cb)
+        data_term += float(np.sum(block.C_free * resid * resid))
+        n_i = block.C_free.sum(axis=1)
+        ridge_rows += float(n_i @ (np.sum(Yb * Yb, axis=1) + cb * cb))
+        total_c += float(n_i.sum())
+        count += block.C_free.sum(axis=0)
+    ridge_cols = float(count @ (np.sum(state.X * state.X, axis=1) + state.a * state.a))
+    recon = (data_term + objective.lambda_reg * (ridge_rows + ridge_cols)) / total_c
+    sup = 0.0
+    if data.labeled.size:
+        lab = data.block(data.labeled)
+        if objective.train_aggregator:
+            z = _labeled_logits(data, lab, state, objective.aggregator_input)
+            sup = supervised_loss(
+                z,
+                data.y_labeled,
+                data.kappa,
+                objective.focal_gamma,
+                state.w,
+                objective.aggregator_l2,
+            )
+        else:
+            p = np.clip(predict(data, lab, state, objective, rows=data.labeled), 1e-12, 1 - 1e-12)
+            z = np.log(p) - np.log1p(-p)
+            sup = supervised_loss(z, data.y_labeled, data.kappa, 0.0, np.zeros(0), 0.0)
+    return objective.rho * recon + (1.0 - objective.rho) * sup, recon, sup
+
+
+def predict(data: Data, block: Block, state: State, objective: Objective, rows) -> np.ndarray:
+    """Positive-class probability of the rows ``rows`` of ``state`` (their data: ``block``)."""
+    P_hat = reconstruct(state.Y[rows], state.X, state.a, state.c[rows])
+    A = aggregator_input(objective.aggregator_input, block.P0, block.observed, P_hat)
+    if objective.train_aggregator:
+        from scipy.special import expit
+
+        return expit(A @ state.w + state.b)
+    return np.clip(A @ state.w + state.b, 0.0, 1.0)
+
+
+def initial_state(data: Data, latent_dim: int, aggregator_kind: str, rng) -> State:
+    """Biases from the column means, factors from the top eigenvectors of the residual's Gram.
+
+    ``a`` = mean of each column's entries with positive label-free confidence, ``c = 0``;
+    ``X`` = the leading ``latent_dim`` eigenvectors of ``R^T R`` with ``R`` the residual
+    ``P - a`` on those entries (0 elsewhere), ``Y = R X``; plus noise of 1e-2 of the factors'
+    size drawn from ``rng``, which breaks ties when ``latent_dim`` exceeds the rank. Two
+    reductions over row blocks.
+    """
+    n, m = data.shape
+    sums = np.zeros(m)
+    counts = np.zeros(m)
+    for block in data.blocks(16384):
+        used = block.C_free > 0
+        sums += np.where(used, block.P0, 0.0).sum(axis=0)
+        counts += used.sum(axis=0)
+    a = sums / np.maximum(counts, 1)
+
+    def residual(block):
+        return np.where(block.C_free > 0, block.P0 - a, 0.0)
+
+    RtR = np.zeros((m, m))
+    for block in data.blocks(16384):
+        R = residual(block)
+        RtR += R.T @ R
+    eigval, eigvec = np.linalg.eigh(RtR)
     order = np.argsort(eigval)[::-1][: min(latent_dim, m)]
     X = np.zeros((m, latent_dim))
     X[:, : order.size] = eigvec[:, order]
-    Y = P0 @ X
+    Y = np.empty((n, latent_dim))
+    for block in data.blocks(16384):
+        Y[block.rows] = residual(block) @ X
     scale = 1e-2 * max(np.sqrt(np.mean(Y * Y)), 1e-3)
     X += rng.normal(0.0, scale, size=X.shape)
     Y += rng.normal(0.0, scale, size=Y.shape)
-    return X, Y
+    w = np.full(m, 1.0 / m)
+    if aggregator_kind == "both":
+        w = np.r_[w, np.zeros(m)]
+    return State(X=X, Y=Y, a=a, c=np.zeros(n), w=w, b=0.0)
 
 
-def fit_als(
-    problem: Problem,
-    aggregator: WeightedAggregator | MeanAggregator,
-    *,
-    latent_dim: int,
-    rho: float,
-    lambda_reg: float,
-    aggregator_solver: str,
-    aggregator_lr: float,
-    aggregator_l2: float,
-    aggregator_positive: bool,
-    use_class_weights: bool,
-    focal_gamma: float,
-    max_iter: int,
-    tol: float,
-    freeze_aggregator_iters: int,
-    rng: np.random.RandomState,
-    chunk_size: int,
-) -> FitResult:
-    """Run ALS: per iteration an X-step, a Y-step and (after the freeze) an aggregator step.
+@dataclass
+class ALSSolver:
+    """Alternating least squares: per iteration a classifier, an instance and an aggregator step.
 
-    Stops when the relative decrease of the total objective falls below ``tol`` (checked
-    once the aggregator is no longer frozen); otherwise warns with ConvergenceWarning.
+    Stops when the relative change of the total objective falls below ``tol`` (checked once
+    the aggregator is no longer frozen); otherwise warns with ConvergenceWarning.
+    ``callback(iteration, losses)`` is called after every iteration with the (total,
+    reconstruction, supervised) parts.
     """
-    X, Y = initial_factors(problem, latent_dim, rng)
-    args = (rho, lambda_reg, focal_gamma)
-    curve = []
-    converged = False
-    previous = np.inf
-    for it in range(max_iter):
-        X, Y = balance(X, Y)
-        X = x_step(problem, X, Y, aggregator, *args, chunk_size)
-        Y = y_step(problem, X, Y, aggregator, *args, chunk_size)
-        if it >= freeze_aggregator_iters:
-            aggregator_step(
-                problem,
-                X,
-                Y,
-                aggregator,
-                aggregator_solver,
-                aggregator_lr,
-                use_class_weights,
-                focal_gamma,
-                aggregator_l2,
-                aggregator_positive,
-            )
-        losses = objective(problem, X, Y, aggregator, *args, aggregator_l2)
-        curve.append(losses)
-        total = losses[0]
-        if not np.isfinite(total) or not np.isfinite(aggregator.w).all():
-            raise FloatingPointError(
-                f"ALS may have diverged at iteration {it + 1} (objective {total}); try a "
-                "larger lambda_reg, a smaller aggregator_lr or a larger aggregator_l2."
-            )
-        logger.info(
-            "iteration %d: total %.6g, reconstruction %.6g, supervised %.6g",
-            it + 1,
-            *losses,
-        )
-        if it > freeze_aggregator_iters and abs(previous - total) <= tol * abs(previous):
-            converged = True
-            break
-        previous = total
-    if not converged:
-        warnings.warn(
-            f"ALS did not converge in max_iter={max_iter} iterations (relative change of the "
-            f"objective above tol={tol}); increase max_iter or tol.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    return FitResult(
-        X=X,
-        Y=Y,
-        w=aggregator.w.copy(),
-        b=float(aggregator.b),
-        n_iter=len(curve),
-        loss_curve=np.asarray(curve),
-        converged=converged,
-    )
 
+    latent_dim: int = 2
+    max_iter: int = 100
+    tol: float = 1e-4
+    chunk_size: int = 16384
+    aggregator_solver: str = "newton"
+    aggregator_lr: float = 0.01
+    freeze_aggregator_iters: int = 0
+    callback: Callable | None = None
 
-def fold_in(C: np.ndarray, P0: np.ndarray, X: np.ndarray, lambda_reg: float, chunk_size: int):
-    """Instance factors of new rows with the classifier factors ``X`` fixed (the Y-step)."""
-    return weighted_least_squares(C, C * P0, X, lambda_reg, chunk_size=chunk_size)
+    def fit(
+        self, data: Data, objective: Objective, init: State | None, rng, validation=None
+    ) -> FitResult:
+        """Minimise ``objective`` on ``data`` from ``init`` (None: :func:`initial_state`).
+
+        ``validation`` is accepted for the common solver signature and unused: ALS has no
+        early stopping.
+        """
+        state = (
+            init
+            if init is not None
+            else initial_state(data, self.latent_dim, objective.aggregator_input, rng)
+        )
+        curve: list[tuple[float, float, float]] = []
+        converged = False
+        previous = np.inf
+        lab = data.block(data.labeled) if data.labeled.size else None
+        row_count, col_count = confidence_counts(data, self.chunk_size)
+        for it in range(self.max_iter):
+            state.X, state.Y = balance(state.X, state.Y, col_count, row_count)
+            state.X, state.a = classifier_step(data, state, objective, self.chunk_size)
+            state.Y, state.c = fold_in(
+                data, state.X, state.a, objective.lambda_reg, self.chunk_size
+            )
+            if (
+                objective.train_aggregator
+                and lab is not None
+                and it >= self.freeze_aggregator_iters
+            ):
+                self._aggregator_step(data, lab, state, objective)
+            parts = losses(data, state, objective, self.chunk_size)
+            curve.append(parts)
+            total = parts[0]
+            if not np.isfinite(total) or not np.isfinite(state.w).all():
+                raise FloatingPointError(
+                    f"ALS may have diverged at iteration {it + 1} (objective {total}); try a "
+                    "larger lambda_reg, a smaller aggregator_lr or a larger aggregator_l2."
+                )
+            logger.info(
+                "iteration %d: total %.6g, reconstruction %.6g, supervised %.6g", it + 1, *parts
+            )
+            if self.callback is not None:
+                self.callback(it + 1, parts)
+            if it > self.freeze_aggregator_iters and abs(previous - total) <= self.tol * abs(
+                previous
+            ):
+                converged = True
+                break
+            previous = total
+        if not converged:
+            warnings.warn(
+                f"ALS did not converge in max_iter={self.max_iter} iterations (relative change "
+                f"of the objective above tol={self.tol}); increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        return FitResult(state, len(curve), np.asarray(curve), converged)
+
+    def _aggregator_step(self, data: Data, lab: Block, state: State, objective: Objective):
+        P_hat = reconstruct(state.Y[data.labeled], state.X, state.a, state.c[data.labeled])
+        A = aggregator_input(objective.aggregator_input, lab.P0, lab.observed, P_hat)
+        if self.aggregator_solver == "newton":
+            state.w, state.b = solve_aggregator(
+                A,
+                data.y_labeled,
+                data.kappa,
+                objective.focal_gamma,
+                objective.aggregator_l2,
+                objective.positive,
+                state.w,
+                state.b,
+            )
+        else:
+            state.w, state.b = aggregator_gradient_step(
+                A,
+                data.y_labeled,
+                data.kappa,
+                objective.focal_gamma,
+                objective.aggregator_l2,
+                objective.positive,
+                state.w,
+                state.b,
+                self.aggregator_lr,
+            )

@@ -1,29 +1,30 @@
-"""CFEnsembleClassifier and the seed-named front-end CFEnsembleTrainer."""
+"""CFEnsembleClassifier: parameters in, one Objective and one Solver, fitted attributes out."""
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _als
-from ._torch import import_torch
-from ._validation import check_labels, check_probabilities
-from .aggregators import MeanAggregator, WeightedAggregator
-from .confidence import resolve_confidence
+from ._problem import AGGREGATOR_INPUTS, Data, Objective, aggregator_input, reconstruct
+from ._validation import check_confidence_array, check_labels, check_probabilities
+from .confidence import label_aware, resolve_confidence, strategy
 
 logger = logging.getLogger("cfensemble")
 
 LOSS_PARTS = ("total", "reconstruction", "supervised")
-AUTO_LATENT_DIMS = (2, 4, 8)  # candidates of latent_dim="auto" (capped at n_classifiers)
+AUTO_LATENT_DIMS = (1, 2, 4)  # candidates of latent_dim="auto" (capped at n_classifiers)
 AUTO_RHOS = (0.5, 0.8, 1.0)  # candidates of rho="auto"
 
 
@@ -35,7 +36,7 @@ def aggregator_diagnostics(w: np.ndarray, proba: np.ndarray) -> dict:
     """Signed aggregator weights and prediction spread, with a collapse flag.
 
     ``collapsed`` is True when the weights sum to <= 0 (the ensemble ranks against its
-    base classifiers, the seed's failure) or the predictions have std below 1e-3.
+    base classifiers) or the predictions have std below 1e-3.
     """
     w = np.asarray(w, dtype=np.float64)
     weight_sum = float(np.sum(w))
@@ -76,40 +77,89 @@ def _verbosity(verbose: bool):
             logger.removeHandler(handler)
 
 
+def confidence_source(confidence, P, y, use_label_aware, alpha) -> Callable:
+    """``f(P_block, y_block, rows) -> (C, C_free)`` for :class:`~cfensemble._problem.Data`.
+
+    ``C_free`` is the base confidence without labels (instance step, fold-in, reported
+    ``L_recon``); ``C`` adds the label-aware boost on the labeled rows (classifier step).
+    A strategy name is evaluated per block; a callable is called once on the whole ``P``
+    (with all labels NaN for ``C_free``) and an array is sliced. Both matrices are divided
+    by a constant (the largest base confidence, and ``1 + alpha`` for the boost): each step
+    is invariant to the scale of its confidence, and huge user values cannot overflow.
+    """
+    if isinstance(confidence, str):
+        base_fn = strategy(confidence)
+
+        def base(Pb, yb, rows):
+            return base_fn(Pb, np.full(Pb.shape[0], np.nan)), base_fn(Pb, yb)
+
+    else:
+        unlabeled = np.full(P.shape[0], np.nan)
+        free_full = resolve_confidence(confidence, P, unlabeled)
+        with_labels = (
+            free_full if not callable(confidence) else resolve_confidence(confidence, P, y)
+        )
+        scale = max(float(np.max(free_full)), float(np.max(with_labels)), 1e-300)
+        if not np.any(free_full > 0):
+            raise ValueError("confidence is 0 for every observed entry of P; nothing to fit.")
+        free_full, with_labels = free_full / scale, with_labels / scale
+
+        def base(Pb, yb, rows):
+            return free_full[rows], with_labels[rows]
+
+    def source(Pb, yb, rows):
+        free, labeled_base = base(Pb, yb, rows)
+        free = np.where(np.isnan(Pb), 0.0, free)
+        if not use_label_aware:
+            return np.where(np.isnan(Pb), 0.0, labeled_base), free
+        return label_aware(Pb, yb, base=labeled_base, alpha=alpha) / (1.0 + alpha), free
+
+    return source
+
+
 class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     """Ensemble of base classifiers by confidence-weighted matrix factorization.
 
-    Factorizes the probability matrix ``P`` (instances x classifiers) as ``Y @ X.T`` with
-    confidence weights, jointly with a logistic aggregator ``p = sigmoid(w @ p_hat + b)``
-    trained on the labeled rows, and returns one probability per instance. Unlabeled rows
-    of ``P`` shape the factorization and get predictions in ``transduction_``; new rows are
-    folded in by :meth:`predict_proba`.
+    Factorizes the probability matrix ``P`` (instances x classifiers) as
+    ``P_hat = Y X^T + a + c`` (low-rank factors plus a bias per classifier and per instance)
+    with confidence weights, jointly with a logistic aggregator ``p = sigmoid(w . A + b)``
+    trained on the labeled rows, and returns one probability per instance. The aggregator's
+    input ``A`` is by default the observed predictions, with the factorization filling in
+    the missing ones. Unlabeled rows of ``P`` shape the factorization and get predictions in
+    ``transduction_``; new rows are folded in by :meth:`predict_proba`.
 
     Parameters
     ----------
-    latent_dim : int or "auto", default=8
-        Number of latent factors ``d``. ``"auto"`` chooses among 2, 4 and 8 (at most
-        ``n_classifiers``) by cross-validation on the labeled rows (see ``cv_results_``).
+    latent_dim : int or "auto", default=2
+        Number of latent factors ``d`` (at most ``n_classifiers``; a larger value is capped
+        with a warning). Keep it well below the number of predictions per row: each row's
+        factor is fitted to its observed predictions only. ``"auto"`` chooses among 1, 2 and
+        4 by cross-validation on the labeled rows (see ``cv_results_``).
     rho : float in [0, 1] or "auto", default=0.5
         Weight of the reconstruction loss in ``rho * L_recon + (1 - rho) * L_sup``. Both
         parts are averages (see Notes), so ``rho`` means the same at every n. ``rho = 1``
-        fits the factors to ``P`` alone (the seed's ALS); ``solver="als"`` needs ``rho > 0``.
-        ``"auto"`` chooses among 0.5, 0.8 and 1 by cross-validation on the labeled rows.
-    lambda_reg : float >= 0, default=0.01
-        Ridge penalty on both factor matrices.
+        fits the factors to ``P`` alone; ``solver="als"`` needs ``rho > 0``. ``"auto"``
+        chooses among 0.5, 0.8 and 1 by cross-validation on the labeled rows.
+    lambda_reg : float >= 0, default=0.1
+        Ridge penalty on the factors and biases, per observation: a factor seen by ``k``
+        predictions gets ``lambda_reg * k`` (weighted-lambda regularisation, ALS-WR).
+    aggregator_input : {"observed", "reconstructed", "both"}, default="observed"
+        What the aggregator combines. ``"observed"``: the base predictions, with the
+        reconstruction only where a prediction is missing (with complete ``P`` this is
+        class-weighted stacking); ``"reconstructed"``: the reconstruction ``P_hat`` of
+        every entry (the original CF-Ensemble); ``"both"``: the two side by side.
     solver : {"als", "torch"}, default="als"
-        ``"als"``: alternating least squares that decreases the combined objective at
-        every step (numpy). ``"torch"``: the autograd trainer, optimising X, Y, w and b
-        jointly with a torch optimizer and early stopping (needs the ``[torch]`` extra).
+        ``"als"``: alternating least squares (numpy). ``"torch"``: the autograd trainer,
+        optimising the same objective with a torch optimizer and early stopping (needs the
+        ``[torch]`` extra and labeled rows).
     aggregator_type : {"weighted", "mean"}, default="weighted"
         ``"weighted"``: the logistic aggregator. ``"mean"``: the clipped mean of the
-        reconstructed row, which has nothing to learn; the supervised parameters
-        (``rho``'s supervised share, class weights, focal loss, aggregator settings) then
-        do not enter the fit.
+        aggregator input, which has nothing to learn; the supervised parameters then do not
+        enter the fit.
     aggregator_solver : {"newton", "gd"}, default="newton"
-        ``"newton"``: solve the aggregator sub-problem (class-weighted logistic regression
-        on the reconstructed labeled rows) exactly at every iteration. ``"gd"``: the seed's
-        single gradient step of size ``aggregator_lr`` per iteration.
+        ``"newton"``: solve the aggregator sub-problem (class-weighted logistic regression)
+        exactly at every iteration. ``"gd"``: a single gradient step of size
+        ``aggregator_lr`` per iteration (the original method's trainer).
     aggregator_lr : float > 0, default=0.01
         Learning rate of the ``"gd"`` aggregator step (unused by ``"newton"``).
     aggregator_l2 : float >= 0, default=1e-3
@@ -118,33 +168,32 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     aggregator_positive : bool, default=True
         Constrain the aggregator weights to ``w >= 0`` (non-negative stacking): a base
         classifier can be ignored but never counted against, so the ensemble cannot invert
-        the ranking of its members (with very few labeled positives an unconstrained fit
-        sometimes does).
+        the ranking of its members.
     confidence : {"uniform", "certainty"}, callable or array-like, default="uniform"
         Base confidence of each entry of ``P``: a strategy name, a callable
-        ``f(P, y) -> C`` (``y`` holds NaN for unlabeled rows), or an array of the shape of
-        ``P``. Missing entries get 0 whatever is given. New rows folded in by
-        :meth:`predict_proba` use the same strategy without labels; with an array, they use
-        uniform confidence unless ``predict_proba(P, confidence=...)`` gives one.
-    use_label_aware_confidence : bool, default=True
-        Multiply the confidence of labeled rows by ``1 + label_aware_alpha * agreement``
-        (agreement = ``p`` for positives, ``1 - p`` for negatives).
+        ``f(P, y) -> C`` (``y`` holds NaN for unlabeled rows; it is also called with every
+        label NaN for the label-free instance step), or an array of the shape of ``P``.
+        Missing entries get 0 whatever is given. New rows folded in by :meth:`predict_proba`
+        use the same strategy without labels; with an array, they use uniform confidence
+        unless ``predict_proba(P, confidence=...)`` gives one.
+    use_label_aware_confidence : bool, default=False
+        In the classifier step, multiply the confidence of labeled rows by
+        ``1 + label_aware_alpha * agreement`` (agreement = ``p`` for positives, ``1 - p``
+        for negatives). Instance factors never see labels.
     label_aware_alpha : float >= 0, default=1.0
         Strength of the label-aware boost.
     use_class_weights : bool, default=True
         Weight labeled instances by ``n_L / (2 n_class)`` in the supervised loss.
     focal_gamma : float >= 0, default=0.0
         Focal-loss exponent: the supervised loss is ``-(1 - p_t)^gamma log p_t``.
-    max_iter : int >= 1, default=300
-        Maximum number of ALS iterations. With ``rho < 1`` the coupled steps are
-        majorise-minimise steps and typically need 100-250 iterations to reach ``tol``.
+    max_iter : int >= 1, default=100
+        Maximum number of ALS iterations.
     tol : float >= 0, default=1e-4
         Stop when the relative change of the total objective is below ``tol``.
     freeze_aggregator_iters : int >= 0, default=0
         Keep the aggregator at its start (the simple average) for this many iterations.
     chunk_size : int >= 1, default=16384
-        Instances processed at once in the least-squares steps; bounds memory, does not
-        change the result.
+        Rows processed at once; bounds memory, does not change the result.
     max_epochs : int >= 1, default=500
         ``solver="torch"``: maximum number of epochs (passes over the instances).
     lr : float > 0, default=0.01
@@ -156,17 +205,21 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     batch_size : int >= 1 or None, default=None
         ``solver="torch"``: instances per mini-batch; None = full batch.
     patience : int >= 1, default=20
-        ``solver="torch"``: stop after this many epochs without a better validation PR-AUC
-        (or, without a validation set, without a relative loss decrease above ``tol``).
+        ``solver="torch"``: stop after this many epochs in which the validation loss (the
+        class-weighted cross-entropy of the held-out labeled rows) did not fall by more
+        than ``tol`` (relative); without a validation set, the training loss.
     validation_fraction : float in [0, 1), default=0.2
         ``solver="torch"``: share of the labeled rows (stratified) held out for early
-        stopping; their labels are not used for training. The best epoch is restored.
+        stopping. They are split off before anything uses the labels, so their labels
+        never reach training. The best epoch by ``validation_metric`` is restored.
     validation_metric : {"loss", "pr_auc"}, default="loss"
-        ``solver="torch"``: which validation score picks the epoch to restore: the
-        class-weighted cross-entropy (smooth, keeps probabilities calibrated) or PR-AUC.
+        ``solver="torch"``: which validation score picks the epoch to restore.
     als_warm_start : bool, default=False
         ``solver="torch"``: start from the ALS solution (``max_iter`` ALS iterations with
-        the ALS settings above) instead of the truncated SVD of ``P``.
+        the settings above) instead of the initial state of ALS.
+    callback : callable or None, default=None
+        Called as ``callback(iteration, losses)`` after every ALS iteration or epoch, with
+        ``losses`` the (total, reconstruction, supervised) parts.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial factors, the validation split and the mini-batch order.
     verbose : bool, default=False
@@ -178,18 +231,23 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``[0, 1]``.
     n_features_in_ : int
         Number of base classifiers ``m``.
-    classifier_factors_ : ndarray of shape (n_classifiers, latent_dim)
-    instance_factors_ : ndarray of shape (n_samples, latent_dim)
-        Factors of the rows seen in :meth:`fit`.
+    classifier_factors_ : ndarray of shape (n_classifiers, latent_dim_)
+    classifier_bias_ : ndarray of shape (n_classifiers,)
+    instance_factors_ : ndarray of shape (n_samples, latent_dim_)
+    instance_bias_ : ndarray of shape (n_samples,)
+        Factors and biases of the rows seen in :meth:`fit` (label-free).
     latent_dim_, rho_ : int, float
-        The values used (the chosen ones when given as "auto").
+        The values used (the chosen ones when given as "auto"; ``latent_dim_`` capped).
     cv_results_ : list of dict or None
         With "auto": mean and per-fold PR-AUC of every candidate; None otherwise.
-    coef_ : ndarray of shape (n_classifiers,)
-        Signed aggregator weights.
+    coef_ : ndarray of shape (n_classifiers,) or (2 * n_classifiers,)
+        Signed aggregator weights (observed columns first for ``aggregator_input="both"``).
     intercept_ : float
     transduction_ : ndarray of shape (n_samples,)
         Positive-class probability of every row seen in :meth:`fit`.
+    aggregator_trained_ : bool
+        False for the mean aggregator and without labels: predictions are then the clipped
+        mean of the aggregator input.
     n_iter_ : int
         ALS iterations or autograd epochs run.
     validation_pr_auc_, validation_loss_ : float or None
@@ -199,25 +257,30 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``"total"``, ``"reconstruction"`` and ``"supervised"`` parts per iteration.
     diagnostics_ : dict
         Signed weights, their std, min, max, range and sum, the number of negative weights,
-        the prediction spread of ``transduction_`` and a ``collapsed`` flag.
+        the prediction spread of ``transduction_``, the range of the reconstruction of the
+        missing entries, and a ``collapsed`` flag.
 
     Notes
     -----
-    The objective, with ``P_hat = Y X^T``::
+    The objective, with ``P_hat = Y X^T + a + c`` and ``n_i``, ``n_u`` the confidence sums
+    of row ``i`` and column ``u``::
 
-        L_recon = [sum c_iu (p_iu - P_hat_iu)^2 + lambda_reg (|X|^2 + |Y|^2)] / sum c_iu
+        L_recon = [sum c_iu (p_iu - P_hat_iu)^2
+                   + lambda_reg (sum_u n_u |x_u, a_u|^2 + sum_i n_i |y_i, c_i|^2)] / sum c_iu
         L_sup   = sum_labeled kappa_i l(z_i, y_i) / sum kappa_i + aggregator_l2 / 2 |w|^2
 
-    with ``z_i = w . P_hat_i + b``, ``kappa`` the class weights and ``l`` the focal loss
-    (cross-entropy for ``focal_gamma = 0``). The ALS steps minimise a quadratic majoriser
-    of this objective (see ``cfensemble._als``), so each step decreases it when the
-    aggregator is solved exactly.
+    with ``z_i = w . A_i + b``, ``kappa`` the class weights and ``l`` the focal loss
+    (cross-entropy for ``focal_gamma = 0``). The instance factors minimise ``L_recon`` with
+    label-free confidence (so labeled and unlabeled rows, and new rows folded in, are
+    represented alike); the classifier factors and the aggregator minimise the whole
+    objective (see ``cfensemble._als`` for the majorised ALS steps).
     """
 
     _parameter_constraints: ClassVar[dict] = {
         "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "rho": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "lambda_reg": [Interval(Real, 0, None, closed="left")],
+        "aggregator_input": [StrOptions(set(AGGREGATOR_INPUTS))],
         "solver": [StrOptions({"als", "torch"})],
         "aggregator_type": [StrOptions({"weighted", "mean"})],
         "aggregator_solver": [StrOptions({"newton", "gd"})],
@@ -242,15 +305,18 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "validation_metric": [StrOptions({"loss", "pr_auc"})],
         "als_warm_start": ["boolean"],
+        "callback": [callable, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
 
     def __init__(
         self,
-        latent_dim=8,
+        latent_dim=2,
+        *,
         rho=0.5,
-        lambda_reg=0.01,
+        lambda_reg=0.1,
+        aggregator_input="observed",
         solver="als",
         aggregator_type="weighted",
         aggregator_solver="newton",
@@ -258,11 +324,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         aggregator_l2=1e-3,
         aggregator_positive=True,
         confidence="uniform",
-        use_label_aware_confidence=True,
+        use_label_aware_confidence=False,
         label_aware_alpha=1.0,
         use_class_weights=True,
         focal_gamma=0.0,
-        max_iter=300,
+        max_iter=100,
         tol=1e-4,
         freeze_aggregator_iters=0,
         chunk_size=16384,
@@ -275,12 +341,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=0.2,
         validation_metric="loss",
         als_warm_start=False,
+        callback=None,
         random_state=None,
         verbose=False,
     ):
         self.latent_dim = latent_dim
         self.rho = rho
         self.lambda_reg = lambda_reg
+        self.aggregator_input = aggregator_input
         self.solver = solver
         self.aggregator_type = aggregator_type
         self.aggregator_solver = aggregator_solver
@@ -305,6 +373,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.validation_metric = validation_metric
         self.als_warm_start = als_warm_start
+        self.callback = callback
         self.random_state = random_state
         self.verbose = verbose
 
@@ -315,6 +384,27 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         tags.target_tags.single_output = True
         tags.classifier_tags.multi_class = False
         return tags
+
+    # ------------------------------------------------------------------ fit
+
+    def _check_params(self) -> None:
+        """Rules across parameters, checked before any (nested) fit."""
+        self._validate_params()
+        if isinstance(self.latent_dim, bool):
+            raise ValueError(
+                "The 'latent_dim' parameter of CFEnsembleClassifier must be an int >= 1 or "
+                f"'auto'. Got {self.latent_dim!r} instead."
+            )
+        if self.rho == 0 and (self.solver == "als" or self.als_warm_start):
+            raise ValueError(
+                "rho=0 leaves the factorization undetermined with solver='als' (and with "
+                "als_warm_start=True); use rho > 0."
+            )
+        if self.solver == "torch" and self.aggregator_type != "weighted":
+            raise ValueError(
+                "solver='torch' trains the weighted aggregator; aggregator_type='mean' has "
+                "nothing to learn: use solver='als' for it."
+            )
 
     def fit(self, P, y):
         """Fit the factorization and the aggregator.
@@ -330,28 +420,19 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : CFEnsembleClassifier
         """
-        self._validate_params()
+        self._check_params()
         y = check_labels(y)
         P = check_probabilities(P)
         if y.shape[0] != P.shape[0]:
             raise ValueError(f"y has {y.shape[0]} entries but P has {P.shape[0]} rows.")
         n_classifiers = P.shape[1]
         self._check_n_classifiers(n_classifiers)
-        latent_dim, rho = self.latent_dim, self.rho
-        if isinstance(latent_dim, str) or isinstance(rho, str):
-            latent_dim, rho = self._select_by_cross_validation(P, y)
-        else:
-            self.cv_results_ = None
-        self.latent_dim_, self.rho_ = latent_dim, rho
-        if rho == 0 and (self.solver == "als" or self.als_warm_start):
+        empty = np.flatnonzero(np.all(np.isnan(P), axis=0))
+        if empty.size:
             raise ValueError(
-                "rho=0 leaves the factorization undetermined with solver='als' (and with "
-                "als_warm_start=True); use rho > 0."
-            )
-        if self.solver == "torch" and self.aggregator_type != "weighted":
-            raise ValueError(
-                "solver='torch' trains the weighted aggregator; aggregator_type='mean' has "
-                "nothing to learn: use solver='als' for it."
+                f"P has {empty.size} column(s) without any prediction (first: column "
+                f"{empty[0]}); drop them: a classifier that never predicts carries nothing "
+                "to factorize."
             )
         labeled = ~np.isnan(y)
         classes = np.unique(y[labeled])
@@ -361,85 +442,67 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 "needs both classes. Label at least one row of each class, or mark all rows "
                 "-1 for a pure reconstruction."
             )
-        aggregator_cls = (
-            WeightedAggregator if self.aggregator_type == "weighted" else MeanAggregator
-        )
         if not labeled.any():
+            if self.solver == "torch":
+                raise ValueError(
+                    "solver='torch' trains on labeled rows and y has none; use solver='als' "
+                    "for a pure reconstruction of P."
+                )
             warnings.warn(
                 "y has no labeled rows: fitting a pure reconstruction of P; predictions are "
-                "the clipped mean of the reconstructed row (the aggregator is not trained).",
+                "the clipped mean of the aggregator input (the aggregator is not trained).",
                 UserWarning,
                 stacklevel=2,
             )
-            aggregator_cls = MeanAggregator
+        latent_dim, rho = self.latent_dim, self.rho
+        if isinstance(latent_dim, str) or isinstance(rho, str):
+            latent_dim, rho, self.cv_results_ = self._select_by_cross_validation(P, y)
+        else:
+            self.cv_results_ = None
+        if latent_dim > n_classifiers:
+            warnings.warn(
+                f"latent_dim={latent_dim} is above the number of classifiers "
+                f"({n_classifiers}); using latent_dim={n_classifiers}.",
+                UserWarning,
+                stacklevel=2,
+            )
+            latent_dim = n_classifiers
+        self.latent_dim_, self.rho_ = int(latent_dim), float(rho)
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = n_classifiers
-        C = resolve_confidence(
-            self.confidence, P, y, self.use_label_aware_confidence, self.label_aware_alpha
-        )
-        problem = _als.make_problem(C, P, y, self.use_class_weights)
-        aggregator = aggregator_cls(n_classifiers)
         rng = check_random_state(self.random_state)
-        als_options = dict(
-            rho=rho,
-            lambda_reg=self.lambda_reg,
-            aggregator_solver=self.aggregator_solver,
-            aggregator_lr=self.aggregator_lr,
-            aggregator_l2=self.aggregator_l2,
-            aggregator_positive=self.aggregator_positive,
-            use_class_weights=self.use_class_weights,
-            focal_gamma=self.focal_gamma,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            freeze_aggregator_iters=self.freeze_aggregator_iters,
-            chunk_size=self.chunk_size,
-        )
-        with _verbosity(self.verbose):
-            if self.solver == "torch" and labeled.any():
-                from ._torch import fit_torch
 
-                result = fit_torch(
-                    problem,
-                    latent_dim=latent_dim,
-                    rho=rho,
-                    lambda_reg=self.lambda_reg,
-                    aggregator_l2=self.aggregator_l2,
-                    aggregator_positive=self.aggregator_positive,
-                    use_class_weights=self.use_class_weights,
-                    focal_gamma=self.focal_gamma,
-                    max_epochs=self.max_epochs,
-                    lr=self.lr,
-                    optimizer=self.optimizer,
-                    device=self.device,
-                    batch_size=self.batch_size,
-                    patience=self.patience,
-                    validation_fraction=self.validation_fraction,
-                    validation_metric=self.validation_metric,
-                    tol=self.tol,
-                    als_warm_start=self.als_warm_start,
-                    als_options=als_options,
-                    rng=rng,
-                )
-                aggregator.w, aggregator.b = result.w, result.b
-            else:
-                if self.solver == "torch":
-                    import_torch()  # the same ImportError whatever the labels
-                result = _als.fit_als(
-                    problem, aggregator, latent_dim=latent_dim, rng=rng, **als_options
-                )
-        self.aggregator_ = aggregator
-        self.classifier_factors_ = result.X
-        self.instance_factors_ = result.Y
-        self.coef_ = result.w
-        self.intercept_ = result.b
+        validation = None
+        y_fit = y
+        if self.solver == "torch":
+            _, held = _stratified_holdout(y, self.validation_fraction, rng)
+            if held.size:
+                y_fit = y.copy()
+                y_fit[held] = np.nan  # split before anything (confidence) uses the labels
+                validation = (held, y[held])
+        data = self._data(P, y_fit)
+        objective = self._objective(self.rho_, train_aggregator=bool(labeled.any()))
+        with _verbosity(self.verbose):
+            result = self._solver().fit(data, objective, None, rng, validation=validation)
+        state = result.state
+        self.aggregator_trained_ = objective.train_aggregator
+        self.classifier_factors_ = state.X
+        self.classifier_bias_ = state.a
+        self.instance_factors_ = state.Y
+        self.instance_bias_ = state.c
+        self.coef_ = state.w
+        self.intercept_ = float(state.b)
         self.n_iter_ = result.n_iter
         self.validation_pr_auc_ = result.validation_pr_auc
         self.validation_loss_ = result.validation_loss
         self.loss_curve_ = {
             name: result.loss_curve[:, k].copy() for k, name in enumerate(LOSS_PARTS)
         }
-        self.transduction_ = aggregator.predict(result.Y @ result.X.T)
+        self.transduction_, recon_range = self._predict_rows(
+            data, state.Y, state.c, with_range=True
+        )
         self.diagnostics_ = aggregator_diagnostics(self.coef_, self.transduction_)
+        self.diagnostics_["missing_reconstruction_range"] = recon_range
         if self.diagnostics_["collapsed"]:
             warnings.warn(
                 "The aggregator collapsed: weight sum "
@@ -451,6 +514,59 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             )
         return self
 
+    def _data(self, P: np.ndarray, y: np.ndarray) -> Data:
+        source = confidence_source(
+            self.confidence,
+            P,
+            y,
+            self.use_label_aware_confidence,
+            float(self.label_aware_alpha),
+        )
+        return Data(P, y, source, self.use_class_weights)
+
+    def _objective(self, rho: float, train_aggregator: bool = True) -> Objective:
+        return Objective(
+            rho=float(rho),
+            lambda_reg=float(self.lambda_reg),
+            focal_gamma=float(self.focal_gamma),
+            aggregator_l2=float(self.aggregator_l2),
+            positive=bool(self.aggregator_positive),
+            aggregator_input=self.aggregator_input,
+            train_aggregator=train_aggregator and self.aggregator_type == "weighted",
+        )
+
+    def _als_solver(self) -> _als.ALSSolver:
+        return _als.ALSSolver(
+            latent_dim=self.latent_dim_,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            chunk_size=self.chunk_size,
+            aggregator_solver=self.aggregator_solver,
+            aggregator_lr=self.aggregator_lr,
+            freeze_aggregator_iters=self.freeze_aggregator_iters,
+            callback=self.callback,
+        )
+
+    def _solver(self):
+        """The one place where parameters become a solver."""
+        if self.solver == "als":
+            return self._als_solver()
+        from ._torch import AutogradSolver
+
+        return AutogradSolver(
+            latent_dim=self.latent_dim_,
+            max_epochs=self.max_epochs,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            device=self.device,
+            batch_size=self.batch_size,
+            patience=self.patience,
+            tol=self.tol,
+            validation_metric=self.validation_metric,
+            warm_start=self._als_solver() if self.als_warm_start else None,
+            callback=self.callback,
+        )
+
     def _check_n_classifiers(self, n_classifiers: int) -> None:
         """Hook for front-ends that declare the number of classifiers up front."""
 
@@ -461,7 +577,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         labeled rows); for each candidate the model is fitted with one fold's labels hidden
         (those rows stay in P, unlabeled, as in real use) and scored by PR-AUC of its
         transductive predictions on that fold. The best mean score wins; ties go to the
-        smaller ``latent_dim`` and the larger ``rho``. Results are in ``cv_results_``.
+        smaller ``latent_dim`` and the larger ``rho``. Returns ``(latent_dim, rho,
+        cv_results)``.
         """
         from sklearn.metrics import average_precision_score
         from sklearn.model_selection import StratifiedKFold
@@ -477,7 +594,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         counts = np.bincount(y[labeled].astype(int), minlength=2) if labeled.size else [0, 0]
         n_folds = int(min(3, np.min(counts)))
         fallback = (
-            dims[-1] if self.latent_dim == "auto" else dims[0],
+            2 if self.latent_dim == "auto" else dims[0],
             0.5 if self.rho == "auto" else rhos[0],
         )
         if n_folds < 2:
@@ -487,8 +604,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-            self.cv_results_ = None
-            return fallback
+            return fallback[0], fallback[1], None
         splitter = StratifiedKFold(n_folds, shuffle=True, random_state=0)
         folds = list(splitter.split(labeled, y[labeled]))
         results = []
@@ -499,7 +615,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                     rows = labeled[held]
                     y_cv = y.copy()
                     y_cv[rows] = np.nan
-                    est = clone(self).set_params(latent_dim=d, rho=r, verbose=False)
+                    est = clone(self).set_params(latent_dim=d, rho=r, verbose=False, callback=None)
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         est.fit(P, y_cv)
@@ -516,21 +632,29 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             results,
             key=lambda res: (round(res["mean_pr_auc"], 12), -res["latent_dim"], res["rho"]),
         )
-        self.cv_results_ = results
-        return best["latent_dim"], best["rho"]
+        return best["latent_dim"], best["rho"], results
 
-    def save(self, path, metadata: dict | None = None) -> None:
-        """Write the fitted model to ``path`` (arrays + JSON, never pickle; see cfensemble.io).
+    # ------------------------------------------------------------------ predict
 
-        ``metadata`` (JSON-serialisable) is stored with it and comes back as
-        ``model_metadata_`` from :func:`cfensemble.load`.
-        """
-        from .io import save_model
+    def _predict_rows(self, data: Data, Y, c, with_range: bool = False):
+        """Probabilities of the rows of ``data`` with factors ``Y``, ``c``, block by block."""
+        n = data.shape[0]
+        out = np.empty(n)
+        lo, hi = np.inf, -np.inf
+        X, a = self.classifier_factors_, self.classifier_bias_
+        for block in data.blocks(self.chunk_size):
+            P_hat = reconstruct(Y[block.rows], X, a, c[block.rows])
+            missing = ~block.observed
+            if missing.any():
+                lo, hi = min(lo, float(P_hat[missing].min())), max(hi, float(P_hat[missing].max()))
+            A = aggregator_input(self.aggregator_input, block.P0, block.observed, P_hat)
+            z = A @ self.coef_ + self.intercept_
+            out[block.rows] = expit(z) if self.aggregator_trained_ else np.clip(z, 0.0, 1.0)
+        recon_range = (lo, hi) if np.isfinite(lo) else None
+        return (out, recon_range) if with_range else out
 
-        save_model(self, path, metadata)
-
-    def fold_in(self, P, confidence=None) -> np.ndarray:
-        """Instance factors of new rows, folded in with the classifier factors fixed.
+    def fold_in(self, P, confidence=None) -> tuple[np.ndarray, np.ndarray]:
+        """Instance factors and biases of new rows, folded in with the classifiers fixed.
 
         Parameters
         ----------
@@ -541,23 +665,31 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        Y : ndarray of shape (n_samples, latent_dim)
+        Y : ndarray of shape (n_samples, latent_dim_)
+        c : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "classifier_factors_")
+        data = self._new_rows(P, confidence)
+        return _als.fold_in(
+            data, self.classifier_factors_, self.classifier_bias_, self.lambda_reg, self.chunk_size
+        )
+
+    def _new_rows(self, P, confidence) -> Data:
         P = check_probabilities(P, n_classifiers=self.n_features_in_)
-        unlabeled = np.full(P.shape[0], np.nan)
         if confidence is None:
             confidence = self.confidence if not _is_array(self.confidence) else "uniform"
-        C = resolve_confidence(confidence, P, unlabeled)
-        P0 = np.where(np.isnan(P), 0.0, P)
-        return _als.fold_in(C, P0, self.classifier_factors_, self.lambda_reg, self.chunk_size)
+        elif _is_array(confidence):
+            confidence = check_confidence_array(confidence, P.shape)
+        unlabeled = np.full(P.shape[0], np.nan)
+        source = confidence_source(confidence, P, unlabeled, False, 1.0)
+        return Data(P, unlabeled, source, self.use_class_weights)
 
     def predict_proba(self, P, confidence=None) -> np.ndarray:
         """Class probabilities of new rows (inductive fold-in).
 
-        Each row's instance factor is solved with the classifier factors fixed (the
-        Y-step, confidence from ``P`` without labels, 0 for missing entries), then the
-        aggregator combines the reconstructed row.
+        Each row's instance factor and bias are solved with the classifier factors fixed
+        (the label-free instance step: confidence from ``P`` without labels, 0 for missing
+        entries), then the aggregator combines the row's input.
 
         Parameters
         ----------
@@ -570,8 +702,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, 2)
             Columns are the probabilities of class 0 and class 1.
         """
-        Y = self.fold_in(P, confidence)
-        p = self.aggregator_.predict(Y @ self.classifier_factors_.T)
+        check_is_fitted(self, "classifier_factors_")
+        data = self._new_rows(P, confidence)
+        Y, c = _als.fold_in(
+            data, self.classifier_factors_, self.classifier_bias_, self.lambda_reg, self.chunk_size
+        )
+        p = self._predict_rows(data, Y, c)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, P, confidence=None) -> np.ndarray:
@@ -579,167 +715,29 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         positive = self.predict_proba(P, confidence)[:, 1] >= 0.5
         return self.classes_[positive.astype(int)]
 
+    def save(self, path, metadata: dict | None = None) -> None:
+        """Write the fitted model to ``path`` (see :func:`cfensemble.io.save_model`)."""
+        from .io import save_model
+
+        save_model(self, path, metadata)
+
 
 def _is_array(value) -> bool:
     return not isinstance(value, str) and not callable(value)
 
 
-class CFEnsembleTrainer(CFEnsembleClassifier):
-    """The seed's ALS trainer: :class:`CFEnsembleClassifier` with the seed's defaults.
-
-    Same code as :class:`CFEnsembleClassifier`; differs only in its defaults
-    (``latent_dim=20``, the seed's single gradient step for the aggregator
-    ``aggregator_solver="gd"`` with no ridge and no sign constraint) and in the optional
-    ``n_classifiers``, which, when given, must match the number of columns of ``P``. See
-    :class:`CFEnsembleClassifier` for every parameter.
-    """
-
-    solver = "als"
-
-    _parameter_constraints: ClassVar[dict] = {
-        **{k: v for k, v in CFEnsembleClassifier._parameter_constraints.items() if k != "solver"},
-        "n_classifiers": [Interval(Integral, 1, None, closed="left"), None],
-    }
-
-    def __init__(
-        self,
-        n_classifiers=None,
-        latent_dim=20,
-        rho=0.5,
-        lambda_reg=0.01,
-        aggregator_type="weighted",
-        aggregator_lr=0.01,
-        max_iter=50,
-        tol=1e-4,
-        use_label_aware_confidence=True,
-        label_aware_alpha=1.0,
-        freeze_aggregator_iters=0,
-        use_class_weights=True,
-        focal_gamma=0.0,
-        random_state=None,
-        verbose=False,
-        *,
-        aggregator_solver="gd",
-        aggregator_l2=0.0,
-        aggregator_positive=False,
-        confidence="uniform",
-        chunk_size=16384,
-    ):
-        self.n_classifiers = n_classifiers
-        self.latent_dim = latent_dim
-        self.rho = rho
-        self.lambda_reg = lambda_reg
-        self.aggregator_type = aggregator_type
-        self.aggregator_lr = aggregator_lr
-        self.max_iter = max_iter
-        self.tol = tol
-        self.use_label_aware_confidence = use_label_aware_confidence
-        self.label_aware_alpha = label_aware_alpha
-        self.freeze_aggregator_iters = freeze_aggregator_iters
-        self.use_class_weights = use_class_weights
-        self.focal_gamma = focal_gamma
-        self.random_state = random_state
-        self.verbose = verbose
-        self.aggregator_solver = aggregator_solver
-        self.aggregator_l2 = aggregator_l2
-        self.aggregator_positive = aggregator_positive
-        self.confidence = confidence
-        self.chunk_size = chunk_size
-
-    def _check_n_classifiers(self, n_classifiers: int) -> None:
-        if self.n_classifiers is not None and self.n_classifiers != n_classifiers:
-            raise ValueError(
-                f"P has {n_classifiers} columns but n_classifiers={self.n_classifiers}."
-            )
-
-
-class CFEnsemblePyTorchTrainer(CFEnsembleClassifier):
-    """The seed's autograd trainer: :class:`CFEnsembleClassifier` with ``solver="torch"``.
-
-    Same code as :class:`CFEnsembleClassifier`; differs in its defaults (``latent_dim=20``,
-    no label-aware confidence, as the seed's trainer, and no ridge or sign constraint on
-    the aggregator) and in
-    the optional ``n_classifiers``, which, when given, must match the number of columns of
-    ``P``. See :class:`CFEnsembleClassifier` for every parameter. The ALS settings used by
-    ``als_warm_start=True`` are those of :class:`CFEnsembleClassifier` (exact aggregator,
-    50 iterations).
-    """
-
-    solver = "torch"
-    aggregator_type = "weighted"
-    aggregator_solver = "newton"
-    aggregator_lr = 0.01
-    max_iter = 50
-    freeze_aggregator_iters = 0
-
-    _parameter_constraints: ClassVar[dict] = {
-        **{
-            k: v
-            for k, v in CFEnsembleClassifier._parameter_constraints.items()
-            if k
-            not in {
-                "solver",
-                "aggregator_type",
-                "aggregator_solver",
-                "aggregator_lr",
-                "max_iter",
-                "freeze_aggregator_iters",
-            }
-        },
-        "n_classifiers": [Interval(Integral, 1, None, closed="left"), None],
-    }
-
-    def __init__(
-        self,
-        n_classifiers=None,
-        latent_dim=20,
-        rho=0.5,
-        lambda_reg=0.01,
-        max_epochs=500,
-        lr=0.01,
-        optimizer="adam",
-        use_class_weights=True,
-        focal_gamma=0.0,
-        device="cpu",
-        batch_size=None,
-        patience=20,
-        random_state=None,
-        verbose=False,
-        *,
-        validation_fraction=0.2,
-        validation_metric="loss",
-        als_warm_start=False,
-        aggregator_l2=0.0,
-        aggregator_positive=False,
-        confidence="uniform",
-        use_label_aware_confidence=False,
-        label_aware_alpha=1.0,
-        tol=1e-4,
-        chunk_size=16384,
-    ):
-        self.n_classifiers = n_classifiers
-        self.latent_dim = latent_dim
-        self.rho = rho
-        self.lambda_reg = lambda_reg
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.optimizer = optimizer
-        self.use_class_weights = use_class_weights
-        self.focal_gamma = focal_gamma
-        self.device = device
-        self.batch_size = batch_size
-        self.patience = patience
-        self.random_state = random_state
-        self.verbose = verbose
-        self.validation_fraction = validation_fraction
-        self.validation_metric = validation_metric
-        self.als_warm_start = als_warm_start
-        self.aggregator_l2 = aggregator_l2
-        self.aggregator_positive = aggregator_positive
-        self.confidence = confidence
-        self.use_label_aware_confidence = use_label_aware_confidence
-        self.label_aware_alpha = label_aware_alpha
-        self.tol = tol
-        self.chunk_size = chunk_size
-
-    _check_n_classifiers = CFEnsembleTrainer._check_n_classifiers
+def _stratified_holdout(y: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, held out) of a stratified hold-out of the labeled rows."""
+    labeled = np.flatnonzero(~np.isnan(y))
+    empty = np.array([], dtype=int)
+    if fraction == 0:
+        return labeled, empty
+    held = []
+    for cls in (0, 1):
+        members = labeled[y[labeled] == cls]
+        k = round(fraction * members.size)
+        if members.size < 2 or k == 0:
+            return labeled, empty
+        held.append(rng.permutation(members)[: min(k, members.size - 1)])
+    held_rows = np.sort(np.concatenate(held))
+    return np.setdiff1d(labeled, held_rows), held_rows

@@ -1,24 +1,27 @@
-"""Autograd trainer: X, Y, w and b optimised jointly on the combined objective with PyTorch.
+"""Autograd trainer: the objective of :mod:`cfensemble._problem` minimised with PyTorch.
 
-The loss is the same function as :mod:`cfensemble._losses` (a parity test checks the two
-agree to 1e-10 in float64): ``rho * L_recon + (1 - rho) * L_sup``, with the real focal loss
-``-(1 - p_t)^gamma log p_t`` computed from logits and class weights, so both reach every
-parameter through autograd. PyTorch is imported lazily: ``import cfensemble`` works without it.
+The same model and objective as ALS: ``P_hat = Y X^T + a + c``, the aggregator on the input
+chosen by ``aggregator_input``, ``rho * L_recon + (1 - rho) * L_sup`` with the real focal loss
+from logits and class weights. As in ALS, the instance factors ``(Y, c)`` learn from the
+label-free reconstruction only: the supervised loss sees them detached. A parity test checks
+the torch loss against :func:`cfensemble._als.losses` to 1e-10 in float64. PyTorch is
+imported lazily: ``import cfensemble`` works without it.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import average_precision_score
 
-from ._als import FitResult, Problem, fit_als, initial_factors
+from ._als import ALSSolver, initial_state
 from ._losses import class_weights, supervised_loss
-from .aggregators import WeightedAggregator
+from ._problem import Data, FitResult, Objective, State
 
 logger = logging.getLogger("cfensemble")
 
@@ -47,18 +50,6 @@ def resolve_device(device: str):
     return torch.device(device)
 
 
-def torch_reconstruction(C, P0, X, Y, lambda_reg, total_c, scale=1.0):
-    """``L_recon`` of :mod:`cfensemble._losses` in torch, for all rows or a batch of rows.
-
-    For a batch, ``scale = n / batch_size`` makes the batch sum an unbiased estimate of the
-    full sum (``total_c`` is the total confidence of the whole matrix).
-    """
-    resid = P0 - Y @ X.T
-    data = scale * (C * resid * resid).sum()
-    ridge = lambda_reg * ((X * X).sum() + scale * (Y * Y).sum())
-    return (data + ridge) / total_c
-
-
 def torch_supervised(z, y, kappa, gamma, w, l2):
     """``L_sup`` in torch: class-weighted focal loss of the logits ``z`` plus the ridge on w."""
     torch = import_torch()
@@ -72,212 +63,113 @@ def torch_supervised(z, y, kappa, gamma, w, l2):
     return (kappa * loss).sum() / kappa.sum() + ridge
 
 
-def torch_objective(C, P0, X, Y, w, b, labeled, y, kappa, rho, lambda_reg, gamma, l2):
-    """The combined objective in torch on the whole matrix: (total, reconstruction, supervised).
+class TorchProblem:
+    """The data of :class:`~cfensemble._problem.Data` as tensors on one device."""
 
-    Equals :func:`cfensemble._als.objective` for the same parameters.
-    """
-    recon = torch_reconstruction(C, P0, X, Y, lambda_reg, C.sum())
-    sup = torch_supervised((Y[labeled] @ X.T) @ w + b, y, kappa, gamma, w, l2)
-    return rho * recon + (1.0 - rho) * sup, recon, sup
+    def __init__(self, data: Data, objective: Objective, device, chunk_size: int):
+        torch = import_torch()
+        self.torch = torch
+        n, m = data.shape
+        P0 = np.empty((n, m))
+        obs = np.empty((n, m), dtype=bool)
+        C = np.empty((n, m))
+        C_free = np.empty((n, m))
+        for block in data.blocks(chunk_size):
+            P0[block.rows], obs[block.rows] = block.P0, block.observed
+            C[block.rows], C_free[block.rows] = block.C, block.C_free
 
+        def tensor(a):
+            return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device=device)
 
-def _split_validation(problem: Problem, fraction: float, rng: np.random.RandomState):
-    """Stratified hold-out of labeled rows (positions into ``problem.labeled``)."""
-    if fraction == 0:
-        return np.arange(problem.y.size), np.array([], dtype=int)
-    val = []
-    for cls in (0, 1):
-        members = np.flatnonzero(problem.y == cls)
-        k = round(fraction * members.size)
-        if members.size < 2 or k == 0:
-            return np.arange(problem.y.size), np.array([], dtype=int)
-        val.append(rng.permutation(members)[: min(k, members.size - 1)])
-    val_pos = np.sort(np.concatenate(val))
-    train_pos = np.setdiff1d(np.arange(problem.y.size), val_pos)
-    return train_pos, val_pos
+        self.P0, self.C, self.C_free = tensor(P0), tensor(C), tensor(C_free)
+        self.obs = torch.as_tensor(obs, device=device)
+        self.same_confidence = bool(np.array_equal(C, C_free))
+        self.total_c, self.total_free = float(C.sum()), float(C_free.sum())
+        self.col_c, self.col_free = tensor(C.sum(axis=0)), tensor(C_free.sum(axis=0))
+        self.row_c, self.row_free = tensor(C.sum(axis=1)), tensor(C_free.sum(axis=1))
+        labeled = np.zeros(n, dtype=bool)
+        labeled[data.labeled] = True
+        label = np.zeros(n)
+        label[data.labeled] = data.y_labeled
+        kappa = np.zeros(n)
+        kappa[data.labeled] = data.kappa
+        self.labeled = torch.as_tensor(labeled, device=device)
+        self.label, self.kappa = tensor(label), tensor(kappa)
+        self.objective = objective
+        self.tensor = tensor
 
+    def aggregator_input(self, P0, obs, P_hat):
+        torch = self.torch
+        filled = torch.where(obs, P0, P_hat)
+        kind = self.objective.aggregator_input
+        if kind == "observed":
+            return filled
+        if kind == "reconstructed":
+            return P_hat
+        return torch.cat([filled, P_hat], dim=1)
 
-def fit_torch(
-    problem: Problem,
-    *,
-    latent_dim: int,
-    rho: float,
-    lambda_reg: float,
-    aggregator_l2: float,
-    aggregator_positive: bool,
-    use_class_weights: bool,
-    focal_gamma: float,
-    max_epochs: int,
-    lr: float,
-    optimizer: str,
-    device: str,
-    batch_size: int | None,
-    patience: int,
-    validation_fraction: float,
-    tol: float,
-    als_warm_start: bool,
-    als_options: dict,
-    rng: np.random.RandomState,
-    validation_metric: str,
-) -> FitResult:
-    """Optimise X, Y, w, b jointly with a torch optimizer; early stopping on held-out labels.
+    def losses(self, params, rows=slice(None), scale: float = 1.0):
+        """(total, reconstruction, supervised) on ``rows``; ``scale`` = n / batch size."""
+        X, Y, a, c, w, b = params
+        ob, lam = self.objective, self.objective.lambda_reg
+        Yb, cb = Y[rows], c[rows]
+        P0, obs = self.P0[rows], self.obs[rows]
 
-    A ``validation_fraction`` of the labeled rows (stratified) is held out: their labels are
-    not used in training (their rows still shape the factorization). After every epoch the
-    validation class-weighted cross-entropy and PR-AUC are computed; the parameters of the
-    best epoch by ``validation_metric`` ("loss" or "pr_auc"; the starting point counts as
-    epoch 0) are restored at the end, so a larger epoch budget cannot give a worse
-    validation score. Training stops after ``patience`` epochs in which the (smooth)
-    class-weighted validation cross-entropy did not fall by more than ``tol`` (relative)
-    below its best; without a validation set, the training loss plays that role and the
-    last epoch is kept.
-    """
-    torch = import_torch()
-    dev = resolve_device(device)
-    n, m = problem.C.shape
-    train_pos, val_pos = _split_validation(problem, validation_fraction, rng)
-    train_rows = problem.labeled[train_pos]
-    y_train = problem.y[train_pos]
-    kappa_train = class_weights(y_train, use_class_weights)
+        def recon(C, row_count, col_count, total, Xr, ar, Yr, cr):
+            resid = P0 - (Yr @ Xr.T + ar[None, :] + cr[:, None])
+            data = scale * (C * resid * resid).sum()
+            ridge_cols = (col_count * ((Xr * Xr).sum(1) + ar * ar)).sum()
+            ridge_rows = scale * (row_count * ((Yr * Yr).sum(1) + cr * cr)).sum()
+            return (data + lam * (ridge_cols + ridge_rows)) / total
 
-    if als_warm_start:
-        train_problem = Problem(
-            C=problem.C,
-            P0=problem.P0,
-            CP=problem.CP,
-            labeled=train_rows,
-            y=y_train,
-            kappa=kappa_train,
+        free = recon(
+            self.C_free[rows], self.row_free[rows], self.col_free, self.total_free, X, a, Yb, cb
         )
-        aggregator = WeightedAggregator(m)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            start = fit_als(
-                train_problem, aggregator, latent_dim=latent_dim, rng=rng, **als_options
+        if self.same_confidence:
+            fit_recon = free
+        else:  # the classifier side sees C, the instance side the label-free C_free
+            fit_recon = recon(
+                self.C[rows],
+                self.row_c[rows],
+                self.col_c,
+                self.total_c,
+                X,
+                a,
+                Yb.detach(),
+                cb.detach(),
+            ) + recon(
+                self.C_free[rows],
+                self.row_free[rows],
+                self.col_free,
+                self.total_free,
+                X.detach(),
+                a.detach(),
+                Yb,
+                cb,
             )
-        X0, Y0, w0, b0 = start.X, start.Y, start.w, start.b
-    else:
-        X0, Y0 = initial_factors(problem, latent_dim, rng)  # w starts at 1/m >= 0
-        w0, b0 = np.full(m, 1.0 / m), 0.0
-
-    def tensor(a):
-        return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device=dev)
-
-    C, P0 = tensor(problem.C), tensor(problem.P0)
-    total_c = float(problem.C.sum())
-    X = tensor(X0).requires_grad_()
-    Y = tensor(Y0).requires_grad_()
-    w = tensor(w0).requires_grad_()
-    b = torch.tensor(float(b0), dtype=torch.float64, device=dev, requires_grad=True)
-    params = [X, Y, w, b]
-    opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-    opt = opt_cls[optimizer](params, lr=lr)
-
-    is_train_labeled = np.zeros(n, dtype=bool)
-    is_train_labeled[train_rows] = True
-    label_of = np.zeros(n)
-    label_of[train_rows] = y_train
-    kappa_of = np.zeros(n)
-    kappa_of[train_rows] = kappa_train
-    labeled_mask_t = torch.as_tensor(is_train_labeled, device=dev)
-    label_t, kappa_t = tensor(label_of), tensor(kappa_of)
-    val_rows = problem.labeled[val_pos]
-    y_val = problem.y[val_pos]
-    val_rows_t = torch.as_tensor(val_rows, device=dev)
-
-    generator = torch.Generator(device="cpu").manual_seed(int(rng.randint(2**31 - 1)))
-    batch = n if batch_size is None else min(int(batch_size), n)
-    gamma = float(focal_gamma)
-
-    curve: list[tuple[float, float, float]] = []
-    best_loss = np.inf
-    kappa_val = class_weights(y_val, use_class_weights)
-    waited = 0
-    stopped_early = False
-    best = _Best()
-
-    def consider():
-        """Score the current parameters on the validation rows; keep them if the best."""
-        with torch.no_grad():
-            z_val = ((Y[val_rows_t] @ X.T) @ w + b).cpu().numpy()
-        val_loss = _weighted_bce(z_val, y_val, kappa_val)
-        pr_auc = average_precision_score(y_val, z_val)
-        score = (pr_auc, -val_loss) if validation_metric == "pr_auc" else (-val_loss, pr_auc)
-        if score > best.score:
-            best.score, best.pr_auc, best.loss = score, float(pr_auc), val_loss
-            best.state = [p.detach().clone() for p in params]
-        return val_loss
-
-    if val_rows.size:
-        best_loss = consider()  # the starting point (e.g. the ALS solution) is a candidate
-    for epoch in range(max_epochs):
-        order = torch.randperm(n, generator=generator).to(dev) if batch < n else None
-        sums = np.zeros(3)
-        for start_row in range(0, n, batch):
-            if order is None:
-                rows, scale = slice(None), 1.0
-            else:
-                rows = order[start_row : start_row + batch]
-                scale = n / rows.numel()
-            opt.zero_grad()
-            Yb = Y[rows]
-            lab = torch.nonzero(labeled_mask_t[rows]).flatten()
-            recon = torch_reconstruction(C[rows], P0[rows], X, Yb, lambda_reg, total_c, scale)
-            z = (Yb[lab] @ X.T) @ w + b
+        lab = self.torch.nonzero(self.labeled[rows]).flatten()
+        if ob.train_aggregator and lab.numel():
+            P_hat = Yb[lab].detach() @ X.T + a[None, :] + cb[lab].detach()[:, None]
+            A = self.aggregator_input(P0[lab], obs[lab], P_hat)
+            z = A @ w + b
             sup = torch_supervised(
-                z, label_t[rows][lab], kappa_t[rows][lab], gamma, w, aggregator_l2
+                z,
+                self.label[rows][lab],
+                self.kappa[rows][lab],
+                ob.focal_gamma,
+                w,
+                ob.aggregator_l2,
             )
-            loss = rho * recon + (1.0 - rho) * sup
-            loss.backward()
-            opt.step()
-            if aggregator_positive:  # projected gradient: w >= 0
-                with torch.no_grad():
-                    w.clamp_(min=0.0)
-            sums += [float(part.detach()) for part in (loss, recon, sup)]
-        n_batches = -(-n // batch)
-        curve.append(tuple(sums / n_batches))
-        if not np.isfinite(curve[-1][0]):
-            raise FloatingPointError(
-                f"the autograd trainer may have diverged at epoch {epoch + 1}; try a smaller lr."
-            )
-        logger.info(
-            "epoch %d: total %.6g, reconstruction %.6g, supervised %.6g", epoch + 1, *curve[-1]
-        )
-        if val_rows.size:
-            val_loss = consider()
-            improved = val_loss < best_loss - tol * abs(best_loss)
-            best_loss = min(best_loss, val_loss)
         else:
-            improved = curve[-1][0] < best_loss - tol * abs(best_loss)
-            best_loss = min(best_loss, curve[-1][0])
-        if improved:
-            waited = 0
-        else:
-            waited += 1
-            if waited >= patience:
-                stopped_early = True
-                break
-    best_state = best.state if val_rows.size else [p.detach() for p in params]
-    if not stopped_early:
-        warnings.warn(
-            f"The autograd trainer ran max_epochs={max_epochs} epochs and was still improving; "
-            "increase max_epochs.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    Xf, Yf, wf, bf = (p.cpu().numpy() for p in best_state)
-    return FitResult(
-        X=Xf,
-        Y=Yf,
-        w=wf,
-        b=float(bf),
-        n_iter=len(curve),
-        loss_curve=np.asarray(curve),
-        converged=stopped_early,
-        validation_pr_auc=best.pr_auc,
-        validation_loss=best.loss,
-    )
+            sup = 0.5 * ob.aggregator_l2 * (w * w).sum()
+        total = ob.rho * fit_recon + (1.0 - ob.rho) * sup
+        reported = ob.rho * free + (1.0 - ob.rho) * sup
+        return total, reported, free, sup
+
+    def logits(self, params, rows):
+        X, Y, a, c, w, b = params
+        P_hat = Y[rows] @ X.T + a[None, :] + c[rows][:, None]
+        return self.aggregator_input(self.P0[rows], self.obs[rows], P_hat) @ w + b
 
 
 @dataclass
@@ -290,5 +182,151 @@ class _Best:
     state: list = field(default_factory=list)
 
 
-def _weighted_bce(z, y, kappa):
-    return supervised_loss(z, y, kappa, 0.0, np.zeros(0), 0.0)
+@dataclass
+class EarlyStopping:
+    """Stop after ``patience`` checks without a relative improvement of more than ``tol``."""
+
+    patience: int
+    tol: float
+    best: float = np.inf
+    waited: int = 0
+
+    def step(self, value: float) -> bool:
+        """Record ``value``; True when training should stop."""
+        if value < self.best - self.tol * abs(self.best):
+            self.waited = 0
+        else:
+            self.waited += 1
+        self.best = min(self.best, value)
+        return self.waited >= self.patience
+
+
+@dataclass
+class AutogradSolver:
+    """X, Y, a, c, w, b optimised jointly by a torch optimizer, with early stopping.
+
+    ``validation=(rows, labels)`` holds out labeled rows (their labels are NaN in ``data``):
+    after every epoch their class-weighted cross-entropy and PR-AUC are computed, and the
+    parameters of the best epoch by ``validation_metric`` (the starting point counts as
+    epoch 0) are restored at the end, so a larger epoch budget cannot give a worse
+    validation score. Training stops after ``patience`` epochs in which the validation
+    cross-entropy did not fall by more than ``tol`` (relative); without a validation set the
+    training loss plays that role and the last epoch is kept.
+    """
+
+    latent_dim: int = 2
+    max_epochs: int = 500
+    lr: float = 0.01
+    optimizer: str = "adam"
+    device: str = "cpu"
+    batch_size: int | None = None
+    patience: int = 20
+    tol: float = 1e-4
+    validation_metric: str = "loss"
+    warm_start: ALSSolver | None = None
+    chunk_size: int = 16384
+    callback: Callable | None = None
+
+    def initial_state(self, data: Data, objective: Objective, rng) -> State:
+        if self.warm_start is None:
+            return initial_state(data, self.latent_dim, objective.aggregator_input, rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return self.warm_start.fit(data, objective, None, rng).state
+
+    def fit(
+        self, data: Data, objective: Objective, init: State | None, rng, validation=None
+    ) -> FitResult:
+        torch = import_torch()
+        dev = resolve_device(self.device)
+        state = init if init is not None else self.initial_state(data, objective, rng)
+        tp = TorchProblem(data, objective, dev, self.chunk_size)
+        params = [
+            tp.tensor(v).requires_grad_()
+            for v in (state.X, state.Y, state.a, state.c, state.w, np.array(state.b))
+        ]
+        opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+        opt = opt_cls[self.optimizer](params, lr=self.lr)
+        n = data.shape[0]
+        generator = torch.Generator(device="cpu").manual_seed(int(rng.randint(2**31 - 1)))
+        batch = n if self.batch_size is None else min(int(self.batch_size), n)
+
+        val_rows, y_val = validation if validation is not None else (np.zeros(0, int), None)
+        kappa_val = class_weights(y_val, data.use_class_weights) if val_rows.size else None
+        val_rows_t = torch.as_tensor(val_rows, device=dev)
+        best = _Best()
+
+        def consider() -> float:
+            """Score the current parameters on the validation rows; keep them if the best."""
+            with torch.no_grad():
+                z_val = tp.logits(params, val_rows_t).cpu().numpy()
+            val_loss = supervised_loss(z_val, y_val, kappa_val, 0.0, np.zeros(0), 0.0)
+            pr_auc = average_precision_score(y_val, z_val)
+            key = (
+                (pr_auc, -val_loss) if self.validation_metric == "pr_auc" else (-val_loss, pr_auc)
+            )
+            if key > best.score:
+                best.score, best.pr_auc, best.loss = key, float(pr_auc), val_loss
+                best.state = [p.detach().clone() for p in params]
+            return val_loss
+
+        stopper = EarlyStopping(self.patience, self.tol)
+        if val_rows.size:
+            stopper.step(consider())
+        curve: list[tuple[float, float, float]] = []
+        stopped = False
+        for epoch in range(self.max_epochs):
+            curve.append(self._epoch(tp, params, opt, objective, n, batch, generator, dev))
+            if not np.isfinite(curve[-1][0]):
+                raise FloatingPointError(
+                    f"the autograd trainer may have diverged at epoch {epoch + 1}; try a "
+                    "smaller lr."
+                )
+            logger.info(
+                "epoch %d: total %.6g, reconstruction %.6g, supervised %.6g",
+                epoch + 1,
+                *curve[-1],
+            )
+            if self.callback is not None:
+                self.callback(epoch + 1, curve[-1])
+            if stopper.step(consider() if val_rows.size else curve[-1][0]):
+                stopped = True
+                break
+        if not stopped:
+            warnings.warn(
+                f"The autograd trainer ran max_epochs={self.max_epochs} epochs and was still "
+                "improving; increase max_epochs.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        final = best.state if val_rows.size else [p.detach() for p in params]
+        X, Y, a, c, w, b = (p.cpu().numpy() for p in final)
+        return FitResult(
+            State(X, Y, a, c, w, float(b.reshape(()))),
+            len(curve),
+            np.asarray(curve),
+            stopped,
+            validation_pr_auc=best.pr_auc,
+            validation_loss=best.loss,
+        )
+
+    def _epoch(self, tp, params, opt, objective, n, batch, generator, dev):
+        """One pass over the rows; returns the mean (total, reconstruction, supervised)."""
+        torch = tp.torch
+        order = torch.randperm(n, generator=generator).to(dev) if batch < n else None
+        sums = np.zeros(3)
+        for start in range(0, n, batch):
+            if order is None:
+                rows, scale = slice(None), 1.0
+            else:
+                rows = order[start : start + batch]
+                scale = n / rows.numel()
+            opt.zero_grad()
+            loss, reported, recon, sup = tp.losses(params, rows, scale)
+            loss.backward()
+            opt.step()
+            if objective.positive:  # projected gradient: w >= 0
+                with torch.no_grad():
+                    params[4].clamp_(min=0.0)
+            sums += [float(part.detach()) for part in (reported, recon, sup)]
+        return tuple(sums / -(-n // batch))

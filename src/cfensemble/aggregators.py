@@ -42,6 +42,81 @@ def _reconstruct_labeled(X, Y, labeled_idx, labels, n_classifiers):
     return Y[labeled_idx] @ X.T, labels[labeled_idx]
 
 
+def aggregator_gradient_step(A, y, kappa, focal_gamma, l2, positive, w, b, lr):
+    """One class-weighted gradient step on ``(w, b)`` (the seed's step); returns new ``(w, b)``.
+
+    Residual ``r = sigmoid(A w + b) - y``, instance weights ``s = kappa (1 - p_t)^gamma``,
+    ``grad_w = A^T (s r) / sum(s) + l2 w`` and ``grad_b = sum(s r) / sum(s)``. The focal factor
+    multiplies the cross-entropy gradient (held fixed, not differentiated). With
+    ``positive`` negative weights are set to 0 after the step (projected gradient).
+    """
+    if y.shape[0] == 0:
+        return w, b
+    z = A @ w + b
+    s = kappa * focal_factor(z, y, focal_gamma)
+    weighted = s * (expit(z) - y)
+    total = np.sum(s)
+    w = w - lr * (A.T @ weighted / total + l2 * w)
+    if positive:
+        w = np.maximum(w, 0.0)
+    return w, b - lr * float(np.sum(weighted) / total)
+
+
+def solve_aggregator(
+    A, y, kappa, focal_gamma, l2, positive, w, b, max_iter: int = 25, tol: float = 1e-10
+):
+    """Minimise the class-weighted focal loss of ``sigmoid(A w + b)`` plus ``l2/2 |w|^2``.
+
+    Damped Newton steps warm-started at ``(w, b)``; returns the new ``(w, b)``. A convex
+    class-weighted logistic regression in ``len(w) + 1`` parameters for ``focal_gamma = 0``.
+    For ``focal_gamma > 0`` the focal loss is differentiated exactly and negative curvature
+    is clipped to 0 in the Newton matrix; a backtracking line search makes every step
+    decrease the loss. Stops when the Newton decrement falls below ``tol`` or after
+    ``max_iter`` steps. With ``positive=True`` the weights are constrained to ``w >= 0``
+    (non-negative stacking, as in Breiman's stacked regressions), solved by projected Newton
+    steps (Bertsekas) with a projected line search.
+    """
+    if y.shape[0] == 0:
+        return w, b
+    n, m = A.shape
+    Ab = np.hstack([A, np.ones((n, 1))])
+    kappa = kappa / np.sum(kappa)
+    ridge = np.full(m + 1, float(l2))
+    ridge[-1] = 0.0
+    lower = np.full(m + 1, -np.inf)
+    if positive:
+        lower[:m] = 0.0
+    theta = np.maximum(np.append(w, b), lower)
+
+    def objective(th):
+        return supervised_loss(Ab @ th, y, kappa, focal_gamma, th[:m], l2)
+
+    value = objective(theta)
+    for _ in range(max_iter):
+        first, second = focal_loss_derivatives(Ab @ theta, y, focal_gamma)
+        grad = Ab.T @ (kappa * first) + ridge * theta
+        hess = (Ab.T * (kappa * np.maximum(second, 0.0))) @ Ab + np.diag(ridge)
+        hess[np.diag_indices_from(hess)] += 1e-10 * (1.0 + np.trace(hess) / (m + 1))
+        # weights held at the bound by their gradient stay fixed; a Newton step on the others
+        free = ~((theta <= lower) & (grad > 0))
+        step = np.zeros(m + 1)
+        step[free] = np.linalg.solve(hess[np.ix_(free, free)], grad[free])
+        decrement = float(grad[free] @ step[free])
+        if decrement < tol:
+            break
+        t = 1.0
+        for _ in range(40):
+            candidate_theta = np.maximum(theta - t * step, lower)
+            candidate = objective(candidate_theta)
+            if candidate <= value - 1e-4 * float(grad @ (theta - candidate_theta)):
+                break
+            t *= 0.5
+        else:
+            break  # no decrease along the Newton direction: at the optimum numerically
+        theta, value = candidate_theta, candidate
+    return theta[:m].copy(), float(theta[m])
+
+
 class WeightedAggregator:
     """Logistic combiner ``p_i = sigmoid(w @ p_hat_i + b)`` with class-weighted training.
 
@@ -113,17 +188,18 @@ class WeightedAggregator:
         positive: bool = False,
     ) -> WeightedAggregator:
         """The step of :meth:`update` on already reconstructed labeled rows ``P_hat``."""
-        if y.shape[0] == 0:
-            return self
-        z = self.decision_function(P_hat)
-        residual = expit(z) - y
-        s = class_weights(y, use_class_weights) * focal_factor(z, y, focal_gamma)
-        weighted = s * residual
-        total = np.sum(s)
-        self.w = self.w - lr * (P_hat.T @ weighted / total + l2 * self.w)
-        if positive:
-            self.w = np.maximum(self.w, 0.0)
-        self.b = self.b - lr * float(np.sum(weighted) / total)
+        kappa = class_weights(y, use_class_weights)
+        self.w, self.b = aggregator_gradient_step(
+            np.asarray(P_hat, dtype=np.float64),
+            y,
+            kappa,
+            focal_gamma,
+            l2,
+            positive,
+            self.w,
+            self.b,
+            lr,
+        )
         return self
 
     def loss(self, P_hat, y, use_class_weights=True, focal_gamma=0.0, l2=0.0) -> float:
@@ -142,66 +218,28 @@ class WeightedAggregator:
         max_iter: int = 25,
         tol: float = 1e-10,
     ) -> WeightedAggregator:
-        """Minimise :meth:`loss` over ``(w, b)`` by damped Newton steps (warm-started).
-
-        A convex class-weighted logistic regression in ``n_classifiers + 1`` parameters for
-        ``focal_gamma = 0``. For ``focal_gamma > 0`` the focal loss is differentiated exactly
-        and negative curvature is clipped to 0 in the Newton matrix; a backtracking line
-        search makes every step decrease the loss. Stops when the Newton decrement falls
-        below ``tol`` or after ``max_iter`` steps. With ``positive=True`` the weights are
-        constrained to ``w >= 0`` (non-negative stacking, as in Breiman's stacked
-        regressions), solved by projected Newton steps with a projected line search.
-        """
-        if y.shape[0] == 0:
-            return self
-        n, m = P_hat.shape
-        A = np.hstack([P_hat, np.ones((n, 1))])
+        """Minimise :meth:`loss` over ``(w, b)`` exactly (see :func:`solve_aggregator`)."""
         kappa = class_weights(y, use_class_weights)
-        kappa = kappa / np.sum(kappa)
-        ridge = np.full(m + 1, float(l2))
-        ridge[-1] = 0.0
-        lower = np.full(m + 1, -np.inf)
-        if positive:
-            lower[:m] = 0.0
-        theta = np.maximum(np.append(self.w, self.b), lower)
-
-        def objective(th):
-            return supervised_loss(A @ th, y, kappa, focal_gamma, th[:m], l2)
-
-        value = objective(theta)
-        for _ in range(max_iter):
-            first, second = focal_loss_derivatives(A @ theta, y, focal_gamma)
-            grad = A.T @ (kappa * first) + ridge * theta
-            hess = (A.T * (kappa * np.maximum(second, 0.0))) @ A + np.diag(ridge)
-            hess[np.diag_indices_from(hess)] += 1e-10 * (1.0 + np.trace(hess) / (m + 1))
-            # projected Newton (Bertsekas): weights held at the bound by their gradient
-            # stay fixed; a Newton step on the others, then a projected line search
-            free = ~((theta <= lower) & (grad > 0))
-            step = np.zeros(m + 1)
-            step[free] = np.linalg.solve(hess[np.ix_(free, free)], grad[free])
-            decrement = float(grad[free] @ step[free])
-            if decrement < tol:
-                break
-            t = 1.0
-            for _ in range(40):
-                candidate_theta = np.maximum(theta - t * step, lower)
-                candidate = objective(candidate_theta)
-                if candidate <= value - 1e-4 * float(grad @ (theta - candidate_theta)):
-                    break
-                t *= 0.5
-            else:
-                break  # no decrease along the Newton direction: at the optimum numerically
-            theta, value = candidate_theta, candidate
-        self.w = theta[:m].copy()
-        self.b = float(theta[m])
+        self.w, self.b = solve_aggregator(
+            np.asarray(P_hat, dtype=np.float64),
+            y,
+            kappa,
+            focal_gamma,
+            l2,
+            positive,
+            self.w,
+            self.b,
+            max_iter,
+            tol,
+        )
         return self
 
 
 class MeanAggregator:
     """The simple average of the reconstructed probabilities, clipped to [0, 1].
 
-    Has no parameters: :meth:`update` and :meth:`solve` accept the same arguments as
-    :class:`WeightedAggregator` and leave the aggregator unchanged.
+    Has no parameters: :meth:`update` accepts the arguments of
+    :meth:`WeightedAggregator.update`, checks them and leaves the aggregator unchanged.
     """
 
     def __init__(self, n_classifiers: int):
@@ -229,16 +267,4 @@ class MeanAggregator:
     ) -> MeanAggregator:
         """Check the arguments as :meth:`WeightedAggregator.update` does; nothing to learn."""
         _reconstruct_labeled(X, Y, labeled_idx, labels, self.n_classifiers)
-        return self
-
-    def gradient_step(
-        self, P_hat, y, lr, use_class_weights=True, focal_gamma=0.0, l2=0.0, positive=False
-    ):
-        """Nothing to learn."""
-        return self
-
-    def solve(
-        self, P_hat, y, use_class_weights=True, focal_gamma=0.0, l2=0.0, positive=False, **kwargs
-    ):
-        """Nothing to learn."""
         return self

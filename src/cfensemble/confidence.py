@@ -52,6 +52,16 @@ def label_aware(
 _STRATEGIES: dict[str, Callable[..., np.ndarray]] = {"uniform": uniform, "certainty": certainty}
 
 
+def strategy(name: str) -> Callable[..., np.ndarray]:
+    """The confidence strategy called ``name``, or a ValueError that lists the names."""
+    if name not in _STRATEGIES:
+        raise ValueError(
+            f"confidence must be one of {sorted(_STRATEGIES)}, a callable f(P, y) or an "
+            f"array of the shape of P; got {name!r}."
+        )
+    return _STRATEGIES[name]
+
+
 def resolve_confidence(
     confidence,
     P: np.ndarray,
@@ -66,12 +76,7 @@ def resolve_confidence(
     entries of ``P`` get confidence 0.
     """
     if isinstance(confidence, str):
-        if confidence not in _STRATEGIES:
-            raise ValueError(
-                f"confidence must be one of {sorted(_STRATEGIES)}, a callable f(P, y) or an "
-                f"array of shape {P.shape}; got {confidence!r}."
-            )
-        base = _STRATEGIES[confidence](P, y)
+        base = strategy(confidence)(P, y)
     elif callable(confidence):
         base = check_confidence_array(
             confidence(P, y), P.shape, name="confidence (the callable's result)"

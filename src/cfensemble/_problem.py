@@ -1,0 +1,168 @@
+"""What is minimised, on which data: the boundary between the estimator and its solvers.
+
+The model (row-major, as everywhere in cfensemble; the method's papers write ``R = P.T``
+(m x n) and store ``X`` as d x m and ``Y`` as d x n, the transposes of ours):
+
+* reconstruction ``P_hat[i, u] = Y[i] . X[u] + a[u] + c[i]``: instance factors ``Y``
+  (n, d), classifier factors ``X`` (m, d), a bias per classifier ``a`` and per instance ``c``
+  (the baseline terms of a collaborative filter);
+* aggregator input ``A[i]``, one of (``aggregator_input``)
+  ``"observed"``: ``P[i, u]`` where present and ``P_hat[i, u]`` where missing (the
+  factorization as an imputer), ``"reconstructed"``: ``P_hat[i]`` (the original method),
+  ``"both"``: the two side by side (2 m columns);
+* aggregator ``p_i = sigmoid(A[i] . w + b)``.
+
+The objective ``L = rho * L_recon + (1 - rho) * L_sup`` with
+
+    L_recon = [sum_iu c_iu (p_iu - P_hat_iu)^2
+               + lambda_reg (sum_u n_u |x_u, a_u|^2 + sum_i n_i |y_i, c_i|^2)] / sum_iu c_iu
+    L_sup   = sum_{i labeled} kappa_i l_gamma(z_i, y_i) / sum kappa_i + aggregator_l2/2 |w|^2
+
+where ``n_u = sum_i c_iu`` and ``n_i = sum_u c_iu``: the ridge grows with the observations of
+each factor (ALS-WR), so a row with two predictions is held as firmly, per observation, as a
+row with twenty. Both parts are averages, so ``rho`` means the same at every n.
+
+Labels never reach the instance factors: ``(Y, c)`` minimise ``L_recon`` with label-free
+confidence only, for labeled and unlabeled rows alike, so the aggregator is trained on the
+same kind of input it is applied to (a new row's factors are folded in without a label). The
+supervised term shapes the classifier factors ``(X, a)`` and the aggregator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._losses import class_weights
+
+AGGREGATOR_INPUTS = ("observed", "reconstructed", "both")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The function a solver minimises (see the module docstring)."""
+
+    rho: float = 0.5
+    lambda_reg: float = 0.1
+    focal_gamma: float = 0.0
+    aggregator_l2: float = 1e-3
+    positive: bool = True
+    aggregator_input: str = "observed"
+    train_aggregator: bool = True  # False: the mean aggregator, nothing supervised
+
+
+@dataclass
+class Block:
+    """A contiguous block of rows with what the kernels need, computed for this block only."""
+
+    rows: slice
+    P0: np.ndarray  # (k, m), P with missing entries set to 0
+    observed: np.ndarray  # (k, m) bool
+    C: np.ndarray  # (k, m) confidence of the classifier step (label-aware where asked)
+    C_free: np.ndarray  # (k, m) label-free confidence of the instance step and fold-in
+
+
+@dataclass
+class Data:
+    """The data of one fit.
+
+    ``P`` holds NaN for missing predictions; ``y`` holds 0/1 for the labeled rows the fit may
+    use and NaN for unlabeled rows *and* for rows held out for validation. Confidence is
+    computed per block of rows by ``confidence(P_block, y_block, rows) -> (C, C_free)``,
+    never stored for all n.
+    """
+
+    P: np.ndarray
+    y: np.ndarray
+    confidence: Callable[[np.ndarray, np.ndarray, slice], tuple[np.ndarray, np.ndarray]]
+    use_class_weights: bool = True
+    labeled: np.ndarray = field(init=False)
+    y_labeled: np.ndarray = field(init=False)
+    kappa: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.labeled = np.flatnonzero(~np.isnan(self.y))
+        self.y_labeled = self.y[self.labeled]
+        self.kappa = class_weights(self.y_labeled, self.use_class_weights)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.P.shape
+
+    def blocks(self, size: int) -> Iterator[Block]:
+        """Row blocks of at most ``size`` rows, in order."""
+        n = self.P.shape[0]
+        for start in range(0, n, size):
+            rows = slice(start, min(start + size, n))
+            P = self.P[rows]
+            observed = ~np.isnan(P)
+            C, C_free = self.confidence(P, self.y[rows], rows)
+            yield Block(rows, np.where(observed, P, 0.0), observed, C, C_free)
+
+    def block(self, index: np.ndarray) -> Block:
+        """The rows ``index`` (e.g. the labeled rows) as one block; ``rows`` is unused."""
+        P = self.P[index]
+        observed = ~np.isnan(P)
+        C, C_free = self.confidence(P, self.y[index], index)
+        return Block(slice(0, 0), np.where(observed, P, 0.0), observed, C, C_free)
+
+
+@dataclass
+class State:
+    """The parameters: factors, biases and the aggregator."""
+
+    X: np.ndarray  # (m, d)
+    Y: np.ndarray  # (n, d)
+    a: np.ndarray  # (m,)
+    c: np.ndarray  # (n,)
+    w: np.ndarray  # (m,) or (2 m,) for aggregator_input="both"
+    b: float
+
+    def copy(self) -> State:
+        return State(
+            self.X.copy(), self.Y.copy(), self.a.copy(), self.c.copy(), self.w.copy(), self.b
+        )
+
+
+@dataclass
+class FitResult:
+    """What every solver returns, so the estimator does not care which one ran."""
+
+    state: State
+    n_iter: int
+    loss_curve: np.ndarray  # (n_iter, 3): total, reconstruction, supervised
+    converged: bool
+    validation_pr_auc: float | None = None
+    validation_loss: float | None = None
+
+
+def reconstruct(Y: np.ndarray, X: np.ndarray, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``P_hat = Y X^T + a + c`` for a block of rows (``Y``, ``c``) and all classifiers."""
+    return Y @ X.T + a[None, :] + c[:, None]
+
+
+def aggregator_input(kind: str, P0: np.ndarray, observed: np.ndarray, P_hat: np.ndarray):
+    """The aggregator's input rows for ``kind`` in ``AGGREGATOR_INPUTS``."""
+    filled = np.where(observed, P0, P_hat)
+    if kind == "observed":
+        return filled
+    if kind == "reconstructed":
+        return P_hat
+    return np.hstack([filled, P_hat])
+
+
+def input_weight(kind: str, w: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """``G[i, u] = dz_i / dP_hat[i, u]``: how the logit moves with the reconstruction."""
+    m = observed.shape[1]
+    if kind == "observed":
+        return np.where(observed, 0.0, w[None, :])
+    if kind == "reconstructed":
+        return np.broadcast_to(w[None, :], observed.shape)
+    return np.where(observed, 0.0, w[None, :m]) + w[None, m:]
+
+
+def n_inputs(kind: str, m: int) -> int:
+    """Length of ``w`` for an aggregator input kind."""
+    return 2 * m if kind == "both" else m
