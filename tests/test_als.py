@@ -164,7 +164,7 @@ def test_classifier_and_aggregator_steps_never_increase_the_objective(
     state.Y, state.c = fold_in(data, state.X, state.a, lam, 7)
     recon_after = losses(data, state, objective, 7)[1]
     after_y = total(state)
-    solver._aggregator_step(data, data.block(data.labeled), state, objective)
+    solver._aggregator_step(data, state, objective)
     after_agg = total(state)
     eps = 1e-10 * max(1.0, abs(start))
     assert after_balance <= start + eps

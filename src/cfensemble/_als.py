@@ -115,9 +115,11 @@ def fold_in(data: Data, X, a, lambda_reg, chunk_size) -> tuple[np.ndarray, np.nd
     return Y, c
 
 
-def _labeled_logits(data: Data, lab: Block, state: State, kind: str):
+def labeled_input(data: Data, state: State, kind: str, rows=None) -> np.ndarray:
+    """The aggregator input ``A`` of the labeled rows (``rows``: their ``labeled_rows()``)."""
+    P0, observed = data.labeled_rows() if rows is None else rows
     P_hat = reconstruct(state.Y[data.labeled], state.X, state.a, state.c[data.labeled])
-    return aggregator_input(kind, lab.P0, lab.observed, P_hat) @ state.w + state.b
+    return aggregator_input(kind, P0, observed, P_hat)
 
 
 def classifier_step(
@@ -144,9 +146,10 @@ def classifier_step(
     ridge = objective.lambda_reg * count
     coupled = objective.train_aggregator and objective.rho < 1.0 and data.labeled.size > 0
     if coupled:
-        lab = data.block(data.labeled)
-        G = input_weight(objective.aggregator_input, state.w, lab.observed)
-        coupled = bool(np.any(G != 0))
+        labeled_rows = data.labeled_rows()
+        observed = labeled_rows[1]
+        kind = objective.aggregator_input
+        coupled = any(np.any(input_weight(kind, state.w, observed, u)) for u in range(m))
     if not coupled:
         theta = solve_spd(gram, rhs, ridge)
         return theta[:, :-1], theta[:, -1]
@@ -156,9 +159,10 @@ def classifier_step(
     beta = share * bound * count.sum() / (2.0 * objective.rho)
     Ya = augment(state.Y[data.labeled])
     theta = np.column_stack([state.X, state.a])
-    z = _labeled_logits(data, lab, state, objective.aggregator_input)
+    z = labeled_input(data, state, kind, labeled_rows) @ state.w + state.b
+    del labeled_rows
     for u in range(m):
-        Gu = G[:, u]
+        Gu = input_weight(kind, state.w, observed, u)
         if not np.any(Gu):
             theta[u] = solve_spd(gram[u : u + 1], rhs[u : u + 1], ridge[u : u + 1])[0]
             continue
@@ -235,9 +239,8 @@ def losses(
     recon = (data_term + objective.lambda_reg * (ridge_rows + ridge_cols)) / total_c
     sup = 0.0
     if data.labeled.size:
-        lab = data.block(data.labeled)
+        z = labeled_input(data, state, objective.aggregator_input) @ state.w + state.b
         if objective.train_aggregator:
-            z = _labeled_logits(data, lab, state, objective.aggregator_input)
             sup = supervised_loss(
                 z,
                 data.y_labeled,
@@ -247,21 +250,10 @@ def losses(
                 objective.aggregator_l2,
             )
         else:
-            p = np.clip(predict(data, lab, state, objective, rows=data.labeled), 1e-12, 1 - 1e-12)
+            p = np.clip(z, 1e-12, 1 - 1e-12)  # the mean aggregator: clipped, no link
             z = np.log(p) - np.log1p(-p)
             sup = supervised_loss(z, data.y_labeled, data.kappa, 0.0, np.zeros(0), 0.0)
     return objective.rho * recon + (1.0 - objective.rho) * sup, recon, sup
-
-
-def predict(data: Data, block: Block, state: State, objective: Objective, rows) -> np.ndarray:
-    """Positive-class probability of the rows ``rows`` of ``state`` (their data: ``block``)."""
-    P_hat = reconstruct(state.Y[rows], state.X, state.a, state.c[rows])
-    A = aggregator_input(objective.aggregator_input, block.P0, block.observed, P_hat)
-    if objective.train_aggregator:
-        from scipy.special import expit
-
-        return expit(A @ state.w + state.b)
-    return np.clip(A @ state.w + state.b, 0.0, 1.0)
 
 
 def initial_state(data: Data, latent_dim: int, aggregator_kind: str, rng) -> State:
@@ -340,7 +332,6 @@ class ALSSolver:
         curve: list[tuple[float, float, float]] = []
         converged = False
         previous = np.inf
-        lab = data.block(data.labeled) if data.labeled.size else None
         row_count, col_count = confidence_counts(data, self.chunk_size)
         for it in range(self.max_iter):
             state.X, state.Y = balance(state.X, state.Y, col_count, row_count)
@@ -350,10 +341,10 @@ class ALSSolver:
             )
             if (
                 objective.train_aggregator
-                and lab is not None
+                and data.labeled.size
                 and it >= self.freeze_aggregator_iters
             ):
-                self._aggregator_step(data, lab, state, objective)
+                self._aggregator_step(data, state, objective)
             parts = losses(data, state, objective, self.chunk_size)
             curve.append(parts)
             total = parts[0]
@@ -382,9 +373,8 @@ class ALSSolver:
             )
         return FitResult(state, len(curve), np.asarray(curve), converged)
 
-    def _aggregator_step(self, data: Data, lab: Block, state: State, objective: Objective):
-        P_hat = reconstruct(state.Y[data.labeled], state.X, state.a, state.c[data.labeled])
-        A = aggregator_input(objective.aggregator_input, lab.P0, lab.observed, P_hat)
+    def _aggregator_step(self, data: Data, state: State, objective: Objective):
+        A = labeled_input(data, state, objective.aggregator_input)
         if self.aggregator_solver == "newton":
             state.w, state.b = solve_aggregator(
                 A,

@@ -101,12 +101,12 @@ class Data:
             C, C_free = self.confidence(P, self.y[rows], rows)
             yield Block(rows, np.where(observed, P, 0.0), observed, C, C_free)
 
-    def block(self, index: np.ndarray) -> Block:
-        """The rows ``index`` (e.g. the labeled rows) as one block; ``rows`` is unused."""
-        P = self.P[index]
+    def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(P0, observed)`` of the labeled rows (made on demand: not kept during a fit)."""
+        P = self.P[self.labeled]
         observed = ~np.isnan(P)
-        C, C_free = self.confidence(P, self.y[index], index)
-        return Block(slice(0, 0), np.where(observed, P, 0.0), observed, C, C_free)
+        np.copyto(P, 0.0, where=~observed)
+        return P, observed
 
 
 @dataclass
@@ -140,27 +140,33 @@ class FitResult:
 
 def reconstruct(Y: np.ndarray, X: np.ndarray, a: np.ndarray, c: np.ndarray) -> np.ndarray:
     """``P_hat = Y X^T + a + c`` for a block of rows (``Y``, ``c``) and all classifiers."""
-    return Y @ X.T + a[None, :] + c[:, None]
+    out = Y @ X.T
+    out += a[None, :]
+    out += c[:, None]
+    return out
 
 
 def aggregator_input(kind: str, P0: np.ndarray, observed: np.ndarray, P_hat: np.ndarray):
-    """The aggregator's input rows for ``kind`` in ``AGGREGATOR_INPUTS``."""
-    filled = np.where(observed, P0, P_hat)
-    if kind == "observed":
-        return filled
+    """The aggregator's input rows for ``kind`` in ``AGGREGATOR_INPUTS``.
+
+    For ``"observed"`` the result is written into ``P_hat`` (no copy): pass a temporary.
+    """
     if kind == "reconstructed":
         return P_hat
-    return np.hstack([filled, P_hat])
-
-
-def input_weight(kind: str, w: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """``G[i, u] = dz_i / dP_hat[i, u]``: how the logit moves with the reconstruction."""
-    m = observed.shape[1]
     if kind == "observed":
-        return np.where(observed, 0.0, w[None, :])
+        np.copyto(P_hat, P0, where=observed)
+        return P_hat
+    return np.hstack([np.where(observed, P0, P_hat), P_hat])
+
+
+def input_weight(kind: str, w: np.ndarray, observed: np.ndarray, u: int) -> np.ndarray:
+    """``G[:, u] = dz / dP_hat[:, u]``: how the logits move with column ``u`` of the
+    reconstruction (``observed``: the rows' mask, shape (k, m))."""
+    m = observed.shape[1]
     if kind == "reconstructed":
-        return np.broadcast_to(w[None, :], observed.shape)
-    return np.where(observed, 0.0, w[None, :m]) + w[None, m:]
+        return np.full(observed.shape[0], w[u])
+    missing_weight = np.where(observed[:, u], 0.0, w[u])
+    return missing_weight if kind == "observed" else missing_weight + w[m + u]
 
 
 def n_inputs(kind: str, m: int) -> int:

@@ -78,8 +78,7 @@ def solve_aggregator(
     """
     if y.shape[0] == 0:
         return w, b
-    n, m = A.shape
-    Ab = np.hstack([A, np.ones((n, 1))])
+    m = A.shape[1]
     kappa = kappa / np.sum(kappa)
     ridge = np.full(m + 1, float(l2))
     ridge[-1] = 0.0
@@ -88,14 +87,24 @@ def solve_aggregator(
         lower[:m] = 0.0
     theta = np.maximum(np.append(w, b), lower)
 
+    def logits(th):
+        return A @ th[:m] + th[m]
+
     def objective(th):
-        return supervised_loss(Ab @ th, y, kappa, focal_gamma, th[:m], l2)
+        return supervised_loss(logits(th), y, kappa, focal_gamma, th[:m], l2)
 
     value = objective(theta)
     for _ in range(max_iter):
-        first, second = focal_loss_derivatives(Ab @ theta, y, focal_gamma)
-        grad = Ab.T @ (kappa * first) + ridge * theta
-        hess = (Ab.T * (kappa * np.maximum(second, 0.0))) @ Ab + np.diag(ridge)
+        # the intercept is a column of ones, handled apart so that [A, 1] is never formed
+        first, second = focal_loss_derivatives(logits(theta), y, focal_gamma)
+        g, h = kappa * first, kappa * np.maximum(second, 0.0)
+        grad = np.append(A.T @ g, g.sum()) + ridge * theta
+        Ah = A.T @ h
+        hess = np.empty((m + 1, m + 1))
+        hess[:m, :m] = A.T @ (A * h[:, None])
+        hess[:m, m] = hess[m, :m] = Ah
+        hess[m, m] = h.sum()
+        hess += np.diag(ridge)
         hess[np.diag_indices_from(hess)] += 1e-10 * (1.0 + np.trace(hess) / (m + 1))
         # weights held at the bound by their gradient stay fixed; a Newton step on the others
         free = ~((theta <= lower) & (grad > 0))
