@@ -1,0 +1,79 @@
+"""Hypothesis fuzzing of the estimator: any valid input fits without a crash, and every
+probability it returns is finite and in [0, 1]. 200 examples in the default run, 1,000 in
+the slow suite (``pytest -m slow``)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cfensemble import CFEnsembleClassifier
+
+
+@st.composite
+def problems(draw):
+    n = draw(st.integers(2, 30))
+    m = draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    kind = draw(st.sampled_from(["uniform", "extremes", "constant", "duplicate"]))
+    P = rng.random((n, m))
+    if kind == "extremes":
+        P = rng.choice([0.0, 1.0, 0.5, 1e-300, 1 - 1e-16], size=(n, m))
+    elif kind == "constant":
+        P = np.full((n, m), draw(st.sampled_from([0.0, 0.5, 1.0])))
+    elif kind == "duplicate":
+        P = np.repeat(rng.random((n, 1)), m, axis=1)
+    missing = draw(st.sampled_from([0.0, 0.3, 0.9]))
+    P[rng.random((n, m)) < missing] = np.nan
+    empty_rows = np.isnan(P).all(axis=1)
+    P[empty_rows, rng.integers(m, size=int(empty_rows.sum()))] = 0.5
+    for u in np.flatnonzero(np.isnan(P).all(axis=0)):  # every classifier predicts once
+        P[rng.integers(n), u] = 0.25
+    labels = draw(st.sampled_from(["none", "some", "all"]))
+    y = np.full(n, -1)
+    if labels != "none":
+        share = 1.0 if labels == "all" else 0.5
+        y = np.where(rng.random(n) < share, rng.integers(0, 2, size=n), -1)
+        y[0], y[-1] = 0, 1  # both classes present
+    params = {
+        "latent_dim": draw(st.integers(1, 8)),
+        "rho": draw(st.sampled_from([0.01, 0.5, 1.0])),
+        "lambda_reg": draw(st.sampled_from([0.0, 1e-12, 1e-9, 0.1, 100.0])),
+        "aggregator_input": draw(st.sampled_from(["observed", "reconstructed", "both"])),
+        "confidence": draw(st.sampled_from(["uniform", "certainty"])),
+        "use_label_aware_confidence": draw(st.booleans()),
+        "label_aware_alpha": draw(st.sampled_from([0.0, 1.0, 1e12])),
+        "focal_gamma": draw(st.sampled_from([0.0, 2.0])),
+        "aggregator_positive": draw(st.booleans()),
+        "aggregator_l2": draw(st.sampled_from([0.0, 1e-3])),
+        "chunk_size": draw(st.integers(1, 40)),
+        "max_iter": 15,
+    }
+    return P, y, params
+
+
+def _check(P, y, params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = CFEnsembleClassifier(random_state=0, **params).fit(P, y)
+        proba = clf.predict_proba(P)
+    for p in (clf.transduction_, proba[:, 1]):
+        assert np.isfinite(p).all()
+        assert (p >= 0).all() and (p <= 1).all()
+    assert np.isfinite(clf.classifier_factors_).all()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_any_valid_input_fits_and_gives_probabilities(case):
+    _check(*case)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_any_valid_input_fits_and_gives_probabilities_long(case):
+    _check(*case)
