@@ -306,6 +306,28 @@ BAD_INPUTS = [
     ("y complex", dict(y=GOOD_Y + 1j), ValueError, "Complex data not supported"),
     ("P complex", dict(P=GOOD_P + 0j), ValueError, "Complex data not supported"),
     ("latent_dim 0", dict(latent_dim=0), ValueError, "'latent_dim' parameter"),
+    ("latent_dim True", dict(latent_dim=True), ValueError, "'latent_dim' parameter"),
+    ("latent_dim 2.5", dict(latent_dim=2.5), ValueError, "'latent_dim' parameter"),
+    (
+        "P column never observed",
+        dict(P=np.column_stack([GOOD_P, np.full(4, np.nan)])),
+        ValueError,
+        r"1 column\(s\) without any prediction \(first: column 2\)",
+    ),
+    (
+        "confidence all zero",
+        dict(confidence=np.zeros((4, 2))),
+        ValueError,
+        "confidence is 0 for every observed entry",
+    ),
+    ("callback not callable", dict(callback=3), ValueError, "'callback' parameter"),
+    ("aggregator_input unknown", dict(aggregator_input="P"), ValueError, "'aggregator_input'"),
+    (
+        "torch without labels",
+        dict(solver="torch", y=np.full(4, -1)),
+        ValueError,
+        "solver='torch' trains on labeled rows",
+    ),
     ("rho 1.5", dict(rho=1.5), ValueError, "'rho' parameter"),
     ("rho word", dict(rho="best"), ValueError, "'rho' parameter"),
     ("rho -0.1", dict(rho=-0.1), ValueError, "'rho' parameter"),
@@ -397,3 +419,53 @@ def test_auto_for_one_parameter_and_the_fallback(problem):
     with pytest.warns(UserWarning, match="at least 2 labeled rows of each class"):
         fallback = _fit(P, few, latent_dim="auto", max_iter=5)
     assert fallback.latent_dim_ == 2 and fallback.cv_results_ is None
+
+
+def test_latent_dim_above_the_number_of_classifiers_is_capped_with_a_warning():
+    """latent_dim=1000 on 300 x 5 allocated (300, 1000, 1000) before: now capped at m."""
+    rng = np.random.default_rng(0)
+    P = rng.random((300, 5))
+    y = np.where(rng.random(300) < 0.5, (P.mean(1) > 0.5).astype(int), -1)
+    with pytest.warns(UserWarning, match="using latent_dim=5"):
+        clf = _fit(P, y, latent_dim=1000)
+    assert clf.latent_dim_ == 5 and clf.classifier_factors_.shape == (5, 5)
+
+
+def test_huge_and_tiny_confidence_scales_give_the_same_fit(problem):
+    """Each step is invariant to the scale of its confidence; 1e300 cannot overflow."""
+    P, _, y = problem
+    P = _with_missing(P)
+    C = np.random.default_rng(0).random(P.shape) + 0.1
+    a = _fit(P, y, confidence=C, **BASE)
+    for scale in (1e300, 1e-300):
+        b = _fit(P, y, confidence=C * scale, **BASE)
+        np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=1e-8, atol=1e-12)
+
+
+def test_an_entirely_unobserved_classifier_is_refused_not_used_as_a_label_channel():
+    """Found by the hostile-input probe: the free factor of an all-NaN column took 96 % of
+    the weight. With 2 % observed the column is fitted like any other."""
+    from cfensemble import make_ensemble_problem
+
+    P, y = make_ensemble_problem(600, 5, positive_rate=0.2, random_state=1)
+    y_train = np.where(np.arange(600) % 2 == 0, y, -1)
+    P_bad = P.copy()
+    P_bad[:, 2] = np.nan
+    with pytest.raises(ValueError, match="without any prediction"):
+        _fit(P_bad, y_train)
+    P_bad[::50, 2] = P[::50, 2]  # 2 % observed
+    clf = _fit(P_bad, y_train)
+    assert clf.coef_[2] < 0.5 * clf.coef_.sum()
+
+
+def test_dataframe_column_names_are_checked_at_predict():
+    pd = pytest.importorskip("pandas")
+    from cfensemble import make_ensemble_problem
+
+    P, y = make_ensemble_problem(200, 4, random_state=0)
+    df = pd.DataFrame(P, columns=["rf", "svm", "knn", "nb"])
+    clf = _fit(df, np.where(np.arange(200) % 2 == 0, y, -1))
+    assert list(clf.feature_names_in_) == ["rf", "svm", "knn", "nb"]
+    np.testing.assert_allclose(clf.predict_proba(df), clf.predict_proba(P))
+    with pytest.raises(ValueError, match="feature names should match"):
+        clf.predict_proba(df[["svm", "rf", "knn", "nb"]])

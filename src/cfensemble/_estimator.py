@@ -14,7 +14,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _als
 from ._problem import AGGREGATOR_INPUTS, Data, Objective, aggregator_input, reconstruct
@@ -231,6 +231,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``[0, 1]``.
     n_features_in_ : int
         Number of base classifiers ``m``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``P`` when it was a DataFrame with string column names; new rows
+        must then come with the same names in the same order.
     classifier_factors_ : ndarray of shape (n_classifiers, latent_dim_)
     classifier_bias_ : ndarray of shape (n_classifiers,)
     instance_factors_ : ndarray of shape (n_samples, latent_dim_)
@@ -422,7 +425,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         y = check_labels(y)
+        named = P
         P = check_probabilities(P)
+        validate_data(self, X=named, reset=True, skip_check_array=True)  # feature_names_in_
         if y.shape[0] != P.shape[0]:
             raise ValueError(f"y has {y.shape[0]} entries but P has {P.shape[0]} rows.")
         n_classifiers = P.shape[1]
@@ -675,7 +680,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _new_rows(self, P, confidence) -> Data:
+        named = P
         P = check_probabilities(P, n_classifiers=self.n_features_in_)
+        validate_data(self, X=named, reset=False, skip_check_array=True)  # same column names
         if confidence is None:
             confidence = self.confidence if not _is_array(self.confidence) else "uniform"
         elif _is_array(confidence):
