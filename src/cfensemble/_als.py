@@ -47,7 +47,7 @@ from .aggregators import aggregator_gradient_step, solve_aggregator
 logger = logging.getLogger("cfensemble")
 
 _JITTER = 1e-10
-_GRAM_BUDGET = 1 << 22  # elements of the largest (rows x e^2) intermediate array
+_GRAM_BUDGET = 1 << 20  # elements of the largest (rows x e^2) intermediate array
 
 
 def rows_per_block(chunk_size: int, e: int) -> int:
@@ -105,11 +105,14 @@ def instance_step(
     return theta[:, :-1], theta[:, -1]
 
 
-def fold_in(data: Data, X, a, lambda_reg, chunk_size) -> tuple[np.ndarray, np.ndarray]:
-    """Instance factors and biases of all rows of ``data``, block by block."""
+def fold_in(data: Data, X, a, lambda_reg, chunk_size, out=None) -> tuple[np.ndarray, np.ndarray]:
+    """Instance factors and biases of all rows of ``data``, block by block.
+
+    ``out=(Y, c)`` writes into existing arrays (the instance step reads only ``X`` and
+    ``a``, so ALS overwrites its previous instance factors in place).
+    """
     n = data.shape[0]
-    Y = np.empty((n, X.shape[1]))
-    c = np.empty(n)
+    Y, c = out if out is not None else (np.empty((n, X.shape[1])), np.empty(n))
     for block in data.blocks(rows_per_block(chunk_size, X.shape[1] + 1)):
         Y[block.rows], c[block.rows] = instance_step(block, X, a, lambda_reg)
     return Y, c
@@ -175,33 +178,42 @@ def classifier_step(
     return theta[:, :-1], theta[:, -1]
 
 
+def _r_factor(F: np.ndarray, weight: np.ndarray, block: int = 16384) -> np.ndarray:
+    """``R`` of the thin QR of ``diag(weight)^{1/2} F``, by QR of stacked block R's (TSQR)."""
+    parts = [
+        np.linalg.qr(F[s : s + block] * np.sqrt(weight[s : s + block, None]), mode="r")
+        for s in range(0, F.shape[0], block)
+    ]
+    return np.linalg.qr(np.vstack(parts), mode="r") if len(parts) > 1 else parts[0]
+
+
 def balance(
     X: np.ndarray, Y: np.ndarray, col_weight: np.ndarray, row_weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Re-gauge the factors: smallest weighted ridge with ``Y @ X.T`` unchanged.
+    """Re-gauge the factors: the smallest weighted ridge with ``Y @ X.T`` unchanged.
 
-    ``Y X^T`` is invariant under ``(X A^{-T}, Y A)``. The ridge ``sum_u n_u |x_u|^2 +
-    sum_i n_i |y_i|^2`` is the plain squared norm of ``X' = diag(n_u)^{1/2} X`` and
-    ``Y' = diag(n_i)^{1/2} Y``, whose product changes exactly when ``Y X^T`` does; the norms are
-    smallest when both carry the square roots of the product's singular values. With the thin
-    QR decompositions ``Y' = Q_y R_y``, ``X' = Q_x R_x`` and the SVD ``R_y R_x^T = U S V^T``,
-    take ``Y' = Q_y U S^{1/2}`` and ``X' = Q_x V S^{1/2}``. No Gram matrix is inverted, so a
-    rank-deficient product (``latent_dim`` above its rank) is handled like any other: its
-    null directions get zero columns. The reconstruction and the supervised loss depend on
-    ``Y X^T`` only, so this never increases the objective.
+    ``Y X^T`` is invariant under ``(X T^{-T}, Y T)``. The ridge ``sum_u n_u |x_u|^2 +
+    sum_i n_i |y_i|^2`` is the squared norm of ``Y' = diag(n_i)^{1/2} Y`` and
+    ``X' = diag(n_u)^{1/2} X``; it is smallest when both carry the square roots of the
+    singular values of ``Y' X'^T``. With the thin QR factors ``Y' = Q_y R_y``,
+    ``X' = Q_x R_x`` and the SVD ``R_y R_x^T = U S V^T``: ``Y' <- Q_y U S^{1/2} =
+    Y' R_y^+ U S^{1/2}``, and the same for ``X``. Only d x d matrices are formed (``R_y`` by
+    QR of per-block R factors); the pseudo-inverse drops only directions below 1e-14 of
+    the largest singular value, whose contribution is below rounding, so nothing depends
+    on whether a factorization of a singular matrix succeeds. ``Y`` is updated in place.
     """
-    sx = np.sqrt(np.maximum(col_weight, 1e-300))[:, None]
-    sy = np.sqrt(np.maximum(row_weight, 1e-300))[:, None]
-    Qy, Ry = np.linalg.qr(Y * sy)
-    Qx, Rx = np.linalg.qr(X * sx)
-    U, S, Vt = np.linalg.svd(Ry @ Rx.T, full_matrices=False)
-    root = np.sqrt(S)
-    Xb = np.zeros_like(X)
-    Yb = np.zeros_like(Y)
-    k = root.size
-    Yb[:, :k] = Qy @ (U * root)
-    Xb[:, :k] = Qx @ (Vt.T * root)
-    return Xb / sx, Yb / sy
+    R_y = _r_factor(Y, row_weight)
+    R_x = _r_factor(X, col_weight)
+    U, S, Vt = np.linalg.svd(R_y @ R_x.T, full_matrices=False)
+    d, k = X.shape[1], S.size  # k < d when a factor has fewer rows than d: pad with zeros
+    half = np.sqrt(S)
+    T_y = np.zeros((d, d))
+    T_x = np.zeros((d, d))
+    T_y[:, :k] = np.linalg.pinv(R_y, rcond=1e-14) @ (U * half[None, :])
+    T_x[:, :k] = np.linalg.pinv(R_x, rcond=1e-14) @ (Vt.T * half[None, :])
+    for s in range(0, Y.shape[0], 16384):
+        Y[s : s + 16384] = Y[s : s + 16384] @ T_y
+    return X @ T_x, Y
 
 
 def confidence_counts(data: Data, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -336,8 +348,8 @@ class ALSSolver:
         for it in range(self.max_iter):
             state.X, state.Y = balance(state.X, state.Y, col_count, row_count)
             state.X, state.a = classifier_step(data, state, objective, self.chunk_size)
-            state.Y, state.c = fold_in(
-                data, state.X, state.a, objective.lambda_reg, self.chunk_size
+            fold_in(
+                data, state.X, state.a, objective.lambda_reg, self.chunk_size, (state.Y, state.c)
             )
             if (
                 objective.train_aggregator
