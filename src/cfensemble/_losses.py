@@ -3,8 +3,8 @@
 Notation (row-major, as everywhere in cfensemble): ``P`` (n, m) base probabilities,
 ``C`` (n, m) confidences, ``Y`` (n, d) instance factors, ``X`` (m, d) classifier factors,
 ``P_hat = Y @ X.T``, aggregator ``p_i = sigmoid(w @ P_hat[i] + b)``. The method's papers
-and the seed write ``R = P.T`` (m x n), ``X`` as d x m and ``Y`` as d x n; their ``X`` is
-our ``X.T`` and their ``Y`` is our ``Y.T``.
+and its original write-up (see the README) write ``R = P.T`` (m x n), ``X`` as d x m and
+``Y`` as d x n; their ``X`` is our ``X.T`` and their ``Y`` is our ``Y.T``.
 
 The combined objective is
 
@@ -38,7 +38,8 @@ def class_weights(y: np.ndarray, use_class_weights: bool = True) -> np.ndarray:
     """Inverse-frequency weights ``n / (2 * n_class)`` for labels ``y`` in {0, 1}.
 
     Each class then contributes the same total weight ``n / 2``. Returns ones when
-    ``use_class_weights`` is False or when only one class is present (the seed's edge case).
+    ``use_class_weights`` is False or when only one class is present (as the original
+    method does).
     """
     y = np.asarray(y)
     n = y.shape[0]

@@ -1,13 +1,13 @@
 """Aggregators: combine a row of reconstructed probabilities into one probability.
 
 ``WeightedAggregator`` is the supervised combiner ``p = sigmoid(P_hat @ w + b)``. It offers
-the seed's single class-weighted gradient step (:meth:`WeightedAggregator.update`) and an
-exact solve of the same sub-problem by damped Newton steps (:meth:`WeightedAggregator.solve`).
+the original method's single class-weighted gradient step
+(:meth:`WeightedAggregator.update`) and an exact solve of the same sub-problem by damped Newton steps (:meth:`WeightedAggregator.solve`).
 ``MeanAggregator`` averages and has nothing to learn.
 
 Arrays are row-major as in the rest of cfensemble: ``X`` is (n_classifiers, latent_dim),
-``Y`` is (n_samples, latent_dim), ``P_hat = Y @ X.T``. The seed's ``X`` and ``Y`` are the
-transposes of these.
+``Y`` is (n_samples, latent_dim), ``P_hat = Y @ X.T``. The original write-up's ``X`` and
+``Y`` are the transposes of these.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ def _reconstruct_labeled(X, Y, labeled_idx, labels, n_classifiers):
     if X.ndim != 2 or X.shape[0] != n_classifiers:
         raise ValueError(
             f"X must have shape (n_classifiers={n_classifiers}, latent_dim); got {X.shape}. "
-            "cfensemble is row-major: the seed's X (latent_dim x n_classifiers) is X.T here."
+            "cfensemble is row-major: the original write-up's X (latent_dim x n_classifiers) "
+            "is X.T here."
         )
     if Y.ndim != 2 or Y.shape[1] != X.shape[1]:
         raise ValueError(
             f"Y must have shape (n_samples, latent_dim={X.shape[1]}); got {Y.shape}. "
-            "cfensemble is row-major: the seed's Y (latent_dim x n_samples) is Y.T here."
+            "cfensemble is row-major: the original write-up's Y (latent_dim x n_samples) "
+            "is Y.T here."
         )
     labeled_idx = np.asarray(labeled_idx)
     labels = np.asarray(labels, dtype=np.float64)
@@ -43,7 +45,7 @@ def _reconstruct_labeled(X, Y, labeled_idx, labels, n_classifiers):
 
 
 def aggregator_gradient_step(A, y, kappa, focal_gamma, l2, positive, w, b, lr):
-    """One class-weighted gradient step on ``(w, b)`` (the seed's step); returns new ``(w, b)``.
+    """One class-weighted gradient step on ``(w, b)`` (the original method's); new ``(w, b)``.
 
     Residual ``r = sigmoid(A w + b) - y``, instance weights ``s = kappa (1 - p_t)^gamma``,
     ``grad_w = A^T (s r) / sum(s) + l2 w`` and ``grad_b = sum(s r) / sum(s)``. The focal factor
@@ -170,7 +172,7 @@ class WeightedAggregator:
         l2: float = 0.0,
         positive: bool = False,
     ) -> WeightedAggregator:
-        """One gradient step on the labeled rows, exactly as the seed writes it.
+        """One gradient step on the labeled rows, exactly as the original write-up gives it.
 
         ``P_hat = Y[labeled_idx] @ X.T``, residual ``r = p - y``, instance weights
         ``s = kappa * (1 - p_t)^focal_gamma`` and
@@ -180,7 +182,7 @@ class WeightedAggregator:
         then ``w -= lr * grad_w`` and ``b -= lr * grad_b``. With ``use_class_weights=False``
         and ``focal_gamma=0`` this is the plain mean gradient; with one class only the class
         weights are 1. The focal factor multiplies the cross-entropy gradient (it is held
-        fixed, not differentiated), as the seed describes for this trainer. With
+        fixed, not differentiated), as the original write-up describes for this trainer. With
         ``positive=True`` negative weights are set to 0 after the step (projected gradient).
         """
         P_hat, y = _reconstruct_labeled(X, Y, labeled_idx, labels, self.n_classifiers)

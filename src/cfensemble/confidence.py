@@ -35,7 +35,7 @@ def certainty(P: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
 def label_aware(
     P: np.ndarray, y: np.ndarray, base: np.ndarray | None = None, alpha: float = 1.0
 ) -> np.ndarray:
-    """The seed's label-aware confidence.
+    """The label-aware confidence of the original method.
 
     ``c_iu = base_iu * (1 + alpha * a_iu)`` for a labeled row ``i``, with agreement
     ``a_iu = p_iu`` if ``y_i = 1`` and ``1 - p_iu`` if ``y_i = 0``; ``c_iu = base_iu`` for an
