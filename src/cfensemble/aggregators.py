@@ -2,7 +2,8 @@
 
 ``WeightedAggregator`` is the supervised combiner ``p = sigmoid(P_hat @ w + b)``. It offers
 the original method's single class-weighted gradient step
-(:meth:`WeightedAggregator.update`) and an exact solve of the same sub-problem by damped Newton steps (:meth:`WeightedAggregator.solve`).
+(:meth:`WeightedAggregator.update`) and an exact solve of the same sub-problem by damped
+Newton steps (:meth:`WeightedAggregator.solve`).
 ``MeanAggregator`` averages and has nothing to learn.
 
 Arrays are row-major as in the rest of cfensemble: ``X`` is (n_classifiers, latent_dim),
