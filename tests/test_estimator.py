@@ -35,6 +35,11 @@ EXPECTED_FAILED_CHECKS = {
         "check_pipeline_consistency",
         "check_positive_only_tag_during_fit",
         "check_readonly_memmap_input",
+        "check_sample_weights_pandas_series",
+        "check_sample_weights_not_an_array",
+        "check_all_zero_sample_weights_error",
+        "check_sample_weights_shape",
+        "check_sample_weights_not_overwritten",
     ]
 }
 EXPECTED_FAILED_CHECKS.update(
@@ -42,6 +47,10 @@ EXPECTED_FAILED_CHECKS.update(
         "check_classifiers_classes": "string, multiclass labels; y must be 0/1 (-1 = unlabeled)",
         "check_estimators_dtypes": "uses label 2: y must be 0/1 (-1 = unlabeled)",
         "check_classifier_data_not_an_array": "uses label 2: y must be 0/1 (-1 = unlabeled)",
+        "check_sample_weight_equivalence_on_dense_data": (
+            "a repeated row also enters the factorization; a weight enters only the "
+            "supervised loss (tested in test_sample_weight_is_a_weight_of_the_supervised_loss)"
+        ),
     }
 )
 # Each of these is exercised on probability data by test_contract_on_probability_data.
@@ -139,6 +148,7 @@ DEFAULT_CHANGES = [
     ("confidence", "certainty"),
     ("use_label_aware_confidence", True),
     ("use_class_weights", False),
+    ("prior_correction", False),
     ("focal_gamma", 2.0),
     ("max_iter", 3),
     ("tol", 0.1),
@@ -267,6 +277,7 @@ def test_seed_front_end_is_the_same_estimator(problem):
             aggregator_solver="gd",
             aggregator_l2=0.0,
             aggregator_positive=False,
+            prior_correction=False,
             use_label_aware_confidence=True,
             random_state=0,
         ).fit(P, y)
@@ -469,3 +480,54 @@ def test_dataframe_column_names_are_checked_at_predict():
     np.testing.assert_allclose(clf.predict_proba(df), clf.predict_proba(P))
     with pytest.raises(ValueError, match="feature names should match"):
         clf.predict_proba(df[["svm", "rf", "knn", "nb"]])
+
+
+def test_prior_correction_moves_only_the_intercept(problem):
+    P, y_true, y = problem
+    a = _fit(P, y)
+    b = _fit(P, y, prior_correction=False)
+    labeled = y[y != -1]
+    shift = np.log(np.sum(labeled == 1) / np.sum(labeled == 0))
+    assert a.intercept_ == pytest.approx(b.intercept_ + shift)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    # the ranking is the same; the mean probability is close to the positive rate
+    order = np.argsort(b.transduction_, kind="stable")
+    assert np.all(np.diff(a.transduction_[order]) >= -1e-15)
+    assert abs(a.transduction_.mean() - y_true.mean()) < abs(
+        b.transduction_.mean() - y_true.mean()
+    )
+
+
+def test_sample_weight_is_a_weight_of_the_supervised_loss(problem):
+    P, _, y = problem
+    P = _with_missing(P)
+
+    def fit(weight):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return CFEnsembleClassifier(random_state=0, **BASE).fit(P, y, sample_weight=weight)
+
+    none = fit(None)
+    np.testing.assert_allclose(fit(np.ones(y.size)).transduction_, none.transduction_, atol=1e-12)
+    # the loss is normalised by the total weight: a constant factor changes nothing
+    np.testing.assert_allclose(
+        fit(np.full(y.size, 2.0)).transduction_, none.transduction_, atol=1e-8
+    )
+    w = np.where(np.arange(y.size) % 3 == 0, 5.0, 1.0)
+    assert np.max(np.abs(fit(w).transduction_ - none.transduction_)) > 1e-4
+
+
+@pytest.mark.parametrize(
+    ("weight", "match"),
+    [
+        (np.ones(3), "one weight per row"),
+        (-np.ones(300), "finite and >= 0"),
+        (np.full(300, np.nan), "finite and >= 0"),
+        ("heavy", "must be numeric"),
+        (np.zeros(300), "0 on every labeled row of class"),
+    ],
+)
+def test_bad_sample_weight(problem, weight, match):
+    P, _, y = problem
+    with pytest.raises(ValueError, match=match):
+        CFEnsembleClassifier(max_iter=2).fit(P, y, sample_weight=weight)

@@ -227,6 +227,7 @@ def test_seed_front_end_is_the_same_estimator(problem):
             aggregator_l2=0.0,
             aggregator_positive=False,
             aggregator_input="reconstructed",
+            prior_correction=False,
             random_state=0,
         ).fit(P, y)
     np.testing.assert_array_equal(seed.transduction_, ours.transduction_)

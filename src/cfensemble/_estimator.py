@@ -184,6 +184,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         Strength of the label-aware boost.
     use_class_weights : bool, default=True
         Weight labeled instances by ``n_L / (2 n_class)`` in the supervised loss.
+    prior_correction : bool, default=True
+        With class weights, the aggregator is fitted as if both classes were equally
+        frequent; add ``log(n_1 / n_0)`` (the labeled rows' class ratio) to the intercept
+        afterwards so probabilities are on the scale of the data (better Brier score; the
+        ranking, and so PR-AUC and ROC-AUC, do not change). ``intercept_`` includes it.
     focal_gamma : float >= 0, default=0.0
         Focal-loss exponent: the supervised loss is ``-(1 - p_t)^gamma log p_t``.
     max_iter : int >= 1, default=100
@@ -294,6 +299,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "use_label_aware_confidence": ["boolean"],
         "label_aware_alpha": [Interval(Real, 0, None, closed="left")],
         "use_class_weights": ["boolean"],
+        "prior_correction": ["boolean"],
         "focal_gamma": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -330,6 +336,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         use_label_aware_confidence=False,
         label_aware_alpha=1.0,
         use_class_weights=True,
+        prior_correction=True,
         focal_gamma=0.0,
         max_iter=100,
         tol=1e-4,
@@ -362,6 +369,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.use_label_aware_confidence = use_label_aware_confidence
         self.label_aware_alpha = label_aware_alpha
         self.use_class_weights = use_class_weights
+        self.prior_correction = prior_correction
         self.focal_gamma = focal_gamma
         self.max_iter = max_iter
         self.tol = tol
@@ -409,7 +417,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 "nothing to learn: use solver='als' for it."
             )
 
-    def fit(self, P, y):
+    def fit(self, P, y, sample_weight=None):
         """Fit the factorization and the aggregator.
 
         Parameters
@@ -418,6 +426,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             Base probabilities in [0, 1]; NaN marks a missing prediction.
         y : array-like of shape (n_samples,)
             1 or 0 for labeled rows, -1 or NaN for unlabeled rows.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of each labeled row in the supervised loss (multiplies the
+            class weights; ignored for unlabeled rows). Instance-dependent costs.
 
         Returns
         -------
@@ -430,6 +441,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         validate_data(self, X=named, reset=True, skip_check_array=True)  # feature_names_in_
         if y.shape[0] != P.shape[0]:
             raise ValueError(f"y has {y.shape[0]} entries but P has {P.shape[0]} rows.")
+        sample_weight = _check_sample_weight(sample_weight, y)
         n_classifiers = P.shape[1]
         self._check_n_classifiers(n_classifiers)
         empty = np.flatnonzero(np.all(np.isnan(P), axis=0))
@@ -485,7 +497,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 y_fit = y.copy()
                 y_fit[held] = np.nan  # split before anything (confidence) uses the labels
                 validation = (held, y[held])
-        data = self._data(P, y_fit)
+        data = self._data(P, y_fit, sample_weight)
         objective = self._objective(self.rho_, train_aggregator=bool(labeled.any()))
         with _verbosity(self.verbose):
             result = self._solver().fit(data, objective, None, rng, validation=validation)
@@ -497,6 +509,15 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.instance_bias_ = state.c
         self.coef_ = state.w
         self.intercept_ = float(state.b)
+        stepped = self.solver == "torch" or result.n_iter > self.freeze_aggregator_iters
+        if (
+            self.aggregator_trained_
+            and stepped
+            and self.use_class_weights
+            and self.prior_correction
+        ):
+            n_pos = float(np.sum(data.y_labeled == 1))
+            self.intercept_ += float(np.log(n_pos / (data.y_labeled.size - n_pos)))
         self.n_iter_ = result.n_iter
         self.validation_pr_auc_ = result.validation_pr_auc
         self.validation_loss_ = result.validation_loss
@@ -519,7 +540,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             )
         return self
 
-    def _data(self, P: np.ndarray, y: np.ndarray) -> Data:
+    def _data(self, P: np.ndarray, y: np.ndarray, sample_weight=None) -> Data:
         source = confidence_source(
             self.confidence,
             P,
@@ -527,7 +548,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             self.use_label_aware_confidence,
             float(self.label_aware_alpha),
         )
-        return Data(P, y, source, self.use_class_weights)
+        return Data(P, y, source, self.use_class_weights, sample_weight)
 
     def _objective(self, rho: float, train_aggregator: bool = True) -> Objective:
         return Objective(
@@ -727,6 +748,28 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         from .io import save_model
 
         save_model(self, path, metadata)
+
+
+def _check_sample_weight(sample_weight, y: np.ndarray) -> np.ndarray | None:
+    """``sample_weight`` as float64 of shape (n_samples,), finite and >= 0, or None."""
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must be numeric: {exc}") from None
+    if w.shape != y.shape:
+        raise ValueError(
+            f"sample_weight must have shape ({y.shape[0]},), one weight per row; got {w.shape}."
+        )
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and >= 0.")
+    labeled = ~np.isnan(y)
+    for cls in (0, 1):
+        rows = labeled & (y == cls)
+        if rows.any() and w[rows].sum() == 0:
+            raise ValueError(f"sample_weight is 0 on every labeled row of class {cls}.")
+    return w
 
 
 def _is_array(value) -> bool:

@@ -69,7 +69,8 @@ class Data:
     """The data of one fit.
 
     ``P`` holds NaN for missing predictions; ``y`` holds 0/1 for the labeled rows the fit may
-    use and NaN for unlabeled rows *and* for rows held out for validation. Confidence is
+    use and NaN for unlabeled rows *and* for rows held out for validation. The labeled
+    rows' weights ``kappa`` are the class weights times ``sample_weight``. Confidence is
     computed per block of rows by ``confidence(P_block, y_block, rows) -> (C, C_free)``,
     never stored for all n.
     """
@@ -78,6 +79,7 @@ class Data:
     y: np.ndarray
     confidence: Callable[[np.ndarray, np.ndarray, slice], tuple[np.ndarray, np.ndarray]]
     use_class_weights: bool = True
+    sample_weight: np.ndarray | None = None  # (n,), multiplies the class weights
     labeled: np.ndarray = field(init=False)
     y_labeled: np.ndarray = field(init=False)
     kappa: np.ndarray = field(init=False)
@@ -86,6 +88,8 @@ class Data:
         self.labeled = np.flatnonzero(~np.isnan(self.y))
         self.y_labeled = self.y[self.labeled]
         self.kappa = class_weights(self.y_labeled, self.use_class_weights)
+        if self.sample_weight is not None:
+            self.kappa = self.kappa * self.sample_weight[self.labeled]
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -42,10 +42,10 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
 
     ``latent_dim=20`` (capped at the number of classifiers), the aggregator combining the
     reconstruction ``P_hat`` (``aggregator_input="reconstructed"``), one gradient step of
-    the aggregator per iteration (``aggregator_solver="gd"``) with no ridge and no sign
-    constraint, label-aware confidence, 50 iterations. ``n_classifiers``, when given, must
-    match the number of columns of ``P``. See :class:`CFEnsembleClassifier` for every
-    parameter.
+    the aggregator per iteration (``aggregator_solver="gd"``) with no ridge, no sign
+    constraint and no prior correction, label-aware confidence, 50 iterations.
+    ``n_classifiers``, when given, must match the number of columns of ``P``. See
+    :class:`CFEnsembleClassifier` for every parameter.
     """
 
     solver = "als"
@@ -72,6 +72,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_l2=0.0,
         aggregator_positive=False,
         aggregator_input="reconstructed",
+        prior_correction=False,
         confidence="uniform",
         chunk_size=16384,
         callback=None,
@@ -95,6 +96,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_l2 = aggregator_l2
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
+        self.prior_correction = prior_correction
         self.confidence = confidence
         self.chunk_size = chunk_size
         self.callback = callback
@@ -105,9 +107,10 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
 
     Defaults of the original: ``latent_dim=20`` (capped at the number of classifiers), the
     aggregator combining the reconstruction, no label-aware confidence, no ridge or sign
-    constraint on the aggregator. ``max_iter`` and ``aggregator_solver`` set the ALS run of
-    ``als_warm_start=True``. ``n_classifiers``, when given, must match the number of columns
-    of ``P``. See :class:`CFEnsembleClassifier` for every parameter.
+    constraint on the aggregator, no prior correction. ``max_iter`` and
+    ``aggregator_solver`` set the ALS run of ``als_warm_start=True``. ``n_classifiers``,
+    when given, must match the number of columns of ``P``. See :class:`CFEnsembleClassifier`
+    for every parameter.
     """
 
     solver = "torch"
@@ -140,6 +143,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_l2=0.0,
         aggregator_positive=False,
         aggregator_input="reconstructed",
+        prior_correction=False,
         confidence="uniform",
         use_label_aware_confidence=False,
         label_aware_alpha=1.0,
@@ -169,6 +173,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_l2 = aggregator_l2
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
+        self.prior_correction = prior_correction
         self.confidence = confidence
         self.use_label_aware_confidence = use_label_aware_confidence
         self.label_aware_alpha = label_aware_alpha
