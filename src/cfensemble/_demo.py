@@ -114,5 +114,6 @@ def run(
         gap = ours - best
         word = "wins" if gap > TIE else ("ties" if gap >= -TIE else "loses")
         verdicts.append(f"{word} {regime} ({gap:+.3f} PR-AUC vs {rival})")
-    out("\nCFEnsembleClassifier " + "; ".join(verdicts) + ".")
+    out("")
+    out("CFEnsembleClassifier " + "; ".join(verdicts) + ".")
     return results
