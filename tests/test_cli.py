@@ -57,7 +57,7 @@ def test_fit_predict_report_end_to_end(files, capsys):
     assert code == 0
     captured = capsys.readouterr()
     assert "fitted 5 classifiers on 600 rows" in captured.out
-    assert "/300" in captured.err  # the progress bar
+    assert f"/{cfensemble.CFEnsembleClassifier().max_iter}" in captured.err  # progress bar
     clf = cfensemble.load(model)
     assert clf.latent_dim == 3 and clf.rho == 0.6 and not clf.use_label_aware_confidence
     assert clf.model_metadata_["classifier_columns"] == NAMES

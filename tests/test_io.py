@@ -83,7 +83,9 @@ def test_other_format_version_is_a_clear_error(problem, tmp_path):
     path = tmp_path / "m.cfe"
     _fit(P, y).save(path)
     _rewrite_metadata(path, lambda m: m.update(format_version=FORMAT_VERSION + 1))
-    with pytest.raises(ValueError, match=r"format version 2.*reads version 1"):
+    with pytest.raises(
+        ValueError, match=rf"format version {FORMAT_VERSION + 1}.*reads version {FORMAT_VERSION}"
+    ):
         cfensemble.load(path)
 
 

@@ -7,9 +7,13 @@ a file cannot run code. It holds:
   ``"cfensemble-model"``, ``format_version`` (an integer, currently 1), the cfensemble
   version that wrote it, the estimator ``class``, its ``params`` (``get_params``), the
   fitted scalars, and ``user`` metadata (the CLI stores the classifier column names there);
-- one array per fitted array attribute (``classifier_factors_``, ``instance_factors_``,
-  ``coef_``, ``transduction_``, ``classes_``, ``loss_curve_<part>``, ``weights``), and
-  ``param.confidence`` when the confidence parameter is an array.
+- one array per fitted array attribute (``classifier_factors_``, ``classifier_bias_``,
+  ``instance_factors_``, ``instance_bias_``, ``coef_``, ``transduction_``, ``classes_``,
+  ``loss_curve_<part>``, ``weights``, and ``feature_names_in_`` when the columns had
+  names), and ``param.confidence`` when the confidence parameter is an array.
+
+Format version 2 (cfensemble 0.2): the model gained classifier and instance biases; files
+of version 1 hold a different model and are refused with a message.
 
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
@@ -26,11 +30,21 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 FORMAT = "cfensemble-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
-_ARRAYS = ("classifier_factors_", "instance_factors_", "coef_", "transduction_", "classes_")
+_ARRAYS = (
+    "classifier_factors_",
+    "classifier_bias_",
+    "instance_factors_",
+    "instance_bias_",
+    "coef_",
+    "transduction_",
+    "classes_",
+)
+_OPTIONAL_ARRAYS = ("feature_names_in_",)
 _SCALARS = (
     "intercept_",
+    "aggregator_trained_",
     "latent_dim_",
     "rho_",
     "cv_results_",
@@ -63,6 +77,9 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
 
     check_is_fitted(estimator, "classifier_factors_")
     arrays: dict[str, Any] = {name: getattr(estimator, name) for name in _ARRAYS}
+    for name in _OPTIONAL_ARRAYS:
+        if hasattr(estimator, name):
+            arrays[name] = np.asarray(getattr(estimator, name), dtype=str)
     for part, values in estimator.loss_curve_.items():
         arrays[f"loss_curve_{part}"] = values
     diagnostics = dict(estimator.diagnostics_)
@@ -73,7 +90,6 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
         "cfensemble_version": __version__,
         "class": type(estimator).__name__,
         "params": _json_params(estimator, arrays),
-        "aggregator": type(estimator.aggregator_).__name__,
         "scalars": {name: getattr(estimator, name) for name in _SCALARS},
         "diagnostics": diagnostics,
         "loss_parts": list(estimator.loss_curve_),
@@ -89,8 +105,7 @@ def load_model(path):
 
     Returns the fitted estimator; the ``user`` metadata is in its ``model_metadata_``.
     """
-    from . import _estimator
-    from .aggregators import MeanAggregator, WeightedAggregator
+    from . import _estimator, _seed
 
     path = Path(path)
     try:
@@ -122,8 +137,8 @@ def load_model(path):
         )
     classes = {
         "CFEnsembleClassifier": _estimator.CFEnsembleClassifier,
-        "CFEnsembleTrainer": _estimator.CFEnsembleTrainer,
-        "CFEnsemblePyTorchTrainer": _estimator.CFEnsemblePyTorchTrainer,
+        "CFEnsembleTrainer": _seed.CFEnsembleTrainer,
+        "CFEnsemblePyTorchTrainer": _seed.CFEnsemblePyTorchTrainer,
     }
     try:
         cls = classes[meta["class"]]
@@ -133,17 +148,13 @@ def load_model(path):
         estimator = cls(**params)
         for name in _ARRAYS:
             setattr(estimator, name, arrays[name])
+        for name in _OPTIONAL_ARRAYS:
+            if name in arrays:
+                setattr(estimator, name, arrays[name].astype(object))
         for name, value in meta["scalars"].items():
             setattr(estimator, name, value)
         estimator.loss_curve_ = {part: arrays[f"loss_curve_{part}"] for part in meta["loss_parts"]}
         estimator.diagnostics_ = {"weights": arrays["weights"], **meta["diagnostics"]}
-        aggregator_cls = {
-            "WeightedAggregator": WeightedAggregator,
-            "MeanAggregator": MeanAggregator,
-        }
-        aggregator = aggregator_cls[meta["aggregator"]](estimator.n_features_in_)
-        aggregator.w, aggregator.b = estimator.coef_, float(estimator.intercept_)
-        estimator.aggregator_ = aggregator
         estimator.model_metadata_ = meta.get("user", {})
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(
