@@ -173,3 +173,32 @@ def test_positive_gradient_step_projects(labeled_rows):
     agg.w = np.array([0.001, -0.2, 0.3, 0.0, 0.1])
     agg.update(X, Y, idx, labels, lr=0.5, positive=True)
     assert np.all(agg.w >= 0)
+
+
+def test_shrinkage_solution_is_stationary_and_tends_to_equal_weights():
+    """The Newton solve with the shrinkage penalty reaches a point where the finite-
+    difference gradient of the full loss vanishes; a huge shrinkage gives equal weights."""
+    from cfensemble._losses import supervised_loss
+    from cfensemble.aggregators import solve_aggregator
+
+    rng = np.random.default_rng(0)
+    A = rng.random((80, 4))
+    y = (A @ np.array([3.0, 0.5, 0.0, 1.0]) + rng.normal(size=80) > 2.2).astype(float)
+    kappa = np.ones(80)
+    for groups in (1, 2):
+        w0 = np.full(4, 0.25)
+        w, b = solve_aggregator(A, y, kappa, 0.0, 1e-3, False, w0, 0.0, 50, 1e-14, 0.5, groups)
+
+        def loss(th, groups=groups):
+            return supervised_loss(
+                A @ th[:4] + th[4], y, kappa / 80, 0.0, th[:4], 1e-3, 0.5, groups
+            )
+
+        theta = np.append(w, b)
+        for k in range(5):
+            e = np.zeros(5)
+            e[k] = 1e-6
+            assert (loss(theta + e) - loss(theta - e)) / 2e-6 == pytest.approx(0.0, abs=1e-6)
+    w, _ = solve_aggregator(A, y, kappa, 0.0, 1e-3, False, w0, 0.0, 50, 1e-14, 1e6)
+    np.testing.assert_allclose(w, w.mean(), atol=1e-4)
+    assert w.mean() > 0

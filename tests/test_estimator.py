@@ -144,6 +144,7 @@ DEFAULT_CHANGES = [
     ("aggregator_type", "mean"),
     ("aggregator_solver", "gd"),
     ("aggregator_l2", 1.0),
+    ("aggregator_shrinkage", 1.0),
     ("aggregator_positive", False),
     ("confidence", "certainty"),
     ("use_label_aware_confidence", True),

@@ -181,10 +181,10 @@ def classifier_step(
 def _r_factor(F: np.ndarray, weight: np.ndarray, block: int = 16384) -> np.ndarray:
     """``R`` of the thin QR of ``diag(weight)^{1/2} F``, by QR of stacked block R's (TSQR)."""
     parts = [
-        np.linalg.qr(F[s : s + block] * np.sqrt(weight[s : s + block, None]), mode="r")
+        np.asarray(np.linalg.qr(F[s : s + block] * np.sqrt(weight[s : s + block, None]), "r"))
         for s in range(0, F.shape[0], block)
     ]
-    return np.linalg.qr(np.vstack(parts), mode="r") if len(parts) > 1 else parts[0]
+    return parts[0] if len(parts) == 1 else np.asarray(np.linalg.qr(np.vstack(parts), "r"))
 
 
 def balance(
@@ -260,6 +260,8 @@ def losses(
                 objective.focal_gamma,
                 state.w,
                 objective.aggregator_l2,
+                objective.aggregator_shrinkage,
+                objective.groups,
             )
         else:
             p = np.clip(z, 1e-12, 1 - 1e-12)  # the mean aggregator: clipped, no link
@@ -397,6 +399,8 @@ class ALSSolver:
                 objective.positive,
                 state.w,
                 state.b,
+                shrinkage=objective.aggregator_shrinkage,
+                groups=objective.groups,
             )
         else:
             state.w, state.b = aggregator_gradient_step(
@@ -409,4 +413,6 @@ class ALSSolver:
                 state.w,
                 state.b,
                 self.aggregator_lr,
+                objective.aggregator_shrinkage,
+                objective.groups,
             )

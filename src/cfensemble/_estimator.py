@@ -165,6 +165,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     aggregator_l2 : float >= 0, default=1e-3
         Ridge penalty ``aggregator_l2 / 2 * |w|^2`` in the supervised loss; keeps ``w``
         finite when the labeled rows are separable.
+    aggregator_shrinkage : float >= 0, default=0.0
+        Penalty ``aggregator_shrinkage / 2 * |w - mean(w)|^2``: shrinks the weights toward
+        equal weights (the simple average of the aggregator input) rather than toward 0,
+        the standard remedy when estimated combination weights are noisy (few labels).
     aggregator_positive : bool, default=True
         Constrain the aggregator weights to ``w >= 0`` (non-negative stacking): a base
         classifier can be ignored but never counted against, so the ensemble cannot invert
@@ -276,6 +280,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         L_recon = [sum c_iu (p_iu - P_hat_iu)^2
                    + lambda_reg (sum_u n_u |x_u, a_u|^2 + sum_i n_i |y_i, c_i|^2)] / sum c_iu
         L_sup   = sum_labeled kappa_i l(z_i, y_i) / sum kappa_i + aggregator_l2 / 2 |w|^2
+                  + aggregator_shrinkage / 2 |w - mean(w)|^2
 
     with ``z_i = w . A_i + b``, ``kappa`` the class weights and ``l`` the focal loss
     (cross-entropy for ``focal_gamma = 0``). The instance factors minimise ``L_recon`` with
@@ -294,6 +299,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "aggregator_solver": [StrOptions({"newton", "gd"})],
         "aggregator_lr": [Interval(Real, 0, None, closed="neither")],
         "aggregator_l2": [Interval(Real, 0, None, closed="left")],
+        "aggregator_shrinkage": [Interval(Real, 0, None, closed="left")],
         "aggregator_positive": ["boolean"],
         "confidence": [StrOptions({"uniform", "certainty"}), callable, "array-like"],
         "use_label_aware_confidence": ["boolean"],
@@ -331,6 +337,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         aggregator_solver="newton",
         aggregator_lr=0.01,
         aggregator_l2=1e-3,
+        aggregator_shrinkage=0.0,
         aggregator_positive=True,
         confidence="uniform",
         use_label_aware_confidence=False,
@@ -364,6 +371,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.aggregator_solver = aggregator_solver
         self.aggregator_lr = aggregator_lr
         self.aggregator_l2 = aggregator_l2
+        self.aggregator_shrinkage = aggregator_shrinkage
         self.aggregator_positive = aggregator_positive
         self.confidence = confidence
         self.use_label_aware_confidence = use_label_aware_confidence
@@ -556,6 +564,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             lambda_reg=float(self.lambda_reg),
             focal_gamma=float(self.focal_gamma),
             aggregator_l2=float(self.aggregator_l2),
+            aggregator_shrinkage=float(self.aggregator_shrinkage),
             positive=bool(self.aggregator_positive),
             aggregator_input=self.aggregator_input,
             train_aggregator=train_aggregator and self.aggregator_type == "weighted",

@@ -13,7 +13,7 @@ The combined objective is
     L_recon = [sum_iu c_iu (p_iu - y_i . x_u)^2 + lambda_reg (|X|^2 + |Y|^2)] / sum_iu c_iu
 
     L_sup   = sum_{i labeled} kappa_i * l_gamma(z_i, y_i) / sum_{i labeled} kappa_i
-              + aggregator_l2 / 2 * |w|^2
+              + aggregator_l2 / 2 * |w|^2 + aggregator_shrinkage / 2 * |w - mean(w)|^2
 
 with ``z_i = w @ P_hat[i] + b`` and ``l_gamma`` the focal loss
 ``-(1 - p_t)^gamma * log(p_t)`` (``p_t = p`` if ``y = 1`` else ``1 - p``), which is the
@@ -133,6 +133,25 @@ def reconstruction_loss(
     return total / float(np.sum(C))
 
 
+def centered(w: np.ndarray, groups: int = 1) -> np.ndarray:
+    """``w`` minus the mean of its group (``groups`` equal consecutive parts of ``w``)."""
+    parts = w.reshape(groups, -1)
+    return (parts - parts.mean(axis=1, keepdims=True)).reshape(-1)
+
+
+def aggregator_penalty(w: np.ndarray, l2: float, shrinkage: float = 0.0, groups: int = 1):
+    """``l2 / 2 |w|^2 + shrinkage / 2 |w - mean(w)|^2`` (the mean taken within each group).
+
+    The second term shrinks the weights toward equal weights (the simple average) rather
+    than toward 0, as in the forecast-combination literature.
+    """
+    value = 0.5 * l2 * float(w @ w)
+    if shrinkage and w.size:
+        dev = centered(w, groups)
+        value += 0.5 * shrinkage * float(dev @ dev)
+    return value
+
+
 def supervised_loss(
     z: np.ndarray,
     y: np.ndarray,
@@ -140,9 +159,12 @@ def supervised_loss(
     gamma: float,
     w: np.ndarray,
     aggregator_l2: float,
+    shrinkage: float = 0.0,
+    groups: int = 1,
 ) -> float:
-    """``L_sup``: class-weighted focal loss of the labeled logits ``z`` plus the ridge on ``w``."""
+    """``L_sup``: class-weighted focal loss of the labeled logits ``z`` plus the penalty on
+    ``w`` (:func:`aggregator_penalty`)."""
+    penalty = aggregator_penalty(w, aggregator_l2, shrinkage, groups)
     if z.shape[0] == 0:
-        return 0.5 * aggregator_l2 * float(w @ w)
-    data = float(np.sum(kappa * focal_loss(z, y, gamma)) / np.sum(kappa))
-    return data + 0.5 * aggregator_l2 * float(w @ w)
+        return penalty
+    return float(np.sum(kappa * focal_loss(z, y, gamma)) / np.sum(kappa)) + penalty

@@ -17,6 +17,7 @@ The objective ``L = rho * L_recon + (1 - rho) * L_sup`` with
     L_recon = [sum_iu c_iu (p_iu - P_hat_iu)^2
                + lambda_reg (sum_u n_u |x_u, a_u|^2 + sum_i n_i |y_i, c_i|^2)] / sum_iu c_iu
     L_sup   = sum_{i labeled} kappa_i l_gamma(z_i, y_i) / sum kappa_i + aggregator_l2/2 |w|^2
+              + aggregator_shrinkage/2 |w - mean(w)|^2
 
 where ``n_u = sum_i c_iu`` and ``n_i = sum_u c_iu``: the ridge grows with the observations of
 each factor (ALS-WR), so a row with two predictions is held as firmly, per observation, as a
@@ -51,6 +52,12 @@ class Objective:
     positive: bool = True
     aggregator_input: str = "observed"
     train_aggregator: bool = True  # False: the mean aggregator, nothing supervised
+    aggregator_shrinkage: float = 0.0
+
+    @property
+    def groups(self) -> int:
+        """Weight groups centred by the shrinkage: observed and reconstructed for "both"."""
+        return 2 if self.aggregator_input == "both" else 1
 
 
 @dataclass

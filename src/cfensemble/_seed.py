@@ -70,6 +70,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         *,
         aggregator_solver="gd",
         aggregator_l2=0.0,
+        aggregator_shrinkage=0.0,
         aggregator_positive=False,
         aggregator_input="reconstructed",
         prior_correction=False,
@@ -94,6 +95,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.verbose = verbose
         self.aggregator_solver = aggregator_solver
         self.aggregator_l2 = aggregator_l2
+        self.aggregator_shrinkage = aggregator_shrinkage
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
         self.prior_correction = prior_correction
@@ -141,6 +143,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         max_iter=50,
         aggregator_solver="newton",
         aggregator_l2=0.0,
+        aggregator_shrinkage=0.0,
         aggregator_positive=False,
         aggregator_input="reconstructed",
         prior_correction=False,
@@ -171,6 +174,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.max_iter = max_iter
         self.aggregator_solver = aggregator_solver
         self.aggregator_l2 = aggregator_l2
+        self.aggregator_shrinkage = aggregator_shrinkage
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
         self.prior_correction = prior_correction

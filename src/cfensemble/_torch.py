@@ -50,10 +50,15 @@ def resolve_device(device: str):
     return torch.device(device)
 
 
-def torch_supervised(z, y, kappa, gamma, w, l2):
-    """``L_sup`` in torch: class-weighted focal loss of the logits ``z`` plus the ridge on w."""
+def torch_supervised(z, y, kappa, gamma, w, l2, shrinkage=0.0, groups=1):
+    """``L_sup`` in torch: class-weighted focal loss of the logits ``z`` plus the penalty on
+    w (:func:`cfensemble._losses.aggregator_penalty`)."""
     torch = import_torch()
     ridge = 0.5 * l2 * (w * w).sum()
+    if shrinkage:
+        parts = w.reshape(groups, -1)
+        dev = parts - parts.mean(dim=1, keepdim=True)
+        ridge = ridge + 0.5 * shrinkage * (dev * dev).sum()
     if z.numel() == 0:
         return ridge
     t = torch.where(y == 1, z, -z)
@@ -159,9 +164,13 @@ class TorchProblem:
                 ob.focal_gamma,
                 w,
                 ob.aggregator_l2,
+                ob.aggregator_shrinkage,
+                ob.groups,
             )
         else:
-            sup = 0.5 * ob.aggregator_l2 * (w * w).sum()
+            sup = torch_supervised(
+                w[:0], w[:0], w[:0], 0.0, w, ob.aggregator_l2, ob.aggregator_shrinkage, ob.groups
+            )
         total = ob.rho * fit_recon + (1.0 - ob.rho) * sup
         reported = ob.rho * free + (1.0 - ob.rho) * sup
         return total, reported, free, sup
@@ -251,8 +260,8 @@ class AutogradSolver:
         generator = torch.Generator(device="cpu").manual_seed(int(rng.randint(2**31 - 1)))
         batch = n if self.batch_size is None else min(int(self.batch_size), n)
 
-        val_rows, y_val = validation if validation is not None else (np.zeros(0, int), None)
-        kappa_val = class_weights(y_val, data.use_class_weights) if val_rows.size else None
+        val_rows, y_val = validation if validation is not None else (np.zeros(0, int), np.zeros(0))
+        kappa_val = class_weights(y_val, data.use_class_weights)
         val_rows_t = torch.as_tensor(val_rows, device=dev)
         best = _Best()
 

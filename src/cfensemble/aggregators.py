@@ -16,7 +16,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from ._losses import class_weights, focal_factor, focal_loss_derivatives, supervised_loss
+from ._losses import (
+    centered,
+    class_weights,
+    focal_factor,
+    focal_loss_derivatives,
+    supervised_loss,
+)
 
 __all__ = ["MeanAggregator", "WeightedAggregator"]
 
@@ -45,7 +51,9 @@ def _reconstruct_labeled(X, Y, labeled_idx, labels, n_classifiers):
     return Y[labeled_idx] @ X.T, labels[labeled_idx]
 
 
-def aggregator_gradient_step(A, y, kappa, focal_gamma, l2, positive, w, b, lr):
+def aggregator_gradient_step(
+    A, y, kappa, focal_gamma, l2, positive, w, b, lr, shrinkage=0.0, groups=1
+):
     """One class-weighted gradient step on ``(w, b)`` (the original method's); new ``(w, b)``.
 
     Residual ``r = sigmoid(A w + b) - y``, instance weights ``s = kappa (1 - p_t)^gamma``,
@@ -59,14 +67,26 @@ def aggregator_gradient_step(A, y, kappa, focal_gamma, l2, positive, w, b, lr):
     s = kappa * focal_factor(z, y, focal_gamma)
     weighted = s * (expit(z) - y)
     total = np.sum(s)
-    w = w - lr * (A.T @ weighted / total + l2 * w)
+    grad_penalty = l2 * w + (shrinkage * centered(w, groups) if shrinkage else 0.0)
+    w = w - lr * (A.T @ weighted / total + grad_penalty)
     if positive:
         w = np.maximum(w, 0.0)
     return w, b - lr * float(np.sum(weighted) / total)
 
 
 def solve_aggregator(
-    A, y, kappa, focal_gamma, l2, positive, w, b, max_iter: int = 25, tol: float = 1e-10
+    A,
+    y,
+    kappa,
+    focal_gamma,
+    l2,
+    positive,
+    w,
+    b,
+    max_iter: int = 25,
+    tol: float = 1e-10,
+    shrinkage: float = 0.0,
+    groups: int = 1,
 ):
     """Minimise the class-weighted focal loss of ``sigmoid(A w + b)`` plus ``l2/2 |w|^2``.
 
@@ -93,21 +113,28 @@ def solve_aggregator(
     def logits(th):
         return A @ th[:m] + th[m]
 
+    # the penalty's Hessian: l2 I + shrinkage (I - J/k) within each group of k weights
+    k = m // groups
+    penalty = np.diag(ridge)
+    for g in range(groups):
+        block = slice(g * k, (g + 1) * k)
+        penalty[block, block] += shrinkage * (np.eye(k) - 1.0 / k)
+
     def objective(th):
-        return supervised_loss(logits(th), y, kappa, focal_gamma, th[:m], l2)
+        return supervised_loss(logits(th), y, kappa, focal_gamma, th[:m], l2, shrinkage, groups)
 
     value = objective(theta)
     for _ in range(max_iter):
         # the intercept is a column of ones, handled apart so that [A, 1] is never formed
         first, second = focal_loss_derivatives(logits(theta), y, focal_gamma)
         g, h = kappa * first, kappa * np.maximum(second, 0.0)
-        grad = np.append(A.T @ g, g.sum()) + ridge * theta
+        grad = np.append(A.T @ g, g.sum()) + penalty @ theta
         Ah = A.T @ h
         hess = np.empty((m + 1, m + 1))
         hess[:m, :m] = A.T @ (A * h[:, None])
         hess[:m, m] = hess[m, :m] = Ah
         hess[m, m] = h.sum()
-        hess += np.diag(ridge)
+        hess += penalty
         hess[np.diag_indices_from(hess)] += 1e-10 * (1.0 + np.trace(hess) / (m + 1))
         # weights held at the bound by their gradient stay fixed; a Newton step on the others
         free = ~((theta <= lower) & (grad > 0))
