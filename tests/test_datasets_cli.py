@@ -1,3 +1,5 @@
+import re
+
 """The synthetic generator and the demo command."""
 
 import subprocess
@@ -75,7 +77,34 @@ def test_generator_rejects_bad_arguments(kwargs, match):
 def test_demo_prints_the_comparison(capsys):
     assert main(["demo", "--n-samples", "800"]) == 0
     out = capsys.readouterr().out
-    assert "simple average" in out and "CFEnsembleClassifier" in out and "PR-AUC" in out
+    assert "mean of available" in out and "LR stacking" in out and "PR-AUC" in out
+    assert "held-out rows" in out
+    assert out.strip().splitlines()[-1].startswith("CFEnsembleClassifier ")
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--n-samples", "-5"], "-5 is not >= 100"),
+        (["--n-samples", "many"], "'many' is not a valid int"),
+        (["--positive-rate", "1.5"], r"1.5 is not in \[0.005, 0.5\]"),
+        (["--labeled-fraction", "0"], r"0.0 is not in \[0.01, 1.0\]"),
+        (["--n-classifiers", "1"], r"1 is not in \[3, 200\]"),
+    ],
+)
+def test_demo_bad_arguments_are_usage_errors(capsys, args, match):
+    with pytest.raises(SystemExit) as info:
+        main(["demo", *args])
+    assert info.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_version(capsys):
+    import cfensemble
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert cfensemble.__version__ in capsys.readouterr().out
 
 
 def test_module_entry_point():

@@ -133,11 +133,12 @@ def test_rho_changes_the_predictions(problem):
 # With complete P the default aggregator input is P itself: the factorization only fills
 # in missing predictions. So the base of this test has missing entries, a ridge that keeps
 # the low-rank part alive and the aggregator on both inputs; each change must matter.
-BASE = dict(max_iter=30, lambda_reg=0.01, aggregator_input="both")
+BASE = dict(max_iter=30, lambda_reg=0.01, aggregator_input="both", rho=0.5)
 DEFAULT_CHANGES = [
     ("latent_dim", 3),
     ("latent_dim", "auto"),
     ("rho", 0.9),
+    ("rho", 1.0),
     ("lambda_reg", 1.0),
     ("aggregator_input", "observed"),
     ("aggregator_input", "reconstructed"),
@@ -272,6 +273,7 @@ def test_seed_front_end_is_the_same_estimator(problem):
         seed = CFEnsembleTrainer(n_classifiers=P.shape[1], random_state=0).fit(P, y)
         ours = CFEnsembleClassifier(
             latent_dim=20,
+            rho=0.5,
             max_iter=50,
             lambda_reg=0.01,
             aggregator_input="reconstructed",

@@ -222,6 +222,7 @@ def test_seed_front_end_is_the_same_estimator(problem):
         ours = CFEnsembleClassifier(
             solver="torch",
             latent_dim=20,
+            rho=0.5,
             lambda_reg=0.01,
             max_epochs=20,
             aggregator_l2=0.0,

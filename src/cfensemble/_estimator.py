@@ -135,10 +135,13 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         with a warning). Keep it well below the number of predictions per row: each row's
         factor is fitted to its observed predictions only. ``"auto"`` chooses among 1, 2 and
         4 by cross-validation on the labeled rows (see ``cv_results_``).
-    rho : float in [0, 1] or "auto", default=0.5
+    rho : float in [0, 1] or "auto", default=1.0
         Weight of the reconstruction loss in ``rho * L_recon + (1 - rho) * L_sup``. Both
         parts are averages (see Notes), so ``rho`` means the same at every n. ``rho = 1``
-        fits the factors to ``P`` alone; ``solver="als"`` needs ``rho > 0``. ``"auto"``
+        (default) fits the factors to ``P`` alone: the factorization is a label-free
+        imputer and the aggregator a class-weighted stacker on its output; ``rho < 1`` lets
+        the supervised loss shape the classifier factors too (measured worse with missing
+        predictions, see the README). ``solver="als"`` needs ``rho > 0``. ``"auto"``
         chooses among 0.5, 0.8 and 1 by cross-validation on the labeled rows.
     lambda_reg : float >= 0, default=0.1
         Ridge penalty on the factors and biases, per observation: a factor seen by ``k``
@@ -329,7 +332,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self,
         latent_dim=2,
         *,
-        rho=0.5,
+        rho=1.0,
         lambda_reg=0.1,
         aggregator_input="observed",
         solver="als",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import logging
 import sys
 from numbers import Integral
 from pathlib import Path
@@ -30,47 +29,30 @@ def _metrics(y, p) -> tuple[float, float, float]:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """Fit on a generated imbalanced problem and compare with the simple average."""
-    from . import CFEnsembleClassifier, make_ensemble_problem
+    """Held-out comparison of the default estimator with the baselines (see cfensemble._demo)."""
+    from . import _demo, make_ensemble_problem
 
-    rng = np.random.default_rng(args.seed)
-    quality = np.linspace(0.35, 0.75, args.n_classifiers)
-    P, y = make_ensemble_problem(
+    _demo.run(
         n_samples=args.n_samples,
         n_classifiers=args.n_classifiers,
         positive_rate=args.positive_rate,
-        base_quality=quality,
-        error_correlation=0.5,
-        random_state=args.seed,
-    )
-    labeled = rng.random(y.size) < args.labeled_fraction
-    y_train = np.where(labeled, y, -1)
-    clf = CFEnsembleClassifier(random_state=args.seed).fit(P, y_train)
-    test = ~labeled
-    rows = [
-        ("simple average", P[test].mean(axis=1)),
-        ("best single (on labeled rows)", P[test, _best_column(P[labeled], y[labeled])]),
-        ("CFEnsembleClassifier", clf.transduction_[test]),
-    ]
-    print(
-        f"cfensemble demo: {args.n_samples} instances, {args.n_classifiers} classifiers, "
-        f"{args.positive_rate:.0%} positives, {labeled.sum()} labeled rows; metrics on the "
-        f"{test.sum()} unlabeled rows (transductive), seed {args.seed}"
-    )
-    print(f"{'method':<32}{'PR-AUC':>8}{'ROC-AUC':>9}{'Brier':>8}")
-    for name, p in rows:
-        pr, roc, brier = _metrics(y[test], p)
-        print(f"{name:<32}{pr:>8.3f}{roc:>9.3f}{brier:>8.3f}")
-    d = clf.diagnostics_
-    print(
-        f"aggregator weights: min {d['weight_min']:.3f}, max {d['weight_max']:.3f}, "
-        f"sum {d['weight_sum']:.3f}; {clf.n_iter_} ALS iterations"
+        labeled_fraction=args.labeled_fraction,
+        seed=args.seed,
     )
     if args.save_csv:
+        P, y = make_ensemble_problem(
+            n_samples=args.n_samples,
+            n_classifiers=args.n_classifiers,
+            positive_rate=args.positive_rate,
+            base_quality=np.linspace(0.35, 0.75, args.n_classifiers),
+            error_correlation=0.5,
+            random_state=args.seed,
+        )
+        labeled = np.random.default_rng(args.seed).random(y.size) < args.labeled_fraction
         names = [f"model_{u}" for u in range(P.shape[1])]
         train, test = f"{args.save_csv}-train.csv", f"{args.save_csv}-test.csv"
-        _write_table(train, P, y_train, names)
-        _write_table(test, P[test_rows := ~labeled], y[test_rows], names)
+        _write_table(train, P, np.where(labeled, y, -1), names)
+        _write_table(test, P[~labeled], y[~labeled], names)
         print(f"wrote {train} (labels of the unlabeled rows blanked) and {test} (those rows)")
     return 0
 
@@ -259,24 +241,38 @@ def _number_or(words, kind):
     return convert
 
 
-class _ProgressBar(logging.Handler):
-    """Draws the fit's per-iteration log records as a progress bar on stderr."""
+class _ProgressBar:
+    """``callback(iteration, losses)`` of the estimator, drawn as a bar on stderr.
+
+    Redrawn at most every 0.2 s, with the elapsed time; when stderr is not a terminal (a
+    log file), only the last state is written, once, at the end.
+    """
 
     def __init__(self, total: int):
-        super().__init__(logging.INFO)
-        self.total = total
+        import time
 
-    def emit(self, record):
-        if not record.args:
-            return
-        step = int(record.args[0])
+        self.total = total
+        self.clock = time.monotonic
+        self.start = self.last = self.clock()
+        self.tty = sys.stderr.isatty()
+        self.line = ""
+
+    def __call__(self, iteration: int, losses) -> None:
         width = 30
-        done = int(width * min(step, self.total) / self.total)
-        sys.stderr.write(
-            f"\r[{'#' * done}{' ' * (width - done)}] {step}/{self.total} "
-            f"objective {record.args[1]:.5g}"
+        done = int(width * min(iteration, self.total) / self.total)
+        self.line = (
+            f"[{'#' * done}{' ' * (width - done)}] {iteration}/{self.total} objective "
+            f"{losses[0]:.5g} ({self.clock() - self.start:.1f} s)"
         )
-        sys.stderr.flush()
+        if self.tty and self.clock() - self.last >= 0.2:
+            self.last = self.clock()
+            sys.stderr.write("\r" + self.line)
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.line:
+            sys.stderr.write(("\r" if self.tty else "") + self.line + "\n")
+            sys.stderr.flush()
 
 
 # ---------------------------------------------------------------- commands
@@ -298,21 +294,18 @@ def fit_command(args: argparse.Namespace) -> int:
     y = label_vector(args.predictions, table, args.label_column)
     params = {name: getattr(args, name) for name in args.estimator_params}
     clf = CFEnsembleClassifier(**params)
-    logger = logging.getLogger("cfensemble")
-    bar, level = None, logger.level
+    bar = None
     if not args.quiet:
         bar = _ProgressBar(clf.max_epochs if clf.solver == "torch" else clf.max_iter)
-        logger.addHandler(bar)
-        logger.setLevel(logging.INFO)
+        clf.set_params(callback=bar)
     try:
         clf.fit(P, y)
     except ValueError as exc:
         raise CLIError(f"{args.predictions}: {exc}") from None
     finally:
         if bar is not None:
-            logger.removeHandler(bar)
-            logger.setLevel(level)
-            sys.stderr.write("\n")
+            bar.close()
+    clf.set_params(callback=None)  # a model file holds no callable
     clf.save(
         args.model, metadata={"classifier_columns": columns, "label_column": args.label_column}
     )
@@ -371,18 +364,41 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _bounded(kind, low, high):
+    """An argparse type: ``kind`` within [low, high] (None: unbounded), else a clear error."""
+
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{value} is not {bounds}")
+        return value
+
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cfensemble", description="Ensemble learning by collaborative filtering."
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p_demo = sub.add_parser("demo", help="fit on generated data and compare with baselines")
-    p_demo.add_argument("--n-samples", type=int, default=3000)
-    p_demo.add_argument("--n-classifiers", type=int, default=10)
-    p_demo.add_argument("--positive-rate", type=float, default=0.05)
-    p_demo.add_argument("--labeled-fraction", type=float, default=0.3)
-    p_demo.add_argument("--seed", type=int, default=0)
+    p_demo.add_argument("--n-samples", type=_bounded(int, 100, None), default=3000)
+    p_demo.add_argument("--n-classifiers", type=_bounded(int, 3, 200), default=10)
+    p_demo.add_argument("--positive-rate", type=_bounded(float, 0.005, 0.5), default=0.05)
+    p_demo.add_argument("--labeled-fraction", type=_bounded(float, 0.01, 1.0), default=0.3)
+    p_demo.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0)
     p_demo.add_argument(
         "--save-csv",
         metavar="PREFIX",
