@@ -1,7 +1,6 @@
-import re
-
 """The synthetic generator and the demo command."""
 
+import re
 import subprocess
 import sys
 
