@@ -278,8 +278,17 @@ class _ProgressBar:
 # ---------------------------------------------------------------- commands
 
 
+def _refuse_overwriting(source, **outputs) -> None:
+    """A CLIError when an output path names the input file (it would be overwritten)."""
+    for option, target in outputs.items():
+        if target is not None and Path(target).resolve() == Path(source).resolve():
+            raise CLIError(f"--{option} {target} is the input file; it would be overwritten.")
+
+
 def fit_command(args: argparse.Namespace) -> int:
     from . import CFEnsembleClassifier
+
+    _refuse_overwriting(args.predictions, model=args.model, output=args.output)
 
     table = read_table(args.predictions)
     header = table[0]
@@ -329,9 +338,18 @@ def _load(path):
 
 
 def predict_command(args: argparse.Namespace) -> int:
+    _refuse_overwriting(args.new_predictions, output=args.output)
     clf = _load(args.model)
-    columns = clf.model_metadata_.get("classifier_columns")
     table = read_table(args.new_predictions)
+    columns = clf.model_metadata_.get("classifier_columns")
+    if columns is None:  # a model saved from Python: its column names, or every column
+        names = getattr(clf, "feature_names_in_", None)
+        columns = [str(c) for c in names] if names is not None else list(table[0])
+        if len(columns) != clf.n_features_in_:
+            raise CLIError(
+                f"{args.new_predictions}: the model was fitted on {clf.n_features_in_} "
+                f"classifiers and records no column names; the file has {len(columns)} columns."
+            )
     P = probability_matrix(args.new_predictions, table, columns)
     try:
         proba = clf.predict_proba(P)[:, 1]

@@ -22,6 +22,8 @@ raises a ValueError that says which.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -96,8 +98,25 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
         "user": metadata or {},
     }
     arrays["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    with open(path, "wb") as handle:  # a file object: numpy adds no ".npz" suffix
-        np.savez_compressed(handle, **arrays)
+    write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
+
+
+def write_atomically(path, write) -> None:
+    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    A failed write (full disk, an exception) leaves ``path`` as it was and no temporary file.
+    """
+    path = Path(path)
+    handle = tempfile.NamedTemporaryFile(
+        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            write(handle)  # a file object: numpy adds no ".npz" suffix
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
 
 
 def load_model(path):
@@ -109,9 +128,7 @@ def load_model(path):
 
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-        meta = json.loads(bytes(arrays.pop("metadata")).decode("utf-8"))
+        meta, arrays = _read_members(path)
     except FileNotFoundError:
         raise
     except (
@@ -151,16 +168,88 @@ def load_model(path):
         for name in _OPTIONAL_ARRAYS:
             if name in arrays:
                 setattr(estimator, name, arrays[name].astype(object))
-        for name, value in meta["scalars"].items():
-            setattr(estimator, name, value)
+        for name in _SCALARS:
+            setattr(estimator, name, meta["scalars"][name])
         estimator.loss_curve_ = {part: arrays[f"loss_curve_{part}"] for part in meta["loss_parts"]}
         estimator.diagnostics_ = {"weights": arrays["weights"], **meta["diagnostics"]}
         estimator.model_metadata_ = meta.get("user", {})
-    except (KeyError, TypeError, ValueError) as exc:
+        _check_loaded(estimator, meta)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(
             f"{path} is a damaged cfensemble model file: {type(exc).__name__}: {exc}"
         ) from None
     return estimator
+
+
+_MAX_METADATA = 16 << 20  # bytes of JSON
+_MAX_EXPANSION = 64  # uncompressed / compressed size of any member
+
+
+def _read_members(path: Path) -> tuple[dict, dict]:
+    """The metadata and the known arrays of a model file, checked before decompression.
+
+    Only members this format defines are read; each one's declared uncompressed size must
+    be within ``_MAX_EXPANSION`` times its compressed size (numbers and factors do not
+    compress that well; a zip bomb does), and the metadata within 16 MiB.
+    """
+    with zipfile.ZipFile(path) as archive:
+        infos = {info.filename: info for info in archive.infolist()}
+    for info in infos.values():
+        if info.file_size > _MAX_EXPANSION * info.compress_size + (1 << 20):
+            raise ValueError(f"member {info.filename} expands {info.file_size} bytes: refused")
+    if "metadata.npy" not in infos or infos["metadata.npy"].file_size > _MAX_METADATA:
+        raise ValueError("no metadata member of a sane size")
+    known = {
+        *_ARRAYS,
+        *_OPTIONAL_ARRAYS,
+        "weights",
+        "param.confidence",
+        *(f"loss_curve_{part}" for part in ("total", "reconstruction", "supervised")),
+    }
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(bytes(data["metadata"]).decode("utf-8"))
+        arrays = {name: data[name] for name in data.files if name in known}
+    return meta, arrays
+
+
+def _check_loaded(estimator, meta: dict) -> None:
+    """Parameters through the estimator's constraints; arrays finite and of agreeing shapes."""
+    unknown = set(meta["params"]) - set(estimator.get_params())
+    if unknown:
+        raise ValueError(f"unknown parameters {sorted(unknown)}")
+    extra = set(meta["scalars"]) - set(_SCALARS)
+    if extra:
+        raise ValueError(f"unknown fitted attributes {sorted(extra)}")
+    estimator._validate_params()
+    X, Y = estimator.classifier_factors_, estimator.instance_factors_
+    m, d = X.shape
+    n = Y.shape[0]
+    shapes = {
+        "instance_factors_": (Y.shape, (n, d)),
+        "classifier_bias_": (estimator.classifier_bias_.shape, (m,)),
+        "instance_bias_": (estimator.instance_bias_.shape, (n,)),
+        "transduction_": (estimator.transduction_.shape, (n,)),
+        "classes_": (estimator.classes_.shape, (2,)),
+    }
+    for name, (got, want) in shapes.items():
+        if got != want:
+            raise ValueError(f"{name} has shape {got}, expected {want}")
+    if estimator.coef_.shape not in {(m,), (2 * m,)}:
+        raise ValueError(f"coef_ has shape {estimator.coef_.shape} for {m} classifiers")
+    if estimator.n_features_in_ != m or estimator.latent_dim_ != d:
+        raise ValueError("n_features_in_ / latent_dim_ disagree with the factor shapes")
+    for name in (
+        "classifier_factors_",
+        "classifier_bias_",
+        "instance_factors_",
+        "instance_bias_",
+        "coef_",
+        "transduction_",
+    ):
+        if not np.all(np.isfinite(getattr(estimator, name))):
+            raise ValueError(f"{name} holds NaN or infinite values")
+    if not np.isfinite(float(estimator.intercept_)):
+        raise ValueError("intercept_ is not finite")
 
 
 def _version() -> str:
