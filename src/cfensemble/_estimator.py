@@ -168,10 +168,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     aggregator_l2 : float >= 0, default=1e-3
         Ridge penalty ``aggregator_l2 / 2 * |w|^2`` in the supervised loss; keeps ``w``
         finite when the labeled rows are separable.
-    aggregator_shrinkage : float >= 0, default=0.0
+    aggregator_shrinkage : float >= 0, default=0.1
         Penalty ``aggregator_shrinkage / 2 * |w - mean(w)|^2``: shrinks the weights toward
         equal weights (the simple average of the aggregator input) rather than toward 0,
         the standard remedy when estimated combination weights are noisy (few labels).
+        0.1 was chosen among 0, 0.01, 0.1 and 1 on the accuracy benchmark.
     aggregator_positive : bool, default=True
         Constrain the aggregator weights to ``w >= 0`` (non-negative stacking): a base
         classifier can be ignored but never counted against, so the ensemble cannot invert
@@ -340,7 +341,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         aggregator_solver="newton",
         aggregator_lr=0.01,
         aggregator_l2=1e-3,
-        aggregator_shrinkage=0.0,
+        aggregator_shrinkage=0.1,
         aggregator_positive=True,
         confidence="uniform",
         use_label_aware_confidence=False,
