@@ -28,7 +28,7 @@ def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) ->
         P = np.asarray(P)
         if P.dtype.kind == "c":
             raise ValueError(f"Complex data not supported: {name} must hold real probabilities.")
-        P = P.astype(np.float64)
+        P = np.asarray(P, dtype=np.float64)  # no copy when already float64: never mutated
     except TypeError as exc:
         raise TypeError(f"{name} must be a numeric array of probabilities: {exc}") from None
     except ValueError as exc:
