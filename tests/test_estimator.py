@@ -133,7 +133,9 @@ def test_rho_changes_the_predictions(problem):
 # With complete P the default aggregator input is P itself: the factorization only fills
 # in missing predictions. So the base of this test has missing entries, a ridge that keeps
 # the low-rank part alive and the aggregator on both inputs; each change must matter.
-BASE = dict(max_iter=30, lambda_reg=0.01, aggregator_input="both", rho=0.5)
+BASE = dict(
+    max_iter=30, lambda_reg=0.01, aggregator_input="both", rho=0.5, aggregator_shrinkage=0.0
+)
 DEFAULT_CHANGES = [
     ("latent_dim", 3),
     ("latent_dim", "auto"),
@@ -280,6 +282,7 @@ def test_seed_front_end_is_the_same_estimator(problem):
             aggregator_solver="gd",
             aggregator_l2=0.0,
             aggregator_positive=False,
+            aggregator_shrinkage=0.0,
             prior_correction=False,
             use_label_aware_confidence=True,
             random_state=0,

@@ -70,7 +70,8 @@ def test_numpy_and_torch_losses_agree(gamma, kind, label_aware, device):
 @pytest.mark.parametrize("gamma", [0.0, 2.0])
 @pytest.mark.parametrize("kind", ["observed", "both"])
 def test_torch_gradients_match_finite_differences_of_the_numpy_loss(gamma, kind):
-    """X, a, w, b follow the whole objective; Y, c only the reconstruction (label-free)."""
+    """X, a follow the whole objective; w, b the supervised loss (as the exact aggregator
+    step of ALS); Y, c only the reconstruction (label-free)."""
     data, state, objective = _state(7, kind=kind, gamma=gamma)
     tp = TorchProblem(data, objective, torch.device("cpu"), 100)
     params = _params(state)
@@ -79,8 +80,8 @@ def test_torch_gradients_match_finite_differences_of_the_numpy_loss(gamma, kind)
     h = 1e-6
     rng = np.random.default_rng(0)
     for k, name in enumerate(names):
-        part = 0 if name in ("X", "a", "w", "b") else 1
-        scale = 1.0 if part == 0 else objective.rho
+        part = {"X": 0, "a": 0, "w": 2, "b": 2}.get(name, 1)
+        scale = objective.rho if part == 1 else 1.0
         for _ in range(3):
             shape = np.shape(getattr(state, name))
             index = tuple(rng.integers(s) for s in shape)
@@ -109,6 +110,7 @@ def test_batch_loss_is_an_unbiased_estimate():
 def _fit(P, y, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        params = {"aggregator_shrinkage": 0.0, **params}  # tests of the other penalties
         return CFEnsembleClassifier(solver="torch", random_state=0, **params).fit(P, y)
 
 
@@ -228,6 +230,7 @@ def test_seed_front_end_is_the_same_estimator(problem):
             aggregator_l2=0.0,
             aggregator_positive=False,
             aggregator_input="reconstructed",
+            aggregator_shrinkage=0.0,
             prior_correction=False,
             random_state=0,
         ).fit(P, y)

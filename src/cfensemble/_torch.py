@@ -3,7 +3,9 @@
 The same model and objective as ALS: ``P_hat = Y X^T + a + c``, the aggregator on the input
 chosen by ``aggregator_input``, ``rho * L_recon + (1 - rho) * L_sup`` with the real focal loss
 from logits and class weights. As in ALS, the instance factors ``(Y, c)`` learn from the
-label-free reconstruction only: the supervised loss sees them detached. A parity test checks
+label-free reconstruction only (the supervised loss sees them detached), and the aggregator
+``(w, b)`` minimises ``L_sup`` whatever ``rho`` (with ``rho = 1`` the factors are a pure
+reconstruction and the aggregator is still trained). A parity test checks
 the torch loss against :func:`cfensemble._als.losses` to 1e-10 in float64. PyTorch is
 imported lazily: ``import cfensemble`` works without it.
 """
@@ -153,11 +155,22 @@ class TorchProblem:
                 cb,
             )
         lab = self.torch.nonzero(self.labeled[rows]).flatten()
-        if ob.train_aggregator and lab.numel():
-            P_hat = Yb[lab].detach() @ X.T + a[None, :] + cb[lab].detach()[:, None]
-            A = self.aggregator_input(P0[lab], obs[lab], P_hat)
-            z = A @ w + b
-            sup = torch_supervised(
+
+        def supervised(Xs, a_s):
+            if not (ob.train_aggregator and lab.numel()):
+                return torch_supervised(
+                    w[:0],
+                    w[:0],
+                    w[:0],
+                    0.0,
+                    w,
+                    ob.aggregator_l2,
+                    ob.aggregator_shrinkage,
+                    ob.groups,
+                )
+            P_hat = Yb[lab].detach() @ Xs.T + a_s[None, :] + cb[lab].detach()[:, None]
+            z = self.aggregator_input(P0[lab], obs[lab], P_hat) @ w + b
+            return torch_supervised(
                 z,
                 self.label[rows][lab],
                 self.kappa[rows][lab],
@@ -167,11 +180,13 @@ class TorchProblem:
                 ob.aggregator_shrinkage,
                 ob.groups,
             )
-        else:
-            sup = torch_supervised(
-                w[:0], w[:0], w[:0], 0.0, w, ob.aggregator_l2, ob.aggregator_shrinkage, ob.groups
-            )
+
+        sup = supervised(X, a)
+        # (w, b) minimise L_sup itself, whatever rho (as the exact aggregator step of ALS):
+        # the rho-share of their gradient comes from a copy with the classifier side detached
         total = ob.rho * fit_recon + (1.0 - ob.rho) * sup
+        if ob.rho > 0:
+            total = total + ob.rho * supervised(X.detach(), a.detach())
         reported = ob.rho * free + (1.0 - ob.rho) * sup
         return total, reported, free, sup
 
