@@ -193,3 +193,31 @@ def test_predict_with_a_python_model_and_the_wrong_column_count(model_file, tmp_
     data.write_text("\n".join(["u,v,w"] + [",".join(map(str, row[:3])) for row in P]) + "\n")
     assert main(["predict", "--model", str(path), str(data), "-o", str(tmp_path / "o")]) == 2
     assert "fitted on 4 classifiers" in capsys.readouterr().err
+
+
+def test_repeated_header_names_are_an_error(tmp_path, capsys):
+    path = tmp_path / "dup.csv"
+    path.write_text("a,a,y\n0.1,0.2,1\n0.3,0.4,0\n")
+    args = ["fit", str(path), "--label-column", "y", "--model", str(tmp_path / "m")]
+    assert main(args) == 2
+    assert "repeated column names ['a']" in capsys.readouterr().err
+
+
+def test_the_label_column_cannot_be_a_classifier_column(csv_file, tmp_path, capsys):
+    args = ["fit", str(csv_file), "--label-column", "y", "--model", str(tmp_path / "m")]
+    assert main([*args, "--classifier-columns", "a", "y"]) == 2
+    assert "would leak the labels" in capsys.readouterr().err
+
+
+def test_numpy_scalar_parameters_are_saved_as_numbers(tmp_path):
+    P, y = make_ensemble_problem(120, 4, positive_rate=0.25, random_state=0)
+    clf = CFEnsembleClassifier(
+        latent_dim=np.int64(2),
+        lambda_reg=np.float32(0.1),
+        random_state=np.int64(0),
+        callback=lambda it, losses: None,
+    ).fit(P, np.where(np.arange(120) % 2 == 0, y, -1))
+    clf.save(tmp_path / "m.cfe")
+    loaded = cfensemble.load(tmp_path / "m.cfe")
+    assert loaded.latent_dim == 2 and loaded.callback is None
+    np.testing.assert_array_equal(loaded.predict_proba(P), clf.predict_proba(P))

@@ -87,6 +87,9 @@ def read_table(path) -> tuple[list[str], dict[str, list]]:
         if not rows:
             raise CLIError(f"{path}: the file is empty.")
         header, body = rows[0], rows[1:]
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise CLIError(f"{path}: repeated column names {repeated}; names must be unique.")
         for k, row in enumerate(body, start=2):
             if len(row) != len(header):
                 raise CLIError(
@@ -289,6 +292,11 @@ def fit_command(args: argparse.Namespace) -> int:
     from . import CFEnsembleClassifier
 
     _refuse_overwriting(args.predictions, model=args.model, output=args.output)
+    if args.classifier_columns and args.label_column in args.classifier_columns:
+        raise CLIError(
+            f"--classifier-columns names the label column {args.label_column!r}: its values "
+            "would leak the labels into P."
+        )
 
     table = read_table(args.predictions)
     header = table[0]

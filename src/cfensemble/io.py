@@ -25,6 +25,7 @@ import json
 import os
 import tempfile
 import zipfile
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,12 @@ def _json_params(estimator, arrays: dict) -> dict:
     if not isinstance(confidence, str) and confidence is not None:
         arrays["param.confidence"] = np.asarray(confidence, dtype=np.float64)
         params["confidence"] = {"array": "param.confidence"}
-    if not (params.get("random_state") is None or isinstance(params["random_state"], int)):
+    if not (params.get("random_state") is None or isinstance(params["random_state"], Integral)):
         params["random_state"] = None  # a RandomState instance: its state is not stored
-    return params
+    if params.get("callback") is not None:
+        params["callback"] = None  # a callable: not stored (it only reports progress)
+    # numpy scalars (np.int64(8), np.float32(0.1), np.bool_) as plain JSON numbers
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
 
 
 def save_model(estimator, path, metadata: dict | None = None) -> None:
