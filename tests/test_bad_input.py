@@ -109,12 +109,21 @@ def test_unknown_members_are_never_decompressed(model_file, tmp_path, monkeypatc
     assert not hasattr(loaded, "payload")
 
 
-def test_a_highly_compressed_member_is_refused_before_decompression(model_file, tmp_path):
+def test_a_highly_compressed_member_is_refused_before_decompression(
+    model_file, tmp_path, monkeypatch
+):
     src, _, _ = model_file
     dst = tmp_path / "bomb.cfe"
-    _rewrite(src, dst, change_arrays=lambda a: a.__setitem__("payload", np.zeros(4_000_000)))
-    with pytest.raises(ValueError, match="expands"):
+    bomb = np.zeros(4_000_000)  # 32 MB that deflate packs into ~30 kB
+    _rewrite(src, dst, change_arrays=lambda a: a.__setitem__("loss_curve_total", bomb))
+    read = []
+    original = np.lib.format.read_array
+    monkeypatch.setattr(
+        np.lib.format, "read_array", lambda *a, **k: read.append(1) or original(*a, **k)
+    )
+    with pytest.raises(ValueError, match="expand"):
         cfensemble.load(dst)
+    assert read == []  # refused from the headers, before any array was read
 
 
 @pytest.mark.parametrize(
@@ -191,7 +200,7 @@ def test_predict_with_a_python_model_and_the_wrong_column_count(model_file, tmp_
     path, P, _ = model_file
     data = tmp_path / "new.csv"
     data.write_text("\n".join(["u,v,w"] + [",".join(map(str, row[:3])) for row in P]) + "\n")
-    assert main(["predict", "--model", str(path), str(data), "-o", str(tmp_path / "o")]) == 2
+    assert main(["predict", "--model", str(path), str(data), "-o", str(tmp_path / "o.csv")]) == 2
     assert "fitted on 4 classifiers" in capsys.readouterr().err
 
 

@@ -84,7 +84,7 @@ def test_demo_prints_the_comparison(capsys):
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--n-samples", "-5"], "-5 is not >= 100"),
+        (["--n-samples", "-5"], r"-5 is not in \[100, 1000000\]"),
         (["--n-samples", "many"], "'many' is not a valid int"),
         (["--positive-rate", "1.5"], r"1.5 is not in \[0.005, 0.5\]"),
         (["--labeled-fraction", "0"], r"0.0 is not in \[0.01, 1.0\]"),

@@ -13,6 +13,35 @@ import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 
 
+def _missing_as_nan(values):
+    """``values`` with its own marks of a missing entry turned into NaN.
+
+    A numpy masked array's masked entries and pandas' ``pd.NA`` (nullable ``Float64``,
+    ``Int64``, ``boolean`` columns) are missing, like NaN. Anything else is returned as is.
+    """
+    if isinstance(values, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(values)
+        data = np.asarray(values.data)
+        if data.dtype.kind in "biuf" and mask.any():
+            data = data.astype(np.float64)
+            data[mask] = np.nan
+        return data
+    if hasattr(values, "columns") and hasattr(values, "dtypes"):  # a DataFrame
+        dtypes = list(values.dtypes)
+    elif hasattr(values, "dtype"):  # a Series or a pandas extension array
+        dtypes = [values.dtype]
+    else:
+        return values
+    if hasattr(values, "to_numpy"):
+        nullable = any(
+            type(dtype).__module__.startswith("pandas") and dtype.kind in "biuf"
+            for dtype in dtypes
+        )
+        if nullable:
+            return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return values
+
+
 def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) -> np.ndarray:
     """Return ``P`` as a float64 array of shape (n_samples, n_classifiers).
 
@@ -25,7 +54,7 @@ def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) ->
             "an absent entry, to mark a missing prediction, and '.toarray()' to convert."
         )
     try:
-        P = np.asarray(P)
+        P = np.asarray(_missing_as_nan(P))
         if P.dtype.kind == "c":
             raise ValueError(f"Complex data not supported: {name} must hold real probabilities.")
         P = np.asarray(P, dtype=np.float64)  # no copy when already float64: never mutated
@@ -81,7 +110,7 @@ def check_labels(y, n_samples: int | None = None) -> np.ndarray:
             "for labeled rows and -1 for unlabeled rows."
         )
     try:
-        y = np.asarray(y)
+        y = np.asarray(_missing_as_nan(y))
         if y.dtype.kind == "c":
             raise ValueError("Complex data not supported: y must hold labels 0, 1 or -1.")
         y = y.astype(np.float64)
@@ -118,7 +147,7 @@ def check_labels(y, n_samples: int | None = None) -> np.ndarray:
 def check_confidence_array(C, shape: tuple[int, int], name: str = "confidence") -> np.ndarray:
     """Return a user-supplied confidence matrix as float64, checked finite and >= 0."""
     try:
-        C = np.array(C, dtype=np.float64)
+        C = np.array(_missing_as_nan(C), dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a numeric array: {exc}") from None
     if C.shape != shape:
@@ -127,4 +156,9 @@ def check_confidence_array(C, shape: tuple[int, int], name: str = "confidence") 
         raise ValueError(f"{name} must be finite; found NaN or ±inf.")
     if (C < 0).any():
         raise ValueError(f"{name} must be >= 0; found minimum {C.min():.4g}.")
+    if not (C > 0).any():
+        raise ValueError(
+            f"{name} is 0 everywhere, so no prediction would count; give a positive "
+            "confidence to the predictions to fit."
+        )
     return C

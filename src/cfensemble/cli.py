@@ -1,19 +1,30 @@
 """Command-line interface: ``cfensemble demo | fit | predict | report``.
 
-``fit`` reads a CSV or Parquet file with one probability column per base classifier and a
-label column (1/0; empty or -1 = unlabeled), fits, and writes a model file (see
-:mod:`cfensemble.io`) and a predictions file for every row. ``predict`` folds new rows in;
-``report`` writes a Markdown report with figures. Every estimator option of ``fit`` comes
-from :class:`CFEnsembleClassifier`'s parameters.
+``fit`` reads a table (CSV, TSV, gzip-compressed CSV/TSV or Parquet, by suffix) with one
+probability column per base classifier and a label column (1/0; empty or -1 = unlabeled),
+fits, and writes a model file (see :mod:`cfensemble.io`) and a predictions file for every
+row. ``predict`` folds new rows in; ``report`` writes a Markdown report with figures. Every
+estimator option of ``fit`` comes from :class:`CFEnsembleClassifier`'s parameters.
+
+Every input and output location is checked before the fit starts; every output is written
+to a temporary file beside it and renamed into place only when all of them are complete,
+so a failure leaves no half-written file, and no output may name an input.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gzip
+import os
+import shutil
 import sys
+import tempfile
+import zlib
+from collections.abc import Callable, Sequence
 from numbers import Integral
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,160 +33,310 @@ class CLIError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
 
 
-def _metrics(y, p) -> tuple[float, float, float]:
-    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+# ---------------------------------------------------------------- files and locations
 
-    return average_precision_score(y, p), roc_auc_score(y, p), brier_score_loss(y, p)
-
-
-def demo(args: argparse.Namespace) -> int:
-    """Held-out comparison of the default estimator with the baselines (see cfensemble._demo)."""
-    from . import _demo, make_ensemble_problem
-
-    _demo.run(
-        n_samples=args.n_samples,
-        n_classifiers=args.n_classifiers,
-        positive_rate=args.positive_rate,
-        labeled_fraction=args.labeled_fraction,
-        seed=args.seed,
-    )
-    if args.save_csv:
-        P, y = make_ensemble_problem(
-            n_samples=args.n_samples,
-            n_classifiers=args.n_classifiers,
-            positive_rate=args.positive_rate,
-            base_quality=np.linspace(0.35, 0.75, args.n_classifiers),
-            error_correlation=0.5,
-            random_state=args.seed,
-        )
-        labeled = np.random.default_rng(args.seed).random(y.size) < args.labeled_fraction
-        names = [f"model_{u}" for u in range(P.shape[1])]
-        train, test = f"{args.save_csv}-train.csv", f"{args.save_csv}-test.csv"
-        _write_table(train, P, np.where(labeled, y, -1), names)
-        _write_table(test, P[~labeled], y[~labeled], names)
-        print(f"wrote {train} (labels of the unlabeled rows blanked) and {test} (those rows)")
-    return 0
+_FORMATS = {
+    ".csv": ",",
+    ".csv.gz": ",",
+    ".tsv": "\t",
+    ".tsv.gz": "\t",
+    ".parquet": None,
+    ".pq": None,
+}
+_KNOWN = ".csv, .tsv, .csv.gz, .tsv.gz or .parquet"
+_MISSING = ("", "nan", "NaN", "NA")  # a missing prediction or an unlabeled row
 
 
-def _write_table(path, P, y, names) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*names, "y"])
-        for row, label in zip(P, y, strict=True):
-            cells = ["" if np.isnan(v) else f"{v:.6f}" for v in row]
-            writer.writerow([*cells, "" if label == -1 else int(label)])
+def _table_format(path: Path) -> str | None:
+    name = path.name.lower()
+    for suffix in sorted(_FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    return None
 
 
-def _best_column(P, y) -> int:
-    from sklearn.metrics import average_precision_score
+def _pandas():
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        raise CLIError("reading tables needs pandas: pip install pandas") from None
+    return pd
 
-    return int(np.argmax([average_precision_score(y, P[:, u]) for u in range(P.shape[1])]))
+
+def _need_pyarrow() -> None:
+    from importlib.util import find_spec
+
+    if find_spec("pyarrow") is None:
+        raise CLIError("Parquet files need pyarrow: pip install pyarrow")
+
+
+def check_input(path, option: str = "") -> Path:
+    """``path`` as a Path if it names a readable file, else a CLIError saying why."""
+    path = Path(path)
+    label = f"{option} {path}" if option else str(path)
+    if not path.exists():
+        raise CLIError(f"{label}: no such file.")
+    if path.is_dir():
+        raise CLIError(f"{label}: is a directory, not a file.")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise CLIError(f"{label}: cannot be read ({exc.strerror or exc}).") from None
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(
+    path, option: str, inputs: Sequence[Path] = (), table: bool = False, directory: bool = False
+) -> Path:
+    """``path`` as a Path if it can be written (created or replaced), else a CLIError.
+
+    ``table``: the suffix must be a known table format; ``directory``: ``path`` is a
+    directory (created if absent). An output that names one of ``inputs`` is refused.
+    """
+    path = Path(path)
+    label = f"{option} {path}"
+    if table:
+        fmt = _table_format(path)
+        if fmt is None:
+            raise CLIError(
+                f"{label}: unknown file type {path.suffix or '(none)'!r}; use {_KNOWN}."
+            )
+        if _FORMATS[fmt] is None:
+            _need_pyarrow()
+    parent = path.parent
+    if not parent.exists():
+        raise CLIError(f"{label}: the directory {parent} does not exist.")
+    if not parent.is_dir():
+        raise CLIError(f"{label}: {parent} is not a directory.")
+    if directory:
+        if path.exists() and not path.is_dir():
+            raise CLIError(f"{label}: exists and is not a directory.")
+    elif path.is_dir():
+        raise CLIError(f"{label}: is a directory.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CLIError(f"{label}: the directory {parent} is not writable.")
+    for source in inputs:
+        if _same_file(path, Path(source)):
+            raise CLIError(f"{label} is the input file; it would be overwritten.")
+    return path
+
+
+def _distinct(**outputs) -> None:
+    """A CLIError when two output options name the same file."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        key = Path(path).resolve()
+        if key in seen:
+            raise CLIError(f"{seen[key]} and {option} name the same file {path}.")
+        seen[key] = option
+
+
+class _Outputs:
+    """Files written to temporaries beside their targets, renamed into place together.
+
+    ``stage(path, write)`` calls ``write(temporary_path)``; ``commit()`` renames every
+    staged file over its target. Leaving the ``with`` block without ``commit`` (an error)
+    removes the temporaries, so the targets keep their old content.
+    """
+
+    def __init__(self) -> None:
+        self.staged: list[tuple[Path, Path]] = []
+
+    def __enter__(self) -> _Outputs:
+        return self
+
+    def stage(self, path: Path, write: Callable[[Path], Any]) -> None:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        self.staged.append((Path(name), path))
+        write(Path(name))
+
+    def commit(self) -> None:
+        for temporary, path in self.staged:
+            os.replace(temporary, path)
+        self.staged = []
+
+    def __exit__(self, *exc) -> None:
+        for temporary, _ in self.staged:
+            temporary.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- reading tables
 
 
-def read_table(path) -> tuple[list[str], dict[str, list]]:
-    """Columns of a CSV or Parquet file as lists of raw values, keyed by column name."""
-    path = Path(path)
-    if not path.exists():
-        raise CLIError(f"{path}: no such file.")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
-        if not rows:
-            raise CLIError(f"{path}: the file is empty.")
-        header, body = rows[0], rows[1:]
-        repeated = sorted({name for name in header if header.count(name) > 1})
-        if repeated:
-            raise CLIError(f"{path}: repeated column names {repeated}; names must be unique.")
-        for k, row in enumerate(body, start=2):
-            if len(row) != len(header):
+class Table:
+    """A table's column names and its cells (a pandas DataFrame with columns 0..k-1)."""
+
+    def __init__(self, path: Path, names: list[str], frame) -> None:
+        self.path, self.names, self.frame = path, names, frame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def column(self, name: str, what: str = "column"):
+        if name not in self.names:
+            raise CLIError(f"{self.path}: no {what} {name!r}; the columns are {self.names}.")
+        return self.frame.iloc[:, self.names.index(name)]
+
+
+def read_table(path) -> Table:
+    """Read a CSV/TSV (optionally .gz) or Parquet file; every problem is a CLIError.
+
+    CSV and TSV are read as UTF-8 text (a byte-order mark is ignored), blank lines are
+    skipped, and every cell is kept as text until its column is converted.
+    """
+    path = check_input(path)
+    fmt = _table_format(path)
+    if fmt is None:
+        raise CLIError(f"{path}: unknown file type {path.suffix or '(none)'!r}; use {_KNOWN}.")
+    pd = _pandas()
+    sep = _FORMATS[fmt]
+    try:
+        if sep is None:
+            _need_pyarrow()
+            frame = pd.read_parquet(path)
+            names = [str(c) for c in frame.columns]
+        else:
+            raw = pd.read_csv(
+                path,
+                sep=sep,
+                header=None,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                encoding="utf-8-sig",
+                skip_blank_lines=True,
+                compression="gzip" if fmt.endswith(".gz") else None,
+            )
+            names = [str(name) for name in raw.iloc[0]]
+            frame = raw.iloc[1:].reset_index(drop=True)
+            if len(frame) and (frame.iloc[:, -1] == "").any():
+                _check_short_rows(path, fmt, len(names))
+    except UnicodeDecodeError as exc:
+        raise CLIError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start} of a block); save it "
+            "as UTF-8."
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise CLIError(f"{path}: the file is empty.") from None
+    except pd.errors.ParserError as exc:
+        message = str(exc).split("C error: ")[-1].strip()
+        raise CLIError(f"{path}: not a valid {fmt.lstrip('.')} table: {message}") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise CLIError(f"{path}: cannot be read: {exc}") from None
+    except (ValueError, TypeError) as exc:  # pyarrow's errors on a file that is not Parquet
+        raise CLIError(f"{path}: not a readable {fmt.lstrip('.')} file: {exc}") from None
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise CLIError(f"{path}: repeated column names {repeated}; names must be unique.")
+    if len(frame) == 0:
+        raise CLIError(f"{path}: no data rows (only a header).")
+    frame.columns = range(len(names))
+    return Table(path, names, frame)
+
+
+def _check_short_rows(path: Path, fmt: str, width: int) -> None:
+    """A CLIError at the first row with fewer fields than the header (pandas pads them)."""
+    opener: Any = gzip.open if fmt.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=_FORMATS[fmt] or ",")
+        for row in reader:
+            if row and len(row) < width:
                 raise CLIError(
-                    f"{path}: line {k} has {len(row)} fields but the header has {len(header)}."
+                    f"{path}: line {reader.line_num} has {len(row)} fields but the header "
+                    f"has {width}."
                 )
-        return header, {name: [row[j] for row in body] for j, name in enumerate(header)}
-    if suffix in (".parquet", ".pq"):
-        try:
-            import pandas as pd
-        except ImportError:
-            raise CLIError(
-                "reading Parquet needs pandas and pyarrow: pip install pandas pyarrow"
-            ) from None
-        frame = pd.read_parquet(path)
-        header = [str(c) for c in frame.columns]
-        return header, {str(c): frame[c].tolist() for c in frame.columns}
-    raise CLIError(f"{path}: unknown file type {suffix or '(none)'!r}; use .csv or .parquet.")
 
 
-def _missing(value) -> bool:
-    return (
-        value is None
-        or (isinstance(value, float) and np.isnan(value))
-        or str(value).strip() in ("", "nan", "NaN", "NA")
-    )
+def _numbers(column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A column as float64, with masks of missing cells and of cells that are not numbers."""
+    pd = _pandas()
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(values)
+        return values, missing, np.zeros_like(missing)
+    text = column.astype("string").str.strip()
+    missing = (text.isna() | text.isin(_MISSING)).to_numpy(dtype=bool)
+    parsed = pd.to_numeric(text.mask(missing), errors="coerce")
+    values = pd.Series(parsed).to_numpy(dtype=np.float64, na_value=np.nan)
+    return values, missing, ~missing & np.isnan(values)
 
 
-def probability_matrix(path, table, columns) -> np.ndarray:
+def probability_matrix(table: Table, columns: Sequence[str], hint: str = "") -> np.ndarray:
     """The classifier columns as a float matrix; empty cells are missing predictions (NaN)."""
-    header, data = table
-    P = np.empty((len(data[header[0]]) if header else 0, len(columns)))
+    path = table.path
+    P = np.empty((len(table), len(columns)))
     for j, name in enumerate(columns):
-        if name not in data:
-            raise CLIError(f"{path}: no column {name!r}; the columns are {header}.")
-        for i, value in enumerate(data[name]):
-            if _missing(value):
-                P[i, j] = np.nan
-                continue
-            try:
-                P[i, j] = float(value)
-            except (TypeError, ValueError):
-                raise CLIError(
-                    f"{path}: column {name!r}, row {i + 1}: {value!r} is not a number."
-                ) from None
-            if not 0.0 <= P[i, j] <= 1.0:
-                raise CLIError(
-                    f"{path}: column {name!r}, row {i + 1}: {P[i, j]:g} is not a probability "
-                    "in [0, 1]."
-                )
+        column = table.column(name)
+        values, _, bad = _numbers(column)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise CLIError(
+                f"{path}: column {name!r}, row {i + 1}: {column.iloc[i]!r} is not a number{hint}."
+            )
+        outside = ~np.isnan(values) & ~((values >= 0.0) & (values <= 1.0))
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise CLIError(
+                f"{path}: column {name!r}, row {i + 1}: {values[i]:g} is not a probability "
+                "in [0, 1]."
+            )
+        P[:, j] = values
     return P
 
 
-def label_vector(path, table, column) -> np.ndarray:
+def label_vector(table: Table, column_name: str) -> np.ndarray:
     """Labels 0/1, with -1 for an empty cell or -1 (unlabeled)."""
-    header, data = table
-    if column not in data:
-        raise CLIError(f"{path}: no label column {column!r}; the columns are {header}.")
-    y = np.empty(len(data[column]))
-    for i, value in enumerate(data[column]):
-        if _missing(value):
-            y[i] = -1
-            continue
-        try:
-            y[i] = float(value)
-        except (TypeError, ValueError):
-            y[i] = np.nan
-        if y[i] not in (0, 1, -1):
-            raise CLIError(
-                f"{path}: column {column!r}, row {i + 1}: {value!r} is not a label "
-                "(1, 0, or empty / -1 for unlabeled)."
-            )
+    column = table.column(column_name, "label column")
+    values, missing, _ = _numbers(column)
+    y = np.where(missing, -1.0, values)
+    bad = ~np.isin(y, (0.0, 1.0, -1.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise CLIError(
+            f"{table.path}: column {column_name!r}, row {i + 1}: {column.iloc[i]!r} is not a "
+            "label (1, 0, or empty / -1 for unlabeled)."
+        )
     return y
 
 
-def write_predictions(path, probability, labels=None) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(
-            ["row", "label", "probability"] if labels is not None else ["row", "probability"]
-        )
-        for i, p in enumerate(probability):
-            if labels is None:
-                writer.writerow([i, f"{p:.10g}"])
-            else:
-                label = "" if labels[i] == -1 else int(labels[i])
-                writer.writerow([i, label, f"{p:.10g}"])
+# ---------------------------------------------------------------- writing tables
+
+
+def _table_writer(path: Path, columns: dict[str, Any], decimals: str = "%.10g"):
+    """A ``write(temporary_path)`` for :class:`_Outputs` that writes ``columns`` as ``path``'s
+    format (by suffix): CSV/TSV text, gzip-compressed for ``.gz``, or Parquet."""
+    pd = _pandas()
+    frame = pd.DataFrame(columns)
+    fmt = _table_format(path)
+    if fmt is None:  # checked by check_output before any work
+        raise CLIError(f"{path}: unknown file type {path.suffix!r}; use {_KNOWN}.")
+    sep = _FORMATS[fmt]
+
+    def write(temporary: Path) -> None:
+        if sep is None:
+            frame.to_parquet(temporary, index=False)
+            return
+        text = frame.to_csv(sep=sep, index=False, float_format=decimals, lineterminator="\n")
+        data = text.encode("utf-8")
+        temporary.write_bytes(gzip.compress(data) if fmt.endswith(".gz") else data)
+
+    return write
+
+
+def _labels_column(y: np.ndarray):
+    pd = _pandas()
+    return pd.Series(np.where(y == -1, 0, y).astype(np.int64), dtype="Int64").mask(y == -1)
 
 
 # ---------------------------------------------------------------- estimator options
@@ -281,34 +442,64 @@ class _ProgressBar:
 # ---------------------------------------------------------------- commands
 
 
-def _refuse_overwriting(source, **outputs) -> None:
-    """A CLIError when an output path names the input file (it would be overwritten)."""
-    for option, target in outputs.items():
-        if target is not None and Path(target).resolve() == Path(source).resolve():
-            raise CLIError(f"--{option} {target} is the input file; it would be overwritten.")
+def _ids(table: Table, id_column: str | None):
+    """The output's first column: ``{name: values}`` of the ID column, else row numbers."""
+    if id_column is None:
+        return {"row": np.arange(len(table))}
+    return {id_column: table.column(id_column, "ID column").to_numpy()}
+
+
+def _check_id_column(id_column: str | None, taken: Sequence[str], option: str) -> None:
+    if id_column is None:
+        return
+    if id_column in taken:
+        raise CLIError(f"--id-column {id_column!r} is also {option}.")
 
 
 def fit_command(args: argparse.Namespace) -> int:
     from . import CFEnsembleClassifier
+    from .io import save_model
 
-    _refuse_overwriting(args.predictions, model=args.model, output=args.output)
-    if args.classifier_columns and args.label_column in args.classifier_columns:
-        raise CLIError(
-            f"--classifier-columns names the label column {args.label_column!r}: its values "
-            "would leak the labels into P."
+    source = check_input(args.predictions)
+    model = check_output(args.model, "--model", [source])
+    output = Path(args.output) if args.output else model.with_suffix(".predictions.csv")
+    output = check_output(
+        output, "-o" if args.output else "the predictions file", [source], table=True
+    )
+    _distinct(**{"--model": model, "-o": output})
+    label = args.label_column
+    if args.classifier_columns:
+        repeated = sorted(
+            {c for c in args.classifier_columns if args.classifier_columns.count(c) > 1}
         )
+        if repeated:
+            raise CLIError(f"--classifier-columns names {repeated} more than once.")
+        if label in args.classifier_columns:
+            raise CLIError(
+                f"--classifier-columns names the label column {label!r}: its values "
+                "would leak the labels into P."
+            )
+        _check_id_column(args.id_column, args.classifier_columns, "a classifier column")
+    if args.id_column == label:
+        raise CLIError(f"--id-column {label!r} is also the label column.")
 
-    table = read_table(args.predictions)
-    header = table[0]
-    if args.label_column not in header:
-        raise CLIError(
-            f"{args.predictions}: no label column {args.label_column!r}; the columns are {header}."
-        )
-    columns = args.classifier_columns or [c for c in header if c != args.label_column]
+    table = read_table(source)
+    y = label_vector(table, label)
+    ids = _ids(table, args.id_column)
+    columns = args.classifier_columns or [
+        c for c in table.names if c not in (label, args.id_column)
+    ]
     if not columns:
-        raise CLIError(f"{args.predictions}: no classifier columns besides {args.label_column!r}.")
-    P = probability_matrix(args.predictions, table, columns)
-    y = label_vector(args.predictions, table, args.label_column)
+        raise CLIError(f"{source}: no classifier columns besides {label!r}.")
+    hint = (
+        ""
+        if args.classifier_columns
+        else (
+            " (an ID or other column? name it with --id-column, or list the probability columns "
+            "with --classifier-columns)"
+        )
+    )
+    P = probability_matrix(table, columns, hint)
     params = {name: getattr(args, name) for name in args.estimator_params}
     clf = CFEnsembleClassifier(**params)
     bar = None
@@ -318,20 +509,29 @@ def fit_command(args: argparse.Namespace) -> int:
     try:
         clf.fit(P, y)
     except ValueError as exc:
-        raise CLIError(f"{args.predictions}: {exc}") from None
+        raise CLIError(f"{source}: {exc}") from None
     finally:
         if bar is not None:
             bar.close()
     clf.set_params(callback=None)  # a model file holds no callable
-    clf.save(
-        args.model, metadata={"classifier_columns": columns, "label_column": args.label_column}
-    )
-    output = args.output or Path(args.model).with_suffix(".predictions.csv")
-    write_predictions(output, clf.transduction_, y)
+    metadata = {"classifier_columns": columns, "label_column": label}
+    if args.id_column is not None:
+        metadata["id_column"] = args.id_column
+    predictions = {
+        **ids,
+        "label": _labels_column(y),
+        "labeled": (y != -1).astype(np.int64),
+        "probability": clf.transduction_,
+    }
+    with _Outputs() as outputs:
+        outputs.stage(model, lambda path: save_model(clf, path, metadata))
+        outputs.stage(output, _table_writer(output, predictions))
+        outputs.commit()
     if not args.quiet:
         print(
             f"fitted {len(columns)} classifiers on {len(y)} rows ({int((y != -1).sum())} labeled) "
-            f"in {clf.n_iter_} iterations; model: {args.model}; predictions: {output}"
+            f"in {clf.n_iter_} iterations; model: {model}; predictions: {output} (column "
+            "'labeled' marks the rows whose labels the fit saw)"
         )
     return 0
 
@@ -339,61 +539,202 @@ def fit_command(args: argparse.Namespace) -> int:
 def _load(path):
     from .io import load_model
 
+    path = check_input(path, "--model")
     try:
         return load_model(path)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from None
 
 
-def predict_command(args: argparse.Namespace) -> int:
-    _refuse_overwriting(args.new_predictions, output=args.output)
-    clf = _load(args.model)
-    table = read_table(args.new_predictions)
+def _model_columns(clf, model, table: Table, exclude: Sequence[str | None]) -> list[str]:
+    """The model's classifier columns: as recorded in the file, else every column in order."""
     columns = clf.model_metadata_.get("classifier_columns")
-    if columns is None:  # a model saved from Python: its column names, or every column
-        names = getattr(clf, "feature_names_in_", None)
-        columns = [str(c) for c in names] if names is not None else list(table[0])
+    if columns is not None:
+        if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
+            raise CLIError(f"{model}: classifier_columns in its metadata is not a list of names.")
         if len(columns) != clf.n_features_in_:
             raise CLIError(
-                f"{args.new_predictions}: the model was fitted on {clf.n_features_in_} "
-                f"classifiers and records no column names; the file has {len(columns)} columns."
+                f"{model}: its metadata names {len(columns)} classifier columns but the model "
+                f"was fitted on {clf.n_features_in_}."
             )
-    P = probability_matrix(args.new_predictions, table, columns)
+        return columns
+    names = getattr(clf, "feature_names_in_", None)  # a model saved from Python
+    if names is not None:
+        return [str(c) for c in names]
+    columns = [c for c in table.names if c not in exclude]
+    if len(columns) != clf.n_features_in_:
+        raise CLIError(
+            f"{table.path}: the model was fitted on {clf.n_features_in_} classifiers and "
+            f"records no column names; the file has {len(columns)} columns {columns} "
+            "(all of them are used, in order)."
+        )
+    return columns
+
+
+def _id_column(args, clf, table: Table) -> str | None:
+    """--id-column, else the one fit used when this file has it."""
+    if args.id_column is not None:
+        return args.id_column
+    recorded = clf.model_metadata_.get("id_column")
+    return recorded if isinstance(recorded, str) and recorded in table.names else None
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    source = check_input(args.new_predictions)
+    output = check_output(args.output, "-o", [source, Path(args.model)], table=True)
+    clf = _load(args.model)
+    table = read_table(source)
+    id_column = _id_column(args, clf, table)
+    columns = _model_columns(clf, args.model, table, [id_column])
+    _check_id_column(id_column, columns, "one of the model's classifier columns")
+    if id_column == "probability":
+        raise CLIError("--id-column 'probability' would collide with the output's column.")
+    ids = _ids(table, id_column)
+    P = probability_matrix(table, columns)
     try:
         proba = clf.predict_proba(P)[:, 1]
     except ValueError as exc:
-        raise CLIError(f"{args.new_predictions}: {exc}") from None
-    write_predictions(args.output, proba)
+        raise CLIError(f"{source}: {exc}") from None
+    with _Outputs() as outputs:
+        outputs.stage(output, _table_writer(output, {**ids, "probability": proba}))
+        outputs.commit()
     return 0
 
 
 def report_command(args: argparse.Namespace) -> int:
+    sources = [Path(args.model)] + ([Path(args.labels)] if args.labels else [])
+    output = check_output(args.output, "-o", sources, directory=True)
+    clf = _load(args.model)
+    columns = None
+    P = y = None
+    if args.labels:
+        table = read_table(args.labels)
+        label_column = args.label_column or clf.model_metadata_.get("label_column", "y")
+        if not isinstance(label_column, str):
+            raise CLIError(f"{args.model}: label_column in its metadata is not a name.")
+        columns = _model_columns(clf, args.model, table, [label_column])
+        P = probability_matrix(table, columns)
+        y = label_vector(table, label_column)
+        if not ((y == 1).any() and (y == 0).any()):
+            raise CLIError(
+                f"{args.labels}: the precision-recall figure needs labeled rows of both classes."
+            )
+    elif isinstance(clf.model_metadata_.get("classifier_columns"), list):
+        columns = [str(c) for c in clf.model_metadata_["classifier_columns"]]
+    try:
+        path = _write_report(clf, output, columns, P, y)
+    except ValueError as exc:
+        raise CLIError(f"{args.labels or args.model}: {exc}") from None
+    print(f"report: {path}")
+    return 0
+
+
+def _write_report(clf, output: Path, names, P, y) -> Path:
+    """The report written in a temporary directory beside ``output``, then moved in."""
     import matplotlib
 
     matplotlib.use("Agg")
     from .plotting import write_report
 
-    clf = _load(args.model)
-    columns = clf.model_metadata_.get("classifier_columns")
-    P = y = None
-    if args.labels:
-        table = read_table(args.labels)
-        label_column = args.label_column or clf.model_metadata_.get("label_column", "y")
-        P = probability_matrix(args.labels, table, columns)
-        y = label_vector(args.labels, table, label_column)
-        if not ((y == 1).any() and (y == 0).any()):
-            raise CLIError(
-                f"{args.labels}: the precision-recall figure needs labeled rows of both classes."
-            )
-    path = write_report(clf, args.output, names=columns, P=P, y=y)
-    print(f"report: {path}")
+    temporary = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"))
+    try:
+        markdown = write_report(clf, temporary, names=names, P=P, y=y)
+        if not output.exists():
+            os.replace(temporary, output)
+        else:  # an existing directory: its report files are replaced, others kept
+            for item in temporary.iterdir():
+                os.replace(item, output / item.name)
+            temporary.rmdir()
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return output / Path(markdown).name
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Held-out comparison of the default estimator with the baselines (see cfensemble._demo)."""
+    from . import _demo, make_ensemble_problem
+
+    prefix = None
+    if args.save_csv:
+        prefix = Path(args.save_csv)
+        for part in ("train", "test"):
+            check_output(prefix.parent / f"{prefix.name}-{part}.csv", "--save-csv")
+    try:
+        _demo.run(
+            n_samples=args.n_samples,
+            n_classifiers=args.n_classifiers,
+            positive_rate=args.positive_rate,
+            labeled_fraction=args.labeled_fraction,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise CLIError(
+            f"the generated problem is too small for the demo ({exc}); raise --n-samples, "
+            "--positive-rate or --labeled-fraction."
+        ) from None
+    if prefix is not None:
+        P, y = make_ensemble_problem(
+            n_samples=args.n_samples,
+            n_classifiers=args.n_classifiers,
+            positive_rate=args.positive_rate,
+            base_quality=np.linspace(0.35, 0.75, args.n_classifiers),
+            error_correlation=0.5,
+            random_state=args.seed,
+        )
+        labeled = np.random.default_rng(args.seed).random(y.size) < args.labeled_fraction
+        names = [f"model_{u}" for u in range(P.shape[1])]
+        train = prefix.parent / f"{prefix.name}-train.csv"
+        test = prefix.parent / f"{prefix.name}-test.csv"
+        with _Outputs() as outputs:
+            for path, rows, labels in (
+                (train, slice(None), np.where(labeled, y, -1)),
+                (test, ~labeled, y[~labeled]),
+            ):
+                columns = {name: P[rows, u] for u, name in enumerate(names)}
+                columns["y"] = _labels_column(np.asarray(labels, dtype=float))
+                outputs.stage(path, _table_writer(path, columns, "%.6f"))
+            outputs.commit()
+        print(f"wrote {train} (labels of the unlabeled rows blanked) and {test} (those rows)")
     return 0
 
 
-def _version() -> str:
-    from . import __version__
+def _check_demo(args: argparse.Namespace) -> str | None:
+    """Arguments that are each valid but together leave the demo without enough data."""
+    n, rate, fraction, m = (
+        args.n_samples,
+        args.positive_rate,
+        args.labeled_fraction,
+        (args.n_classifiers),
+    )
+    if n * rate < 10:
+        return (
+            f"--n-samples {n} with --positive-rate {rate} gives {n * rate:.3g} positives; the "
+            "demo needs at least 10"
+        )
+    labeled = 0.7 * n * fraction  # 30 % of the rows are held out
+    if labeled * rate < 3:
+        return (
+            f"--n-samples {n}, --positive-rate {rate} and --labeled-fraction {fraction} give "
+            f"about {labeled * rate:.2g} labeled positives; the demo needs at least 3"
+        )
+    if labeled * 3 / m < 5:
+        return (
+            f"--n-samples {n} and --labeled-fraction {fraction} give about {labeled:.0f} "
+            f"labeled rows for {m} classifiers; in the demo's 3-of-m regime each classifier "
+            "needs at least 5 of them: raise --n-samples or lower --n-classifiers"
+        )
+    return None
 
-    return __version__
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cfensemble")
+    except PackageNotFoundError:  # a source tree that was never installed
+        from . import __version__
+
+        return __version__
 
 
 def _bounded(kind, low, high):
@@ -404,6 +745,8 @@ def _bounded(kind, low, high):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if not np.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
             raise argparse.ArgumentTypeError(f"{value} is not {bounds}")
@@ -416,11 +759,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cfensemble", description="Ensemble learning by collaborative filtering."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     p_demo = sub.add_parser("demo", help="fit on generated data and compare with baselines")
-    p_demo.add_argument("--n-samples", type=_bounded(int, 100, None), default=3000)
+    p_demo.add_argument("--n-samples", type=_bounded(int, 100, 1_000_000), default=3000)
     p_demo.add_argument("--n-classifiers", type=_bounded(int, 3, 200), default=10)
     p_demo.add_argument("--positive-rate", type=_bounded(float, 0.005, 0.5), default=0.05)
     p_demo.add_argument("--labeled-fraction", type=_bounded(float, 0.01, 1.0), default=0.3)
@@ -430,41 +773,66 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PREFIX",
         help="also write PREFIX-train.csv and PREFIX-test.csv: sample files for `fit`",
     )
-    p_demo.set_defaults(func=demo)
+    p_demo.set_defaults(func=demo, check=_check_demo, subparser=p_demo)
 
     p_fit = sub.add_parser("fit", help="fit on a file of base-classifier probabilities")
-    p_fit.add_argument("predictions", help="CSV or Parquet: probability columns + label column")
+    p_fit.add_argument(
+        "predictions", help=f"probability columns + label column: {_KNOWN} (by suffix)"
+    )
     p_fit.add_argument("--label-column", required=True, help="1/0; empty or -1 = unlabeled")
     p_fit.add_argument("--classifier-columns", nargs="+", help="default: every other column")
+    p_fit.add_argument(
+        "--id-column", help="a row identifier, copied to the predictions file (not a classifier)"
+    )
     p_fit.add_argument("--model", required=True, help="model file to write (e.g. out.cfe)")
     p_fit.add_argument(
-        "-o", "--output", help="predictions for every row (default: MODEL.predictions.csv)"
+        "-o",
+        "--output",
+        help="predictions for every row, with a 'labeled' column (1: the fit saw its label); "
+        f"{_KNOWN} (default: MODEL.predictions.csv)",
     )
     p_fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p_fit.set_defaults(func=fit_command, estimator_params=_estimator_options(p_fit))
 
     p_predict = sub.add_parser("predict", help="fold new rows into a fitted model")
     p_predict.add_argument("--model", required=True)
-    p_predict.add_argument("new_predictions", help="CSV or Parquet with the model's columns")
-    p_predict.add_argument("-o", "--output", required=True, help="CSV to write")
+    p_predict.add_argument("new_predictions", help=f"the model's columns: {_KNOWN}")
+    p_predict.add_argument(
+        "--id-column", help="copied to the output (default: fit's --id-column when present)"
+    )
+    p_predict.add_argument("-o", "--output", required=True, help=f"file to write: {_KNOWN}")
     p_predict.set_defaults(func=predict_command)
 
     p_report = sub.add_parser("report", help="Markdown report with figures")
     p_report.add_argument("--model", required=True)
-    p_report.add_argument("--labels", help="CSV/Parquet with the classifier columns and labels")
+    p_report.add_argument("--labels", help="a table with the classifier columns and labels")
     p_report.add_argument("--label-column", help="default: the one used in fit")
-    p_report.add_argument("-o", "--output", required=True, help="directory to write")
+    p_report.add_argument(
+        "-o", "--output", required=True, help="directory to write (report files are replaced)"
+    )
     p_report.set_defaults(func=report_command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check = getattr(args, "check", None)
+    problem = check(args) if check is not None else None
+    if problem:
+        args.subparser.error(problem)  # usage and exit status 2, as argparse does
     try:
         return args.func(args)
     except CLIError as exc:
         print(f"cfensemble {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a disk or permission problem met while writing
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"cfensemble {args.command}: error: {where}{exc.strerror or exc}; nothing was "
+            "written.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -73,8 +73,35 @@ def _json_params(estimator, arrays: dict) -> dict:
         params["random_state"] = None  # a RandomState instance: its state is not stored
     if params.get("callback") is not None:
         params["callback"] = None  # a callable: not stored (it only reports progress)
-    # numpy scalars (np.int64(8), np.float32(0.1), np.bool_) as plain JSON numbers
-    return {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
+    return _jsonable(params, "params")
+
+
+def _jsonable(value, field: str):
+    """``value`` with numpy scalars and arrays as plain JSON values (np.int64(8) -> 8).
+
+    Anything JSON cannot hold raises a ValueError naming the field.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if isinstance(key, np.generic):
+                key = key.item()
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise ValueError(f"{field}: key {key!r} cannot be stored in a model file")
+            out[key] = _jsonable(item, f"{field}.{key}")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item, f"{field}[{k}]") for k, item in enumerate(value)]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise ValueError(
+        f"{field}: a {type(value).__name__} cannot be stored in a model file (JSON numbers, "
+        "strings, lists and dicts only)"
+    )
 
 
 def save_model(estimator, path, metadata: dict | None = None) -> None:
@@ -96,12 +123,13 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
         "cfensemble_version": __version__,
         "class": type(estimator).__name__,
         "params": _json_params(estimator, arrays),
-        "scalars": {name: getattr(estimator, name) for name in _SCALARS},
-        "diagnostics": diagnostics,
+        "scalars": _jsonable({name: getattr(estimator, name) for name in _SCALARS}, "scalars"),
+        "diagnostics": _jsonable(diagnostics, "diagnostics"),
         "loss_parts": list(estimator.loss_curve_),
-        "user": metadata or {},
+        "user": _jsonable(metadata or {}, "metadata"),
     }
-    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    text = json.dumps(meta, allow_nan=True)  # NaN/inf are refused at load, with the field
+    arrays["metadata"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     write_atomically(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
@@ -127,27 +155,60 @@ def load_model(path):
     """Read an estimator written by :func:`save_model`.
 
     Returns the fitted estimator; the ``user`` metadata is in its ``model_metadata_``.
+    Everything is checked before use: only the members this format defines are read (with
+    ``allow_pickle=False``), their declared shapes must agree with each other before any
+    array is allocated, parameters go through the estimator's constraints, and arrays and
+    fitted numbers must be finite. A problem raises a ValueError naming the file and the
+    field.
     """
-    from . import _estimator, _seed
-
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a cfensemble model file.")
     try:
-        meta, arrays = _read_members(path)
+        archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise
-    except (
-        OSError,
-        ValueError,
-        KeyError,
-        EOFError,
-        zipfile.BadZipFile,
-        UnicodeDecodeError,
-    ) as exc:
-        raise ValueError(
-            f"{path} is not a readable cfensemble model file (corrupted or another format): "
-            f"{type(exc).__name__}: {exc}"
-        ) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _unreadable(path, exc) from None
+    with archive:
+        try:
+            meta = _read_metadata(archive)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise _unreadable(path, exc) from None
+        _check_format(path, meta)
+        try:
+            arrays = _read_arrays(archive, meta)
+            estimator = _build(meta, arrays)
+        except (
+            OSError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            EOFError,
+            zipfile.BadZipFile,
+        ) as exc:
+            raise ValueError(
+                f"{path} is a damaged cfensemble model file: {_describe(exc)}"
+            ) from None
+    return estimator
+
+
+def _unreadable(path: Path, exc: BaseException) -> ValueError:
+    return ValueError(
+        f"{path} is not a readable cfensemble model file (corrupted or another format): "
+        f"{_describe(exc)}"
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
+    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
+
+
+def _check_format(path: Path, meta: dict) -> None:
+    if meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not a cfensemble model file (format {meta.get('format')!r}).")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(
@@ -156,92 +217,178 @@ def load_model(path):
             f"{FORMAT_VERSION}. Load it with the cfensemble version that wrote it "
             f"({meta.get('cfensemble_version')})."
         )
+
+
+_MAX_METADATA = 16 << 20  # bytes of JSON
+_MAX_EXPANSION = 64  # uncompressed / compressed size of the arrays, all together
+_LOSS_PARTS = ("total", "reconstruction", "supervised")
+
+
+def _read_metadata(archive: zipfile.ZipFile) -> dict:
+    info = _member(archive, "metadata")
+    if info is None:
+        raise ValueError("no metadata member")
+    if info.file_size > _MAX_METADATA:
+        raise ValueError(f"metadata member of {info.file_size} bytes: refused")
+    with archive.open(info) as handle:
+        shape, dtype, _ = _npy_header(handle, "metadata")
+        if dtype != np.uint8 or len(shape) != 1:
+            raise ValueError("metadata is not a byte array")
+        text = handle.read(shape[0])
+    meta = json.loads(text.decode("utf-8"))
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not a JSON object")
+    return meta
+
+
+def _member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None:
+    try:
+        return archive.getinfo(name + ".npy")
+    except KeyError:
+        return None
+
+
+def _npy_header(handle, name: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and header length of a ``.npy`` stream, reading nothing else."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, _fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(f"{name}: unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise ValueError(f"{name}: object arrays are refused (no pickle)")
+    return tuple(int(k) for k in shape), dtype, handle.tell()
+
+
+def _read_arrays(archive: zipfile.ZipFile, meta: dict) -> dict[str, np.ndarray]:
+    """The arrays this format defines, after their declared shapes were checked.
+
+    Unknown members are never opened. Each known member's header is read first; the
+    shapes must agree with each other (``m`` classifiers, ``n`` instances, ``d`` latent
+    dimensions), each member's size must match its header, and all of them together may
+    expand at most ``_MAX_EXPANSION`` times their compressed size (numbers and factors do
+    not compress that well; a zip bomb does). Only then are the arrays read.
+    """
+    parts = meta["loss_parts"]
+    if not isinstance(parts, list) or not set(parts) <= set(_LOSS_PARTS) or "total" not in parts:
+        raise ValueError(f"loss_parts must be a list of {list(_LOSS_PARTS)}; got {parts!r}")
+    names = [*_ARRAYS, "weights", *(f"loss_curve_{part}" for part in parts)]
+    optional = [*_OPTIONAL_ARRAYS]
+    confidence = meta["params"].get("confidence") if isinstance(meta["params"], dict) else None
+    if isinstance(confidence, dict):
+        if confidence != {"array": "param.confidence"}:
+            raise ValueError(f"params.confidence: {confidence!r} is not an array reference")
+        names.append("param.confidence")
+    headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    infos: dict[str, zipfile.ZipInfo] = {}
+    for name in names + optional:
+        info = _member(archive, name)
+        if info is None:
+            if name in optional:
+                continue
+            raise ValueError(f"{name}: missing")
+        with archive.open(info) as handle:
+            shape, dtype, offset = _npy_header(handle, name)
+        size = int(np.prod(shape, dtype=np.float64) * dtype.itemsize)
+        if info.file_size != offset + size:
+            raise ValueError(
+                f"{name}: the header declares shape {shape} ({size} bytes) but the member "
+                f"holds {info.file_size - offset} bytes"
+            )
+        headers[name], infos[name] = (shape, dtype), info
+    total = sum(info.file_size for info in infos.values())
+    packed = sum(info.compress_size for info in infos.values())
+    if total > _MAX_EXPANSION * packed + (1 << 20):
+        raise ValueError(
+            f"the arrays expand {total} bytes from {packed} compressed: refused (zip bomb?)"
+        )
+    _check_shapes(headers)
+    arrays = {}
+    for name, info in infos.items():
+        with archive.open(info) as handle:
+            arrays[name] = np.lib.format.read_array(handle, allow_pickle=False)
+    return arrays
+
+
+def _check_shapes(headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+    """Shapes and dtypes of the arrays, from their headers, against each other."""
+    for name, (_, dtype) in headers.items():
+        text = name in ("feature_names_in_", "classes_")
+        if dtype.kind not in ("fiub" + ("U" if text else "")):
+            raise ValueError(f"{name} has dtype {dtype}; expected numbers")
+    X, _ = headers["classifier_factors_"]
+    Y, _ = headers["instance_factors_"]
+    if len(X) != 2 or len(Y) != 2:
+        raise ValueError(f"classifier_factors_ {X} and instance_factors_ {Y} must be 2-D")
+    (m, d), n = X, Y[0]
+    if m == 0:
+        raise ValueError("classifier_factors_ has 0 classifiers")
+    coef = headers["coef_"][0]
+    want: dict[str, list[tuple[int, ...]]] = {
+        "instance_factors_": [(n, d)],
+        "classifier_bias_": [(m,)],
+        "instance_bias_": [(n,)],
+        "transduction_": [(n,)],
+        "classes_": [(2,)],
+        "coef_": [(m,), (2 * m,)],
+        "weights": [coef],
+        "feature_names_in_": [(m,)],
+        "param.confidence": [(n, m)],
+    }
+    for name, shapes in want.items():
+        if name in headers and headers[name][0] not in shapes:
+            expected = " or ".join(str(s) for s in shapes)
+            raise ValueError(
+                f"{name} has shape {headers[name][0]}, expected {expected} "
+                f"({m} classifiers, {n} instances, latent dimension {d})"
+            )
+    for name, (shape, _) in headers.items():
+        if name.startswith("loss_curve_") and len(shape) != 1:
+            raise ValueError(f"{name} has shape {shape}; expected 1-D")
+
+
+def _build(meta: dict, arrays: dict[str, np.ndarray]):
+    from . import _estimator, _seed
+
     classes = {
         "CFEnsembleClassifier": _estimator.CFEnsembleClassifier,
         "CFEnsembleTrainer": _seed.CFEnsembleTrainer,
         "CFEnsemblePyTorchTrainer": _seed.CFEnsemblePyTorchTrainer,
     }
-    try:
-        cls = classes[meta["class"]]
-        params = dict(meta["params"])
-        if isinstance(params.get("confidence"), dict):
-            params["confidence"] = arrays.pop(params["confidence"]["array"])
-        estimator = cls(**params)
-        for name in _ARRAYS:
-            setattr(estimator, name, arrays[name])
-        for name in _OPTIONAL_ARRAYS:
-            if name in arrays:
-                setattr(estimator, name, arrays[name].astype(object))
-        for name in _SCALARS:
-            setattr(estimator, name, meta["scalars"][name])
-        estimator.loss_curve_ = {part: arrays[f"loss_curve_{part}"] for part in meta["loss_parts"]}
-        estimator.diagnostics_ = {"weights": arrays["weights"], **meta["diagnostics"]}
-        estimator.model_metadata_ = meta.get("user", {})
-        _check_loaded(estimator, meta)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(
-            f"{path} is a damaged cfensemble model file: {type(exc).__name__}: {exc}"
-        ) from None
-    return estimator
-
-
-_MAX_METADATA = 16 << 20  # bytes of JSON
-_MAX_EXPANSION = 64  # uncompressed / compressed size of any member
-
-
-def _read_members(path: Path) -> tuple[dict, dict]:
-    """The metadata and the known arrays of a model file, checked before decompression.
-
-    Only members this format defines are read; each one's declared uncompressed size must
-    be within ``_MAX_EXPANSION`` times its compressed size (numbers and factors do not
-    compress that well; a zip bomb does), and the metadata within 16 MiB.
-    """
-    with zipfile.ZipFile(path) as archive:
-        infos = {info.filename: info for info in archive.infolist()}
-    for info in infos.values():
-        if info.file_size > _MAX_EXPANSION * info.compress_size + (1 << 20):
-            raise ValueError(f"member {info.filename} expands {info.file_size} bytes: refused")
-    if "metadata.npy" not in infos or infos["metadata.npy"].file_size > _MAX_METADATA:
-        raise ValueError("no metadata member of a sane size")
-    known = {
-        *_ARRAYS,
-        *_OPTIONAL_ARRAYS,
-        "weights",
-        "param.confidence",
-        *(f"loss_curve_{part}" for part in ("total", "reconstruction", "supervised")),
-    }
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(bytes(data["metadata"]).decode("utf-8"))
-        arrays = {name: data[name] for name in data.files if name in known}
-    return meta, arrays
-
-
-def _check_loaded(estimator, meta: dict) -> None:
-    """Parameters through the estimator's constraints; arrays finite and of agreeing shapes."""
-    unknown = set(meta["params"]) - set(estimator.get_params())
+    if meta["class"] not in classes:
+        raise ValueError(f"class {meta['class']!r} is not a cfensemble estimator")
+    cls = classes[meta["class"]]
+    params, scalars = meta["params"], meta["scalars"]
+    for field, value in (("params", params), ("scalars", scalars)):
+        if not isinstance(value, dict):
+            raise ValueError(f"{field} is not a JSON object")
+    known = set(cls().get_params(deep=False))
+    unknown = set(params) - known
     if unknown:
-        raise ValueError(f"unknown parameters {sorted(unknown)}")
-    extra = set(meta["scalars"]) - set(_SCALARS)
+        raise ValueError(f"params: unknown parameters {sorted(unknown)}")
+    extra = set(scalars) - set(_SCALARS)
     if extra:
-        raise ValueError(f"unknown fitted attributes {sorted(extra)}")
-    estimator._validate_params()
-    X, Y = estimator.classifier_factors_, estimator.instance_factors_
-    m, d = X.shape
-    n = Y.shape[0]
-    shapes = {
-        "instance_factors_": (Y.shape, (n, d)),
-        "classifier_bias_": (estimator.classifier_bias_.shape, (m,)),
-        "instance_bias_": (estimator.instance_bias_.shape, (n,)),
-        "transduction_": (estimator.transduction_.shape, (n,)),
-        "classes_": (estimator.classes_.shape, (2,)),
-    }
-    for name, (got, want) in shapes.items():
-        if got != want:
-            raise ValueError(f"{name} has shape {got}, expected {want}")
-    if estimator.coef_.shape not in {(m,), (2 * m,)}:
-        raise ValueError(f"coef_ has shape {estimator.coef_.shape} for {m} classifiers")
-    if estimator.n_features_in_ != m or estimator.latent_dim_ != d:
-        raise ValueError("n_features_in_ / latent_dim_ disagree with the factor shapes")
+        raise ValueError(f"scalars: unknown fitted attributes {sorted(extra)}")
+    params = dict(params)
+    if isinstance(params.get("confidence"), dict):
+        params["confidence"] = arrays["param.confidence"]
+    estimator = cls(**params)
+    estimator._validate_params()  # the constraints' message names the parameter
+    for name in _ARRAYS:
+        setattr(estimator, name, arrays[name])
+    for name in _OPTIONAL_ARRAYS:
+        if name in arrays:
+            setattr(estimator, name, arrays[name].astype(object))
+    for name in _SCALARS:
+        setattr(estimator, name, _check_scalar(name, scalars[name], estimator))
+    estimator.loss_curve_ = {part: arrays[f"loss_curve_{part}"] for part in meta["loss_parts"]}
+    estimator.diagnostics_ = {"weights": arrays["weights"], **_check_diagnostics(meta)}
+    user = meta.get("user", {})
+    if not isinstance(user, dict):
+        raise ValueError("user metadata is not a JSON object")
+    estimator.model_metadata_ = user
     for name in (
         "classifier_factors_",
         "classifier_bias_",
@@ -249,11 +396,70 @@ def _check_loaded(estimator, meta: dict) -> None:
         "instance_bias_",
         "coef_",
         "transduction_",
+        "weights",
     ):
-        if not np.all(np.isfinite(getattr(estimator, name))):
+        values = arrays[name]
+        if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
             raise ValueError(f"{name} holds NaN or infinite values")
-    if not np.isfinite(float(estimator.intercept_)):
-        raise ValueError("intercept_ is not finite")
+    if "param.confidence" in arrays:
+        C = arrays["param.confidence"]
+        if not np.all(np.isfinite(C)) or (C < 0).any():
+            raise ValueError("param.confidence must be finite and >= 0")
+    return estimator
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_scalar(name: str, value, estimator):
+    """A fitted scalar of the model file, checked for its type, range and agreement."""
+    m, d = estimator.classifier_factors_.shape
+    if name == "intercept_":
+        ok = _is_number(value) and np.isfinite(value)
+        value = float(value) if ok else value
+    elif name == "aggregator_trained_":
+        ok = isinstance(value, bool)
+    elif name == "n_iter_":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif name == "rho_":
+        ok = _is_number(value) and 0 <= value <= 1
+    elif name in ("n_features_in_", "latent_dim_"):
+        expected = m if name == "n_features_in_" else d
+        if value != expected or isinstance(value, bool):
+            raise ValueError(
+                f"scalars.{name} is {value!r}, expected {expected}: n_features_in_ / "
+                "latent_dim_ disagree with the factor shapes"
+            )
+        ok = True
+    elif name in ("validation_pr_auc_", "validation_loss_"):
+        ok = value is None or (_is_number(value) and np.isfinite(value))
+    else:  # cv_results_: a record of the search, shown only
+        ok = value is None or isinstance(value, list)
+    if not ok:
+        raise ValueError(f"scalars.{name} has an invalid value {value!r}")
+    return value
+
+
+_REPORTED = ("weight_min", "weight_max", "weight_sum", "prediction_std")
+
+
+def _check_diagnostics(meta: dict) -> dict:
+    diagnostics = meta["diagnostics"]
+    if not isinstance(diagnostics, dict):
+        raise ValueError("diagnostics is not a JSON object")
+    for key, value in diagnostics.items():
+        flat = value if isinstance(value, list) else [value]
+        if key == "weights" or not all(v is None or isinstance(v, (int, float)) for v in flat):
+            raise ValueError(f"diagnostics.{key} has an invalid value {value!r}")
+    for key in _REPORTED:
+        if not _is_number(diagnostics.get(key)):
+            raise ValueError(f"diagnostics.{key} is missing or not a number")
+    if not isinstance(diagnostics.get("collapsed"), bool):
+        raise ValueError("diagnostics.collapsed is missing or not true/false")
+    if not isinstance(diagnostics.get("n_negative_weights"), int):
+        raise ValueError("diagnostics.n_negative_weights is missing or not an integer")
+    return diagnostics
 
 
 def _version() -> str:
