@@ -99,8 +99,8 @@ def _jsonable(value, field: str):
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     raise ValueError(
-        f"{field}: a {type(value).__name__} cannot be stored in a model file (JSON numbers, "
-        "strings, lists and dicts only)"
+        f"{field}: a value of type {type(value).__name__} cannot be stored in a model file (JSON "
+        "numbers, strings, lists and dicts only)"
     )
 
 
