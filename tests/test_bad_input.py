@@ -968,3 +968,33 @@ def test_bad_confidence_arrays(C, match):
 
     with pytest.raises(ValueError, match=match):
         check_confidence_array(C, (2, 2))
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+    reason="root reads any file",
+)
+def test_an_unreadable_input_is_one_line(tmp_path, capsys):
+    path = tmp_path / "in.csv"
+    path.write_text(GOOD)
+    path.chmod(0)
+    _run_error(tmp_path, capsys, FIT, "cannot be read (Permission denied)")
+
+
+def test_predict_with_a_python_model_fitted_on_named_columns(tmp_path):
+    import pandas as pd
+
+    P, y = _rows(n=80, m=3)
+    frame = pd.DataFrame(P, columns=["x", "y_", "z"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CFEnsembleClassifier(random_state=0, max_iter=5).fit(frame, y)
+    clf.save(tmp_path / "m.cfe")
+    (tmp_path / "new.csv").write_text(
+        frame[["z", "x", "y_"]].assign(extra="k").to_csv(index=False)
+    )
+    out = tmp_path / "o.csv"
+    args = ["predict", "--model", str(tmp_path / "m.cfe"), str(tmp_path / "new.csv")]
+    assert main([*args, "-o", str(out)]) == 0
+    got = pd.read_csv(out)["probability"]
+    np.testing.assert_allclose(got, clf.predict_proba(frame)[:, 1], rtol=1e-8)

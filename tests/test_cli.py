@@ -68,6 +68,7 @@ def test_fit_predict_report_end_to_end(files, capsys):
         [float(r["probability"]) for r in rows], clf.transduction_, rtol=1e-9
     )
     assert rows[0]["label"] in ("", "0", "1")
+    assert [r["labeled"] for r in rows] == ["1" if t else "0" for t in labeled]
 
     preds = tmp / "preds.csv"
     assert main(["predict", "--model", str(model), str(held), "-o", str(preds)]) == 0
