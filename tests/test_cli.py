@@ -1,6 +1,7 @@
 """End-to-end: the CLI on files it writes; clear errors for bad files."""
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -202,3 +203,29 @@ def test_predict_with_missing_column_and_bad_model(files, capsys):
     junk.write_bytes(b"\x00" * 50)
     assert main(["predict", "--model", str(junk), str(partial), "-o", str(tmp / "o.csv")]) == 2
     assert "not a readable cfensemble model file" in capsys.readouterr().err
+
+
+def test_fit_help_lists_defaults_and_no_callback(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "--callback" not in text  # a callable is not a command-line value
+    assert re.search(r"--lambda-reg FLOAT\s+default: 0\.1\b", text)
+
+
+def test_report_without_matplotlib_is_a_clear_error(files, capsys, monkeypatch):
+    import importlib.util
+
+    tmp, train, *_ = files
+    model = tmp / "m.cfe"
+    args = ["fit", str(train), "--label-column", "y", "--model", str(model), "--quiet"]
+    assert main([*args, "--max-iter", "3", "-o", str(tmp / "p.csv")]) == 0
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name)
+    )
+    capsys.readouterr()
+    assert main(["report", "--model", str(model), "-o", str(tmp / "r")]) == 2
+    assert 'pip install "cfensemble[plot]"' in capsys.readouterr().err
+    assert not (tmp / "r").exists()

@@ -335,7 +335,7 @@ BAD_INPUTS = [
         "confidence all zero",
         dict(confidence=np.zeros((4, 2))),
         ValueError,
-        "confidence is 0 for every observed entry",
+        "confidence is 0 (everywhere|for every observed entry)",
     ),
     ("callback not callable", dict(callback=3), ValueError, "'callback' parameter"),
     ("aggregator_input unknown", dict(aggregator_input="P"), ValueError, "'aggregator_input'"),

@@ -67,7 +67,7 @@ def _need_pyarrow() -> None:
     from importlib.util import find_spec
 
     if find_spec("pyarrow") is None:
-        raise CLIError("Parquet files need pyarrow: pip install pyarrow")
+        raise CLIError('Parquet files need pyarrow: pip install "cfensemble[parquet]"')
 
 
 def check_input(path, option: str = "") -> Path:
@@ -354,14 +354,16 @@ def _estimator_options(parser: argparse.ArgumentParser) -> list[str]:
     names = []
     constraints = CFEnsembleClassifier._parameter_constraints
     for name, param in inspect.signature(CFEnsembleClassifier.__init__).parameters.items():
-        if name in ("self", "verbose"):
+        if name in ("self", "verbose", "callback"):  # the CLI draws its own progress bar
             continue
         default = param.default
         flag = "--" + name.replace("_", "-")
         options = [c for c in constraints.get(name, []) if isinstance(c, StrOptions)]
         numeric = any(isinstance(c, Interval) for c in constraints.get(name, []))
         if isinstance(default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help="%(default)s"
+            )
         elif options and numeric:  # a number or a keyword such as "auto"
             kind = int if isinstance(default, int) else float
             group.add_argument(
@@ -369,9 +371,15 @@ def _estimator_options(parser: argparse.ArgumentParser) -> list[str]:
                 type=_number_or(sorted(options[0].options), kind),
                 default=default,
                 metavar=f"{kind.__name__.upper()}|{'|'.join(sorted(options[0].options))}",
+                help="default: %(default)s",
             )
         elif options:
-            group.add_argument(flag, choices=sorted(options[0].options), default=default)
+            group.add_argument(
+                flag,
+                choices=sorted(options[0].options),
+                default=default,
+                help="default: %(default)s",
+            )
         else:
             integral = (
                 any(
@@ -386,6 +394,7 @@ def _estimator_options(parser: argparse.ArgumentParser) -> list[str]:
                 type=int if integral else float,
                 default=default,
                 metavar="INT" if integral else "FLOAT",
+                help="default: %(default)s",
             )
         names.append(name)
     return names
@@ -631,6 +640,10 @@ def report_command(args: argparse.Namespace) -> int:
 
 def _write_report(clf, output: Path, names, P, y) -> Path:
     """The report written in a temporary directory beside ``output``, then moved in."""
+    from importlib.util import find_spec
+
+    if find_spec("matplotlib") is None:
+        raise CLIError('report needs matplotlib: pip install "cfensemble[plot]"')
     import matplotlib
 
     matplotlib.use("Agg")
