@@ -9,18 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import CFEnsembleClassifier, _kernels, make_ensemble_problem
 from cfensemble._als import (
     ALSSolver,
     balance,
     classifier_step,
     confidence_counts,
     fold_in,
-    gram_rhs,
     losses,
-    solve_spd,
 )
 from cfensemble._estimator import confidence_source
+from cfensemble._kernels import instance_solve, numba_available, solve_spd
 from cfensemble._problem import Data, Objective, State, reconstruct
 
 
@@ -63,15 +62,58 @@ def random_fit_state(seed, n, m, d, frac_labeled, kind="observed", missing=0.2):
     return P, y, state
 
 
-def test_gram_kernel_equals_loop_oracle(rng):
+KERNELS = [
+    "numpy",
+    pytest.param(
+        "numba", marks=pytest.mark.skipif(not numba_available(), reason="numba not installed")
+    ),
+]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize(("n", "m", "e"), [(11, 4, 3), (70, 6, 9), (5, 3, 7)])
+def test_instance_kernel_equals_loop_oracle(rng, kernel, n, m, e):
+    """Both kernels, a group of rows that is not a multiple of 64, and e > m (rank deficient)."""
+    C, P0 = rng.random((n, m)), rng.random((n, m))
+    C[rng.random((n, m)) < 0.3] = 0.0
+    B, a = rng.normal(size=(m, e)), rng.normal(size=m)
+    lam = 0.05
+    got = instance_solve(P0, C, B, a, lam, kernel)
+    expected = loop_ridge_regression(C, P0 - a, B, lam * C.sum(axis=1))
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+
+
+def test_solve_spd_equals_loop_oracle(rng):
     n, m, e = 11, 4, 3
     C, T = rng.random((n, m)), rng.random((n, m))
     B = rng.normal(size=(m, e))
     ridge = rng.random(n)
-    gram, rhs = gram_rhs(C, T, B)
+    gram = np.einsum("il,lp,lq->ipq", C, B, B)
+    rhs = (C * T) @ B
     np.testing.assert_allclose(
         solve_spd(gram, rhs, ridge), loop_ridge_regression(C, T, B, ridge), rtol=1e-10
     )
+
+
+@pytest.mark.skipif(not numba_available(), reason="numba not installed")
+def test_fits_with_either_kernel_agree():
+    P, y = make_ensemble_problem(2000, 8, positive_rate=0.1, missing_rate=0.3, random_state=3)
+    y = np.where(np.arange(2000) % 3 == 0, y, -1)
+    data = make_data(P, y)
+    objective = Objective(rho=1.0, lambda_reg=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        results = [
+            ALSSolver(latent_dim=4, max_iter=15, tol=0.0, kernel=k).fit(
+                data, objective, None, np.random.default_rng(0)
+            )
+            for k in ("numpy", "numba")
+        ]
+    np.testing.assert_allclose(results[0].loss_curve, results[1].loss_curve, rtol=1e-10)
+    for name in ("X", "Y", "a", "c", "w"):
+        np.testing.assert_allclose(
+            getattr(results[0].state, name), getattr(results[1].state, name), atol=1e-8
+        )
 
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 1000])
@@ -211,16 +253,24 @@ def test_chunk_size_does_not_change_the_result(m):
     )
 
 
-def test_thread_count_does_not_change_the_result(problem):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_thread_count_and_chunk_size_do_not_change_the_result(problem, kernel, monkeypatch):
+    """n_jobs (BLAS and numba threads), an outer threadpool limit and the block size."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(_kernels, "NUMBA_MIN_ROWS", 0 if kernel == "numba" else 10**12)
     P, _, y = problem
     kw = dict(random_state=0, max_iter=20, tol=0.0, latent_dim=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         with threadpoolctl.threadpool_limits(1):
             a = CFEnsembleClassifier(**kw).fit(P, y)
-        b = CFEnsembleClassifier(**kw).fit(P, y)
-    np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=1e-10, atol=1e-12)
+        b = CFEnsembleClassifier(n_jobs=2, chunk_size=7, **kw).fit(P, y)
+        c = CFEnsembleClassifier(n_jobs=1, **kw).fit(P, y)
+    for other in (b, c):
+        np.testing.assert_allclose(a.transduction_, other.transduction_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            a.predict_proba(P[:50]), other.predict_proba(P[:50]), rtol=1e-10, atol=1e-12
+        )
 
 
 def test_tolerance_triggers_and_max_iter_warns(problem):

@@ -176,6 +176,11 @@ def test_every_parameter_changes_the_result(problem, name, value):
             changed.fit(P, y)
     else:
         changed = _fit(P, y, **params)
+    if value == "auto" and changed.latent_dim_ == 2:
+        # "auto" chose the default: it must then be exactly that fit; compare with another
+        assert sorted({r["latent_dim"] for r in changed.cv_results_}) == [1, 2, 4]
+        np.testing.assert_allclose(changed.transduction_, base.transduction_, atol=1e-12)
+        base = _fit(P, y, **{**BASE, "latent_dim": 1})
     assert np.max(np.abs(base.transduction_ - changed.transduction_)) > 1e-6
 
 

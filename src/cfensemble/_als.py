@@ -3,11 +3,13 @@
 The model and the objective are in :mod:`cfensemble._problem`. Both least-squares steps are
 the same weighted ridge regression with augmented factors: the instance step solves
 ``(y_i, c_i)`` against the design rows ``(x_u, 1)`` and targets ``p_iu - a_u``; the classifier
-step solves ``(x_u, a_u)`` against ``(y_i, 1)`` and targets ``p_iu - c_i``. One kernel,
-:func:`gram_rhs`, forms the Gram matrices as a GEMM of the confidences with the flattened
-outer products of the design rows; the instance step applies it to each block of rows (a
-*map*), the classifier step sums it over the blocks (a *reduction*), so neither ever forms
-an array over all n rows other than the factors themselves.
+step solves ``(x_u, a_u)`` against ``(y_i, 1)`` and targets ``p_iu - c_i``. The instance step
+is a *map* over row blocks (:func:`cfensemble._kernels.instance_solve`); the classifier
+step's normal equations are a *reduction* over them (:class:`NormalEquations`, a GEMM of
+the confidences with the packed outer products of the design rows). One pass over the
+blocks per iteration (:func:`sweep`) does the instance step and gathers, at the new
+instance factors, the classifier step's equations and the loss; no array over all n rows
+is formed other than the factors themselves.
 
 Coupling with the supervised loss. The focal/cross-entropy loss has curvature at most ``M``
 in the logit (``M = 1/4`` for cross-entropy, :func:`focal_curvature_bound`), so around the
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ._kernels import choose_kernel, instance_solve, packed_outer, solve_spd, thread_limits, unpack
 from ._losses import focal_curvature_bound, focal_loss_derivatives, supervised_loss
 from ._problem import (
     Block,
@@ -46,7 +49,6 @@ from .aggregators import aggregator_gradient_step, solve_aggregator
 
 logger = logging.getLogger("cfensemble")
 
-_JITTER = 1e-10
 _GRAM_BUDGET = 1 << 20  # elements of the largest (rows x e^2) intermediate array
 
 
@@ -60,61 +62,31 @@ def augment(F: np.ndarray) -> np.ndarray:
     return np.hstack([F, np.ones((F.shape[0], 1))])
 
 
-def gram_rhs(C: np.ndarray, T: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normal equations of the weighted least squares, one system per row of ``C``.
-
-    For each row ``j`` of ``C`` (shape (k, l)): ``gram[j] = sum_l C[j, l] b_l b_l^T`` and
-    ``rhs[j] = sum_l C[j, l] T[j, l] b_l`` with ``b_l`` the rows of ``B`` (l, e). The Gram
-    matrices are one GEMM of ``C`` with the flattened outer products ``b b^T``.
-    """
-    e = B.shape[1]
-    outer = (B[:, :, None] * B[:, None, :]).reshape(-1, e * e)
-    return (C @ outer).reshape(-1, e, e), (C * T) @ B
-
-
-def solve_spd(gram: np.ndarray, rhs: np.ndarray, ridge: np.ndarray) -> np.ndarray:
-    """Solve ``(gram[j] + ridge[j] I) a_j = rhs[j]`` for a batch of symmetric PSD ``gram``.
-
-    A relative jitter of 1e-10 of the mean diagonal (and 1e-300 absolute) keeps every system
-    positive definite whatever the rank of ``gram`` and the size of ``ridge`` (0 included),
-    so the result never depends on whether a factorization of a singular matrix happens
-    to succeed in rounding.
-    """
-    e = gram.shape[-1]
-    diag = np.arange(e)
-    scale = np.trace(gram, axis1=1, axis2=2) / e
-    gram = gram.copy()
-    gram[:, diag, diag] += np.maximum(ridge, _JITTER * scale)[:, None] + 1e-300
-    return np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
-
-
 def instance_step(
-    block: Block, X: np.ndarray, a: np.ndarray, lambda_reg: float
+    block: Block, X: np.ndarray, a: np.ndarray, lambda_reg: float, kernel: str = "numpy"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Label-free least-squares ``(Y, c)`` of a block of rows with ``(X, a)`` fixed.
 
     The instance step of ALS and the fold-in of new rows: minimises
     ``sum_u c_iu (p_iu - a_u - y_i . x_u - c_i)^2 + lambda_reg n_i |y_i, c_i|^2`` per row with
-    the label-free confidence ``C_free``.
+    the label-free confidence ``C_free`` (``kernel``: see :mod:`cfensemble._kernels`).
     """
-    Xa = augment(X)
-    T = block.P0 - a[None, :]
-    gram, rhs = gram_rhs(block.C_free, T, Xa)
-    ridge = lambda_reg * block.C_free.sum(axis=1)
-    theta = solve_spd(gram, rhs, ridge)
+    theta = instance_solve(block.P0, block.C_free, augment(X), a, lambda_reg, kernel)
     return theta[:, :-1], theta[:, -1]
 
 
-def fold_in(data: Data, X, a, lambda_reg, chunk_size, out=None) -> tuple[np.ndarray, np.ndarray]:
+def fold_in(
+    data: Data, X, a, lambda_reg, chunk_size, out=None, kernel: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
     """Instance factors and biases of all rows of ``data``, block by block.
 
-    ``out=(Y, c)`` writes into existing arrays (the instance step reads only ``X`` and
-    ``a``, so ALS overwrites its previous instance factors in place).
+    ``out=(Y, c)`` writes into existing arrays.
     """
     n = data.shape[0]
+    kernel = choose_kernel(n, kernel)
     Y, c = out if out is not None else (np.empty((n, X.shape[1])), np.empty(n))
     for block in data.blocks(rows_per_block(chunk_size, X.shape[1] + 1)):
-        Y[block.rows], c[block.rows] = instance_step(block, X, a, lambda_reg)
+        Y[block.rows], c[block.rows] = instance_step(block, X, a, lambda_reg, kernel)
     return Y, c
 
 
@@ -125,27 +97,52 @@ def labeled_input(data: Data, state: State, kind: str, rows=None) -> np.ndarray:
     return aggregator_input(kind, P0, observed, P_hat)
 
 
+@dataclass
+class NormalEquations:
+    """The classifier step's normal equations, summed over row blocks (a reduction)."""
+
+    gram: np.ndarray  # (m, e, e): sum_i C_iu (y_i, 1)(y_i, 1)^T
+    rhs: np.ndarray  # (m, e): sum_i C_iu (p_iu - c_i) (y_i, 1)
+    count: np.ndarray  # (m,): sum_i C_iu, the ridge weight n_u
+
+    @classmethod
+    def zeros(cls, m: int, e: int) -> NormalEquations:
+        return cls(np.zeros((m, e * (e + 1) // 2)), np.zeros((m, e)), np.zeros(m))
+
+    def add(self, block: Block, Y: np.ndarray, c: np.ndarray) -> None:
+        """Add the rows of ``block`` whose instance factors and biases are ``Y``, ``c``."""
+        Ya = augment(Y)
+        self.gram += block.C.T @ packed_outer(Ya)
+        self.rhs += (block.C * (block.P0 - c[:, None])).T @ Ya
+        self.count += block.C.sum(axis=0)
+
+    def finish(self) -> NormalEquations:
+        """Unpack the summed lower triangles into symmetric matrices."""
+        self.gram = unpack(self.gram, self.rhs.shape[1])
+        return self
+
+
+def classifier_normal_equations(data: Data, state: State, chunk_size: int) -> NormalEquations:
+    eq = NormalEquations.zeros(*state.X.shape[:1], state.X.shape[1] + 1)
+    for block in data.blocks(rows_per_block(chunk_size, state.X.shape[1] + 1)):
+        eq.add(block, state.Y[block.rows], state.c[block.rows])
+    return eq.finish()
+
+
 def classifier_step(
-    data: Data, state: State, objective: Objective, chunk_size: int
+    data: Data, state: State, objective: Objective, chunk_size: int, eq=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Update ``(X, a)``: minimises a majoriser of the combined objective.
 
-    The Gram matrices are a reduction over row blocks. Without the supervised coupling the
-    systems are solved in one batch; with it the classifiers are updated in turn, each with
-    the majoriser taken at the current point (``z`` is refreshed after each).
+    ``eq``: the normal equations at the current ``(Y, c)`` (computed when not given).
+    Without the supervised coupling the systems are solved in one batch; with it the
+    classifiers are updated in turn, each with the majoriser taken at the current point
+    (``z`` is refreshed after each).
     """
-    m, d = state.X.shape
-    e = d + 1
-    gram = np.zeros((m, e, e))
-    rhs = np.zeros((m, e))
-    count = np.zeros(m)
-    for block in data.blocks(rows_per_block(chunk_size, e)):
-        Ya = augment(state.Y[block.rows])
-        T = block.P0 - state.c[block.rows, None]
-        g, r = gram_rhs(block.C.T, T.T, Ya)
-        gram += g
-        rhs += r
-        count += block.C.sum(axis=0)
+    if eq is None:
+        eq = classifier_normal_equations(data, state, chunk_size)
+    gram, rhs, count = eq.gram, eq.rhs, eq.count
+    m = state.X.shape[0]
     ridge = objective.lambda_reg * count
     coupled = objective.train_aggregator and objective.rho < 1.0 and data.labeled.size > 0
     if coupled:
@@ -180,11 +177,34 @@ def classifier_step(
 
 def _r_factor(F: np.ndarray, weight: np.ndarray, block: int = 16384) -> np.ndarray:
     """``R`` of the thin QR of ``diag(weight)^{1/2} F``, by QR of stacked block R's (TSQR)."""
-    parts = [
-        np.asarray(np.linalg.qr(F[s : s + block] * np.sqrt(weight[s : s + block, None]), "r"))
-        for s in range(0, F.shape[0], block)
-    ]
+    return _stack_r(
+        [_block_r(F[s : s + block], weight[s : s + block]) for s in range(0, F.shape[0], block)]
+    )
+
+
+def _block_r(F: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    return np.asarray(np.linalg.qr(F * np.sqrt(weight[:, None]), "r"))
+
+
+def _stack_r(parts: list[np.ndarray]) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.asarray(np.linalg.qr(np.vstack(parts), "r"))
+
+
+def balance_transforms(R_y: np.ndarray, R_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(T_x, T_y)`` of :func:`balance` from the R factors of the weighted ``Y`` and ``X``."""
+    U, S, Vt = np.linalg.svd(R_y @ R_x.T, full_matrices=False)
+    d, k = R_x.shape[1], S.size  # k < d when a factor has fewer rows than d: pad with zeros
+    half = np.sqrt(S)
+    T_y = np.zeros((d, d))
+    T_x = np.zeros((d, d))
+    T_y[:, :k] = np.linalg.pinv(R_y, rcond=1e-14) @ (U * half[None, :])
+    T_x[:, :k] = np.linalg.pinv(R_x, rcond=1e-14) @ (Vt.T * half[None, :])
+    return T_x, T_y
+
+
+def _apply_in_place(Y: np.ndarray, T: np.ndarray, block: int = 16384) -> None:
+    for s in range(0, Y.shape[0], block):
+        Y[s : s + block] = Y[s : s + block] @ T
 
 
 def balance(
@@ -202,17 +222,8 @@ def balance(
     the largest singular value, whose contribution is below rounding, so nothing depends
     on whether a factorization of a singular matrix succeeds. ``Y`` is updated in place.
     """
-    R_y = _r_factor(Y, row_weight)
-    R_x = _r_factor(X, col_weight)
-    U, S, Vt = np.linalg.svd(R_y @ R_x.T, full_matrices=False)
-    d, k = X.shape[1], S.size  # k < d when a factor has fewer rows than d: pad with zeros
-    half = np.sqrt(S)
-    T_y = np.zeros((d, d))
-    T_x = np.zeros((d, d))
-    T_y[:, :k] = np.linalg.pinv(R_y, rcond=1e-14) @ (U * half[None, :])
-    T_x[:, :k] = np.linalg.pinv(R_x, rcond=1e-14) @ (Vt.T * half[None, :])
-    for s in range(0, Y.shape[0], 16384):
-        Y[s : s + 16384] = Y[s : s + 16384] @ T_y
+    T_x, T_y = balance_transforms(_r_factor(Y, row_weight), _r_factor(X, col_weight))
+    _apply_in_place(Y, T_y)
     return X @ T_x, Y
 
 
@@ -226,6 +237,50 @@ def confidence_counts(data: Data, chunk_size: int) -> tuple[np.ndarray, np.ndarr
     return rows, cols
 
 
+@dataclass
+class ReconstructionParts:
+    """Sums over row blocks that make ``L_recon`` (see :func:`losses`)."""
+
+    data_term: float = 0.0  # sum C_free * residual^2
+    ridge_rows: float = 0.0  # sum_i n_i (|y_i|^2 + c_i^2)
+    total_c: float = 0.0  # sum of C_free
+    col_count: np.ndarray | None = None  # n_u = column sums of C_free
+
+    def add(self, block: Block, Y, c, X, a) -> None:
+        resid = block.P0 - reconstruct(Y, X, a, c)
+        self.data_term += float(np.sum(block.C_free * resid * resid))
+        n_i = block.C_free.sum(axis=1)
+        self.ridge_rows += float(n_i @ (np.sum(Y * Y, axis=1) + c * c))
+        self.total_c += float(n_i.sum())
+        cols = block.C_free.sum(axis=0)
+        self.col_count = cols if self.col_count is None else self.col_count + cols
+
+    def value(self, X, a, lambda_reg: float) -> float:
+        ridge_cols = float(self.col_count @ (np.sum(X * X, axis=1) + a * a))
+        return (self.data_term + lambda_reg * (self.ridge_rows + ridge_cols)) / self.total_c
+
+
+def supervised_part(data: Data, state: State, objective: Objective) -> float:
+    """``L_sup`` at ``state`` (for the mean aggregator: reported, not optimised)."""
+    if not data.labeled.size:
+        return 0.0
+    z = labeled_input(data, state, objective.aggregator_input) @ state.w + state.b
+    if objective.train_aggregator:
+        return supervised_loss(
+            z,
+            data.y_labeled,
+            data.kappa,
+            objective.focal_gamma,
+            state.w,
+            objective.aggregator_l2,
+            objective.aggregator_shrinkage,
+            objective.groups,
+        )
+    p = np.clip(z, 1e-12, 1 - 1e-12)  # the mean aggregator: clipped, no link
+    z = np.log(p) - np.log1p(-p)
+    return supervised_loss(z, data.y_labeled, data.kappa, 0.0, np.zeros(0), 0.0)
+
+
 def losses(
     data: Data, state: State, objective: Objective, chunk_size: int
 ) -> tuple[float, float, float]:
@@ -234,40 +289,42 @@ def losses(
     ``L_recon`` uses the label-free confidence. For the mean aggregator the supervised part
     is the class-weighted cross-entropy of its clipped predictions: reported, not optimised.
     """
-    data_term = 0.0
-    ridge_rows = 0.0
-    total_c = 0.0
-    count = np.zeros(state.X.shape[0])
-    d = state.X.shape[1]
-    for block in data.blocks(rows_per_block(chunk_size, d + 1)):
-        Yb, cb = state.Y[block.rows], state.c[block.rows]
-        resid = block.P0 - reconstruct(Yb, state.X, state.a, cb)
-        data_term += float(np.sum(block.C_free * resid * resid))
-        n_i = block.C_free.sum(axis=1)
-        ridge_rows += float(n_i @ (np.sum(Yb * Yb, axis=1) + cb * cb))
-        total_c += float(n_i.sum())
-        count += block.C_free.sum(axis=0)
-    ridge_cols = float(count @ (np.sum(state.X * state.X, axis=1) + state.a * state.a))
-    recon = (data_term + objective.lambda_reg * (ridge_rows + ridge_cols)) / total_c
-    sup = 0.0
-    if data.labeled.size:
-        z = labeled_input(data, state, objective.aggregator_input) @ state.w + state.b
-        if objective.train_aggregator:
-            sup = supervised_loss(
-                z,
-                data.y_labeled,
-                data.kappa,
-                objective.focal_gamma,
-                state.w,
-                objective.aggregator_l2,
-                objective.aggregator_shrinkage,
-                objective.groups,
-            )
-        else:
-            p = np.clip(z, 1e-12, 1 - 1e-12)  # the mean aggregator: clipped, no link
-            z = np.log(p) - np.log1p(-p)
-            sup = supervised_loss(z, data.y_labeled, data.kappa, 0.0, np.zeros(0), 0.0)
+    parts = ReconstructionParts()
+    for block in data.blocks(rows_per_block(chunk_size, state.X.shape[1] + 1)):
+        parts.add(block, state.Y[block.rows], state.c[block.rows], state.X, state.a)
+    recon = parts.value(state.X, state.a, objective.lambda_reg)
+    sup = supervised_part(data, state, objective)
     return objective.rho * recon + (1.0 - objective.rho) * sup, recon, sup
+
+
+@dataclass
+class Sweep:
+    """What one pass over the data gathers at the new instance factors."""
+
+    recon: ReconstructionParts
+    equations: NormalEquations
+    R_y: np.ndarray  # R factor of diag(n_i)^{1/2} Y, for balance
+
+
+def sweep(data: Data, state: State, objective: Objective, chunk_size: int, kernel: str) -> Sweep:
+    """One pass over the row blocks: the instance step, and what the next steps need.
+
+    Per block: the instance step (``state.Y``, ``state.c`` overwritten), then, at the new
+    ``(Y, c)``, the parts of ``L_recon``, the classifier step's normal equations and the R
+    factor of the weighted ``Y`` used by :func:`balance`. Every array over all rows is
+    read once per iteration, and the confidence is computed once per block.
+    """
+    m, d = state.X.shape
+    recon = ReconstructionParts()
+    equations = NormalEquations.zeros(m, d + 1)
+    r_parts = []
+    for block in data.blocks(rows_per_block(chunk_size, d + 1)):
+        Yb, cb = instance_step(block, state.X, state.a, objective.lambda_reg, kernel)
+        state.Y[block.rows], state.c[block.rows] = Yb, cb
+        recon.add(block, Yb, cb, state.X, state.a)
+        equations.add(block, Yb, cb)
+        r_parts.append(_block_r(Yb, block.C_free.sum(axis=1)))
+    return Sweep(recon, equations.finish(), _stack_r(r_parts))
 
 
 def initial_state(data: Data, latent_dim: int, aggregator_kind: str, rng) -> State:
@@ -315,10 +372,15 @@ def initial_state(data: Data, latent_dim: int, aggregator_kind: str, rng) -> Sta
 class ALSSolver:
     """Alternating least squares: per iteration a classifier, an instance and an aggregator step.
 
+    Each iteration is a classifier step, a re-gauge of the factors (:func:`balance`), the
+    instance step and the aggregator step; the instance step and everything the next
+    classifier step and the loss need are one pass over the row blocks (:func:`sweep`).
     Stops when the relative change of the total objective falls below ``tol`` (checked once
     the aggregator is no longer frozen); otherwise warns with ConvergenceWarning.
     ``callback(iteration, losses)`` is called after every iteration with the (total,
-    reconstruction, supervised) parts.
+    reconstruction, supervised) parts. ``n_jobs`` limits the threads of BLAS and of the
+    numba kernel (None: as configured); ``kernel`` is "auto", "numpy" or "numba" (see
+    :mod:`cfensemble._kernels`).
     """
 
     latent_dim: int = 2
@@ -329,6 +391,8 @@ class ALSSolver:
     aggregator_lr: float = 0.01
     freeze_aggregator_iters: int = 0
     callback: Callable | None = None
+    n_jobs: int | None = None
+    kernel: str = "auto"
 
     def fit(
         self, data: Data, objective: Objective, init: State | None, rng, validation=None
@@ -338,6 +402,11 @@ class ALSSolver:
         ``validation`` is accepted for the common solver signature and unused: ALS has no
         early stopping.
         """
+        kernel = choose_kernel(data.shape[0], self.kernel)
+        with thread_limits(self.n_jobs, kernel):
+            return self._fit(data, objective, init, rng, kernel)
+
+    def _fit(self, data, objective, init, rng, kernel) -> FitResult:
         state = (
             init
             if init is not None
@@ -346,20 +415,26 @@ class ALSSolver:
         curve: list[tuple[float, float, float]] = []
         converged = False
         previous = np.inf
-        row_count, col_count = confidence_counts(data, self.chunk_size)
+        # The instance step of the starting point; each iteration then starts at a state
+        # whose (Y, c) solve the instance step for its (X, a).
+        done = sweep(data, state, objective, self.chunk_size, kernel)
         for it in range(self.max_iter):
-            state.X, state.Y = balance(state.X, state.Y, col_count, row_count)
-            state.X, state.a = classifier_step(data, state, objective, self.chunk_size)
-            fold_in(
-                data, state.X, state.a, objective.lambda_reg, self.chunk_size, (state.Y, state.c)
+            state.X, state.a = classifier_step(
+                data, state, objective, self.chunk_size, done.equations
             )
+            # Re-gauge (balance) X; Y needs no update: the instance step below replaces it.
+            R_x = _r_factor(state.X, done.recon.col_count)
+            state.X = state.X @ balance_transforms(done.R_y, R_x)[0]
+            done = sweep(data, state, objective, self.chunk_size, kernel)
             if (
                 objective.train_aggregator
                 and data.labeled.size
                 and it >= self.freeze_aggregator_iters
             ):
                 self._aggregator_step(data, state, objective)
-            parts = losses(data, state, objective, self.chunk_size)
+            recon = done.recon.value(state.X, state.a, objective.lambda_reg)
+            sup = supervised_part(data, state, objective)
+            parts = (objective.rho * recon + (1.0 - objective.rho) * sup, recon, sup)
             curve.append(parts)
             total = parts[0]
             if not np.isfinite(total) or not np.isfinite(state.w).all():
@@ -383,7 +458,7 @@ class ALSSolver:
                 f"ALS did not converge in max_iter={self.max_iter} iterations (relative change "
                 f"of the objective above tol={self.tol}); increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return FitResult(state, len(curve), np.asarray(curve), converged)
 

@@ -13,10 +13,11 @@ import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _als
+from ._kernels import choose_kernel, thread_limits
 from ._problem import AGGREGATOR_INPUTS, Data, Objective, aggregator_input, reconstruct
 from ._validation import check_confidence_array, check_labels, check_probabilities
 from .confidence import label_aware, resolve_confidence, strategy
@@ -207,6 +208,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         Keep the aggregator at its start (the simple average) for this many iterations.
     chunk_size : int >= 1, default=16384
         Rows processed at once; bounds memory, does not change the result.
+    n_jobs : int or None, default=None
+        Threads of the ALS kernels (numba, when installed) and of BLAS during ``fit`` and
+        the fold-in: ``None`` leaves the libraries' own settings (all cores), ``-1`` all
+        cores, ``k > 0`` at most ``k``. Does not change the result.
     max_epochs : int >= 1, default=500
         ``solver="torch"``: maximum number of epochs (passes over the instances).
     lr : float > 0, default=0.01
@@ -315,6 +320,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "freeze_aggregator_iters": [Interval(Integral, 0, None, closed="left")],
         "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [
+            None,
+            Options(Integral, {-1}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
@@ -353,6 +363,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         tol=1e-4,
         freeze_aggregator_iters=0,
         chunk_size=16384,
+        n_jobs=None,
         max_epochs=500,
         lr=0.01,
         optimizer="adam",
@@ -387,6 +398,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.freeze_aggregator_iters = freeze_aggregator_iters
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
         self.max_epochs = max_epochs
         self.lr = lr
         self.optimizer = optimizer
@@ -584,6 +596,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             aggregator_lr=self.aggregator_lr,
             freeze_aggregator_iters=self.freeze_aggregator_iters,
             callback=self.callback,
+            n_jobs=self.n_jobs,
         )
 
     def _solver(self):
@@ -709,9 +722,19 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "classifier_factors_")
         data = self._new_rows(P, confidence)
-        return _als.fold_in(
-            data, self.classifier_factors_, self.classifier_bias_, self.lambda_reg, self.chunk_size
-        )
+        return self._fold_in(data)
+
+    def _fold_in(self, data: Data) -> tuple[np.ndarray, np.ndarray]:
+        kernel = choose_kernel(data.shape[0])
+        with thread_limits(self.n_jobs, kernel):
+            return _als.fold_in(
+                data,
+                self.classifier_factors_,
+                self.classifier_bias_,
+                self.lambda_reg,
+                self.chunk_size,
+                kernel=kernel,
+            )
 
     def _new_rows(self, P, confidence) -> Data:
         named = P
@@ -745,9 +768,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "classifier_factors_")
         data = self._new_rows(P, confidence)
-        Y, c = _als.fold_in(
-            data, self.classifier_factors_, self.classifier_bias_, self.lambda_reg, self.chunk_size
-        )
+        Y, c = self._fold_in(data)
         p = self._predict_rows(data, Y, c)
         return np.column_stack([1.0 - p, p])
 

@@ -76,6 +76,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         prior_correction=False,
         confidence="uniform",
         chunk_size=16384,
+        n_jobs=None,
         callback=None,
     ):
         self.n_classifiers = n_classifiers
@@ -101,6 +102,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.prior_correction = prior_correction
         self.confidence = confidence
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
         self.callback = callback
 
 
@@ -152,6 +154,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         label_aware_alpha=1.0,
         tol=1e-4,
         chunk_size=16384,
+        n_jobs=None,
         callback=None,
     ):
         self.n_classifiers = n_classifiers
@@ -183,6 +186,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.label_aware_alpha = label_aware_alpha
         self.tol = tol
         self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
         self.callback = callback
 
 

@@ -19,7 +19,7 @@ __all__ = ["CFEnsembleStackingClassifier"]
 _CF_DEFAULTS = {
     name: p.default
     for name, p in inspect.signature(CFEnsembleClassifier.__init__).parameters.items()
-    if name != "self"
+    if name not in ("self", "n_jobs")  # the stacking estimator's own n_jobs is passed on
 }
 
 
@@ -99,7 +99,7 @@ class CFEnsembleStackingClassifier(ClassifierMixin, _BaseComposition):
         return tags
 
     def _cf_params(self) -> dict:
-        return {name: getattr(self, name) for name in _CF_DEFAULTS}
+        return {**{name: getattr(self, name) for name in _CF_DEFAULTS}, "n_jobs": self.n_jobs}
 
     def fit(self, X, y):
         """Fit the base estimators out of fold, then the CF ensemble.
