@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -123,7 +123,7 @@ class NormalEquations:
 
 
 def classifier_normal_equations(data: Data, state: State, chunk_size: int) -> NormalEquations:
-    eq = NormalEquations.zeros(*state.X.shape[:1], state.X.shape[1] + 1)
+    eq = NormalEquations.zeros(state.X.shape[0], state.X.shape[1] + 1)
     for block in data.blocks(rows_per_block(chunk_size, state.X.shape[1] + 1)):
         eq.add(block, state.Y[block.rows], state.c[block.rows])
     return eq.finish()
@@ -244,7 +244,7 @@ class ReconstructionParts:
     data_term: float = 0.0  # sum C_free * residual^2
     ridge_rows: float = 0.0  # sum_i n_i (|y_i|^2 + c_i^2)
     total_c: float = 0.0  # sum of C_free
-    col_count: np.ndarray | None = None  # n_u = column sums of C_free
+    col_count: np.ndarray = field(default_factory=lambda: np.zeros(0))  # n_u: sums of C_free
 
     def add(self, block: Block, Y, c, X, a) -> None:
         resid = block.P0 - reconstruct(Y, X, a, c)
@@ -253,7 +253,7 @@ class ReconstructionParts:
         self.ridge_rows += float(n_i @ (np.sum(Y * Y, axis=1) + c * c))
         self.total_c += float(n_i.sum())
         cols = block.C_free.sum(axis=0)
-        self.col_count = cols if self.col_count is None else self.col_count + cols
+        self.col_count = cols if self.col_count.size == 0 else self.col_count + cols
 
     def value(self, X, a, lambda_reg: float) -> float:
         ridge_cols = float(self.col_count @ (np.sum(X * X, axis=1) + a * a))

@@ -161,7 +161,7 @@ def thread_limits(n_jobs: int | None, kernel: str):
 
         previous = numba.get_num_threads()
         if limit is not None:
-            numba.set_num_threads(min(limit, numba.config.NUMBA_NUM_THREADS))
+            numba.set_num_threads(min(limit, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     try:
         with threadpool_limits(limits=limit, user_api="blas"):
             yield
