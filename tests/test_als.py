@@ -298,3 +298,36 @@ def test_callback_sees_every_iteration(problem):
     clf = CFEnsembleClassifier(random_state=0, callback=lambda it, parts: seen.append(it))
     clf.fit(P, y)
     assert seen == list(range(1, clf.n_iter_ + 1))
+
+
+def _fit_curve(missing, **params):
+    P, y = make_ensemble_problem(
+        2000, 8, 0.1, error_correlation=0.5, missing_rate=missing, random_state=4
+    )
+    y = np.where(np.arange(2000) % 3 == 0, y, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CFEnsembleClassifier(random_state=0, latent_dim=3, tol=0.0, **params).fit(P, y)
+    return clf, np.asarray(clf.loss_curve_["total"])
+
+
+@pytest.mark.parametrize("accelerate", [False, True])
+@pytest.mark.parametrize("missing", [0.0, 0.3])
+def test_objective_never_increases_from_one_iteration_to_the_next(accelerate, missing):
+    """rho = 1 (the default): every step, extrapolated or not, lowers the objective."""
+    _, total = _fit_curve(missing, accelerate=accelerate, max_iter=40)
+    assert np.all(np.diff(total) <= 1e-12 * total[0])
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.3])
+def test_acceleration_reaches_the_same_optimum_in_fewer_iterations(missing):
+    plain, plain_curve = _fit_curve(missing, accelerate=False, max_iter=300)
+    fast, fast_curve = _fit_curve(missing, accelerate=True, max_iter=300)
+    best = min(plain_curve.min(), fast_curve.min())
+
+    def iterations_to(curve, gap):
+        return int(np.flatnonzero((curve - best) / best <= gap)[0]) + 1
+
+    assert iterations_to(fast_curve, 1e-6) * 2 < iterations_to(plain_curve, 1e-6)
+    assert abs(fast_curve[-1] - plain_curve[-1]) <= 1e-8 * best
+    np.testing.assert_allclose(fast.transduction_, plain.transduction_, atol=1e-4)

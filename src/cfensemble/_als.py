@@ -202,6 +202,12 @@ def balance_transforms(R_y: np.ndarray, R_x: np.ndarray) -> tuple[np.ndarray, np
     return T_x, T_y
 
 
+def _procrustes(X: np.ndarray, target: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The orthogonal ``Q`` that brings ``X @ Q`` closest to ``target`` (rows weighted)."""
+    U, _, Vt = np.linalg.svd((X * weight[:, None]).T @ target)
+    return U @ Vt
+
+
 def _apply_in_place(Y: np.ndarray, T: np.ndarray, block: int = 16384) -> None:
     for s in range(0, Y.shape[0], block):
         Y[s : s + block] = Y[s : s + block] @ T
@@ -246,10 +252,14 @@ class ReconstructionParts:
     total_c: float = 0.0  # sum of C_free
     col_count: np.ndarray = field(default_factory=lambda: np.zeros(0))  # n_u: sums of C_free
 
-    def add(self, block: Block, Y, c, X, a) -> None:
-        resid = block.P0 - reconstruct(Y, X, a, c)
-        self.data_term += float(np.sum(block.C_free * resid * resid))
-        n_i = block.C_free.sum(axis=1)
+    def add(self, block: Block, Y, c, X, a, data_term=None, n_i=None) -> None:
+        """Add a block's rows (``data_term``, ``n_i``: when already computed)."""
+        if data_term is None:
+            resid = block.P0 - reconstruct(Y, X, a, c)
+            data_term = float(np.sum(block.C_free * resid * resid))
+        self.data_term += data_term
+        if n_i is None:
+            n_i = block.C_free.sum(axis=1)
         self.ridge_rows += float(n_i @ (np.sum(Y * Y, axis=1) + c * c))
         self.total_c += float(n_i.sum())
         cols = block.C_free.sum(axis=0)
@@ -260,11 +270,16 @@ class ReconstructionParts:
         return (self.data_term + lambda_reg * (self.ridge_rows + ridge_cols)) / self.total_c
 
 
-def supervised_part(data: Data, state: State, objective: Objective) -> float:
-    """``L_sup`` at ``state`` (for the mean aggregator: reported, not optimised)."""
+def supervised_part(data: Data, state: State, objective: Objective, A=None) -> float:
+    """``L_sup`` at ``state`` (for the mean aggregator: reported, not optimised).
+
+    ``A``: the aggregator input of the labeled rows at ``state``, when already made.
+    """
     if not data.labeled.size:
         return 0.0
-    z = labeled_input(data, state, objective.aggregator_input) @ state.w + state.b
+    if A is None:
+        A = labeled_input(data, state, objective.aggregator_input)
+    z = A @ state.w + state.b
     if objective.train_aggregator:
         return supervised_loss(
             z,
@@ -319,12 +334,54 @@ def sweep(data: Data, state: State, objective: Objective, chunk_size: int, kerne
     equations = NormalEquations.zeros(m, d + 1)
     r_parts = []
     for block in data.blocks(rows_per_block(chunk_size, d + 1)):
-        Yb, cb = instance_step(block, state.X, state.a, objective.lambda_reg, kernel)
+        n_i = block.C_free.sum(axis=1)
+        if kernel == "numba":
+            Yb, cb, data_term = _fused_block(block, state, objective.lambda_reg, equations)
+            recon.add(block, Yb, cb, state.X, state.a, data_term, n_i)
+        else:
+            Yb, cb = instance_step(block, state.X, state.a, objective.lambda_reg, kernel)
+            recon.add(block, Yb, cb, state.X, state.a, n_i=n_i)
+            equations.add(block, Yb, cb)
         state.Y[block.rows], state.c[block.rows] = Yb, cb
-        recon.add(block, Yb, cb, state.X, state.a)
-        equations.add(block, Yb, cb)
-        r_parts.append(_block_r(Yb, block.C_free.sum(axis=1)))
+        r_parts.append(_block_r(Yb, n_i))
     return Sweep(recon, equations.finish(), _stack_r(r_parts))
+
+
+_GROUP_ROWS = 512  # rows per partial sum of the fused kernel (fixed; a multiple of its 64)
+
+
+def _fused_block(block: Block, state: State, lambda_reg: float, equations: NormalEquations):
+    """:func:`sweep`'s work on one block in one numba kernel (same formulas as the numpy path)."""
+    from ._kernels import JITTER
+    from ._kernels_numba import sweep_kernel
+
+    k, m = block.P0.shape
+    e = state.X.shape[1] + 1
+    Xa = augment(state.X)
+    theta = np.empty((k, e))
+    data_term = np.empty(k)
+    groups = -(-k // _GROUP_ROWS)
+    gram_parts = np.empty((groups, m, e * (e + 1) // 2))
+    rhs_parts = np.empty((groups, m, e))
+    sweep_kernel(
+        block.P0,
+        np.ascontiguousarray(block.C_free),
+        np.ascontiguousarray(block.C),
+        packed_outer(Xa),
+        Xa,
+        state.a,
+        float(lambda_reg),
+        JITTER,
+        theta,
+        data_term,
+        gram_parts,
+        rhs_parts,
+        _GROUP_ROWS,
+    )
+    equations.gram += gram_parts.sum(axis=0)
+    equations.rhs += rhs_parts.sum(axis=0)
+    equations.count += block.C.sum(axis=0)
+    return theta[:, :-1], theta[:, -1], float(data_term.sum())
 
 
 def initial_state(data: Data, latent_dim: int, aggregator_kind: str, rng) -> State:
@@ -381,6 +438,17 @@ class ALSSolver:
     reconstruction, supervised) parts. ``n_jobs`` limits the threads of BLAS and of the
     numba kernel (None: as configured); ``kernel`` is "auto", "numpy" or "numba" (see
     :mod:`cfensemble._kernels`).
+
+    ``accelerate``: after the classifier step, try ``(X, a) + s * ((X, a) - previous)``
+    (the move of the last iteration, extrapolated; ``s`` doubles after each success up to
+    8 and falls back to 1 after a failure) and keep it only when the iteration then ends
+    with a lower objective; otherwise the plain step is taken (one extra pass over the
+    data). Plain ALS converges slowly along the directions only the ridge pins down (how
+    the biases and the factors' means share the fit); the extrapolation follows them. Used
+    where every step lowers the objective (``rho = 1``, the default, or no trained
+    aggregator), so the objective still never increases from one iteration to the next;
+    with ``rho < 1`` the label-free instance step can raise the supervised part, and the
+    plain steps are taken.
     """
 
     latent_dim: int = 2
@@ -393,6 +461,7 @@ class ALSSolver:
     callback: Callable | None = None
     n_jobs: int | None = None
     kernel: str = "auto"
+    accelerate: bool = True
 
     def fit(
         self, data: Data, objective: Objective, init: State | None, rng, validation=None
@@ -418,23 +487,45 @@ class ALSSolver:
         # The instance step of the starting point; each iteration then starts at a state
         # whose (Y, c) solve the instance step for its (X, a).
         done = sweep(data, state, objective, self.chunk_size, kernel)
+        labeled_rows = data.labeled_rows()  # (P0, observed) of the labeled rows, kept
+        last = None  # the previous iteration's (X, a) before extrapolation
+        # Only where every step lowers the objective: with rho < 1 the label-free instance
+        # step can raise the supervised part, and an accept test against it would mislead.
+        change = np.inf  # relative change of the objective in the last iteration
+        extrapolate = self.accelerate and (
+            objective.rho == 1.0 or not objective.train_aggregator or data.labeled.size == 0
+        )
+        step = 1.0
         for it in range(self.max_iter):
-            state.X, state.a = classifier_step(
-                data, state, objective, self.chunk_size, done.equations
-            )
+            X, a = classifier_step(data, state, objective, self.chunk_size, done.equations)
             # Re-gauge (balance) X; Y needs no update: the instance step below replaces it.
-            R_x = _r_factor(state.X, done.recon.col_count)
-            state.X = state.X @ balance_transforms(done.R_y, R_x)[0]
-            done = sweep(data, state, objective, self.chunk_size, kernel)
-            if (
-                objective.train_aggregator
-                and data.labeled.size
-                and it >= self.freeze_aggregator_iters
-            ):
-                self._aggregator_step(data, state, objective)
-            recon = done.recon.value(state.X, state.a, objective.lambda_reg)
-            sup = supervised_part(data, state, objective)
-            parts = (objective.rho * recon + (1.0 - objective.rho) * sup, recon, sup)
+            X = X @ balance_transforms(done.R_y, _r_factor(X, done.recon.col_count))[0]
+            result = None
+            # Not once the objective has settled to 1e-8: accept-or-reject decisions taken
+            # at rounding level would make results depend on the summation order.
+            if extrapolate and last is not None:
+                # The balanced gauge is unique only up to an orthogonal transform (signs of
+                # singular vectors, rotations within equal ones): turn X to the previous
+                # iterate's gauge so that their difference is a move, not a gauge change.
+                X = X @ _procrustes(X, last[0], done.recon.col_count)
+            if extrapolate and last is not None and change > 1e-8:
+                # Extrapolate along the last move; keep it only if it lowers the objective.
+                saved = state.w.copy(), state.b
+                state.X, state.a = X + step * (X - last[0]), a + step * (a - last[1])
+                with np.errstate(all="ignore"):  # a wild trial is rejected below
+                    result = self._rest_of_iteration(
+                        data, state, objective, kernel, labeled_rows, it
+                    )
+                if result[1][0] < previous:
+                    step = min(2.0 * step, 8.0)
+                else:
+                    state.w, state.b = saved
+                    result, step = None, 1.0
+            last = X, a
+            if result is None:
+                state.X, state.a = X, a
+                result = self._rest_of_iteration(data, state, objective, kernel, labeled_rows, it)
+            done, parts = result
             curve.append(parts)
             total = parts[0]
             if not np.isfinite(total) or not np.isfinite(state.w).all():
@@ -452,6 +543,8 @@ class ALSSolver:
             ):
                 converged = True
                 break
+            if np.isfinite(previous):
+                change = abs(previous - total) / abs(previous)
             previous = total
         if not converged:
             warnings.warn(
@@ -462,8 +555,19 @@ class ALSSolver:
             )
         return FitResult(state, len(curve), np.asarray(curve), converged)
 
-    def _aggregator_step(self, data: Data, state: State, objective: Objective):
-        A = labeled_input(data, state, objective.aggregator_input)
+    def _rest_of_iteration(self, data, state, objective, kernel, labeled_rows, it):
+        """Instance step (a :func:`sweep`) and aggregator step at ``state.X``, ``state.a``."""
+        done = sweep(data, state, objective, self.chunk_size, kernel)
+        A = labeled_input(data, state, objective.aggregator_input, labeled_rows)
+        if objective.train_aggregator and data.labeled.size and it >= self.freeze_aggregator_iters:
+            self._aggregator_step(data, state, objective, A)
+        recon = done.recon.value(state.X, state.a, objective.lambda_reg)
+        sup = supervised_part(data, state, objective, A)
+        return done, (objective.rho * recon + (1.0 - objective.rho) * sup, recon, sup)
+
+    def _aggregator_step(self, data: Data, state: State, objective: Objective, A=None):
+        if A is None:
+            A = labeled_input(data, state, objective.aggregator_input)
         if self.aggregator_solver == "newton":
             state.w, state.b = solve_aggregator(
                 A,

@@ -150,7 +150,9 @@ def choose_kernel(n_rows: int, kernel: str = "auto") -> str:
 def thread_limits(n_jobs: int | None, kernel: str):
     """Limit BLAS threads (threadpoolctl) and numba threads to ``n_jobs`` during a fit.
 
-    ``None`` leaves both as they are; a negative value means all cores.
+    ``None`` leaves numba's setting (all cores); a negative value means all cores. With the
+    numba kernel BLAS runs on one thread: the heavy work is numba's, and BLAS threads
+    spinning beside numba's would oversubscribe the cores (measured: 3x slower on 2 cores).
     """
     from threadpoolctl import threadpool_limits
 
@@ -163,7 +165,8 @@ def thread_limits(n_jobs: int | None, kernel: str):
         if limit is not None:
             numba.set_num_threads(min(limit, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     try:
-        with threadpool_limits(limits=limit, user_api="blas"):
+        blas = 1 if kernel == "numba" else limit
+        with threadpool_limits(limits=blas, user_api="blas"):
             yield
     finally:
         if previous is not None:

@@ -60,6 +60,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_lr=0.01,
         max_iter=50,
         tol=1e-4,
+        accelerate=True,
         use_label_aware_confidence=True,
         label_aware_alpha=1.0,
         freeze_aggregator_iters=0,
@@ -87,6 +88,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_lr = aggregator_lr
         self.max_iter = max_iter
         self.tol = tol
+        self.accelerate = accelerate
         self.use_label_aware_confidence = use_label_aware_confidence
         self.label_aware_alpha = label_aware_alpha
         self.freeze_aggregator_iters = freeze_aggregator_iters
@@ -153,6 +155,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         use_label_aware_confidence=False,
         label_aware_alpha=1.0,
         tol=1e-4,
+        accelerate=True,
         chunk_size=16384,
         n_jobs=None,
         callback=None,
@@ -185,6 +188,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.use_label_aware_confidence = use_label_aware_confidence
         self.label_aware_alpha = label_aware_alpha
         self.tol = tol
+        self.accelerate = accelerate
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
         self.callback = callback
