@@ -76,6 +76,20 @@ def _solve_rows(
     return w
 
 
+@numba.njit(cache=True)
+def _scratch(t, e, m, W):  # pragma: no cover - compiled
+    # the working arrays of _solve_rows for W rows
+    return (
+        np.empty((t, W)),
+        np.empty((e, W)),
+        np.empty((m, W)),
+        np.empty((m, W)),
+        np.empty(W),
+        np.empty(W),
+        np.empty((e, W)),
+    )
+
+
 @numba.njit(parallel=True, cache=True)
 def instance_kernel(P0, C, outer, Xa, a, lam, jit, out):  # pragma: no cover - compiled
     # The instance step: W rows at a time in a parallel loop (see _solve_rows)
@@ -85,13 +99,7 @@ def instance_kernel(P0, C, outer, Xa, a, lam, jit, out):  # pragma: no cover - c
     W = 64
     for chunk in numba.prange((k + W - 1) // W):
         lo = chunk * W
-        G = np.empty((t, W))
-        R = np.empty((e, W))
-        Ct = np.empty((m, W))
-        Tt = np.empty((m, W))
-        nn = np.empty(W)
-        tr = np.empty(W)
-        inv = np.empty((e, W))
+        G, R, Ct, Tt, nn, tr, inv = _scratch(t, e, m, W)
         w = _solve_rows(P0, C, outer, Xa, a, lam, jit, lo, G, R, Ct, Tt, nn, tr, inv)
         for i in range(w):
             for p in range(e):
@@ -114,13 +122,7 @@ def sweep_kernel(
         racc = rhs_parts[g]
         gacc[:, :] = 0.0
         racc[:, :] = 0.0
-        G = np.empty((t, W))
-        R = np.empty((e, W))
-        Ct = np.empty((m, W))
-        Tt = np.empty((m, W))
-        nn = np.empty(W)
-        tr = np.empty(W)
-        inv = np.empty((e, W))
+        G, R, Ct, Tt, nn, tr, inv = _scratch(t, e, m, W)
         ya = np.empty(e)
         yo = np.empty(t)
         for lo in range(g * group, min(k, (g + 1) * group), W):
