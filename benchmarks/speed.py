@@ -206,14 +206,18 @@ def _run_child(args, *child) -> dict:
 
 
 def _markdown(results: dict) -> str:
-    lines = [
-        f"Time to solution (m = 10, 20 % labeled; gap = relative distance of the objective to "
-        f"the best of {results['reference_iterations']} ALS iterations):",
-        "",
-        "| n | missing | ALS iterations to gap 1e-6 | seconds | default fit: iterations | "
-        "seconds | gap | autograd default fit, s | LR stacking, s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = (
+        []
+        if not results["solution"]
+        else [
+            f"Time to solution (m = 10, 20 % labeled; gap = relative distance of the objective to "
+            f"the best of {results['reference_iterations']} ALS iterations):",
+            "",
+            "| n | missing | ALS iterations to gap 1e-6 | seconds | default fit: iterations | "
+            "seconds | gap | autograd default fit, s | LR stacking, s |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+    )
     for r in results["solution"]:
         lines.append(
             f"| {r['n']:,} | {r['missing_rate']:.0%} | {r['iterations_to_gap']} | "
@@ -244,7 +248,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 1_000_000])
     parser.add_argument("--shapes", nargs="+", default=["10x8", "32x16"], help="m x d")
-    parser.add_argument("--solution-sizes", type=int, nargs="+", default=[3_000, 100_000])
+    parser.add_argument("--solution-sizes", type=int, nargs="*", default=[3_000, 100_000])
     parser.add_argument("--reference-iterations", type=int, default=300)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
