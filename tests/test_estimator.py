@@ -154,6 +154,8 @@ DEFAULT_CHANGES = [
     ("use_class_weights", False),
     ("prior_correction", False),
     ("focal_gamma", 2.0),
+    ("instance_weighting", "confidence"),
+    ("fn_cost", 2.0),
     ("max_iter", 3),
     ("tol", 0.1),
     ("freeze_aggregator_iters", 5),
@@ -343,6 +345,15 @@ BAD_INPUTS = [
         "confidence is 0 (everywhere|for every observed entry)",
     ),
     ("callback not callable", dict(callback=3), ValueError, "'callback' parameter"),
+    ("fn_cost zero", dict(fn_cost=0.0), ValueError, "'fn_cost' parameter"),
+    (
+        "instance_weighting unknown",
+        dict(instance_weighting="x"),
+        ValueError,
+        "'instance_weighting'",
+    ),
+    ("n_jobs zero", dict(n_jobs=0), ValueError, "'n_jobs' parameter"),
+    ("accelerate not bool", dict(accelerate="yes"), ValueError, "'accelerate' parameter"),
     ("aggregator_input unknown", dict(aggregator_input="P"), ValueError, "'aggregator_input'"),
     (
         "torch without labels",
@@ -542,3 +553,25 @@ def test_bad_sample_weight(problem, weight, match):
     P, _, y = problem
     with pytest.raises(ValueError, match=match):
         CFEnsembleClassifier(max_iter=2).fit(P, y, sample_weight=weight)
+
+
+def test_instance_weighting_is_the_written_formula(problem):
+    """``instance_weighting="confidence"`` = sample weights max(1 - mean |2p - 1|, 0.05)."""
+    P, _, y = problem
+    P = _with_missing(P)
+    weights = np.empty(P.shape[0])
+    for i, row in enumerate(P):  # the slow obvious version
+        seen = [p for p in row if not np.isnan(p)]
+        weights[i] = max(1.0 - sum(abs(2 * p - 1) for p in seen) / len(seen), 0.05)
+    a = _fit(P, y, instance_weighting="confidence")
+    b = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=weights)
+    np.testing.assert_allclose(a.transduction_, b.transduction_, atol=1e-12)
+    assert np.max(np.abs(a.transduction_ - _fit(P, y).transduction_)) > 1e-6
+
+
+def test_fn_cost_weights_the_positive_rows_and_raises_probabilities(problem):
+    P, _, y = problem
+    a = _fit(P, y, fn_cost=3.0)
+    b = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=np.where(y == 1, 3.0, 1.0))
+    np.testing.assert_allclose(a.transduction_, b.transduction_, atol=1e-12)
+    assert a.transduction_.mean() > _fit(P, y).transduction_.mean() + 0.01

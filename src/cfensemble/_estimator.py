@@ -202,6 +202,16 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         frequent; add ``log(n_1 / n_0)`` (the labeled rows' class ratio) to the intercept
         afterwards so probabilities are on the scale of the data (better Brier score; the
         ranking, and so PR-AUC and ROC-AUC, do not change). ``intercept_`` includes it.
+    instance_weighting : {"none", "confidence"}, default="none"
+        ``"confidence"``: multiply each labeled row's weight by ``max(1 - certainty, 0.05)``
+        with ``certainty`` the mean of ``|2 p - 1|`` over the row's observed predictions, so
+        rows the base classifiers find hard count more (the original write-up's
+        "instance-dependent costs"; measured in ``benchmarks/results/accuracy_future.md``).
+    fn_cost : float > 0, default=1.0
+        Cost of a false negative relative to a false positive: the positive labeled rows'
+        weights are multiplied by it. Above 1 the probabilities move up (``predict`` then
+        thresholds at the cost-weighted point; the probabilities are no longer calibrated,
+        by design). Measured in ``benchmarks/results/accuracy_future.md``.
     focal_gamma : float >= 0, default=0.0
         Focal-loss exponent: the supervised loss is ``-(1 - p_t)^gamma log p_t``.
     max_iter : int >= 1, default=100
@@ -326,6 +336,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "label_aware_alpha": [Interval(Real, 0, None, closed="left")],
         "use_class_weights": ["boolean"],
         "prior_correction": ["boolean"],
+        "instance_weighting": [StrOptions({"none", "confidence"})],
+        "fn_cost": [Interval(Real, 0, None, closed="neither")],
         "focal_gamma": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -370,6 +382,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         label_aware_alpha=1.0,
         use_class_weights=True,
         prior_correction=True,
+        instance_weighting="none",
+        fn_cost=1.0,
         focal_gamma=0.0,
         max_iter=100,
         tol=1e-4,
@@ -406,6 +420,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.label_aware_alpha = label_aware_alpha
         self.use_class_weights = use_class_weights
         self.prior_correction = prior_correction
+        self.instance_weighting = instance_weighting
+        self.fn_cost = fn_cost
         self.focal_gamma = focal_gamma
         self.max_iter = max_iter
         self.tol = tol
@@ -535,7 +551,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 y_fit = y.copy()
                 y_fit[held] = np.nan  # split before anything (confidence) uses the labels
                 validation = (held, y[held])
-        data = self._data(P, y_fit, sample_weight)
+        data = self._data(P, y_fit, self._row_weights(P, y_fit, sample_weight))
         objective = self._objective(self.rho_, train_aggregator=bool(labeled.any()))
         with _verbosity(self.verbose):
             result = self._solver().fit(data, objective, None, rng, validation=validation)
@@ -577,6 +593,15 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _row_weights(self, P, y, sample_weight) -> np.ndarray | None:
+        """``sample_weight`` times the instance weighting and the false-negative cost."""
+        weights = sample_weight
+        if self.instance_weighting == "confidence":
+            weights = _times(weights, instance_confidence_weights(P))
+        if self.fn_cost != 1.0:
+            weights = _times(weights, np.where(y == 1, float(self.fn_cost), 1.0))
+        return weights
 
     def _data(self, P: np.ndarray, y: np.ndarray, sample_weight=None) -> Data:
         source = confidence_source(
@@ -797,6 +822,16 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         from .io import save_model
 
         save_model(self, path, metadata)
+
+
+def instance_confidence_weights(P: np.ndarray, floor: float = 0.05) -> np.ndarray:
+    """``max(1 - mean_u |2 p_iu - 1|, floor)`` over each row's observed predictions."""
+    certainty = np.nanmean(np.abs(2.0 * P - 1.0), axis=1)
+    return np.maximum(1.0 - certainty, floor)
+
+
+def _times(weights: np.ndarray | None, factor: np.ndarray) -> np.ndarray:
+    return factor if weights is None else weights * factor
 
 
 def _check_sample_weight(sample_weight, y: np.ndarray) -> np.ndarray | None:

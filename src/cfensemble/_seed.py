@@ -75,6 +75,8 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_positive=False,
         aggregator_input="reconstructed",
         prior_correction=False,
+        instance_weighting="none",
+        fn_cost=1.0,
         confidence="uniform",
         chunk_size=16384,
         n_jobs=None,
@@ -102,6 +104,8 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
         self.prior_correction = prior_correction
+        self.instance_weighting = instance_weighting
+        self.fn_cost = fn_cost
         self.confidence = confidence
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
@@ -151,6 +155,8 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_positive=False,
         aggregator_input="reconstructed",
         prior_correction=False,
+        instance_weighting="none",
+        fn_cost=1.0,
         confidence="uniform",
         use_label_aware_confidence=False,
         label_aware_alpha=1.0,
@@ -184,6 +190,8 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
         self.prior_correction = prior_correction
+        self.instance_weighting = instance_weighting
+        self.fn_cost = fn_cost
         self.confidence = confidence
         self.use_label_aware_confidence = use_label_aware_confidence
         self.label_aware_alpha = label_aware_alpha
