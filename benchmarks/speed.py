@@ -16,7 +16,8 @@ Three measurements, each configuration in a fresh subprocess:
    in the same process: one instance step and one classifier step written the obvious way
    (Gram matrices by a GEMM of the confidences with the flattened outer products, then
    ``np.linalg.solve`` on the batch), over the same row blocks. ``kernel`` says which
-   instance kernel ran (numba from 50,000 rows when installed, else numpy).
+   instance kernel ran (numba from 50,000 rows when installed, else numpy; with
+   ``--device cuda`` or ``--dtype float32`` the PyTorch kernels: ``cuda float32``).
 3. **Peak memory** of an ALS fit (tracemalloc; numpy reports its buffers to it, the numba
    kernel's scratch is a few KiB per thread) next to the size of P.
 
@@ -150,12 +151,14 @@ def plain_sweep(P, X, a, lam, block=16384):
     return np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
 
 
-def per_iteration(n: int, m: int, d: int, k: int, repeats: int) -> dict:
+def per_iteration(n: int, m: int, d: int, k: int, repeats: int, device: str, dtype) -> dict:
+    from cfensemble import CFEnsembleClassifier
     from cfensemble._kernels import choose_kernel
 
     P, y_true, labeled = _data(n, m)
     y = np.where(labeled, y_true, -1)
-    params = dict(latent_dim=d, tol=0.0)
+    params = dict(latent_dim=d, tol=0.0, device=device, dtype=dtype)
+    kernel = choose_kernel(n, CFEnsembleClassifier(**params)._als_kernel())
     _timed_fit(P[:60_000], y[:60_000], max_iter=1, **params)  # imports, numba cache
     per_iter = []
     for _ in range(repeats):
@@ -178,7 +181,8 @@ def per_iteration(n: int, m: int, d: int, k: int, repeats: int) -> dict:
         "n": n,
         "m": m,
         "d": d,
-        "kernel": choose_kernel(n),
+        "kernel": str(getattr(kernel, "device", kernel))
+        + (f" {kernel.dtype}" if hasattr(kernel, "dtype") else ""),
         "seconds_per_iteration_median": ours,
         "seconds_per_iteration_all": per_iter,
         "plain_sweep_seconds_median": baseline,
@@ -194,13 +198,14 @@ def _child(args) -> dict:
         n, missing = int(rest[0]), float(rest[1])
         return time_to_solution(n, missing, args.reference_iterations, args.repeats)
     n, m, d = map(int, rest)
-    return per_iteration(n, m, d, args.iterations, args.repeats)
+    return per_iteration(n, m, d, args.iterations, args.repeats, args.device, args.dtype)
 
 
 def _run_child(args, *child) -> dict:
     command = [sys.executable, __file__, "--child", *map(str, child)]
     command += ["--iterations", str(args.iterations), "--repeats", str(args.repeats)]
     command += ["--reference-iterations", str(args.reference_iterations)]
+    command += ["--device", args.device] + (["--dtype", args.dtype] if args.dtype else [])
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -252,6 +257,8 @@ def main() -> None:
     parser.add_argument("--reference-iterations", type=int, default=300)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="ALS device: cpu, cuda or auto")
+    parser.add_argument("--dtype", default=None, help="float64 or float32 (PyTorch kernels)")
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repeat")
     parser.add_argument("--output", default="speed", help="results/<output>.json")
     parser.add_argument("--update-readme", action="store_true")

@@ -20,6 +20,8 @@ def test_demo_reports_every_regime_and_a_verdict():
             assert 0 <= pr <= 1 and 0 <= roc <= 1 and 0 <= brier <= 1
     verdict = lines[-1]
     assert verdict.startswith("CFEnsembleClassifier ")
+    assert sum(line.startswith("  fit: CFEnsembleClassifier ") for line in lines) == 3
+    assert lines[-2].startswith("demo: ") and lines[-2].endswith(" s")
     assert all(regime in verdict for regime in results)
     # the verdict is computed from the table, not written in advance
     ours = results["complete"]["CFEnsembleClassifier"][0]

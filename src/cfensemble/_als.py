@@ -33,7 +33,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._kernels import choose_kernel, instance_solve, packed_outer, solve_spd, thread_limits, unpack
+from ._kernels import (
+    TorchKernel,
+    choose_kernel,
+    instance_solve,
+    pack,
+    packed_outer,
+    solve_spd,
+    thread_limits,
+    unpack,
+)
 from ._losses import focal_curvature_bound, focal_loss_derivatives, supervised_loss
 from ._problem import (
     Block,
@@ -335,7 +344,24 @@ def sweep(data: Data, state: State, objective: Objective, chunk_size: int, kerne
     r_parts = []
     for block in data.blocks(rows_per_block(chunk_size, d + 1)):
         n_i = block.C_free.sum(axis=1)
-        if kernel == "numba":
+        if isinstance(kernel, TorchKernel):
+            from ._kernels_torch import sweep_block, torch_dtype
+
+            Yb, cb, data_term, gram, rhs = sweep_block(
+                block.P0,
+                block.C_free,
+                block.C,
+                state.X,
+                state.a,
+                objective.lambda_reg,
+                kernel.device,
+                torch_dtype(kernel.dtype),
+            )
+            recon.add(block, Yb, cb, state.X, state.a, data_term, n_i)
+            equations.gram += pack(gram)
+            equations.rhs += rhs
+            equations.count += block.C.sum(axis=0)
+        elif kernel == "numba":
             Yb, cb, data_term = _fused_block(block, state, objective.lambda_reg, equations)
             recon.add(block, Yb, cb, state.X, state.a, data_term, n_i)
         else:

@@ -125,6 +125,6 @@ def run(
         word = "wins" if gap > TIE else ("ties" if gap >= -TIE else "loses")
         verdicts.append(f"{word} {regime} ({gap:+.3f} PR-AUC vs {rival})")
     out("")
-    out("CFEnsembleClassifier " + "; ".join(verdicts) + ".")
     out(f"demo: {time.perf_counter() - started:.1f} s")
+    out("CFEnsembleClassifier " + "; ".join(verdicts) + ".")
     return results

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.util import find_spec
 
 import numpy as np
@@ -106,17 +107,30 @@ def solve_spd(gram: np.ndarray, rhs: np.ndarray, ridge: np.ndarray) -> np.ndarra
     return solve_packed(pack(gram), rhs, np.asarray(ridge, dtype=float))
 
 
+@dataclass(frozen=True)
+class TorchKernel:
+    """The PyTorch kernels (:mod:`cfensemble._kernels_torch`) on ``device`` in ``dtype``."""
+
+    device: str
+    dtype: str = "float64"
+
+
 def numba_available() -> bool:
     return find_spec("numba") is not None
 
 
 def instance_solve(
-    P0: np.ndarray, C: np.ndarray, Xa: np.ndarray, a: np.ndarray, lambda_reg: float, kernel: str
+    P0: np.ndarray, C: np.ndarray, Xa: np.ndarray, a: np.ndarray, lambda_reg: float, kernel
 ) -> np.ndarray:
     """Per row ``i``: ``argmin sum_u C_iu (P0_iu - a_u - theta . xa_u)^2 + lambda n_i |theta|^2``.
 
-    ``kernel`` is "numpy" or "numba"; returns (k, e).
+    ``kernel`` is "numpy", "numba" or a :class:`TorchKernel`; returns (k, e).
     """
+    if isinstance(kernel, TorchKernel):
+        from ._kernels_torch import instance_solve as solve
+        from ._kernels_torch import torch_dtype
+
+        return solve(P0, C, Xa, a, lambda_reg, kernel.device, torch_dtype(kernel.dtype))
     if kernel == "numba":
         out = np.empty((P0.shape[0], Xa.shape[1]))
         from ._kernels_numba import instance_kernel
@@ -137,8 +151,10 @@ def instance_solve(
     return solve_packed(G, R, lambda_reg * C.sum(axis=1))
 
 
-def choose_kernel(n_rows: int, kernel: str = "auto") -> str:
-    """ "numba" for large problems when it is installed, else "numpy"; an explicit name is kept."""
+def choose_kernel(n_rows: int, kernel="auto"):
+    """ "numba" for large problems when it is installed, else "numpy"; an explicit one is kept."""
+    if isinstance(kernel, TorchKernel):
+        return kernel
     if kernel == "auto":
         return "numba" if n_rows >= NUMBA_MIN_ROWS and numba_available() else "numpy"
     if kernel == "numba" and not numba_available():

@@ -80,6 +80,8 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         confidence="uniform",
         chunk_size=16384,
         n_jobs=None,
+        device="cpu",
+        dtype=None,
         callback=None,
     ):
         self.n_classifiers = n_classifiers
@@ -109,6 +111,8 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.confidence = confidence
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
+        self.device = device
+        self.dtype = dtype
         self.callback = callback
 
 
@@ -140,6 +144,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         use_class_weights=True,
         focal_gamma=0.0,
         device="cpu",
+        dtype=None,
         batch_size=None,
         patience=20,
         random_state=None,
@@ -176,6 +181,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.use_class_weights = use_class_weights
         self.focal_gamma = focal_gamma
         self.device = device
+        self.dtype = dtype
         self.batch_size = batch_size
         self.patience = patience
         self.random_state = random_state
