@@ -331,3 +331,14 @@ def test_acceleration_reaches_the_same_optimum_in_fewer_iterations(missing):
     assert iterations_to(fast_curve, 1e-6) * 2 < iterations_to(plain_curve, 1e-6)
     assert abs(fast_curve[-1] - plain_curve[-1]) <= 1e-8 * best
     np.testing.assert_allclose(fast.transduction_, plain.transduction_, atol=1e-4)
+
+
+def test_an_exact_fit_with_objective_zero_ends_cleanly():
+    """Found by the long fuzz run: lambda_reg=0 and a constant P reach an objective of 0."""
+    P = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CFEnsembleClassifier(
+            latent_dim=1, rho=0.01, lambda_reg=0.0, chunk_size=1, max_iter=15
+        ).fit(P, np.array([-1, -1, -1]))
+    np.testing.assert_allclose(clf.transduction_, 0.5)

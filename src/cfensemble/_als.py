@@ -569,8 +569,8 @@ class ALSSolver:
             ):
                 converged = True
                 break
-            if np.isfinite(previous):
-                change = abs(previous - total) / abs(previous)
+            if np.isfinite(previous):  # an objective of 0 is its minimum: nothing to follow
+                change = abs(previous - total) / abs(previous) if previous else 0.0
             previous = total
         if not converged:
             warnings.warn(
