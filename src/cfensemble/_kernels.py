@@ -1,8 +1,8 @@
 """Batched small ridge regressions: the inner kernels of ALS.
 
 Each instance (and each classifier) has a ``e x e`` symmetric positive semi-definite
-system ``(G + r I) theta = b`` with ``e = latent_dim + 1``. Two implementations of the same
-formula (one Cholesky factorization per system, with the rank-safe jitter of
+system ``(G + r I) theta = b`` with ``e = latent_dim + 1``. Three implementations of the
+same formula (one Cholesky factorization per system, with the rank-safe jitter of
 :func:`jitter`):
 
 - numpy, vectorised over the batch: the systems are stored *batch last*, one array of
@@ -11,7 +11,9 @@ formula (one Cholesky factorization per system, with the rank-safe jitter of
 - numba (the ``[fast]`` extra), fused: the instance step builds the Gram matrices of 64
   rows at a time in a small scratch array (batch last, so every loop over the rows
   vectorises) and solves them there, in a parallel loop over groups of rows; the k Grams
-  are never materialised.
+  are never materialised;
+- PyTorch (:mod:`cfensemble._kernels_torch`, selected by a :class:`TorchKernel`): batched
+  ``torch.linalg`` Cholesky on a GPU or in float32.
 
 The numba kernel is used for the instance step when numba is installed and the block has
 at least :data:`NUMBA_MIN_ROWS` rows; the numpy kernel is the reference (tests compare both).
