@@ -79,3 +79,18 @@ def test_write_report(fitted, tmp_path):
     for figure in ("loss.png", "weights.png", "factors.png", "pr.png"):
         assert (tmp_path / "r" / figure).stat().st_size > 5000
         assert figure in text
+
+
+def test_report_metrics_table_matches_the_metrics(fitted, tmp_path):
+    from sklearn.metrics import average_precision_score
+
+    clf, P, y = fitted
+    P = P.copy()
+    P[::3, 0] = np.nan  # a classifier scored on its own rows only
+    text = plotting.write_report(clf, tmp_path / "r", P=P, y=y).read_text()
+    assert "## Metrics on the given labeled rows" in text
+    ensemble = average_precision_score(y, clf.predict_proba(P)[:, 1])
+    assert f"| ensemble (fold-in) | {len(y)} | {ensemble:.3f} |" in text
+    seen = ~np.isnan(P[:, 0])
+    first = average_precision_score(y[seen], P[seen, 0])
+    assert f"| {int(seen.sum())} | {first:.3f} |" in text

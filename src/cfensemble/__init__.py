@@ -12,6 +12,7 @@ from ._seed import CFEnsemblePyTorchTrainer, CFEnsembleTrainer
 from .aggregators import MeanAggregator, WeightedAggregator
 from .datasets import make_ensemble_problem
 from .io import load_model as load
+from .metrics import labeled_scorer
 from .stacking import CFEnsembleStackingClassifier
 
 try:
@@ -28,6 +29,7 @@ __all__ = [
     "MeanAggregator",
     "WeightedAggregator",
     "__version__",
+    "labeled_scorer",
     "load",
     "make_ensemble_problem",
 ]

@@ -841,6 +841,16 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         positive = self.predict_proba(P, confidence)[:, 1] >= 0.5
         return self.classes_[positive.astype(int)]
 
+    def score(self, P, y, sample_weight=None) -> float:
+        """Accuracy on the labeled rows of ``y`` (unlabeled rows, -1 or NaN, are ignored).
+
+        For other metrics with unlabeled rows, e.g. in ``GridSearchCV``, use
+        :func:`cfensemble.metrics.labeled_scorer`.
+        """
+        from .metrics import labeled_accuracy
+
+        return labeled_accuracy(self, P, y, sample_weight)
+
     def save(self, path, metadata: dict | None = None) -> None:
         """Write the fitted model to ``path`` (see :func:`cfensemble.io.save_model`)."""
         from .io import save_model

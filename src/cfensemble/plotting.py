@@ -169,6 +169,36 @@ def plot_classifier_factors(estimator, names=None, ax=None):
     return ax
 
 
+def _metrics_table(y, P, proba, names) -> list[str]:
+    """Markdown rows: PR-AUC, ROC-AUC and Brier of the ensemble, the average and each column.
+
+    A base classifier is scored on the rows where it gave a prediction (their count shown).
+    """
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    def row(name, truth, scores):
+        if np.unique(truth).size < 2:
+            return f"| {name} | {truth.size} | n/a | n/a | {brier_score_loss(truth, scores):.3f} |"
+        return (
+            f"| {name} | {truth.size} | {average_precision_score(truth, scores):.3f} | "
+            f"{roc_auc_score(truth, scores):.3f} | {brier_score_loss(truth, scores):.3f} |"
+        )
+
+    lines = [
+        "## Metrics on the given labeled rows",
+        "",
+        "| predictions | rows | PR-AUC | ROC-AUC | Brier |",
+        "|---|---|---|---|---|",
+        row("ensemble (fold-in)", y, proba),
+        row("mean of available predictions", y, np.nanmean(P, axis=1)),
+    ]
+    for u, name in enumerate(names):
+        seen = ~np.isnan(P[:, u])
+        if seen.any():
+            lines.append(row(str(name), y[seen], P[seen, u]))
+    return [*lines, ""]
+
+
 def write_report(estimator, directory, names=None, P=None, y=None) -> Path:
     """Write ``report.md`` and its figures to ``directory``; returns the Markdown path.
 
@@ -206,6 +236,9 @@ def write_report(estimator, directory, names=None, P=None, y=None) -> Path:
         proba = estimator.predict_proba(P)[:, 1]
         figures["pr.png"] = lambda ax: plot_pr_curves(
             y[keep].astype(int), np.asarray(P)[keep], proba[keep], names, ax=ax
+        )
+        lines += _metrics_table(
+            y[keep].astype(int), np.asarray(P, float)[keep], proba[keep], names
         )
     titles = {
         "loss.png": "Training objective",

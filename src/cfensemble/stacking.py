@@ -98,6 +98,12 @@ class CFEnsembleStackingClassifier(ClassifierMixin, _BaseComposition):
         tags.classifier_tags.multi_class = False
         return tags
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy on the labeled rows of ``y`` (unlabeled rows, -1 or NaN, are ignored)."""
+        from .metrics import labeled_accuracy
+
+        return labeled_accuracy(self, X, y, sample_weight)
+
     def _cf_params(self) -> dict:
         return {**{name: getattr(self, name) for name in _CF_DEFAULTS}, "n_jobs": self.n_jobs}
 

@@ -1,0 +1,62 @@
+"""Scoring with unlabeled rows: labeled_scorer and CFEnsembleClassifier.score."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, average_precision_score
+from sklearn.model_selection import GridSearchCV
+
+from cfensemble import CFEnsembleClassifier, labeled_scorer, make_ensemble_problem
+from cfensemble.metrics import labeled_mask
+
+
+@pytest.fixture(scope="module")
+def semi_supervised():
+    P, y = make_ensemble_problem(1200, 8, 0.1, missing_rate=0.3, random_state=0)
+    return P, y, np.where(np.arange(1200) % 2 == 0, y, -1)
+
+
+def test_labeled_mask_reads_every_unlabeled_marker():
+    assert labeled_mask([1, 0, -1, 1]).tolist() == [True, True, False, True]
+    assert labeled_mask([1.0, np.nan, 0.0]).tolist() == [True, False, True]
+    assert labeled_mask(np.array(["a", None, "b"], dtype=object)).tolist() == [True, False, True]
+
+
+def test_grid_search_with_unlabeled_rows_gives_finite_different_scores(semi_supervised):
+    P, _, y = semi_supervised
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = GridSearchCV(
+            CFEnsembleClassifier(random_state=0, max_iter=20),
+            {"lambda_reg": [0.01, 10.0]},
+            scoring=labeled_scorer("average_precision"),
+            cv=3,
+        ).fit(P, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all()
+    assert scores[0] != scores[1]
+
+
+def test_labeled_scorer_scores_only_the_labeled_rows(semi_supervised):
+    P, y_true, y = semi_supervised
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CFEnsembleClassifier(random_state=0).fit(P, y)
+    labeled = y != -1
+    expected = average_precision_score(y[labeled], clf.predict_proba(P[labeled])[:, 1])
+    assert labeled_scorer("average_precision")(clf, P, y) == pytest.approx(expected)
+    only_one_class = np.where(y_true == 1, -1, y)
+    assert np.isnan(labeled_scorer("average_precision")(clf, P, only_one_class))
+
+
+def test_score_is_the_accuracy_of_the_labeled_rows(semi_supervised):
+    P, _, y = semi_supervised
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CFEnsembleClassifier(random_state=0).fit(P, y)
+    labeled = y != -1
+    assert clf.score(P, y) == pytest.approx(accuracy_score(y[labeled], clf.predict(P[labeled])))
+    with pytest.raises(ValueError, match="no labeled rows"):
+        clf.score(P, np.full(len(y), -1))
