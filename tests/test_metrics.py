@@ -18,6 +18,14 @@ def semi_supervised():
     return P, y, np.where(np.arange(1200) % 2 == 0, y, -1)
 
 
+@pytest.fixture(scope="module")
+def fitted(semi_supervised):
+    P, _, y = semi_supervised
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return CFEnsembleClassifier(random_state=0).fit(P, y)
+
+
 def test_labeled_mask_reads_every_unlabeled_marker():
     assert labeled_mask([1, 0, -1, 1]).tolist() == [True, True, False, True]
     assert labeled_mask([1.0, np.nan, 0.0]).tolist() == [True, False, True]
@@ -39,11 +47,9 @@ def test_grid_search_with_unlabeled_rows_gives_finite_different_scores(semi_supe
     assert scores[0] != scores[1]
 
 
-def test_labeled_scorer_scores_only_the_labeled_rows(semi_supervised):
+def test_labeled_scorer_scores_only_the_labeled_rows(semi_supervised, fitted):
     P, y_true, y = semi_supervised
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0).fit(P, y)
+    clf = fitted
     labeled = y != -1
     expected = average_precision_score(y[labeled], clf.predict_proba(P[labeled])[:, 1])
     assert labeled_scorer("average_precision")(clf, P, y) == pytest.approx(expected)
@@ -51,11 +57,9 @@ def test_labeled_scorer_scores_only_the_labeled_rows(semi_supervised):
     assert np.isnan(labeled_scorer("average_precision")(clf, P, only_one_class))
 
 
-def test_score_is_the_accuracy_of_the_labeled_rows(semi_supervised):
+def test_score_is_the_accuracy_of_the_labeled_rows(semi_supervised, fitted):
     P, _, y = semi_supervised
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0).fit(P, y)
+    clf = fitted
     labeled = y != -1
     assert clf.score(P, y) == pytest.approx(accuracy_score(y[labeled], clf.predict(P[labeled])))
     with pytest.raises(ValueError, match="no labeled rows"):
