@@ -229,3 +229,37 @@ def test_report_without_matplotlib_is_a_clear_error(files, capsys, monkeypatch):
     assert main(["report", "--model", str(model), "-o", str(tmp / "r")]) == 2
     assert 'pip install "cfensemble[plot]"' in capsys.readouterr().err
     assert not (tmp / "r").exists()
+
+
+def test_text_ids_keep_their_leading_zeros_through_fit_and_predict(tmp_path):
+    """IDs are read as text (numeric-looking ones too), so "007" is not written as 7."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame(rng.random((n, 3)).round(4), columns=["a", "b", "c"])
+    frame.insert(0, "id", [f"{i:03d}" for i in range(n)])
+    frame["y"] = np.where(np.arange(n) % 2 == 0, (np.arange(n) % 4 == 0).astype(int), -1)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    model = tmp_path / "m.cfe"
+    args = ["fit", str(tmp_path / "in.csv"), "--label-column", "y", "--id-column", "id"]
+    assert main([*args, "--model", str(model), "--quiet", "--max-iter", "5"]) == 0
+    fitted = pd.read_csv(tmp_path / "m.predictions.csv", dtype={"id": str})
+    assert fitted["id"].tolist() == frame["id"].tolist()
+    out = tmp_path / "p.csv"
+    assert main(["predict", "--model", str(model), str(tmp_path / "in.csv"), "-o", str(out)]) == 0
+    assert pd.read_csv(out, dtype={"id": str})["id"].tolist() == frame["id"].tolist()
+
+
+@pytest.mark.parametrize("block", [1, 5, 7, 64, 1 << 20])
+def test_short_row_scan_is_exact_at_any_block_size(tmp_path, block):
+    from pathlib import Path
+
+    from cfensemble.cli import _maybe_short_rows
+
+    good = tmp_path / "good.csv"
+    good.write_bytes(b"a,b,y\r\n0.1,0.2,1\r\n\r\n0.3,0.4,\r\n,,\n0.5,0.6,0")
+    short = tmp_path / "short.csv"
+    short.write_bytes(b"a,b,y\n0.1,0.2,1\n0.3,0.4\n0.5,0.6,0\n")
+    assert not _maybe_short_rows(Path(good), ".csv", 3, block=block)
+    assert _maybe_short_rows(Path(short), ".csv", 3, block=block)

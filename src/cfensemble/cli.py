@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from numbers import Integral
@@ -189,11 +190,15 @@ class Table:
         return self.frame.iloc[:, self.names.index(name)]
 
 
-def read_table(path) -> Table:
+def read_table(path, text_columns: Sequence[str | None] = ()) -> Table:
     """Read a CSV/TSV (optionally .gz) or Parquet file; every problem is a CLIError.
 
-    CSV and TSV are read as UTF-8 text (a byte-order mark is ignored), blank lines are
-    skipped, and every cell is kept as text until its column is converted.
+    CSV and TSV are read as UTF-8 text (a byte-order mark is ignored) by pandas' C parser:
+    numeric columns become numbers at once, empty cells (and ``nan``, ``NaN``, ``NA``) NaN,
+    blank lines are skipped; ``text_columns`` (an ID column) are kept as text, so "007"
+    stays "007". A column with a cell that is not a number is kept as text and reported by
+    the checks that convert it. Repeated header names and rows with fewer fields than the
+    header are errors (pandas would rename the first and pad the second).
     """
     path = check_input(path)
     fmt = _table_format(path)
@@ -207,20 +212,33 @@ def read_table(path) -> Table:
             frame = pd.read_parquet(path)
             names = [str(c) for c in frame.columns]
         else:
-            raw = pd.read_csv(
-                path,
+            names = _header(path, fmt)
+            _check_repeated(path, names)
+            options = dict(
                 sep=sep,
-                header=None,
-                dtype=str,
                 keep_default_na=False,
-                na_filter=False,
                 encoding="utf-8-sig",
                 skip_blank_lines=True,
                 compression="gzip" if fmt.endswith(".gz") else None,
             )
-            names = [str(name) for name in raw.iloc[0]]
-            frame = raw.iloc[1:].reset_index(drop=True)
-            if len(frame) and (frame.iloc[:, -1] == "").any():
+            with warnings.catch_warnings():
+                # a first data row longer than the header: pandas would take its first
+                # field as an index (or drop the last, warning); read as text instead,
+                # where it is a ParserError naming the line
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                try:
+                    frame = pd.read_csv(
+                        path,
+                        header=0,
+                        index_col=False,
+                        dtype={name: str for name in text_columns if name in names},
+                        na_values=list(_MISSING),
+                        **options,
+                    )
+                except pd.errors.ParserWarning:
+                    pd.read_csv(path, header=None, dtype=str, na_filter=False, **options)
+                    raise  # pragma: no cover - the text read raises first
+            if len(frame) and frame.iloc[:, -1].isna().any():
                 _check_short_rows(path, fmt, len(names))
     except UnicodeDecodeError as exc:
         raise CLIError(
@@ -236,26 +254,81 @@ def read_table(path) -> Table:
         raise CLIError(f"{path}: cannot be read: {exc}") from None
     except (ValueError, TypeError) as exc:  # pyarrow's errors on a file that is not Parquet
         raise CLIError(f"{path}: not a readable {fmt.lstrip('.')} file: {exc}") from None
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise CLIError(f"{path}: repeated column names {repeated}; names must be unique.")
+    _check_repeated(path, names)
     if len(frame) == 0:
         raise CLIError(f"{path}: no data rows (only a header).")
     frame.columns = range(len(names))
     return Table(path, names, frame)
 
 
-def _check_short_rows(path: Path, fmt: str, width: int) -> None:
-    """A CLIError at the first row with fewer fields than the header (pandas pads them)."""
+def _open_text(path: Path, fmt: str):
     opener: Any = gzip.open if fmt.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+    return opener(path, "rt", encoding="utf-8-sig", newline="")
+
+
+def _header(path: Path, fmt: str) -> list[str]:
+    """The first non-blank line's fields, as written (pandas would rename repeated ones)."""
+    pd = _pandas()
+    with _open_text(path, fmt) as handle:
+        for row in csv.reader(handle, delimiter=_FORMATS[fmt] or ","):
+            if any(field.strip() for field in row):
+                return row
+    raise pd.errors.EmptyDataError("no header")
+
+
+def _check_repeated(path: Path, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise CLIError(f"{path}: repeated column names {repeated}; names must be unique.")
+
+
+def _check_short_rows(path: Path, fmt: str, width: int) -> None:
+    """A CLIError at the first row with fewer fields than the header (pandas pads them).
+
+    Separators are counted per line over the raw bytes, 16 MiB at a time (vectorised); only
+    a file with a quote character, or with a line that looks short, is read again line by
+    line with the csv module for the exact message.
+    """
+    if not _maybe_short_rows(path, fmt, width):
+        return
+    with _open_text(path, fmt) as handle:
         reader = csv.reader(handle, delimiter=_FORMATS[fmt] or ",")
         for row in reader:
-            if row and len(row) < width:
+            if any(field.strip() for field in row) and len(row) < width:
                 raise CLIError(
                     f"{path}: line {reader.line_num} has {len(row)} fields but the header "
                     f"has {width}."
                 )
+
+
+def _maybe_short_rows(path: Path, fmt: str, width: int, block: int = 1 << 24) -> bool:
+    """False when no non-blank line has fewer than ``width - 1`` separators (and no quotes)."""
+    opener: Any = gzip.open if fmt.endswith(".gz") else open
+    sep = ord(_FORMATS[fmt] or ",")
+    rest = b""
+    with opener(path, "rb") as handle:
+        while True:
+            chunk = handle.read(block)
+            data = rest + chunk
+            if not chunk:
+                rest = b""
+            else:
+                cut = data.rfind(b"\n") + 1
+                data, rest = data[:cut], data[cut:]
+            if b'"' in data:
+                return True
+            if data:
+                raw = np.frombuffer(data, dtype=np.uint8)
+                ends = np.append(np.flatnonzero(raw == 10), raw.size)
+                starts = np.append(0, ends[:-1] + 1)
+                seps = np.flatnonzero(raw == sep)
+                count = np.searchsorted(seps, ends) - np.searchsorted(seps, starts)
+                last = raw[np.clip(ends - 1, 0, raw.size - 1)]
+                length = ends - starts - ((ends > starts) & (last == 13))  # without a \r
+                if np.any((length > 0) & (count < width - 1)):
+                    return True
+            if not chunk:
+                return False
 
 
 def _numbers(column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -272,6 +345,12 @@ def _numbers(column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return values, missing, ~missing & np.isnan(values)
 
 
+def _shown(cell) -> str:
+    """A cell as it reads in the file, quoted: '2', not np.int64(2)."""
+    value = cell.item() if hasattr(cell, "item") else cell
+    return repr(value if isinstance(value, str) else str(value))
+
+
 def probability_matrix(table: Table, columns: Sequence[str], hint: str = "") -> np.ndarray:
     """The classifier columns as a float matrix; empty cells are missing predictions (NaN)."""
     path = table.path
@@ -282,7 +361,8 @@ def probability_matrix(table: Table, columns: Sequence[str], hint: str = "") -> 
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise CLIError(
-                f"{path}: column {name!r}, row {i + 1}: {column.iloc[i]!r} is not a number{hint}."
+                f"{path}: column {name!r}, row {i + 1}: {_shown(column.iloc[i])} is not a "
+                f"number{hint}."
             )
         outside = ~np.isnan(values) & ~((values >= 0.0) & (values <= 1.0))
         if outside.any():
@@ -304,8 +384,8 @@ def label_vector(table: Table, column_name: str) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise CLIError(
-            f"{table.path}: column {column_name!r}, row {i + 1}: {column.iloc[i]!r} is not a "
-            "label (1, 0, or empty / -1 for unlabeled)."
+            f"{table.path}: column {column_name!r}, row {i + 1}: {_shown(column.iloc[i])} is "
+            "not a label (1, 0, or empty / -1 for unlabeled)."
         )
     return y
 
@@ -492,7 +572,7 @@ def fit_command(args: argparse.Namespace) -> int:
     if args.id_column == label:
         raise CLIError(f"--id-column {label!r} is also the label column.")
 
-    table = read_table(source)
+    table = read_table(source, [args.id_column])
     y = label_vector(table, label)
     ids = _ids(table, args.id_column)
     columns = args.classifier_columns or [
@@ -592,7 +672,7 @@ def predict_command(args: argparse.Namespace) -> int:
     source = check_input(args.new_predictions)
     output = check_output(args.output, "-o", [source, Path(args.model)], table=True)
     clf = _load(args.model)
-    table = read_table(source)
+    table = read_table(source, [args.id_column, clf.model_metadata_.get("id_column")])
     id_column = _id_column(args, clf, table)
     columns = _model_columns(clf, args.model, table, [id_column])
     _check_id_column(id_column, columns, "one of the model's classifier columns")
