@@ -515,9 +515,9 @@ class ALSSolver:
         done = sweep(data, state, objective, self.chunk_size, kernel)
         labeled_rows = data.labeled_rows()  # (P0, observed) of the labeled rows, kept
         last = None  # the previous iteration's (X, a) before extrapolation
+        change = np.inf  # relative change of the objective in the last iteration
         # Only where every step lowers the objective: with rho < 1 the label-free instance
         # step can raise the supervised part, and an accept test against it would mislead.
-        change = np.inf  # relative change of the objective in the last iteration
         extrapolate = self.accelerate and (
             objective.rho == 1.0 or not objective.train_aggregator or data.labeled.size == 0
         )
@@ -527,15 +527,15 @@ class ALSSolver:
             # Re-gauge (balance) X; Y needs no update: the instance step below replaces it.
             X = X @ balance_transforms(done.R_y, _r_factor(X, done.recon.col_count))[0]
             result = None
-            # Not once the objective has settled to 1e-8: accept-or-reject decisions taken
-            # at rounding level would make results depend on the summation order.
             if extrapolate and last is not None:
                 # The balanced gauge is unique only up to an orthogonal transform (signs of
                 # singular vectors, rotations within equal ones): turn X to the previous
                 # iterate's gauge so that their difference is a move, not a gauge change.
                 X = X @ _procrustes(X, last[0], done.recon.col_count)
+            # Extrapolate along the last move; keep it only if it lowers the objective. Not
+            # once the objective has settled to 1e-8: accept-or-reject decisions taken at
+            # rounding level would make results depend on the summation order.
             if extrapolate and last is not None and change > 1e-8:
-                # Extrapolate along the last move; keep it only if it lowers the objective.
                 saved = state.w.copy(), state.b
                 state.X, state.a = X + step * (X - last[0]), a + step * (a - last[1])
                 with np.errstate(all="ignore"):  # a wild trial is rejected below
