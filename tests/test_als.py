@@ -14,7 +14,6 @@ from cfensemble._als import (
     ALSSolver,
     balance,
     classifier_step,
-    confidence_counts,
     fold_in,
     losses,
 )
@@ -199,7 +198,8 @@ def test_classifier_and_aggregator_steps_never_increase_the_objective(
         return losses(data, s, objective, 7)[0]
 
     start = total(state)
-    rows, cols = confidence_counts(data, 7)
+    rows = np.concatenate([b.C_free.sum(axis=1) for b in data.blocks(7)])
+    cols = sum(b.C_free.sum(axis=0) for b in data.blocks(7))
     state.X, state.Y = balance(state.X, state.Y, cols, rows)
     after_balance = total(state)
     state.X, state.a = classifier_step(data, state, objective, 7)

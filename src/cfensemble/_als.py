@@ -121,8 +121,14 @@ class NormalEquations:
     def add(self, block: Block, Y: np.ndarray, c: np.ndarray) -> None:
         """Add the rows of ``block`` whose instance factors and biases are ``Y``, ``c``."""
         Ya = augment(Y)
-        self.gram += block.C.T @ packed_outer(Ya)
-        self.rhs += (block.C * (block.P0 - c[:, None])).T @ Ya
+        self.add_sums(
+            block, block.C.T @ packed_outer(Ya), (block.C * (block.P0 - c[:, None])).T @ Ya
+        )
+
+    def add_sums(self, block: Block, gram: np.ndarray, rhs: np.ndarray) -> None:
+        """Add a block's packed Gram sums (m, t) and right-hand sides (m, e), made elsewhere."""
+        self.gram += gram
+        self.rhs += rhs
         self.count += block.C.sum(axis=0)
 
     def finish(self) -> NormalEquations:
@@ -242,16 +248,6 @@ def balance(
     return X @ T_x, Y
 
 
-def confidence_counts(data: Data, chunk_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column sums of the label-free confidence (the ridge weights ``n_i``, ``n_u``)."""
-    rows = np.empty(data.shape[0])
-    cols = np.zeros(data.shape[1])
-    for block in data.blocks(chunk_size):
-        rows[block.rows] = block.C_free.sum(axis=1)
-        cols += block.C_free.sum(axis=0)
-    return rows, cols
-
-
 @dataclass
 class ReconstructionParts:
     """Sums over row blocks that make ``L_recon`` (see :func:`losses`)."""
@@ -358,9 +354,7 @@ def sweep(data: Data, state: State, objective: Objective, chunk_size: int, kerne
                 torch_dtype(kernel.dtype),
             )
             recon.add(block, Yb, cb, state.X, state.a, data_term, n_i)
-            equations.gram += pack(gram)
-            equations.rhs += rhs
-            equations.count += block.C.sum(axis=0)
+            equations.add_sums(block, pack(gram), rhs)
         elif kernel == "numba":
             Yb, cb, data_term = _fused_block(block, state, objective.lambda_reg, equations)
             recon.add(block, Yb, cb, state.X, state.a, data_term, n_i)
@@ -404,9 +398,7 @@ def _fused_block(block: Block, state: State, lambda_reg: float, equations: Norma
         rhs_parts,
         _GROUP_ROWS,
     )
-    equations.gram += gram_parts.sum(axis=0)
-    equations.rhs += rhs_parts.sum(axis=0)
-    equations.count += block.C.sum(axis=0)
+    equations.add_sums(block, gram_parts.sum(axis=0), rhs_parts.sum(axis=0))
     return theta[:, :-1], theta[:, -1], float(data_term.sum())
 
 

@@ -211,6 +211,7 @@ def read_table(path, text_columns: Sequence[str | None] = ()) -> Table:
             _need_pyarrow()
             frame = pd.read_parquet(path)
             names = [str(c) for c in frame.columns]
+            _check_repeated(path, names)
         else:
             names = _header(path, fmt)
             _check_repeated(path, names)
@@ -254,7 +255,6 @@ def read_table(path, text_columns: Sequence[str | None] = ()) -> Table:
         raise CLIError(f"{path}: cannot be read: {exc}") from None
     except (ValueError, TypeError) as exc:  # pyarrow's errors on a file that is not Parquet
         raise CLIError(f"{path}: not a readable {fmt.lstrip('.')} file: {exc}") from None
-    _check_repeated(path, names)
     if len(frame) == 0:
         raise CLIError(f"{path}: no data rows (only a header).")
     frame.columns = range(len(names))

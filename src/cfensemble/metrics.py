@@ -18,9 +18,10 @@ __all__ = ["labeled_accuracy", "labeled_mask", "labeled_scorer"]
 
 def labeled_mask(y) -> np.ndarray:
     """True where ``y`` holds a label (not -1, NaN or None)."""
-    y = np.asarray(y, dtype=object)
-    mask = np.array([v is not None and v == v and v != -1 for v in y.tolist()], dtype=bool)
-    return mask
+    y = np.asarray(y)
+    if y.dtype.kind in "biuf":  # numbers: vectorised
+        return ~np.isnan(y.astype(float)) & (y != -1)
+    return np.array([v is not None and v == v and v != -1 for v in y.tolist()], dtype=bool)
 
 
 def labeled_scorer(scoring="average_precision"):
