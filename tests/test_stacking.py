@@ -4,19 +4,24 @@ import warnings
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.compose import make_column_transformer
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, cross_val_predict
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from cfensemble import CFEnsembleClassifier, CFEnsembleStackingClassifier
+from cfensemble import CFEnsembleClassifier, CFEnsembleStackingClassifier, labeled_scorer
+from cfensemble.stacking import load_stacking
 
 MULTICLASS = "the check uses 3 classes or string labels; y must be 0/1 (-1 = unlabeled)"
 EXPECTED = {
@@ -31,8 +36,18 @@ def _base():
     return [("logreg", LogisticRegression()), ("nb", GaussianNB())]
 
 
+def _quiet_fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
 @parametrize_with_checks(
-    [CFEnsembleStackingClassifier(_base(), cv=3, max_iter=5)],
+    [
+        CFEnsembleStackingClassifier(
+            _base(), final_estimator=CFEnsembleClassifier(max_iter=5), cv=3
+        )
+    ],
     expected_failed_checks=lambda est: EXPECTED,
 )
 def test_sklearn_checks(estimator, check):
@@ -63,15 +78,16 @@ class Recorder(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         return self.model_.predict_proba(X)
 
+    def predict(self, X):
+        return self.model_.predict(X)
+
 
 def test_unlabeled_rows_never_train_the_base_estimators(data):
     X, y = data
     y_train = np.where(np.arange(y.size) % 3 == 0, y, -1)
     Recorder.seen = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleStackingClassifier([("rec", Recorder())], cv=4, random_state=0)
-        clf.fit(X, y_train)
+    clf = CFEnsembleStackingClassifier([("rec", Recorder())], cv=4)
+    _quiet_fit(clf, X, y_train)
     n_labeled = int((y_train != -1).sum())
     assert len(Recorder.seen) == 5  # 4 folds + the refit
     assert all(set(np.unique(s)) <= {0, 1} for s in Recorder.seen)
@@ -84,92 +100,177 @@ def test_unlabeled_rows_never_train_the_base_estimators(data):
     assert clf.transduction_.shape == (y.size,)
 
 
-def test_out_of_fold_matrix_and_prediction(data):
+def test_out_of_fold_matrix_equals_cross_val_predict(data):
     X, y = data
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleStackingClassifier(_base(), cv=5, random_state=0, latent_dim=2).fit(X, y)
+    final = CFEnsembleClassifier(latent_dim=2, random_state=0)
+    clf = _quiet_fit(CFEnsembleStackingClassifier(_base(), final, cv=5), X, y)
     assert clf.P_.shape == (y.size, 2)
-    # out of fold: not equal to the refitted estimators' in-sample predictions
+    # the slow obvious version: cross_val_predict with the same (stratified) folds
+    expected = cross_val_predict(GaussianNB(), X, y, cv=5, method="predict_proba")[:, 1]
+    np.testing.assert_allclose(clf.P_[:, 1], expected)
     in_sample = clf.estimators_[0].predict_proba(X)[:, 1]
-    assert not np.allclose(clf.P_[:, 0], in_sample)
+    assert not np.allclose(clf.P_[:, 0], in_sample)  # out of fold, not in sample
     proba = clf.predict_proba(X[:10])
     assert proba.shape == (10, 2)
-    np.testing.assert_allclose(proba, clf.ensemble_.predict_proba(clf.predict_base(X[:10])))
-    assert clf.ensemble_.latent_dim == 2
+    np.testing.assert_allclose(proba, clf.final_estimator_.predict_proba(clf.transform(X[:10])))
+    assert clf.final_estimator_.latent_dim == 2
+    assert not hasattr(final, "n_iter_")  # the given final estimator is cloned, not fitted
+    assert list(clf.get_feature_names_out()) == ["logreg", "nb"]
+    assert clf.named_estimators_.nb is clf.estimators_[1]
+
+
+def test_decision_function_goes_through_the_logistic_function(data):
+    X, y = data
+    clf = _quiet_fit(
+        CFEnsembleStackingClassifier([("svm", LinearSVC()), ("nb", GaussianNB())], cv=3), X, y
+    )
+    assert clf.stack_method_ == ["decision_function", "predict_proba"]
+    scores = clf.estimators_[0].decision_function(X[:5])
+    np.testing.assert_allclose(clf.transform(X[:5])[:, 0], 1 / (1 + np.exp(-scores)))
+    with pytest.raises(ValueError, match="'svm' has no predict_proba"):
+        CFEnsembleStackingClassifier(
+            [("svm", LinearSVC())], stack_method="predict_proba"
+        ).fit(X, y)
+
+
+def test_dataframe_with_strings_reaches_the_base_estimators_untouched(data):
+    X, y = data
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    frame["colour"] = np.where(X[:, 0] > 0, "red", "blue")  # a string column
+    encode = make_column_transformer(
+        (OneHotEncoder(), ["colour"]), (StandardScaler(), ["f1", "f2", "f3"])
+    )
+    stack = CFEnsembleStackingClassifier(
+        [
+            ("logreg", make_pipeline(encode, LogisticRegression())),
+            ("tree", make_pipeline(clone(encode), DecisionTreeClassifier(max_depth=3))),
+        ],
+        cv=3,
+    )
+    y_semi = np.where(np.arange(y.size) % 2 == 0, y, -1)
+    _quiet_fit(stack, frame, y_semi)
+    assert list(stack.feature_names_in_) == list(frame.columns)
+    assert stack.predict_proba(frame.iloc[:4]).shape == (4, 2)
+    with pytest.raises(ValueError, match="feature names"):
+        stack.predict_proba(frame[frame.columns[::-1]])
+
+
+def test_sparse_X(data):
+    X, y = data
+    stack = CFEnsembleStackingClassifier(
+        [("logreg", LogisticRegression()), ("tree", DecisionTreeClassifier(max_depth=2))], cv=3
+    )
+    dense = _quiet_fit(clone(stack), X, y).transduction_
+    sparse = _quiet_fit(clone(stack), sp.csr_matrix(X), y).transduction_
+    np.testing.assert_allclose(sparse, dense, atol=1e-6)
+
+
+def test_prefit_uses_the_given_estimators(data):
+    X, y = data
+    fitted = [("logreg", LogisticRegression().fit(X[:200], y[:200])), ("nb", GaussianNB())]
+    with pytest.raises(Exception, match="'nb' is not fitted"):
+        CFEnsembleStackingClassifier(fitted, cv="prefit").fit(X[200:], y[200:])
+    fitted[1] = ("nb", GaussianNB().fit(X[:200], y[:200]))
+    y_semi = np.where(np.arange(200) % 2 == 0, y[200:], -1)
+    stack = _quiet_fit(CFEnsembleStackingClassifier(fitted, cv="prefit"), X[200:], y_semi)
+    assert stack.estimators_[0] is fitted[0][1]  # not refitted
+    np.testing.assert_allclose(stack.P_[:, 0], fitted[0][1].predict_proba(X[200:])[:, 1])
 
 
 def test_parallel_base_fits_give_the_same_result(data):
     X, y = data
-    kw = dict(cv=3, random_state=0, max_iter=10)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        a = CFEnsembleStackingClassifier(_base(), n_jobs=1, **kw).fit(X, y)
-        b = CFEnsembleStackingClassifier(_base(), n_jobs=2, **kw).fit(X, y)
+    final = CFEnsembleClassifier(random_state=0, max_iter=10)
+    a = _quiet_fit(CFEnsembleStackingClassifier(_base(), final, cv=3, n_jobs=1), X, y)
+    b = _quiet_fit(CFEnsembleStackingClassifier(_base(), final, cv=3, n_jobs=2), X, y)
     np.testing.assert_allclose(a.P_, b.P_)
     np.testing.assert_allclose(a.transduction_, b.transduction_)
 
 
-def test_cf_parameters_are_parameters(data):
-    est = CFEnsembleStackingClassifier(_base(), rho=0.3)
+def test_final_estimator_parameters_are_nested_parameters():
+    est = CFEnsembleStackingClassifier(_base(), CFEnsembleClassifier(rho=0.3))
     params = est.get_params()
-    assert params["rho"] == 0.3 and params["latent_dim"] == 2
-    assert set(CFEnsembleClassifier().get_params()) < set(params)
-    assert clone(est).rho == 0.3
-    est.set_params(latent_dim=3, nb__var_smoothing=1e-6)
-    assert est.latent_dim == 3
+    assert params["final_estimator__rho"] == 0.3
+    assert params["logreg__C"] == 1.0
+    est.set_params(final_estimator__latent_dim=3, nb__var_smoothing=1e-6)
+    assert est.final_estimator.latent_dim == 3 and est.named_estimators.nb.var_smoothing == 1e-6
     assert "rho=0.3" in repr(est)
-    with pytest.raises(TypeError, match="unknown parameter"):
-        CFEnsembleStackingClassifier(_base(), bogus=1)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        CFEnsembleStackingClassifier(_base(), rho=0.3)
+
+
+def test_an_estimator_may_be_named_lr(data):
+    X, y = data  # the autograd learning rate is the final estimator's, not a clash here
+    stack = _quiet_fit(CFEnsembleStackingClassifier([("lr", LogisticRegression())]), X, y)
+    assert stack.named_estimators_.lr is stack.estimators_[0]
 
 
 def test_works_in_pipeline_and_grid_search(data):
     X, y = data
+    y_semi = np.where(np.arange(y.size) % 2 == 0, y, -1)
     pipe = make_pipeline(
         StandardScaler(),
         CFEnsembleStackingClassifier(
             [("logreg", LogisticRegression()), ("tree", DecisionTreeClassifier(max_depth=3))],
+            CFEnsembleClassifier(random_state=0, max_iter=20),
             cv=3,
-            random_state=0,
-            max_iter=20,
         ),
     )
     grid = GridSearchCV(
         pipe,
         {
-            "cfensemblestackingclassifier__rho": [0.3, 0.9],
-            "cfensemblestackingclassifier__tree__max_depth": [2, 4],
+            "cfensemblestackingclassifier__final_estimator__rho": [0.3, 0.9],
+            "cfensemblestackingclassifier__tree__max_depth": [1, 4],
         },
         cv=3,
-        scoring="average_precision",
+        scoring=labeled_scorer("average_precision"),
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        grid.fit(X, y)
-    assert set(grid.best_params_) == {
-        "cfensemblestackingclassifier__rho",
-        "cfensemblestackingclassifier__tree__max_depth",
-    }
+    _quiet_fit(grid, X, y_semi)
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and np.unique(scores).size > 1
     assert grid.predict_proba(X).shape == (y.size, 2)
-    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+def test_save_and_load_round_trip(data, tmp_path):
+    X, y = data
+    stack = _quiet_fit(CFEnsembleStackingClassifier(_base(), cv=3), X, y)
+    stack.save(tmp_path / "stack.skops")
+    loaded = load_stacking(tmp_path / "stack.skops")
+    np.testing.assert_array_equal(loaded.predict_proba(X[:20]), stack.predict_proba(X[:20]))
+
+
+def test_load_refuses_untrusted_types(data, tmp_path):
+    X, y = data
+    Recorder.seen = []
+    stack = _quiet_fit(CFEnsembleStackingClassifier([("rec", Recorder())], cv=3), X, y)
+    stack.save(tmp_path / "stack.skops")
+    with pytest.raises(ValueError, match=r"not trusted: \['test_stacking.Recorder'\]"):
+        load_stacking(tmp_path / "stack.skops")
+    loaded = load_stacking(tmp_path / "stack.skops", trusted=["test_stacking.Recorder"])
+    np.testing.assert_array_equal(loaded.predict_proba(X[:5]), stack.predict_proba(X[:5]))
+    (tmp_path / "bad.skops").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="not a readable skops file"):
+        load_stacking(tmp_path / "bad.skops")
+    with pytest.raises(FileNotFoundError, match="no stack file"):
+        load_stacking(tmp_path / "absent.skops")
 
 
 @pytest.mark.parametrize(
-    ("estimators", "match"),
+    ("kwargs", "match"),
     [
-        ([], "non-empty list"),
-        ("lr", "non-empty list"),
-        ([("lr", LogisticRegression())], "conflict with constructor arguments"),
+        (dict(estimators=[]), "non-empty list"),
+        (dict(estimators="lr"), "non-empty list"),
+        (dict(estimators=[("cv", LogisticRegression())]), "conflict with constructor arguments"),
+        (dict(estimators=[("a", DecisionTreeClassifier())], stack_method="predict"), "one of"),
         (
-            [("svm", __import__("sklearn.svm", fromlist=["LinearSVC"]).LinearSVC())],
-            "predict_proba",
+            dict(estimators=[("a", GaussianNB())], final_estimator=LogisticRegression()),
+            "final_estimator must be a CFEnsembleClassifier",
         ),
     ],
 )
-def test_bad_estimators(data, estimators, match):
+def test_bad_parameters(data, kwargs, match):
     X, y = data
     with pytest.raises(ValueError, match=match):
-        CFEnsembleStackingClassifier(estimators).fit(X, y)
+        CFEnsembleStackingClassifier(**kwargs).fit(X, y)
 
 
 def test_one_labeled_class_is_an_error(data):

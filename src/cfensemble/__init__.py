@@ -13,7 +13,7 @@ from .aggregators import MeanAggregator, WeightedAggregator
 from .datasets import make_ensemble_problem
 from .io import load_model as load
 from .metrics import labeled_scorer
-from .stacking import CFEnsembleStackingClassifier
+from .stacking import CFEnsembleStackingClassifier, load_stacking
 
 try:
     __version__ = version("cfensemble")
@@ -31,5 +31,6 @@ __all__ = [
     "__version__",
     "labeled_scorer",
     "load",
+    "load_stacking",
     "make_ensemble_problem",
 ]

@@ -2,87 +2,133 @@
 
 from __future__ import annotations
 
-import inspect
+from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
-from sklearn.base import ClassifierMixin, clone
-from sklearn.model_selection import check_cv
+from scipy.special import expit
+from sklearn.base import ClassifierMixin, TransformerMixin, clone
+from sklearn.model_selection import check_cv, cross_val_predict
+from sklearn.utils import Bunch, _safe_indexing, get_tags
 from sklearn.utils.metaestimators import _BaseComposition
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_is_fitted, indexable, validate_data
 
 from ._estimator import CFEnsembleClassifier
 from ._validation import check_labels
 
-__all__ = ["CFEnsembleStackingClassifier"]
+__all__ = ["CFEnsembleStackingClassifier", "load_stacking"]
 
-_CF_DEFAULTS = {
-    name: p.default
-    for name, p in inspect.signature(CFEnsembleClassifier.__init__).parameters.items()
-    if name not in ("self", "n_jobs")  # the stacking estimator's own n_jobs is passed on
-}
+_STACK_METHODS = ("auto", "predict_proba", "decision_function")
 
 
-def _positive_proba(estimator, X) -> np.ndarray:
-    proba = estimator.predict_proba(X)
-    classes = list(estimator.classes_)
-    return proba[:, classes.index(1)] if 1 in classes else np.zeros(X.shape[0])
+def _method(name: str, estimator, stack_method: str) -> str:
+    """The method that gives ``estimator``'s column of ``P`` (scikit-learn's "auto" rule)."""
+    methods = ("predict_proba", "decision_function") if stack_method == "auto" else (stack_method,)
+    for method in methods:
+        if hasattr(estimator, method):
+            return method
+    raise ValueError(
+        f"estimator {name!r} has no {' or '.join(methods)}, needed by "
+        f"stack_method={stack_method!r}."
+    )
 
 
-def _fit_predict(estimator, X, y, train, test):
-    fitted = clone(estimator).fit(X[train], y[train])
-    return test, _positive_proba(fitted, X[test])
+def _column(scores: np.ndarray, classes, method: str) -> np.ndarray:
+    """The positive class's probability (``decision_function``: its logistic transform)."""
+    if method == "decision_function":
+        return expit(np.asarray(scores, dtype=np.float64).reshape(len(scores), -1)[:, -1])
+    classes = list(classes)
+    if 1 not in classes:  # trained on one class (a fold without positives): no evidence
+        return np.zeros(len(scores))
+    return np.clip(np.asarray(scores, dtype=np.float64)[:, classes.index(1)], 0.0, 1.0)
 
 
-class CFEnsembleStackingClassifier(ClassifierMixin, _BaseComposition):
-    """Base estimators whose out-of-fold probabilities are combined by a CF ensemble.
+def _check_X(X):
+    """``X`` as given, made indexable by rows; a clear error for anything but 2-D."""
+    X = indexable(X)[0]
+    ndim = getattr(X, "ndim", 2)
+    if ndim != 2:
+        raise ValueError(
+            f"X must be 2-D of shape (n_samples, n_features); got {ndim} dimension(s). "
+            "Reshape your data: X.reshape(-1, 1) for one feature, X.reshape(1, -1) for one row."
+        )
+    return X
 
-    Like scikit-learn's ``StackingClassifier``: ``fit(X, y)`` builds the probability matrix
-    ``P`` from out-of-fold ``predict_proba`` of each base estimator on the labeled rows,
-    refits the base estimators on all labeled rows (their predictions fill ``P`` for the
-    unlabeled rows, so the factorization uses those rows too), then fits a
-    :class:`CFEnsembleClassifier` on ``P``. ``predict_proba(X_new)`` runs the base estimators
-    and folds the new rows in.
+
+class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseComposition):
+    """Base estimators whose out-of-fold predictions are combined by a CF ensemble.
+
+    Like scikit-learn's :class:`~sklearn.ensemble.StackingClassifier`, with a
+    :class:`CFEnsembleClassifier` as the final estimator and rows without a label allowed:
+    ``fit(X, y)`` builds the probability matrix ``P`` (one column per base estimator) from
+    out-of-fold predictions on the labeled rows (:func:`~sklearn.model_selection.cross_val_predict`),
+    refits every base estimator on all labeled rows (their predictions fill ``P`` for the
+    unlabeled rows, so the factorization uses those rows too) and fits the final estimator
+    on ``P``. ``predict_proba(X_new)`` runs the base estimators and folds the new rows in.
+    ``X`` reaches the base estimators untouched: a DataFrame (with a column selection in a
+    pipeline), string columns or a sparse matrix work when the base estimators accept them.
 
     Parameters
     ----------
     estimators : list of (str, estimator)
-        Base classifiers with ``predict_proba``; they never see an unlabeled row in fit.
-    cv : int or cross-validation generator, default=5
-        Folds for the out-of-fold predictions (stratified for an int).
+        Base classifiers, trained on the labeled rows only (classes 0 and 1).
+    final_estimator : CFEnsembleClassifier or None, default=None
+        The ensemble fitted on ``P`` (``None``: ``CFEnsembleClassifier()``). Its parameters
+        are reachable as ``final_estimator__<param>``, e.g. in ``GridSearchCV``.
+    cv : int, cross-validation generator, iterable or "prefit", default=5
+        Folds for the out-of-fold predictions (an int: stratified folds). ``"prefit"``: the
+        estimators are already fitted (on other data); they are used as they are, on every
+        row, and never refitted.
+    stack_method : {"auto", "predict_proba", "decision_function"}, default="auto"
+        The method giving each column of ``P``. ``"auto"`` takes ``predict_proba`` and
+        falls back to ``decision_function``, whose scores enter ``P`` through the logistic
+        function ``1 / (1 + exp(-s))`` (a monotone map to [0, 1], not a calibration).
     n_jobs : int or None, default=None
-        Parallel jobs for the base fits (joblib).
-    **cf_params
-        Any parameter of :class:`CFEnsembleClassifier` (``rho``, ``latent_dim``, ...), also
-        reachable through ``get_params``/``set_params`` and so ``GridSearchCV``.
+        Parallel jobs for the base estimators' fits (joblib).
 
     Attributes
     ----------
     estimators_ : list of estimators
-        The base estimators refitted on all labeled rows.
-    ensemble_ : CFEnsembleClassifier
-        The fitted CF ensemble.
+        The base estimators fitted on all labeled rows (``cv="prefit"``: the given ones).
+    named_estimators_ : Bunch
+        The same, by name.
+    stack_method_ : list of str
+        The method used for each base estimator.
+    final_estimator_ : CFEnsembleClassifier
+        The fitted ensemble.
     P_ : ndarray of shape (n_samples, n_estimators)
         The probability matrix it was fitted on.
     transduction_ : ndarray of shape (n_samples,)
-        Ensemble probability for every row seen in fit (``ensemble_.transduction_``).
+        Ensemble probability for every row seen in fit (``final_estimator_.transduction_``).
     n_iter_ : int
         Iterations (or epochs) of the ensemble fit.
     classes_ : ndarray of shape (2,)
+    n_features_in_ : int
+        Number of features of ``X`` (when ``X`` has a shape).
+    feature_names_in_ : ndarray of str
+        Column names of ``X``, when it is a DataFrame with string column names.
+
+    Notes
+    -----
+    There is no ``passthrough``: the final estimator factorizes a matrix of probabilities,
+    and raw features are not probabilities. Save a fitted stack with :meth:`save` and read
+    it back with :func:`cfensemble.stacking.load_stacking` (the ``[skops]`` extra).
     """
 
-    def __init__(self, estimators, *, cv=5, n_jobs=None, **cf_params):
-        unknown = sorted(set(cf_params) - set(_CF_DEFAULTS))
-        if unknown:
-            raise TypeError(
-                f"CFEnsembleStackingClassifier got unknown parameter(s) {unknown}; it takes "
-                "estimators, cv, n_jobs and the parameters of CFEnsembleClassifier."
-            )
+    def __init__(
+        self, estimators, final_estimator=None, *, cv=5, stack_method="auto", n_jobs=None
+    ):
         self.estimators = estimators
+        self.final_estimator = final_estimator
         self.cv = cv
+        self.stack_method = stack_method
         self.n_jobs = n_jobs
-        for name, default in _CF_DEFAULTS.items():
-            setattr(self, name, cf_params.get(name, default))
+
+    @property
+    def named_estimators(self) -> Bunch:
+        """The base estimators (unfitted, as given), by name."""
+        return Bunch(**dict(self.estimators))
 
     def get_params(self, deep=True):
         """Parameters, with each base estimator's as ``<name>__<param>`` when ``deep``."""
@@ -96,6 +142,12 @@ class CFEnsembleStackingClassifier(ClassifierMixin, _BaseComposition):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
+        # X goes to the base estimators untouched: sparse if they all take it
+        estimators = self.estimators if isinstance(self.estimators, list) else []
+        tags.input_tags.sparse = bool(estimators) and all(
+            isinstance(e, tuple) and len(e) == 2 and get_tags(e[1]).input_tags.sparse
+            for e in estimators
+        )
         return tags
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -104,18 +156,9 @@ class CFEnsembleStackingClassifier(ClassifierMixin, _BaseComposition):
 
         return labeled_accuracy(self, X, y, sample_weight)
 
-    def _cf_params(self) -> dict:
-        return {**{name: getattr(self, name) for name in _CF_DEFAULTS}, "n_jobs": self.n_jobs}
+    # ------------------------------------------------------------------ checks
 
-    def fit(self, X, y):
-        """Fit the base estimators out of fold, then the CF ensemble.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            1 or 0 for labeled rows, -1 or NaN for unlabeled rows.
-        """
+    def _check_params(self) -> tuple[list[str], list]:
         valid = isinstance(self.estimators, list) and all(
             isinstance(e, tuple) and len(e) == 2 for e in self.estimators
         )
@@ -124,75 +167,177 @@ class CFEnsembleStackingClassifier(ClassifierMixin, _BaseComposition):
                 "estimators must be a non-empty list of (name, estimator) tuples; got "
                 f"{self.estimators!r}."
             )
-        self._validate_names([name for name, _ in self.estimators])
-        for name, est in self.estimators:
-            if not hasattr(est, "predict_proba"):
-                raise ValueError(f"estimator {name!r} has no predict_proba.")
-        y = check_labels(y)
-        X = validate_data(self, X, ensure_all_finite="allow-nan")
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"y has {y.shape[0]} entries but X has {X.shape[0]} rows.")
-        labeled = np.flatnonzero(~np.isnan(y))
-        if labeled.size == 0 or np.unique(y[labeled]).size < 2:
+        names = [name for name, _ in self.estimators]
+        self._validate_names(names)
+        if self.stack_method not in _STACK_METHODS:
             raise ValueError(
-                "y must have labeled rows of both classes (0 and 1), not one class or none: "
-                "the base estimators are trained on them."
+                f"stack_method must be one of {list(_STACK_METHODS)}; got {self.stack_method!r}."
             )
-        X_l, y_l = X[labeled], y[labeled].astype(int)
-        cv = check_cv(self.cv, y_l, classifier=True)  # an int: StratifiedKFold
-        splits = list(cv.split(X_l, y_l))
-        estimators = [est for _, est in self.estimators]
-        jobs = [(k, train, test) for k in range(len(estimators)) for train, test in splits]
-        parallel = Parallel(n_jobs=self.n_jobs)
-        out_of_fold = parallel(
-            delayed(_fit_predict)(estimators[k], X_l, y_l, train, test) for k, train, test in jobs
-        )
-        self.estimators_ = parallel(delayed(clone(e).fit)(X_l, y_l) for e in estimators)
-        P = np.empty((X.shape[0], len(estimators)))
-        P_l = np.empty((labeled.size, len(estimators)))
-        for (k, _, _), (test, proba) in zip(jobs, out_of_fold, strict=True):
-            P_l[test, k] = proba
-        P[labeled] = P_l
-        unlabeled = np.flatnonzero(np.isnan(y))
-        if unlabeled.size:
-            P[unlabeled] = self._base_matrix(X[unlabeled])
-        self.P_ = np.clip(P, 0.0, 1.0)
-        self.ensemble_ = CFEnsembleClassifier(**self._cf_params()).fit(
-            self.P_, np.where(np.isnan(y), -1, y)
-        )
-        self.classes_ = self.ensemble_.classes_
-        self.n_iter_ = self.ensemble_.n_iter_
-        self.transduction_ = self.ensemble_.transduction_
+        if self.final_estimator is not None and not isinstance(
+            self.final_estimator, CFEnsembleClassifier
+        ):
+            raise ValueError(
+                "final_estimator must be a CFEnsembleClassifier or None; got "
+                f"{type(self.final_estimator).__name__}: the final estimator receives "
+                "the unlabeled rows with the label -1."
+            )
+        return names, [est for _, est in self.estimators]
+
+    # --------------------------------------------------------------------- fit
+
+    def fit(self, X, y):
+        """Fit the base estimators out of fold, then the CF ensemble.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
+            Passed to the base estimators as it is.
+        y : array-like of shape (n_samples,)
+            1 or 0 for labeled rows, -1 or NaN for unlabeled rows.
+        """
+        names, estimators = self._check_params()
+        y = check_labels(y)
+        X = _check_X(X)
+        validate_data(self, X, skip_check_array=True)  # feature names and count only
+        if y.shape[0] != _num_samples(X):
+            raise ValueError(f"y has {y.shape[0]} entries but X has {_num_samples(X)} rows.")
+        self.stack_method_ = [
+            _method(name, est, self.stack_method) for name, est in self.estimators
+        ]
+        if sp.issparse(X) and X.format not in ("csr", "csc"):
+            X = X.tocsr()  # rows of a COO/DIA/... matrix cannot be selected
+        labeled = np.flatnonzero(~np.isnan(y))
+        if self.cv == "prefit":
+            for name, est in self.estimators:
+                check_is_fitted(est, msg=f"cv='prefit' but estimator {name!r} is not fitted.")
+            self.estimators_ = list(estimators)
+            P = self._base_matrix(X)
+        else:
+            if labeled.size == 0 or np.unique(y[labeled]).size < 2:
+                raise ValueError(
+                    "y must have labeled rows of both classes (0 and 1), not one class or none: "
+                    "the base estimators are trained on them."
+                )
+            X_l, y_l = _safe_indexing(X, labeled), y[labeled].astype(int)
+            cv = check_cv(self.cv, y_l, classifier=True)  # an int: StratifiedKFold
+            splits = list(cv.split(X_l, y_l))
+            out_of_fold = [
+                cross_val_predict(
+                    clone(est), X_l, y_l, cv=splits, method=method, n_jobs=self.n_jobs
+                )
+                for est, method in zip(estimators, self.stack_method_, strict=True)
+            ]
+            self.estimators_ = Parallel(n_jobs=self.n_jobs)(
+                delayed(clone(est).fit)(X_l, y_l) for est in estimators
+            )
+            P = np.empty((y.shape[0], len(estimators)))
+            P[labeled] = np.column_stack(
+                [
+                    _column(scores, est.classes_, method)
+                    for scores, est, method in zip(
+                        out_of_fold, self.estimators_, self.stack_method_, strict=True
+                    )
+                ]
+            )
+            unlabeled = np.flatnonzero(np.isnan(y))
+            if unlabeled.size:
+                P[unlabeled] = self._base_matrix(_safe_indexing(X, unlabeled))
+        self.named_estimators_ = Bunch(**dict(zip(names, self.estimators_, strict=True)))
+        self.P_ = P
+        final = CFEnsembleClassifier() if self.final_estimator is None else self.final_estimator
+        self.final_estimator_ = clone(final).fit(P, np.where(np.isnan(y), -1, y))
+        self.classes_ = self.final_estimator_.classes_
+        self.n_iter_ = self.final_estimator_.n_iter_
+        self.transduction_ = self.final_estimator_.transduction_
         return self
 
     def _base_matrix(self, X) -> np.ndarray:
-        return np.clip(np.column_stack([_positive_proba(e, X) for e in self.estimators_]), 0, 1)
+        columns = [
+            _column(getattr(est, method)(X), getattr(est, "classes_", (0, 1)), method)
+            for est, method in zip(self.estimators_, self.stack_method_, strict=True)
+        ]
+        return np.column_stack(columns)
 
-    def predict_base(self, X) -> np.ndarray:
+    # ----------------------------------------------------------------- predict
+
+    def transform(self, X) -> np.ndarray:
         """The base estimators' probabilities for ``X``: the rows of ``P`` for new data."""
-        check_is_fitted(self, "ensemble_")
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        check_is_fitted(self, "final_estimator_")
+        X = _check_X(X)
+        validate_data(self, X, reset=False, skip_check_array=True)
         return self._base_matrix(X)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the columns of :meth:`transform`: the base estimators' names."""
+        check_is_fitted(self, "final_estimator_")
+        return np.asarray(list(self.named_estimators_), dtype=object)
 
     def predict_proba(self, X) -> np.ndarray:
         """Base predictions for ``X``, folded into the fitted ensemble; shape (n_samples, 2)."""
-        P = self.predict_base(X)
-        return self.ensemble_.predict_proba(P)
+        check_is_fitted(self, "final_estimator_")
+        return self.final_estimator_.predict_proba(self.transform(X))
 
     def predict(self, X) -> np.ndarray:
         """Class labels: 1 where the positive probability is at least 0.5."""
-        positive = self.predict_proba(X)[:, 1] >= 0.5
-        return self.classes_[positive.astype(int)]
+        check_is_fitted(self, "final_estimator_")
+        return self.final_estimator_.predict(self.transform(X))
+
+    # -------------------------------------------------------------------- save
+
+    def save(self, path) -> None:
+        """Write the fitted stack to ``path`` with skops (read it with :func:`load_stacking`).
+
+        skops stores objects without pickle: loading runs no code from the file, and types
+        other than scikit-learn's, numpy's and cfensemble's must be trusted by name.
+        """
+        check_is_fitted(self, "final_estimator_")
+        sio = _skops()
+        try:
+            sio.dump(self, Path(path))
+        except OSError as exc:
+            raise OSError(f"cannot write the stack to {path}: {exc.strerror or exc}") from None
 
 
-# The CF parameters are explicit keyword parameters of the signature that scikit-learn
-# reads (get_params, clone, repr): one list, taken from CFEnsembleClassifier's signature.
-CFEnsembleStackingClassifier.__init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [
-        *list(inspect.signature(CFEnsembleStackingClassifier.__init__).parameters.values())[:4],
-        *(
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-            for name, default in _CF_DEFAULTS.items()
-        ),
-    ]
-)
+def _skops():
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise ImportError(
+            "saving or loading a CFEnsembleStackingClassifier needs skops: "
+            "pip install 'cfensemble[skops]'"
+        ) from None
+    return sio
+
+
+def load_stacking(path, trusted=None) -> CFEnsembleStackingClassifier:
+    """Read a stack written by :meth:`CFEnsembleStackingClassifier.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    trusted : list of str or None, default=None
+        Further type names to trust (e.g. ``["xgboost.sklearn.XGBClassifier"]``), after
+        checking them with ``skops.io.get_untrusted_types(file=path)``. cfensemble's own
+        types and those skops trusts by default (scikit-learn's, numpy's, ...) need no name.
+    """
+    sio = _skops()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no stack file at {path}.")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # skops raises several kinds on a damaged file
+        raise ValueError(f"{path} is not a readable skops file: {exc}") from None
+    allowed = set(trusted or ())
+    # cfensemble's classes and the dict subclass of ``named_estimators_``
+    ours = {t for t in untrusted if t.startswith("cfensemble.")} | {"sklearn.utils._bunch.Bunch"}
+    refused = sorted(set(untrusted) - ours - allowed)
+    if refused:
+        raise ValueError(
+            f"{path} holds types that are not trusted: {refused}. Check them, then pass "
+            "trusted=[...] with their names."
+        )
+    stack = sio.load(path, trusted=sorted(set(untrusted)))
+    if not isinstance(stack, CFEnsembleStackingClassifier):
+        raise ValueError(f"{path} holds a {type(stack).__name__}, not a stack.")
+    return stack
