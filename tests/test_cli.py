@@ -263,3 +263,38 @@ def test_short_row_scan_is_exact_at_any_block_size(tmp_path, block):
     short.write_bytes(b"a,b,y\n0.1,0.2,1\n0.3,0.4\n0.5,0.6,0\n")
     assert not _maybe_short_rows(Path(good), ".csv", 3, block=block)
     assert _maybe_short_rows(Path(short), ".csv", 3, block=block)
+
+
+class _Terminal:
+    """A stderr that says it is a terminal and keeps what is written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_progress_bar_and_warnings_on_their_own_lines(files, capsys, monkeypatch, tty):
+    tmp, train, *_ = files
+    terminal = _Terminal()
+    if tty:
+        monkeypatch.setattr("sys.stderr", terminal)
+    args = ["fit", str(train), "--label-column", "y", "--model", str(tmp / "m.cfe")]
+    assert main([*args, "--max-iter", "3", "--random-state", "0"]) == 0
+    err = terminal.text if tty else capsys.readouterr().err
+    lines = err.replace("\r", "\n").splitlines()
+    bars = [line for line in lines if "3/3 [" in line]
+    assert bars and all("objective=" in line and "it/s" in line for line in bars)
+    # the ConvergenceWarning (3 iterations) comes after the bar, on a line of its own
+    warning = next(i for i, line in enumerate(lines) if "ConvergenceWarning" in line)
+    assert warning > lines.index(bars[-1]) and "3/3" not in lines[warning]
+    if not tty:  # a log file gets one line, not one per iteration
+        assert len([line for line in lines if "/3 [" in line]) == 1

@@ -128,9 +128,9 @@ def test_decision_function_goes_through_the_logistic_function(data):
     scores = clf.estimators_[0].decision_function(X[:5])
     np.testing.assert_allclose(clf.transform(X[:5])[:, 0], 1 / (1 + np.exp(-scores)))
     with pytest.raises(ValueError, match="'svm' has no predict_proba"):
-        CFEnsembleStackingClassifier(
-            [("svm", LinearSVC())], stack_method="predict_proba"
-        ).fit(X, y)
+        CFEnsembleStackingClassifier([("svm", LinearSVC())], stack_method="predict_proba").fit(
+            X, y
+        )
 
 
 def test_dataframe_with_strings_reaches_the_base_estimators_untouched(data):

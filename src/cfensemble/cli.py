@@ -14,12 +14,14 @@ so a failure leaves no half-written file, and no output may name an input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gzip
 import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
@@ -494,38 +496,55 @@ def _number_or(words, kind):
     return convert
 
 
-class _ProgressBar:
-    """``callback(iteration, losses)`` of the estimator, drawn as a bar on stderr.
+class _Progress:
+    """``callback(iteration, losses)`` of the estimator, drawn by tqdm on stderr.
 
-    Redrawn at most every 0.2 s, with the elapsed time; when stderr is not a terminal (a
-    log file), only the last state is written, once, at the end.
+    On a terminal: a bar with elapsed time, rate and the objective, redrawn at most every
+    0.2 s. Elsewhere (a log file): nothing while fitting, then one final line in the same
+    format. Warnings raised during the fit are held back and shown after the bar's line,
+    never glued onto it.
     """
 
-    def __init__(self, total: int):
-        import time
+    def __init__(self, total: int, unit: str):
+        from tqdm import tqdm
 
-        self.total = total
-        self.clock = time.monotonic
-        self.start = self.last = self.clock()
+        self.format_meter = tqdm.format_meter
+        self.total, self.unit = total, unit
         self.tty = sys.stderr.isatty()
-        self.line = ""
+        self.start = time.monotonic()
+        if self.tty:
+            self.bar = tqdm(total=total, unit=unit, file=sys.stderr, mininterval=0.2)
+        self.iteration, self.objective = 0, float("nan")
+        self.held = warnings.catch_warnings(record=True)
+
+    def __enter__(self):
+        self.warnings = self.held.__enter__()  # the filters in force still apply
+        return self
 
     def __call__(self, iteration: int, losses) -> None:
-        width = 30
-        done = int(width * min(iteration, self.total) / self.total)
-        self.line = (
-            f"[{'#' * done}{' ' * (width - done)}] {iteration}/{self.total} objective "
-            f"{losses[0]:.5g} ({self.clock() - self.start:.1f} s)"
-        )
-        if self.tty and self.clock() - self.last >= 0.2:
-            self.last = self.clock()
-            sys.stderr.write("\r" + self.line)
-            sys.stderr.flush()
+        self.objective = float(losses[0])
+        if self.tty:
+            self.bar.set_postfix(objective=f"{self.objective:.5g}", refresh=False)
+            self.bar.update(iteration - self.iteration)
+        self.iteration = iteration
 
-    def close(self) -> None:
-        if self.line:
-            sys.stderr.write(("\r" if self.tty else "") + self.line + "\n")
+    def __exit__(self, *exc) -> None:
+        self.held.__exit__(*exc)
+        if self.tty:
+            self.bar.close()
+        else:
+            line = self.format_meter(
+                self.iteration,
+                self.total,
+                time.monotonic() - self.start,
+                unit=self.unit,
+                postfix=f"objective={self.objective:.5g}",
+            )
+            sys.stderr.write(line + "\n")
             sys.stderr.flush()
+        for record in self.warnings:
+            message = (record.message, record.category, record.filename, record.lineno)
+            sys.stderr.write(warnings.formatwarning(*message))
 
 
 # ---------------------------------------------------------------- commands
@@ -591,17 +610,16 @@ def fit_command(args: argparse.Namespace) -> int:
     P = probability_matrix(table, columns, hint)
     params = {name: getattr(args, name) for name in args.estimator_params}
     clf = CFEnsembleClassifier(**params)
-    bar = None
+    progress: Any = contextlib.nullcontext()
     if not args.quiet:
-        bar = _ProgressBar(clf.max_epochs if clf.solver == "torch" else clf.max_iter)
-        clf.set_params(callback=bar)
+        torch = clf.solver == "torch"
+        progress = _Progress(clf.max_epochs if torch else clf.max_iter, "epoch" if torch else "it")
+        clf.set_params(callback=progress)
     try:
-        clf.fit(P, y)
+        with progress:
+            clf.fit(P, y)
     except ValueError as exc:
         raise CLIError(f"{source}: {exc}") from None
-    finally:
-        if bar is not None:
-            bar.close()
     clf.set_params(callback=None)  # a model file holds no callable
     metadata = {"classifier_columns": columns, "label_column": label}
     if args.id_column is not None:

@@ -61,11 +61,12 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
 
     Like scikit-learn's :class:`~sklearn.ensemble.StackingClassifier`, with a
     :class:`CFEnsembleClassifier` as the final estimator and rows without a label allowed:
-    ``fit(X, y)`` builds the probability matrix ``P`` (one column per base estimator) from
-    out-of-fold predictions on the labeled rows (:func:`~sklearn.model_selection.cross_val_predict`),
-    refits every base estimator on all labeled rows (their predictions fill ``P`` for the
-    unlabeled rows, so the factorization uses those rows too) and fits the final estimator
-    on ``P``. ``predict_proba(X_new)`` runs the base estimators and folds the new rows in.
+    ``fit(X, y)`` builds the probability matrix ``P`` (one column per base estimator)
+    from out-of-fold predictions on the labeled rows
+    (:func:`~sklearn.model_selection.cross_val_predict`), refits every base estimator on
+    all labeled rows (their predictions fill ``P`` for the unlabeled rows, so the
+    factorization uses those rows too) and fits the final estimator on ``P``.
+    ``predict_proba(X_new)`` runs the base estimators and folds the new rows in.
     ``X`` reaches the base estimators untouched: a DataFrame (with a column selection in a
     pipeline), string columns or a sparse matrix work when the base estimators accept them.
 
