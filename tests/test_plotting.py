@@ -45,6 +45,14 @@ def test_each_plot_returns_labelled_axes(fitted):
     }
     assert [t.get_text() for t in axes[1].get_xticklabels()] == names
     assert any("CF ensemble" in t.get_text() for t in axes[2].get_legend().get_texts())
+    # every base classifier has its own name and colour in the PR plot
+    legend = [t.get_text() for t in axes[2].get_legend().get_texts()]
+    assert all(any(t.startswith(f"{name}: ") for t in legend) for name in names)
+    base = [line for line in axes[2].get_lines() if line.get_label().split(":")[0] in names]
+    assert len({line.get_color() for line in base}) == len(names)
+    # the weights' reference is their mean (equal share of the same sum), not 1/m
+    reference = [line for line in axes[1].get_lines() if "equal share" in line.get_label()]
+    np.testing.assert_allclose(reference[0].get_ydata(), clf.coef_.mean())
 
 
 def test_given_axes_are_used(fitted):

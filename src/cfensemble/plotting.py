@@ -76,12 +76,14 @@ def plot_weights(estimator, names=None, ax=None):
     colors = np.where(w >= 0, "tab:blue", "tab:red")
     ax.bar(np.arange(w.size), w, color=colors)
     ax.axhline(0.0, color="black", linewidth=0.8)
+    # the reference: equal weights with the same sum (an average on the logit scale);
+    # a bar above it is a classifier trusted more than its equal share, below it less
     ax.axhline(
-        1.0 / w.size,
+        w.mean(),
         color="gray",
         linestyle="--",
         linewidth=1,
-        label="start: 1/m (simple average)",
+        label=f"equal share of the same sum: {w.mean():.3g}",
     )
     ax.set_xticks(np.arange(w.size), names, rotation=45, ha="right")
     ax.set_ylabel("aggregator weight w (signed, on the logit scale)")
@@ -108,6 +110,7 @@ def plot_pr_curves(y, P, ensemble_proba, names=None, ax=None):
     y = np.asarray(y)
     P = np.asarray(P, dtype=float)
     names = names or [f"clf {u}" for u in range(P.shape[1])]
+    colours = _pyplot().get_cmap("tab20" if P.shape[1] > 10 else "tab10").colors
     for u in range(P.shape[1]):
         seen = ~np.isnan(P[:, u])
         precision, recall, _ = precision_recall_curve(y[seen], P[seen, u])
@@ -115,22 +118,22 @@ def plot_pr_curves(y, P, ensemble_proba, names=None, ax=None):
         ax.plot(
             recall,
             precision,
-            color="gray",
-            alpha=0.5,
-            linewidth=0.8,
-            label=f"base classifiers (e.g. {names[u]}: {ap:.3f})" if u == 0 else None,
+            color=colours[u % len(colours)],
+            alpha=0.6,
+            linewidth=0.9,
+            label=f"{names[u]}: {ap:.3f}",
         )
     average = np.nanmean(P, axis=1)
     for label, scores, style in [
-        ("simple average", average, dict(color="tab:orange", linestyle="--", linewidth=2)),
-        ("CF ensemble", ensemble_proba, dict(color="tab:blue", linewidth=2.5)),
+        ("simple average", average, dict(color="dimgray", linestyle="--", linewidth=2)),
+        ("CF ensemble", ensemble_proba, dict(color="black", linewidth=2.5)),
     ]:
         precision, recall, _ = precision_recall_curve(y, scores)
         ap = average_precision_score(y, scores)
         ax.plot(recall, precision, label=f"{label}: PR-AUC {ap:.3f}", **style)
     ax.axhline(
         y.mean(),
-        color="black",
+        color="gray",
         linewidth=0.8,
         linestyle=":",
         label=f"positive rate {y.mean():.3f}",
@@ -140,7 +143,7 @@ def plot_pr_curves(y, P, ensemble_proba, names=None, ax=None):
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_title(f"Precision-recall on {y.size} labeled rows")
-    ax.legend(loc="lower left", fontsize="small")
+    ax.legend(loc="lower left", fontsize="x-small", ncol=2 if P.shape[1] > 6 else 1)
     ax.grid(alpha=0.3)
     return ax
 
