@@ -211,7 +211,38 @@ def test_fit_help_lists_defaults_and_no_callback(capsys):
     assert exc.value.code == 0
     text = capsys.readouterr().out
     assert "--callback" not in text  # a callable is not a command-line value
-    assert re.search(r"--lambda-reg FLOAT\s+default: 0\.1\b", text)
+    flat = " ".join(text.split())
+    # help text from the estimator's docstring, then the default
+    assert "--lambda-reg FLOAT Ridge penalty on the factors and biases" in flat
+    assert flat.split("--lambda-reg FLOAT ")[1].split("(default: ")[1].startswith("0.1)")
+    assert re.search(r"--solver \{als,torch\} \"als\": alternating least squares", flat)
+    assert "--random-state INT Seeds the initial factors" in flat
+    assert "default: a new seed, printed after the fit" in flat
+    assert "--delimiter DELIMITER field separator" in flat
+
+
+def test_parameter_help_is_the_docstrings_first_sentences():
+    from cfensemble.cli import _parameter_help
+
+    doc = """Summary.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        The strength of the effect, in ``%`` of the largest
+        value the model allows. Second sentence.
+    mode : {"a", "b"}
+        ``"a"``: short. ``"b"``: see :class:`~pkg.Thing`.
+
+    Attributes
+    ----------
+    beta_ : float
+        Not a parameter.
+    """
+    assert _parameter_help(doc) == {
+        "alpha": "The strength of the effect, in %% of the largest value the model allows.",
+        "mode": '"a": short. "b": see pkg.Thing.',
+    }
 
 
 def test_report_without_matplotlib_is_a_clear_error(files, capsys, monkeypatch):
@@ -261,8 +292,8 @@ def test_short_row_scan_is_exact_at_any_block_size(tmp_path, block):
     good.write_bytes(b"a,b,y\r\n0.1,0.2,1\r\n\r\n0.3,0.4,\r\n,,\n0.5,0.6,0")
     short = tmp_path / "short.csv"
     short.write_bytes(b"a,b,y\n0.1,0.2,1\n0.3,0.4\n0.5,0.6,0\n")
-    assert not _maybe_short_rows(Path(good), ".csv", 3, block=block)
-    assert _maybe_short_rows(Path(short), ".csv", 3, block=block)
+    assert not _maybe_short_rows(Path(good), ".csv", ",", 3, block=block)
+    assert _maybe_short_rows(Path(short), ".csv", ",", 3, block=block)
 
 
 class _Terminal:
@@ -298,3 +329,35 @@ def test_progress_bar_and_warnings_on_their_own_lines(files, capsys, monkeypatch
     assert warning > lines.index(bars[-1]) and "3/3" not in lines[warning]
     if not tty:  # a log file gets one line, not one per iteration
         assert len([line for line in lines if "/3 [" in line]) == 1
+
+
+def test_seed_is_printed_and_repeats_the_fit(files, capsys):
+    tmp, train, *_ = files
+    base = ["fit", str(train), "--label-column", "y", "--max-iter", "5"]
+    assert main([*base, "--model", str(tmp / "a.cfe"), "--latent-dim", "auto"]) == 0
+    out = capsys.readouterr().out
+    seed = int(re.search(r"random_state=(\d+) \(--random-state \1 repeats", out).group(1))
+    chosen = int(re.search(r"latent_dim='auto' chose (\d)", out).group(1))
+    assert cfensemble.load(tmp / "a.cfe").latent_dim_ == chosen
+    again = ["--model", str(tmp / "b.cfe"), "--latent-dim", "auto", "--random-state", str(seed)]
+    assert main([*base, *again]) == 0
+    a, b = (cfensemble.load(tmp / name) for name in ("a.cfe", "b.cfe"))
+    np.testing.assert_array_equal(a.transduction_, b.transduction_)
+
+
+def test_delimiter_option(files, capsys):
+    tmp, train, *_ = files
+    semi = tmp / "semi.csv"
+    semi.write_text(train.read_text().replace(",", ";"))
+    args = ["fit", str(semi), "--label-column", "y", "--random-state", "0", "--quiet"]
+    assert main([*args, "--model", str(tmp / "m.cfe")]) == 2
+    err = capsys.readouterr().err
+    assert "one column" in err and "use --delimiter" in err
+    assert main([*args, "--model", str(tmp / "s.cfe"), "--delimiter", ";"]) == 0
+    assert main(["fit", str(train), *args[2:], "--model", str(tmp / "c.cfe")]) == 0
+    np.testing.assert_array_equal(
+        cfensemble.load(tmp / "s.cfe").transduction_, cfensemble.load(tmp / "c.cfe").transduction_
+    )
+    with pytest.raises(SystemExit):
+        main([*args, "--model", str(tmp / "x.cfe"), "--delimiter", ";;"])
+    assert "is not one character" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -724,6 +724,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         splitter = StratifiedKFold(n_folds, shuffle=True, random_state=0)
         folds = list(splitter.split(labeled, y[labeled]))
         results = []
+        # not clone(self): the callback (a progress bar, say) need not be copyable
+        quiet = {**self.get_params(deep=False), "verbose": False, "callback": None}
         for d in dims:
             for r in rhos:
                 scores = []
@@ -731,7 +733,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                     rows = labeled[held]
                     y_cv = y.copy()
                     y_cv[rows] = np.nan
-                    est = clone(self).set_params(latent_dim=d, rho=r, verbose=False, callback=None)
+                    est = type(self)(**{**quiet, "latent_dim": d, "rho": r})
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         est.fit(P, y_cv)

@@ -188,17 +188,25 @@ class Table:
 
     def column(self, name: str, what: str = "column"):
         if name not in self.names:
-            raise CLIError(f"{self.path}: no {what} {name!r}; the columns are {self.names}.")
+            hint = (
+                " (one column: are the fields separated by another character? use --delimiter)"
+                if len(self.names) == 1
+                else ""
+            )
+            raise CLIError(f"{self.path}: no {what} {name!r}; the columns are {self.names}{hint}.")
         return self.frame.iloc[:, self.names.index(name)]
 
 
-def read_table(path, text_columns: Sequence[str | None] = ()) -> Table:
+def read_table(
+    path, text_columns: Sequence[str | None] = (), delimiter: str | None = None
+) -> Table:
     """Read a CSV/TSV (optionally .gz) or Parquet file; every problem is a CLIError.
 
     CSV and TSV are read as UTF-8 text (a byte-order mark is ignored) by pandas' C parser:
     numeric columns become numbers at once, empty cells (and ``nan``, ``NaN``, ``NA``) NaN,
     blank lines are skipped; ``text_columns`` (an ID column) are kept as text, so "007"
-    stays "007". A column with a cell that is not a number is kept as text and reported by
+    stays "007". ``delimiter`` replaces the suffix's (``,`` for .csv, a tab for .tsv). A
+    column with a cell that is not a number is kept as text and reported by
     the checks that convert it. Repeated header names and rows with fewer fields than the
     header are errors (pandas would rename the first and pad the second).
     """
@@ -207,7 +215,9 @@ def read_table(path, text_columns: Sequence[str | None] = ()) -> Table:
     if fmt is None:
         raise CLIError(f"{path}: unknown file type {path.suffix or '(none)'!r}; use {_KNOWN}.")
     pd = _pandas()
-    sep = _FORMATS[fmt]
+    if delimiter is not None and _FORMATS[fmt] is None:
+        raise CLIError(f"{path}: --delimiter applies to CSV/TSV text, not to Parquet.")
+    sep = delimiter or _FORMATS[fmt]
     try:
         if sep is None:
             _need_pyarrow()
@@ -215,7 +225,7 @@ def read_table(path, text_columns: Sequence[str | None] = ()) -> Table:
             names = [str(c) for c in frame.columns]
             _check_repeated(path, names)
         else:
-            names = _header(path, fmt)
+            names = _header(path, fmt, sep)
             _check_repeated(path, names)
             options = dict(
                 sep=sep,
@@ -242,7 +252,7 @@ def read_table(path, text_columns: Sequence[str | None] = ()) -> Table:
                     pd.read_csv(path, header=None, dtype=str, na_filter=False, **options)
                     raise  # pragma: no cover - the text read raises first
             if len(frame) and frame.iloc[:, -1].isna().any():
-                _check_short_rows(path, fmt, len(names))
+                _check_short_rows(path, fmt, sep, len(names))
     except UnicodeDecodeError as exc:
         raise CLIError(
             f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start} of a block); save it "
@@ -268,11 +278,11 @@ def _open_text(path: Path, fmt: str):
     return opener(path, "rt", encoding="utf-8-sig", newline="")
 
 
-def _header(path: Path, fmt: str) -> list[str]:
+def _header(path: Path, fmt: str, sep: str) -> list[str]:
     """The first non-blank line's fields, as written (pandas would rename repeated ones)."""
     pd = _pandas()
     with _open_text(path, fmt) as handle:
-        for row in csv.reader(handle, delimiter=_FORMATS[fmt] or ","):
+        for row in csv.reader(handle, delimiter=sep):
             if any(field.strip() for field in row):
                 return row
     raise pd.errors.EmptyDataError("no header")
@@ -284,17 +294,17 @@ def _check_repeated(path: Path, names: list[str]) -> None:
         raise CLIError(f"{path}: repeated column names {repeated}; names must be unique.")
 
 
-def _check_short_rows(path: Path, fmt: str, width: int) -> None:
+def _check_short_rows(path: Path, fmt: str, sep: str, width: int) -> None:
     """A CLIError at the first row with fewer fields than the header (pandas pads them).
 
     Separators are counted per line over the raw bytes, 16 MiB at a time (vectorised); only
     a file with a quote character, or with a line that looks short, is read again line by
     line with the csv module for the exact message.
     """
-    if not _maybe_short_rows(path, fmt, width):
+    if not _maybe_short_rows(path, fmt, sep, width):
         return
     with _open_text(path, fmt) as handle:
-        reader = csv.reader(handle, delimiter=_FORMATS[fmt] or ",")
+        reader = csv.reader(handle, delimiter=sep)
         for row in reader:
             if any(field.strip() for field in row) and len(row) < width:
                 raise CLIError(
@@ -303,10 +313,10 @@ def _check_short_rows(path: Path, fmt: str, width: int) -> None:
                 )
 
 
-def _maybe_short_rows(path: Path, fmt: str, width: int, block: int = 1 << 24) -> bool:
+def _maybe_short_rows(path: Path, fmt: str, sep: str, width: int, block: int = 1 << 24) -> bool:
     """False when no non-blank line has fewer than ``width - 1`` separators (and no quotes)."""
     opener: Any = gzip.open if fmt.endswith(".gz") else open
-    sep = ord(_FORMATS[fmt] or ",")
+    code = ord(sep)
     rest = b""
     with opener(path, "rb") as handle:
         while True:
@@ -323,7 +333,7 @@ def _maybe_short_rows(path: Path, fmt: str, width: int, block: int = 1 << 24) ->
                 raw = np.frombuffer(data, dtype=np.uint8)
                 ends = np.append(np.flatnonzero(raw == 10), raw.size)
                 starts = np.append(0, ends[:-1] + 1)
-                seps = np.flatnonzero(raw == sep)
+                seps = np.flatnonzero(raw == code)
                 count = np.searchsorted(seps, ends) - np.searchsorted(seps, starts)
                 last = raw[np.clip(ends - 1, 0, raw.size - 1)]
                 length = ends - starts - ((ends > starts) & (last == 13))  # without a \r
@@ -424,8 +434,48 @@ def _labels_column(y: np.ndarray):
 # ---------------------------------------------------------------- estimator options
 
 
+def _parameter_help(docstring: str) -> dict[str, str]:
+    """``{name: its first sentences}`` of a numpydoc docstring's Parameters section."""
+    import inspect
+    import re
+
+    lines = inspect.cleandoc(docstring).splitlines()
+    start = lines.index("Parameters") + 2
+    end = next((i for i in range(start, len(lines)) if lines[i] in ("Attributes", "Notes")), None)
+    helps: dict[str, list[str]] = {}
+    name = None
+    for line in lines[start:end]:
+        header = re.match(r"^(\w+) : ", line)
+        if header:
+            name = header.group(1)
+            helps[name] = []
+        elif name is not None and line.startswith("    "):
+            helps[name].append(line.strip())
+    sentences = {}
+    for name, text in helps.items():
+        paragraph = " ".join(text).replace("``", "")
+        paragraph = re.sub(r":\w+:`~?([^`]+)`", r"\1", paragraph)  # :class:`X` -> X
+        text = ""
+        for sentence in re.split(r"(?<=\.)\s+", paragraph):  # at least ~60 characters
+            if len(text) >= 60:
+                break
+            text = f"{text} {sentence}".strip()
+        if len(text) > 240:
+            text = text[:240].rsplit(" ", 1)[0] + " ..."
+        sentences[name] = text.replace("%", "%%")  # argparse formats help with %
+    return sentences
+
+
+def _with_default(text: str | None) -> str:
+    return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
 def _estimator_options(parser: argparse.ArgumentParser) -> list[str]:
-    """Add one option per CFEnsembleClassifier parameter; returns the parameter names."""
+    """Add one option per CFEnsembleClassifier parameter; returns the parameter names.
+
+    Each option's help is the first sentences of the parameter's description in the
+    estimator's docstring, followed by its default.
+    """
     import inspect
 
     from sklearn.utils._param_validation import Interval, StrOptions
@@ -433,6 +483,7 @@ def _estimator_options(parser: argparse.ArgumentParser) -> list[str]:
     from . import CFEnsembleClassifier
 
     group = parser.add_argument_group("estimator options (CFEnsembleClassifier parameters)")
+    described = _parameter_help(CFEnsembleClassifier.__doc__ or "")
     names = []
     constraints = CFEnsembleClassifier._parameter_constraints
     for name, param in inspect.signature(CFEnsembleClassifier.__init__).parameters.items():
@@ -444,7 +495,10 @@ def _estimator_options(parser: argparse.ArgumentParser) -> list[str]:
         numeric = any(isinstance(c, Interval) for c in constraints.get(name, []))
         if isinstance(default, bool):
             group.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default, help="%(default)s"
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=_with_default(described.get(name)),
             )
         elif options and numeric:  # a number or a keyword such as "auto"
             kind = int if isinstance(default, int) else float
@@ -453,14 +507,14 @@ def _estimator_options(parser: argparse.ArgumentParser) -> list[str]:
                 type=_number_or(sorted(options[0].options), kind),
                 default=default,
                 metavar=f"{kind.__name__.upper()}|{'|'.join(sorted(options[0].options))}",
-                help="default: %(default)s",
+                help=_with_default(described.get(name)),
             )
         elif options:
             group.add_argument(
                 flag,
                 choices=sorted(options[0].options),
                 default=default,
-                help="default: %(default)s",
+                help=_with_default(described.get(name)),
             )
         else:
             integral = (
@@ -476,7 +530,9 @@ def _estimator_options(parser: argparse.ArgumentParser) -> list[str]:
                 type=int if integral else float,
                 default=default,
                 metavar="INT" if integral else "FLOAT",
-                help="default: %(default)s",
+                help=_with_default(described.get(name))
+                if name != "random_state"
+                else f"{described.get(name)} (default: a new seed, printed after the fit)",
             )
         names.append(name)
     return names
@@ -591,7 +647,7 @@ def fit_command(args: argparse.Namespace) -> int:
     if args.id_column == label:
         raise CLIError(f"--id-column {label!r} is also the label column.")
 
-    table = read_table(source, [args.id_column])
+    table = read_table(source, [args.id_column], args.delimiter)
     y = label_vector(table, label)
     ids = _ids(table, args.id_column)
     columns = args.classifier_columns or [
@@ -609,6 +665,8 @@ def fit_command(args: argparse.Namespace) -> int:
     )
     P = probability_matrix(table, columns, hint)
     params = {name: getattr(args, name) for name in args.estimator_params}
+    if params["random_state"] is None:  # a run is repeatable: a seed is drawn and printed
+        params["random_state"] = int(np.random.SeedSequence().entropy % 2**31)
     clf = CFEnsembleClassifier(**params)
     progress: Any = contextlib.nullcontext()
     if not args.quiet:
@@ -635,10 +693,17 @@ def fit_command(args: argparse.Namespace) -> int:
         outputs.stage(output, _table_writer(output, predictions))
         outputs.commit()
     if not args.quiet:
+        chosen = [
+            f"{name}='auto' chose {getattr(clf, name + '_')}"
+            for name in ("latent_dim", "rho")
+            if params[name] == "auto"
+        ]
         print(
             f"fitted {len(columns)} classifiers on {len(y)} rows ({int((y != -1).sum())} labeled) "
             f"in {clf.n_iter_} iterations; model: {model}; predictions: {output} (column "
-            "'labeled' marks the rows whose labels the fit saw)"
+            "'labeled' marks the rows whose labels the fit saw)\n"
+            f"random_state={clf.random_state} (--random-state {clf.random_state} repeats this "
+            "fit)" + "".join(f"; {text}" for text in chosen)
         )
     return 0
 
@@ -690,7 +755,9 @@ def predict_command(args: argparse.Namespace) -> int:
     source = check_input(args.new_predictions)
     output = check_output(args.output, "-o", [source, Path(args.model)], table=True)
     clf = _load(args.model)
-    table = read_table(source, [args.id_column, clf.model_metadata_.get("id_column")])
+    table = read_table(
+        source, [args.id_column, clf.model_metadata_.get("id_column")], args.delimiter
+    )
     id_column = _id_column(args, clf, table)
     columns = _model_columns(clf, args.model, table, [id_column])
     _check_id_column(id_column, columns, "one of the model's classifier columns")
@@ -715,7 +782,7 @@ def report_command(args: argparse.Namespace) -> int:
     columns = None
     P = y = None
     if args.labels:
-        table = read_table(args.labels)
+        table = read_table(args.labels, delimiter=args.delimiter)
         label_column = args.label_column or clf.model_metadata_.get("label_column", "y")
         if not isinstance(label_column, str):
             raise CLIError(f"{args.model}: label_column in its metadata is not a name.")
@@ -866,6 +933,24 @@ def _bounded(kind, low, high):
     return convert
 
 
+def _delimiter(text: str) -> str:
+    value = "\t" if text in ("\\t", "tab") else text
+    if len(value) != 1 or value in '"\r\n':
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not one character (use 'tab' or '\\t' for a tab)"
+        )
+    return value
+
+
+def _delimiter_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        help="field separator of CSV/TSV inputs, e.g. ';' or 'tab' (default: by suffix, ',' "
+        "for .csv and a tab for .tsv); outputs use their suffix's",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cfensemble", description="Ensemble learning by collaborative filtering."
@@ -903,6 +988,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"{_KNOWN} (default: MODEL.predictions.csv)",
     )
     p_fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _delimiter_option(p_fit)
     p_fit.set_defaults(func=fit_command, estimator_params=_estimator_options(p_fit))
 
     p_predict = sub.add_parser("predict", help="fold new rows into a fitted model")
@@ -912,6 +998,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--id-column", help="copied to the output (default: fit's --id-column when present)"
     )
     p_predict.add_argument("-o", "--output", required=True, help=f"file to write: {_KNOWN}")
+    _delimiter_option(p_predict)
     p_predict.set_defaults(func=predict_command)
 
     p_report = sub.add_parser("report", help="Markdown report with figures")
@@ -921,6 +1008,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument(
         "-o", "--output", required=True, help="directory to write (report files are replaced)"
     )
+    _delimiter_option(p_report)
     p_report.set_defaults(func=report_command)
     return parser
 
