@@ -278,12 +278,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``[0, 1]``.
     n_features_in_ : int
         Number of base classifiers ``m``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names of ``P`` when it was a DataFrame with string column names; new rows
         must then come with the same names in the same order.
-    classifier_factors_ : ndarray of shape (n_classifiers, latent_dim_)
+    classifier_factors_ : ndarray of shape (n_classifiers, ``latent_dim_``)
     classifier_bias_ : ndarray of shape (n_classifiers,)
-    instance_factors_ : ndarray of shape (n_samples, latent_dim_)
+    instance_factors_ : ndarray of shape (n_samples, ``latent_dim_``)
     instance_bias_ : ndarray of shape (n_samples,)
         Factors and biases of the rows seen in :meth:`fit` (label-free).
     latent_dim_, rho_ : int, float
@@ -783,7 +783,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        Y : ndarray of shape (n_samples, latent_dim_)
+        Y : ndarray of shape (n_samples, ``latent_dim_``)
         c : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "classifier_factors_")
