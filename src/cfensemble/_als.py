@@ -333,7 +333,12 @@ def sweep(data: Data, state: State, objective: Objective, chunk_size: int, kerne
     ``(Y, c)``, the parts of ``L_recon``, the classifier step's normal equations and the R
     factor of the weighted ``Y`` used by :func:`balance`. Every array over all rows is
     read once per iteration, and the confidence is computed once per block.
+
+    Data whose rows live elsewhere (:class:`cfensemble.dask.DaskData`) make the pass
+    themselves, with this function on each of their chunks.
     """
+    if not isinstance(data, Data):
+        return data.sweep(state, objective, chunk_size, kernel)
     m, d = state.X.shape
     recon = ReconstructionParts()
     equations = NormalEquations.zeros(m, d + 1)
@@ -409,38 +414,70 @@ def initial_state(data: Data, latent_dim: int, aggregator_kind: str, rng) -> Sta
     ``X`` = the leading ``latent_dim`` eigenvectors of ``R^T R`` with ``R`` the residual
     ``P - a`` on those entries (0 elsewhere), ``Y = R X``; plus noise of 1e-2 of the factors'
     size drawn from ``rng``, which breaks ties when ``latent_dim`` exceeds the rank. Two
-    reductions over row blocks.
+    reductions over row blocks (data whose rows live elsewhere make them themselves).
     """
+    if not isinstance(data, Data):
+        return data.initial_state(latent_dim, aggregator_kind, rng)
     n, m = data.shape
-    sums = np.zeros(m)
-    counts = np.zeros(m)
+    sums, counts = initial_column_sums(data)
+    a = sums / np.maximum(counts, 1)
+    X = leading_factors(initial_residual_gram(data, a), latent_dim)
+    Y = np.empty((n, latent_dim))
+    for block in data.blocks(16384):
+        Y[block.rows] = _residual(block, a) @ X
+    scale = 1e-2 * max(np.sqrt(np.mean(Y * Y)), 1e-3)
+    X += rng.normal(0.0, scale, size=X.shape)
+    Y += rng.normal(0.0, scale, size=Y.shape)
+    return State(X=X, Y=Y, a=a, c=np.zeros(n), w=initial_weights(m, aggregator_kind), b=0.0)
+
+
+# The pieces of initial_state, also run per chunk by cfensemble.dask and summed there.
+
+
+def initial_column_sums(data: Data) -> tuple[np.ndarray, np.ndarray]:
+    """Per column: the sum and the count of the entries with positive confidence."""
+    m = data.shape[1]
+    sums, counts = np.zeros(m), np.zeros(m)
     for block in data.blocks(16384):
         used = block.C_free > 0
         sums += np.where(used, block.P0, 0.0).sum(axis=0)
         counts += used.sum(axis=0)
-    a = sums / np.maximum(counts, 1)
+    return sums, counts
 
-    def residual(block):
-        return np.where(block.C_free > 0, block.P0 - a, 0.0)
 
+def _residual(block: Block, a: np.ndarray) -> np.ndarray:
+    return np.where(block.C_free > 0, block.P0 - a, 0.0)
+
+
+def initial_residual_gram(data: Data, a: np.ndarray) -> np.ndarray:
+    """``R^T R`` of the residual ``P - a`` on the entries with positive confidence."""
+    m = data.shape[1]
     RtR = np.zeros((m, m))
     for block in data.blocks(16384):
-        R = residual(block)
+        R = _residual(block, a)
         RtR += R.T @ R
+    return RtR
+
+
+def initial_square_sum(data: Data, a: np.ndarray, X: np.ndarray) -> float:
+    """``sum((R X)^2)``: the squared size of the starting instance factors."""
+    return float(sum(np.sum((_residual(block, a) @ X) ** 2) for block in data.blocks(16384)))
+
+
+def leading_factors(RtR: np.ndarray, latent_dim: int) -> np.ndarray:
+    """The leading ``latent_dim`` eigenvectors of ``RtR`` (zero columns beyond its size)."""
+    m = RtR.shape[0]
     eigval, eigvec = np.linalg.eigh(RtR)
     order = np.argsort(eigval)[::-1][: min(latent_dim, m)]
     X = np.zeros((m, latent_dim))
     X[:, : order.size] = eigvec[:, order]
-    Y = np.empty((n, latent_dim))
-    for block in data.blocks(16384):
-        Y[block.rows] = residual(block) @ X
-    scale = 1e-2 * max(np.sqrt(np.mean(Y * Y)), 1e-3)
-    X += rng.normal(0.0, scale, size=X.shape)
-    Y += rng.normal(0.0, scale, size=Y.shape)
+    return X
+
+
+def initial_weights(m: int, aggregator_kind: str) -> np.ndarray:
+    """The aggregator's start: the simple average (zeros for the reconstructed half of "both")."""
     w = np.full(m, 1.0 / m)
-    if aggregator_kind == "both":
-        w = np.r_[w, np.zeros(m)]
-    return State(X=X, Y=Y, a=a, c=np.zeros(n), w=w, b=0.0)
+    return np.r_[w, np.zeros(m)] if aggregator_kind == "both" else w
 
 
 @dataclass

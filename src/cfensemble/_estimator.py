@@ -541,17 +541,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             latent_dim, rho, self.cv_results_ = self._select_by_cross_validation(P, y)
         else:
             self.cv_results_ = None
-        if latent_dim > n_classifiers:
-            warnings.warn(
-                f"latent_dim={latent_dim} is above the number of classifiers "
-                f"({n_classifiers}); using latent_dim={n_classifiers}.",
-                UserWarning,
-                stacklevel=2,
-            )
-            latent_dim = n_classifiers
-        self.latent_dim_, self.rho_ = int(latent_dim), float(rho)
-        self.classes_ = np.array([0, 1])
-        self.n_features_in_ = n_classifiers
+        self._set_dimensions(latent_dim, rho, n_classifiers)
         rng = check_random_state(self.random_state)
 
         validation = None
@@ -567,11 +557,35 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         with _verbosity(self.verbose):
             result = self._solver().fit(data, objective, None, rng, validation=validation)
         state = result.state
+        self._set_fitted(result, data, objective)
+        self.instance_factors_ = state.Y
+        self.instance_bias_ = state.c
+        self.transduction_, recon_range = self._predict_rows(
+            data, state.Y, state.c, with_range=True
+        )
+        self._set_diagnostics(self.transduction_, recon_range)
+        return self
+
+    def _set_dimensions(self, latent_dim, rho, n_classifiers: int) -> None:
+        """``latent_dim_`` (capped at the number of classifiers, with a warning), ``rho_``."""
+        if latent_dim > n_classifiers:
+            warnings.warn(
+                f"latent_dim={latent_dim} is above the number of classifiers "
+                f"({n_classifiers}); using latent_dim={n_classifiers}.",
+                UserWarning,
+                stacklevel=3,
+            )
+            latent_dim = n_classifiers
+        self.latent_dim_, self.rho_ = int(latent_dim), float(rho)
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = n_classifiers
+
+    def _set_fitted(self, result, data, objective: Objective) -> None:
+        """The fitted attributes a solver's result gives, except the per-row ones."""
+        state = result.state
         self.aggregator_trained_ = objective.train_aggregator
         self.classifier_factors_ = state.X
         self.classifier_bias_ = state.a
-        self.instance_factors_ = state.Y
-        self.instance_bias_ = state.c
         self.coef_ = state.w
         self.intercept_ = float(state.b)
         stepped = self.solver == "torch" or result.n_iter > self.freeze_aggregator_iters
@@ -589,10 +603,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_ = {
             name: result.loss_curve[:, k].copy() for k, name in enumerate(LOSS_PARTS)
         }
-        self.transduction_, recon_range = self._predict_rows(
-            data, state.Y, state.c, with_range=True
-        )
-        self.diagnostics_ = aggregator_diagnostics(self.coef_, self.transduction_)
+
+    def _set_diagnostics(self, proba: np.ndarray, recon_range) -> None:
+        self.diagnostics_ = aggregator_diagnostics(self.coef_, proba)
         self.diagnostics_["missing_reconstruction_range"] = recon_range
         if self.diagnostics_["collapsed"]:
             warnings.warn(
@@ -601,9 +614,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.diagnostics_['prediction_std']:.3g}. On imbalanced data keep "
                 "use_class_weights=True; try aggregator_solver='newton'.",
                 CollapseWarning,
-                stacklevel=2,
+                stacklevel=4,
             )
-        return self
 
     def _row_weights(self, P, y, sample_weight) -> np.ndarray | None:
         """``sample_weight`` times the instance weighting and the false-negative cost."""

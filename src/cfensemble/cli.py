@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _cli_dask
+
 
 class CLIError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
@@ -452,8 +454,8 @@ def _parameter_help(docstring: str) -> dict[str, str]:
         elif name is not None and line.startswith("    "):
             helps[name].append(line.strip())
     sentences = {}
-    for name, text in helps.items():
-        paragraph = " ".join(text).replace("``", "")
+    for name, lines_of in helps.items():
+        paragraph = " ".join(lines_of).replace("``", "")
         paragraph = re.sub(r":\w+:`~?([^`]+)`", r"\1", paragraph)  # :class:`X` -> X
         text = ""
         for sentence in re.split(r"(?<=\.)\s+", paragraph):  # at least ~60 characters
@@ -564,16 +566,18 @@ class _Progress:
     def __init__(self, total: int, unit: str):
         from tqdm import tqdm
 
-        self.format_meter = tqdm.format_meter
+        self.tqdm = tqdm
         self.total, self.unit = total, unit
         self.tty = sys.stderr.isatty()
-        self.start = time.monotonic()
-        if self.tty:
-            self.bar = tqdm(total=total, unit=unit, file=sys.stderr, mininterval=0.2)
         self.iteration, self.objective = 0, float("nan")
         self.held = warnings.catch_warnings(record=True)
 
     def __enter__(self):
+        self.start = time.monotonic()
+        if self.tty:
+            self.bar = self.tqdm(
+                total=self.total, unit=self.unit, file=sys.stderr, mininterval=0.2
+            )
         self.warnings = self.held.__enter__()  # the filters in force still apply
         return self
 
@@ -589,7 +593,7 @@ class _Progress:
         if self.tty:
             self.bar.close()
         else:
-            line = self.format_meter(
+            line = self.tqdm.format_meter(
                 self.iteration,
                 self.total,
                 time.monotonic() - self.start,
@@ -624,13 +628,6 @@ def fit_command(args: argparse.Namespace) -> int:
     from . import CFEnsembleClassifier
     from .io import save_model
 
-    source = check_input(args.predictions)
-    model = check_output(args.model, "--model", [source])
-    output = Path(args.output) if args.output else model.with_suffix(".predictions.csv")
-    output = check_output(
-        output, "-o" if args.output else "the predictions file", [source], table=True
-    )
-    _distinct(**{"--model": model, "-o": output})
     label = args.label_column
     if args.classifier_columns:
         repeated = sorted(
@@ -646,7 +643,25 @@ def fit_command(args: argparse.Namespace) -> int:
         _check_id_column(args.id_column, args.classifier_columns, "a classifier column")
     if args.id_column == label:
         raise CLIError(f"--id-column {label!r} is also the label column.")
+    params = {name: getattr(args, name) for name in args.estimator_params}
+    if params["random_state"] is None:  # a run is repeatable: a seed is drawn and printed
+        params["random_state"] = int(np.random.default_rng().integers(2**31))
+    progress: Any = None
+    if not args.quiet:
+        torch = params["solver"] == "torch"
+        progress = _Progress(
+            params["max_epochs" if torch else "max_iter"], "epoch" if torch else "it"
+        )
+    if args.scheduler is not None or _cli_dask.is_dataset(args.predictions):
+        return _cli_dask.fit_dataset(args, params, progress, CLIError)
 
+    source = check_input(args.predictions)
+    model = check_output(args.model, "--model", [source])
+    output = Path(args.output) if args.output else model.with_suffix(".predictions.csv")
+    output = check_output(
+        output, "-o" if args.output else "the predictions file", [source], table=True
+    )
+    _distinct(**{"--model": model, "-o": output})
     table = read_table(source, [args.id_column], args.delimiter)
     y = label_vector(table, label)
     ids = _ids(table, args.id_column)
@@ -664,17 +679,9 @@ def fit_command(args: argparse.Namespace) -> int:
         )
     )
     P = probability_matrix(table, columns, hint)
-    params = {name: getattr(args, name) for name in args.estimator_params}
-    if params["random_state"] is None:  # a run is repeatable: a seed is drawn and printed
-        params["random_state"] = int(np.random.SeedSequence().entropy % 2**31)
-    clf = CFEnsembleClassifier(**params)
-    progress: Any = contextlib.nullcontext()
-    if not args.quiet:
-        torch = clf.solver == "torch"
-        progress = _Progress(clf.max_epochs if torch else clf.max_iter, "epoch" if torch else "it")
-        clf.set_params(callback=progress)
+    clf = CFEnsembleClassifier(**params, callback=progress)
     try:
-        with progress:
+        with progress if progress is not None else contextlib.nullcontext():
             clf.fit(P, y)
     except ValueError as exc:
         raise CLIError(f"{source}: {exc}") from None
@@ -752,6 +759,12 @@ def _id_column(args, clf, table: Table) -> str | None:
 
 
 def predict_command(args: argparse.Namespace) -> int:
+    if args.scheduler is not None or _cli_dask.is_dataset(args.new_predictions):
+        clf = _load(args.model)
+        columns = clf.model_metadata_.get("classifier_columns")
+        if not isinstance(columns, list):
+            raise CLIError(f"{args.model}: no classifier columns recorded; a dataset needs them.")
+        return _cli_dask.predict_dataset(args, clf, [str(c) for c in columns], CLIError)
     source = check_input(args.new_predictions)
     output = check_output(args.output, "-o", [source, Path(args.model)], table=True)
     clf = _load(args.model)
@@ -951,6 +964,17 @@ def _delimiter_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _scheduler_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run with dask on this cluster (e.g. tcp://host:8786); the input is then a "
+        "Parquet dataset (a pattern such as 'data/*.parquet' or a directory; either also "
+        "selects dask, on the local scheduler) and -o a directory for the Parquet output "
+        "(needs the [dask] extra)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cfensemble", description="Ensemble learning by collaborative filtering."
@@ -989,6 +1013,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _delimiter_option(p_fit)
+    _scheduler_option(p_fit)
     p_fit.set_defaults(func=fit_command, estimator_params=_estimator_options(p_fit))
 
     p_predict = sub.add_parser("predict", help="fold new rows into a fitted model")
@@ -999,6 +1024,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_predict.add_argument("-o", "--output", required=True, help=f"file to write: {_KNOWN}")
     _delimiter_option(p_predict)
+    _scheduler_option(p_predict)
     p_predict.set_defaults(func=predict_command)
 
     p_report = sub.add_parser("report", help="Markdown report with figures")

@@ -1,0 +1,183 @@
+"""The CLI on a Parquet dataset (many files) with dask: ``fit`` and ``predict``.
+
+``cfensemble fit 'data/*.parquet' --label-column y --model m.cfe [--scheduler ADDRESS]``
+reads the files as one dask DataFrame (one partition per file or row group), fits a
+:class:`cfensemble.dask.DaskCFEnsembleClassifier`, writes the model (classifier factors
+and aggregator only: :meth:`~cfensemble.dask.DaskCFEnsembleClassifier.to_model`) and the
+predictions as a Parquet dataset (a directory of files, one per partition). Without
+``--scheduler`` dask's local scheduler runs it; with an address (``tcp://host:8786``) a
+``distributed.Client`` connects to that cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+from pathlib import Path
+
+import numpy as np
+
+
+def is_dataset(text: str) -> bool:
+    """A glob pattern or a directory: read as a Parquet dataset with dask."""
+    return any(ch in text for ch in "*?[") or Path(text).is_dir()
+
+
+def _modules(error):
+    try:
+        import dask.dataframe as dd
+        import distributed
+    except ImportError:
+        raise error(
+            "a Parquet dataset (a pattern, a directory or --scheduler) needs dask: "
+            "pip install 'cfensemble[dask]'"
+        ) from None
+    return dd, distributed
+
+
+def _files(text: str, error) -> list[str]:
+    path = Path(text)
+    files = (
+        sorted(glob.glob(str(path / "*.parquet"))) if path.is_dir() else sorted(glob.glob(text))
+    )
+    if not files:
+        raise error(f"{text}: no files match.")
+    bad = [f for f in files if not f.endswith(".parquet")]
+    if bad:
+        raise error(f"{text}: a dataset is read from .parquet files; {bad[0]} is not one.")
+    return files
+
+
+def _output_directory(text: str, sources: list[str], error) -> Path:
+    out = Path(text)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise error(
+            f"-o {out}: exists and is not an empty directory (a dataset is written there)."
+        )
+    if any(Path(s).resolve().parent == out.resolve() for s in sources):
+        raise error(f"-o {out}: is the input's directory.")
+    return out
+
+
+class _Scheduler:
+    """``with _Scheduler(address):`` a distributed Client for an address, else nothing."""
+
+    def __init__(self, address: str | None, error):
+        self.address, self.error, self.client = address, error, None
+
+    def __enter__(self):
+        if self.address:
+            _, distributed = _modules(self.error)
+            try:
+                self.client = distributed.Client(self.address, timeout="20s")
+            except OSError as exc:
+                raise self.error(f"--scheduler {self.address}: cannot connect ({exc}).") from None
+        return self
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+
+
+def _frame(files, columns_needed, error):
+    dd, _ = _modules(error)
+    try:
+        frame = dd.read_parquet(files, blocksize=None)  # a partition per file
+    except (OSError, ValueError) as exc:
+        raise error(f"{files[0]}...: not a readable Parquet dataset: {exc}") from None
+    missing = [c for c in columns_needed if c is not None and c not in frame.columns]
+    if missing:
+        raise error(
+            f"the dataset has no column {missing[0]!r}; its columns are {list(frame.columns)}."
+        )
+    return frame
+
+
+def _numeric(frame, columns, error):
+    for name in columns:
+        if frame[name].dtype.kind not in "biuf":
+            raise error(f"column {name!r} is not numeric ({frame[name].dtype}).")
+
+
+def _predictions(frame, model, columns, id_column, label=None):
+    """A dask DataFrame of predictions, one partition per input partition."""
+
+    def part(df, partition_info=None):
+        import pandas as pd
+
+        P = df[columns].to_numpy(dtype=np.float64)
+        out = {} if id_column is None else {id_column: df[id_column].to_numpy()}
+        if label is not None:
+            y = df[label].to_numpy(dtype=np.float64)
+            known = ~np.isnan(y) & (y != -1)
+            out["label"] = pd.array(np.where(known, y, 0).astype(np.int64), dtype="Int64")
+            out["label"][~known] = pd.NA
+            out["labeled"] = known.astype(np.int64)
+        out["probability"] = model.predict_proba(P)[:, 1] if len(df) else np.zeros(0)
+        return pd.DataFrame(out)
+
+    meta = {} if id_column is None else {id_column: frame[id_column].dtype}
+    if label is not None:
+        meta.update({"label": "Int64", "labeled": "int64"})
+    meta["probability"] = "float64"
+    import pandas as pd
+
+    empty = pd.DataFrame({k: pd.Series(dtype=v) for k, v in meta.items()})
+    return frame.map_partitions(part, meta=empty)
+
+
+def fit_dataset(args, params: dict, progress, error) -> int:
+    from .dask import DaskCFEnsembleClassifier
+    from .io import save_model
+
+    files = _files(args.predictions, error)
+    label, id_column = args.label_column, args.id_column
+    model_path = Path(args.model)
+    output = _output_directory(
+        args.output or str(model_path.with_suffix(".predictions")), files, error
+    )
+    with _Scheduler(args.scheduler, error):
+        frame = _frame(files, [label, id_column, *(args.classifier_columns or [])], error)
+        columns = args.classifier_columns or [
+            c for c in frame.columns if c not in (label, id_column)
+        ]
+        _numeric(frame, [*columns, label], error)
+        array = frame[[*columns, label]].astype(np.float64).to_dask_array(lengths=True)
+        P, y = array[:, :-1], array[:, -1]
+        clf = DaskCFEnsembleClassifier(**params, callback=progress)
+        try:
+            with progress if progress is not None else contextlib.nullcontext():
+                clf.fit(P, y)
+        except ValueError as exc:
+            raise error(f"{args.predictions}: {exc}") from None
+        model = clf.to_model()
+        metadata = {"classifier_columns": list(columns), "label_column": label}
+        if id_column is not None:
+            metadata["id_column"] = id_column
+        save_model(model, model_path, metadata)
+        _predictions(frame, model, list(columns), id_column, label).to_parquet(
+            output, write_index=False
+        )
+    if not args.quiet:
+        print(
+            f"fitted {len(columns)} classifiers on {P.shape[0]} rows "
+            f"({clf.labeled_index_.size} labeled) from {len(files)} files in {clf.n_iter_} "
+            f"iterations; model: {model_path}; predictions: {output}/ (a Parquet dataset; "
+            "column 'labeled' marks the rows whose labels the fit saw)\n"
+            f"random_state={clf.random_state} (--random-state {clf.random_state} repeats this "
+            "fit)"
+        )
+    return 0
+
+
+def predict_dataset(args, model, columns, error) -> int:
+    files = _files(args.new_predictions, error)
+    id_column = args.id_column or model.model_metadata_.get("id_column")
+    with _Scheduler(getattr(args, "scheduler", None), error):
+        frame = _frame(files, [*columns, id_column], error)
+        if args.id_column is None and id_column not in frame.columns:
+            id_column = None
+        _numeric(frame, columns, error)
+        output = _output_directory(args.output, files, error)
+        _predictions(frame, model, list(columns), id_column).to_parquet(output, write_index=False)
+    return 0

@@ -1,0 +1,374 @@
+"""Scale out with Dask: fit and predict row-chunked ``P`` across a cluster.
+
+:class:`DaskCFEnsembleClassifier` takes the parameters of :class:`CFEnsembleClassifier` and
+dask arrays (``P`` chunked by rows, ``y`` with the same row chunks), and runs on the active
+``distributed.Client`` (or dask's local scheduler when there is none), as
+``xgboost.dask`` and ``lightgbm.dask`` do.
+
+How a fit is distributed (the ALS solver is the same code; only the data differ): the
+instance step is label-free, so each row's factors are a function of its own predictions
+and of the classifier factors. An iteration is therefore one map over the chunks of ``P``
+(each chunk runs :func:`cfensemble._als.sweep` on its rows: the instance step, the parts of
+the reconstruction loss, the classifier step's normal equations and an R factor for the
+re-gauge) and a tree reduction of those small pieces (``m x (d+1) x (d+1)`` floats per
+chunk); only the classifier factors, the aggregator and the loss parts travel, and the
+instance factors are never stored between iterations. The labeled rows (few) are gathered
+once: the aggregator and the supervised coupling of the classifier step run on them in
+the client, exactly as in memory. ``P`` is persisted on the workers for the fit; the
+confidence is computed per chunk, never stored.
+
+``transduction_``, ``instance_factors_``, ``instance_bias_`` and ``predict_proba`` of a
+dask array are lazy dask arrays (a fold-in per chunk); :meth:`~DaskCFEnsembleClassifier.to_model`
+returns an in-memory :class:`CFEnsembleClassifier` with the classifier factors and the
+aggregator, which folds in new rows and saves a model file without any per-row array.
+
+Needs the ``[dask]`` extra (``dask[array]``, ``distributed``), imported when used.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import reduce
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from . import _als
+from ._estimator import CFEnsembleClassifier, _check_sample_weight, confidence_source
+from ._losses import class_weights
+from ._problem import Block, Data, Objective, State
+from ._validation import check_labels, check_probabilities
+
+__all__ = ["DaskCFEnsembleClassifier", "DaskData"]
+
+FAN_IN = 8  # pieces combined per task of the tree reduction
+
+
+def _dask():
+    try:
+        import dask
+        import dask.array as da
+    except ImportError:
+        raise ImportError("cfensemble.dask needs dask: pip install 'cfensemble[dask]'") from None
+    return dask, da
+
+
+# ------------------------------------------------------------------ per chunk
+
+
+def _chunk_data(P, y, spec) -> Data:
+    """A chunk of rows as in-memory :class:`Data` (its confidence made from ``spec``)."""
+    confidence, label_aware, alpha = spec
+    P = check_probabilities(P)
+    y = check_labels(y, P.shape[0])
+    return Data(P, y, confidence_source(confidence, P, y, label_aware, alpha), False)
+
+
+def _chunk_column_sums(P, y, spec):
+    return _als.initial_column_sums(_chunk_data(P, y, spec))
+
+
+def _chunk_residual_gram(P, y, spec, a):
+    return _als.initial_residual_gram(_chunk_data(P, y, spec), a)
+
+
+def _chunk_square_sum(P, y, spec, a, X):
+    return _als.initial_square_sum(_chunk_data(P, y, spec), a, X)
+
+
+def _chunk_sweep(P, y, spec, X, a, objective, chunk_size, kernel) -> _als.Sweep:
+    """:func:`cfensemble._als.sweep` on a chunk (its instance factors are dropped after)."""
+    data = _chunk_data(P, y, spec)
+    k, d = data.shape[0], X.shape[1]
+    state = State(X, np.empty((k, d)), a, np.empty(k), np.zeros(0), 0.0)
+    return _als.sweep(data, state, objective, chunk_size, kernel)
+
+
+def _add(*parts):
+    """Sum of per-chunk results: arrays, floats or tuples of them."""
+    if isinstance(parts[0], tuple):
+        return tuple(_add(*items) for items in zip(*parts, strict=True))
+    return reduce(lambda x, y: x + y, parts)
+
+
+def _combine_sweeps(*parts: _als.Sweep) -> _als.Sweep:
+    """The sweep of the union of chunks: sums, and the R factor of the stacked R factors."""
+    recon = _als.ReconstructionParts(
+        data_term=sum(p.recon.data_term for p in parts),
+        ridge_rows=sum(p.recon.ridge_rows for p in parts),
+        total_c=sum(p.recon.total_c for p in parts),
+        col_count=_add(*(p.recon.col_count for p in parts)),
+    )
+    equations = _als.NormalEquations(
+        _add(*(p.equations.gram for p in parts)),
+        _add(*(p.equations.rhs for p in parts)),
+        _add(*(p.equations.count for p in parts)),
+    )
+    return _als.Sweep(recon, equations, _als._stack_r([p.R_y for p in parts]))
+
+
+# ------------------------------------------------------------------ the data
+
+
+class DaskData:
+    """What the ALS solver needs of a fit whose rows are a row-chunked dask array.
+
+    ``labeled`` indexes the gathered labeled rows (``0..n_labeled-1``): the solver's state
+    holds instance factors for those rows only (``labeled_index`` are their row numbers).
+    :meth:`sweep` and :meth:`initial_state` replace the in-memory passes over row blocks.
+    """
+
+    def __init__(self, P, y, spec, use_class_weights: bool, sample_weight=None):
+        dask, _ = _dask()
+        self.P, self.y, self.spec = P, y, spec
+        self.labeled_index = np.flatnonzero(np.asarray(((y != -1) & (y == y)).compute()))
+        P_lab, y_lab = dask.compute(P[self.labeled_index], y[self.labeled_index])
+        if self.labeled_index.size:
+            P_lab = check_probabilities(P_lab, "P")
+            y_lab = check_labels(y_lab, P_lab.shape[0])
+        self.P_labeled = np.asarray(P_lab, dtype=np.float64)
+        self.y_labeled = np.asarray(y_lab, dtype=np.float64)
+        self.labeled = np.arange(self.labeled_index.size)
+        self.kappa = class_weights(self.y_labeled, use_class_weights)
+        if sample_weight is not None:
+            self.kappa = self.kappa * sample_weight
+        self._labeled_data = Data(
+            self.P_labeled,
+            self.y_labeled,
+            confidence_source(spec[0], self.P_labeled, self.y_labeled, spec[1], spec[2]),
+            False,
+        )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(int(s) for s in self.P.shape)  # type: ignore[return-value]
+
+    def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(P0, observed)`` of the labeled rows."""
+        return self._labeled_data.labeled_rows()
+
+    def _labeled_block(self) -> Block:
+        return next(self._labeled_data.blocks(max(1, self.labeled.size)))
+
+    def _map_reduce(self, function, *args, combine=_add):
+        """``combine`` of ``function(P_chunk, y_chunk, spec, *args)`` over the chunks (a tree)."""
+        dask, _ = _dask()
+        task = dask.delayed(function, pure=True)
+        parts = [
+            task(p, y, self.spec, *args)
+            for p, y in zip(self.P.to_delayed().ravel(), self.y.to_delayed().ravel(), strict=True)
+        ]
+        join = dask.delayed(combine, pure=True)
+        while len(parts) > 1:
+            parts = [join(*parts[i : i + FAN_IN]) for i in range(0, len(parts), FAN_IN)]
+        return parts[0].compute()
+
+    def initial_state(self, latent_dim: int, aggregator_kind: str, rng) -> State:
+        """:func:`cfensemble._als.initial_state`, with its passes as map-reductions."""
+        n, m = self.shape
+        sums, counts = self._map_reduce(_chunk_column_sums)
+        if not counts.all():
+            raise ValueError(
+                f"P has {int(np.sum(counts == 0))} column(s) without any prediction (first: "
+                f"column {int(np.flatnonzero(counts == 0)[0])}); drop them."
+            )
+        a = sums / np.maximum(counts, 1)
+        X = _als.leading_factors(self._map_reduce(_chunk_residual_gram, a), latent_dim)
+        square = self._map_reduce(_chunk_square_sum, a, X)
+        scale = 1e-2 * max(np.sqrt(square / (n * latent_dim)), 1e-3)
+        X += rng.normal(0.0, scale, size=X.shape)
+        k = self.labeled.size  # the instance factors kept: the labeled rows' (set by sweep)
+        w = _als.initial_weights(m, aggregator_kind)
+        return State(X=X, Y=np.zeros((k, latent_dim)), a=a, c=np.zeros(k), w=w, b=0.0)
+
+    def sweep(self, state: State, objective: Objective, chunk_size: int, kernel) -> _als.Sweep:
+        """One pass over the chunks (:func:`cfensemble._als.sweep` on each, tree-summed);
+        the labeled rows' instance factors are solved in the client."""
+        done = self._map_reduce(
+            _chunk_sweep, state.X, state.a, objective, chunk_size, kernel, combine=_combine_sweeps
+        )
+        if self.labeled.size:
+            Y, c = _als.instance_step(
+                self._labeled_block(), state.X, state.a, objective.lambda_reg, kernel
+            )
+            state.Y[:], state.c[:] = Y, c
+        return done
+
+
+# ------------------------------------------------------------------ the estimator
+
+
+def _as_dask_arrays(P, y):
+    """``P`` (n, m) and ``y`` (n,) as dask arrays with the same row chunks, one column chunk."""
+    _, da = _dask()
+    if hasattr(P, "to_dask_array"):  # a dask DataFrame
+        P = P.to_dask_array(lengths=True)
+    if not isinstance(P, da.Array):
+        P = da.from_array(np.asarray(P), chunks=(max(1, len(P) // 4), -1))
+    if P.ndim != 2:
+        raise ValueError(f"P must be 2-D (n_samples, n_classifiers); got {P.ndim} dimension(s).")
+    P = P.rechunk({1: -1})
+    if y is None:
+        raise ValueError("y is required: 0/1 for labeled rows, -1 or NaN for the others.")
+    if hasattr(y, "to_dask_array"):
+        y = y.to_dask_array(lengths=True)
+    if not isinstance(y, da.Array):
+        y = np.asarray(y)
+        if y.shape != (P.shape[0],):
+            raise ValueError(f"y must have shape ({P.shape[0]},) like P's rows; got {y.shape}.")
+        y = da.from_array(y, chunks=(P.chunks[0],))
+    if y.shape != (P.shape[0],):
+        raise ValueError(f"y must have shape ({P.shape[0]},) like P's rows; got {y.shape}.")
+    return P, y.rechunk((P.chunks[0],)).astype(np.float64)
+
+
+class DaskCFEnsembleClassifier(CFEnsembleClassifier):
+    """:class:`CFEnsembleClassifier` on dask arrays, for data larger than one machine.
+
+    Same parameters and the same fit (to rounding: the sums are taken in another order)
+    as :class:`CFEnsembleClassifier` with ``solver="als"``; see :mod:`cfensemble.dask`.
+    Not available here: ``solver="torch"``, ``latent_dim``/``rho="auto"``, a callable or
+    array ``confidence``, ``instance_weighting="confidence"``, ``device``/``dtype`` other
+    than the CPU default.
+
+    Attributes
+    ----------
+    transduction_ : dask array of shape (n_samples,)
+        Positive-class probability of every row seen in fit (lazy).
+    instance_factors_ : dask array of shape (n_samples, ``latent_dim_``)
+    instance_bias_ : dask array of shape (n_samples,)
+        Lazy, computed per chunk by fold-in at the fitted classifier factors.
+    diagnostics_ : dict
+        As for :class:`CFEnsembleClassifier`, computed on the labeled rows.
+    labeled_index_ : ndarray of int
+        Row numbers of the labeled rows (gathered for the aggregator).
+
+    The other fitted attributes (``classifier_factors_``, ``coef_``, ``loss_curve_``, ...)
+    are numpy arrays, as for :class:`CFEnsembleClassifier`.
+    """
+
+    def _check_dask_params(self) -> None:
+        unsupported = {
+            "solver": (self.solver, "als"),
+            "device": (self.device, "cpu"),
+        }
+        for name, (value, allowed) in unsupported.items():
+            if value != allowed:
+                raise ValueError(f"DaskCFEnsembleClassifier supports {name}={allowed!r} only.")
+        if self.dtype not in (None, "float64"):
+            raise ValueError("DaskCFEnsembleClassifier computes in float64: dtype=None.")
+        if isinstance(self.latent_dim, str) or isinstance(self.rho, str):
+            raise ValueError(
+                "DaskCFEnsembleClassifier takes numbers for latent_dim and rho: choose them "
+                "with CFEnsembleClassifier('auto') on a sample of the rows."
+            )
+        if not isinstance(self.confidence, str):
+            raise ValueError(
+                "DaskCFEnsembleClassifier takes a confidence strategy name ('uniform', "
+                "'certainty'): a callable or array would need all of P at once."
+            )
+        if self.instance_weighting != "none":
+            raise ValueError("DaskCFEnsembleClassifier supports instance_weighting='none' only.")
+
+    def fit(self, P, y, sample_weight=None):
+        """Fit on row-chunked ``P`` (dask array or DataFrame; numpy is split in 4 chunks).
+
+        Parameters
+        ----------
+        P : dask array of shape (n_samples, n_classifiers)
+            Base probabilities in [0, 1]; NaN marks a missing prediction.
+        y : dask or numpy array of shape (n_samples,)
+            1 or 0 for labeled rows, -1 or NaN for unlabeled rows.
+        sample_weight : array-like of shape (n_samples,), optional
+            As for :meth:`CFEnsembleClassifier.fit`.
+        """
+        dask, _ = _dask()
+        self._check_params()
+        self._check_dask_params()
+        P, y = _as_dask_arrays(P, y)
+        n, n_classifiers = (int(s) for s in P.shape)
+        P = P.persist()  # on the workers for the whole fit (recomputed if one is lost)
+        spec = (self.confidence, self.use_label_aware_confidence, float(self.label_aware_alpha))
+        data = DaskData(P, y, spec, self.use_class_weights)
+        if sample_weight is not None:
+            weights = np.asarray(dask.compute(sample_weight)[0], dtype=np.float64)
+            full = np.full(n, np.nan)
+            full[data.labeled_index] = data.y_labeled
+            weights = _check_sample_weight(weights, full)
+            data.kappa = data.kappa * weights[data.labeled_index]
+        if self.fn_cost != 1.0:
+            data.kappa = data.kappa * np.where(data.y_labeled == 1, float(self.fn_cost), 1.0)
+        if data.labeled.size and np.unique(data.y_labeled).size < 2:
+            raise ValueError(
+                "y has labeled rows of one class only; the aggregator needs both classes."
+            )
+        if not data.labeled.size:
+            warnings.warn(
+                "y has no labeled rows: fitting a pure reconstruction of P; predictions are "
+                "the clipped mean of the aggregator input (the aggregator is not trained).",
+                UserWarning,
+                stacklevel=2,
+            )
+        self._set_dimensions(self.latent_dim, self.rho, n_classifiers)
+        objective = self._objective(self.rho_, train_aggregator=bool(data.labeled.size))
+        result = self._als_solver().fit(
+            data, objective, None, check_random_state(self.random_state)
+        )
+        self._set_fitted(result, data, objective)
+        self.cv_results_ = None
+        self.labeled_index_ = data.labeled_index
+        model = self.to_model()
+        proba = model.predict_proba(data.P_labeled)[:, 1] if data.labeled.size else np.zeros(0)
+        self._set_diagnostics(proba, None)
+        d = self.latent_dim_
+        self.instance_factors_ = P.map_blocks(
+            lambda b: model.fold_in(b)[0], chunks=(P.chunks[0], (d,)), dtype=np.float64
+        )
+        self.instance_bias_ = P.map_blocks(
+            lambda b: model.fold_in(b)[1], drop_axis=1, dtype=np.float64
+        )
+        self.transduction_ = P.map_blocks(
+            lambda b: model.predict_proba(b)[:, 1], drop_axis=1, dtype=np.float64
+        )
+        return self
+
+    def to_model(self) -> CFEnsembleClassifier:
+        """An in-memory :class:`CFEnsembleClassifier` with the fitted classifier factors and
+        aggregator (no per-row arrays): it folds in new rows and saves a small model file."""
+        check_is_fitted(self, "classifier_factors_")
+        params = {**self.get_params(deep=False), "callback": None}
+        model = CFEnsembleClassifier(**params)
+        for name in (
+            "classes_", "n_features_in_", "latent_dim_", "rho_", "classifier_factors_",
+            "classifier_bias_", "coef_", "intercept_", "aggregator_trained_", "n_iter_",
+            "loss_curve_", "validation_pr_auc_", "validation_loss_",
+        ):  # fmt: skip
+            setattr(model, name, getattr(self, name))
+        model.cv_results_ = None
+        model.diagnostics_ = getattr(self, "diagnostics_", {})
+        model.instance_factors_ = np.empty((0, self.latent_dim_))
+        model.instance_bias_ = np.empty(0)
+        model.transduction_ = np.empty(0)
+        return model
+
+    def predict_proba(self, P, confidence=None):
+        """Class probabilities of new rows; lazy (a dask array) when ``P`` is one."""
+        model = self.to_model()
+        _, da = _dask()
+        if not isinstance(P, da.Array) and not hasattr(P, "to_dask_array"):
+            return model.predict_proba(P, confidence)
+        if confidence is not None:
+            raise ValueError("confidence per row is not supported for dask input.")
+        P = P.to_dask_array(lengths=True) if hasattr(P, "to_dask_array") else P
+        P = P.rechunk({1: -1})
+        return P.map_blocks(model.predict_proba, chunks=(P.chunks[0], (2,)), dtype=np.float64)
+
+    def predict(self, P, confidence=None):
+        """Class labels of new rows: 1 where the positive probability is at least 0.5."""
+        proba = self.predict_proba(P, confidence)
+        return (proba[:, 1] >= 0.5).astype(np.int64)
+
+    def fold_in(self, P, confidence=None):
+        """Instance factors and biases of new rows (in memory; see :meth:`to_model`)."""
+        return self.to_model().fold_in(P, confidence)

@@ -1,0 +1,204 @@
+"""cfensemble.dask: the distributed fit equals the in-memory one; lazy outputs; failures."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+import dask  # noqa: E402
+
+import cfensemble  # noqa: E402
+from cfensemble import CFEnsembleClassifier, make_ensemble_problem  # noqa: E402
+from cfensemble.dask import DaskCFEnsembleClassifier  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def problem():
+    P, y = make_ensemble_problem(
+        n_samples=20_000,
+        n_classifiers=10,
+        positive_rate=0.05,
+        error_correlation=0.5,
+        missing_rate=0.3,
+        random_state=0,
+    )
+    y_semi = np.where(np.random.default_rng(0).random(y.size) < 0.2, y, -1)
+    return P, y_semi
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+def _chunked(P, k):
+    return da.from_array(P, chunks=(-(-P.shape[0] // k), -1))
+
+
+def test_local_scheduler_equals_in_memory(problem):
+    P, y = problem
+    params = dict(random_state=0, rho=0.7, max_iter=30)
+    ref = CFEnsembleClassifier(**params).fit(P, y)
+    with dask.config.set(scheduler="threads"):
+        clf = DaskCFEnsembleClassifier(**params).fit(_chunked(P, 3), y)
+        transduction = clf.transduction_.compute()
+    assert clf.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 7])
+def test_cluster_fit_equals_in_memory(problem, client, chunks):
+    P, y = problem
+    ref = CFEnsembleClassifier(random_state=0).fit(P, y)
+    clf = DaskCFEnsembleClassifier(random_state=0).fit(_chunked(P, chunks), da.from_array(y))
+    assert isinstance(clf.transduction_, da.Array)
+    np.testing.assert_allclose(clf.transduction_.compute(), ref.transduction_, atol=1e-8)
+    np.testing.assert_allclose(
+        clf.instance_factors_.compute(), ref.instance_factors_, rtol=0, atol=1e-8
+    )
+    np.testing.assert_allclose(clf.instance_bias_.compute(), ref.instance_bias_, atol=1e-8)
+    P_new = P[:500] * 0.9
+    lazy = clf.predict_proba(da.from_array(P_new, chunks=(200, -1)))
+    np.testing.assert_allclose(lazy.compute(), ref.predict_proba(P_new), atol=1e-8)
+
+
+def test_sample_weight_and_fn_cost_as_in_memory(problem, client):
+    P, y = problem
+    weights = np.random.default_rng(1).integers(1, 4, size=y.size).astype(float)
+    params = dict(random_state=0, fn_cost=2.0, max_iter=20)
+    ref = CFEnsembleClassifier(**params).fit(P, y, sample_weight=weights)
+    clf = DaskCFEnsembleClassifier(**params).fit(_chunked(P, 4), y, sample_weight=weights)
+    np.testing.assert_allclose(clf.coef_, ref.coef_, atol=1e-8)
+    np.testing.assert_allclose(clf.intercept_, ref.intercept_, atol=1e-8)
+
+
+def test_to_model_folds_in_and_saves_no_rows(problem, client, tmp_path):
+    P, y = problem
+    clf = DaskCFEnsembleClassifier(random_state=0).fit(_chunked(P, 2), y)
+    model = clf.to_model()
+    assert type(model) is CFEnsembleClassifier
+    np.testing.assert_allclose(
+        model.predict_proba(P[:100]), clf.predict_proba(_chunked(P[:100], 2)).compute()
+    )
+    model.save(tmp_path / "model.cfe")
+    loaded = cfensemble.load(tmp_path / "model.cfe")
+    assert loaded.instance_factors_.shape == (0, clf.latent_dim_)
+    assert (tmp_path / "model.cfe").stat().st_size < 20_000  # no per-row array
+    np.testing.assert_array_equal(loaded.predict_proba(P[:50]), model.predict_proba(P[:50]))
+
+
+def test_a_lost_worker_is_recomputed(problem, client):
+    P, y = problem
+    Pd = _chunked(P, 6)
+    expected = DaskCFEnsembleClassifier(random_state=0, rho=0.7).fit(Pd, y)
+    killed = []
+
+    def kill_a_worker(iteration, losses):
+        if iteration == 2 and not killed:
+            worker = next(iter(client.scheduler_info()["workers"]))
+            killed.append(worker)
+            try:  # the worker dies while answering: the call itself fails
+                client.run(os._exit, 1, workers=[worker])
+            except Exception:  # any comm error: the death is the point
+                pass
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # distributed warns about the lost worker
+        clf = DaskCFEnsembleClassifier(random_state=0, rho=0.7, callback=kill_a_worker)
+        clf.fit(Pd, y)
+    assert killed
+    np.testing.assert_allclose(
+        clf.transduction_.compute(), expected.transduction_.compute(), rtol=0, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        (dict(solver="torch"), "solver='als' only"),
+        (dict(latent_dim="auto"), "numbers for latent_dim and rho"),
+        (dict(confidence=lambda P, y: np.ones_like(P)), "confidence strategy name"),
+        (dict(instance_weighting="confidence"), "instance_weighting='none' only"),
+    ],
+)
+def test_unsupported_parameters_are_clear_errors(problem, params, match):
+    P, y = problem
+    with pytest.raises(ValueError, match=match):
+        DaskCFEnsembleClassifier(**params).fit(_chunked(P[:1000], 2), y[:1000])
+
+
+def test_bad_values_are_reported_from_the_chunk(problem):
+    P, y = problem
+    bad = P[:1000].copy()
+    bad[700, 3] = 1.5
+    with dask.config.set(scheduler="threads"), pytest.raises(ValueError, match="P must hold"):
+        DaskCFEnsembleClassifier().fit(_chunked(bad, 2), y[:1000])
+    with pytest.raises(ValueError, match=r"y must have shape \(1000,\)"):
+        DaskCFEnsembleClassifier().fit(_chunked(P[:1000], 2), y[:999])
+
+
+@pytest.fixture
+def dataset(tmp_path, problem):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    P, y = problem
+    P, y = P[:3000], y[:3000]
+    frame = pd.DataFrame(P, columns=[f"m{u}" for u in range(P.shape[1])])
+    frame.insert(0, "id", [f"r{i:05d}" for i in range(len(frame))])
+    frame["y"] = pd.array(np.where(y == -1, 0, y).astype(int), dtype="Int64")
+    frame.loc[y == -1, "y"] = pd.NA
+    (tmp_path / "data").mkdir()
+    for k in range(3):
+        frame.iloc[k * 1000 : (k + 1) * 1000].to_parquet(tmp_path / "data" / f"p{k}.parquet")
+    frame.to_csv(tmp_path / "all.csv", index=False)
+    return tmp_path
+
+
+def test_cli_fits_a_parquet_dataset_on_a_cluster(dataset, client, capsys):
+    pd = pytest.importorskip("pandas")
+    from cfensemble.cli import main
+
+    common = ["--label-column", "y", "--id-column", "id", "--random-state", "0"]
+    pattern = str(dataset / "data" / "*.parquet")
+    address = client.scheduler.address
+    model = dataset / "m.cfe"
+    assert main(["fit", pattern, *common, "--model", str(model), "--scheduler", address]) == 0
+    assert "from 3 files" in capsys.readouterr().out
+    assert main(["fit", str(dataset / "all.csv"), *common, "--model", str(dataset / "c.cfe")]) == 0
+    distributed_out = pd.read_parquet(dataset / "m.predictions")
+    in_memory = pd.read_csv(dataset / "c.predictions.csv", dtype={"id": str})
+    assert list(distributed_out.id) == list(in_memory.id)  # IDs and order kept
+    assert list(distributed_out.labeled) == list(in_memory.labeled)
+    np.testing.assert_allclose(distributed_out.probability, in_memory.probability, atol=1e-8)
+    # predict on the directory (local scheduler), written as a dataset
+    out = dataset / "pred"
+    assert main(["predict", "--model", str(model), str(dataset / "data"), "-o", str(out)]) == 0
+    predicted = pd.read_parquet(out)
+    np.testing.assert_allclose(predicted.probability, distributed_out.probability, atol=1e-12)
+    assert main(["predict", "--model", str(model), str(dataset / "data"), "-o", str(out)]) == 2
+    assert "not an empty directory" in capsys.readouterr().err
+
+
+def test_cli_dataset_errors(dataset, capsys):
+    from cfensemble.cli import main
+
+    base = ["--label-column", "y", "--model", str(dataset / "x.cfe")]
+    assert main(["fit", str(dataset / "none" / "*.parquet"), *base]) == 2
+    assert "no files match" in capsys.readouterr().err
+    assert main(["fit", str(dataset / "data"), "--label-column", "label", "--model", "x"]) == 2
+    assert "no column 'label'" in capsys.readouterr().err
+    assert main(["fit", str(dataset / "data"), *base]) == 2  # the ID column is text
+    assert "column 'id' is not numeric" in capsys.readouterr().err
+    bad = ["fit", str(dataset / "data"), *base, "--scheduler", "tcp://127.0.0.1:9"]
+    assert main(bad) == 2
+    assert "--scheduler tcp://127.0.0.1:9: cannot connect" in capsys.readouterr().err
