@@ -427,7 +427,7 @@ def _fit_with(path="{d}/in.csv", *extra):
 # (case, files to create: name -> text, bytes, or None for a directory, args, match)
 CLI_ERRORS = [
     ("missing input", {}, FIT, "in.csv: no such file"),
-    ("input is a directory", {"in.csv": None}, FIT, "is a directory, not a file"),
+    ("input is a directory", {"in.csv": None}, FIT, "holds no .parquet file"),
     ("latin-1 input", {"in.csv": "modèle,y\n0.1,1\n".encode("latin-1")}, FIT, "not UTF-8"),
     ("empty input", {"in.csv": ""}, FIT, "the file is empty"),
     ("blank lines only", {"in.csv": "\n\n\n"}, FIT, "the file is empty"),

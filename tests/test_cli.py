@@ -214,7 +214,7 @@ def test_fit_help_lists_defaults_and_no_callback(capsys):
     flat = " ".join(text.split())
     # help text from the estimator's docstring, then the default
     assert "--lambda-reg FLOAT Ridge penalty on the factors and biases" in flat
-    assert flat.split("--lambda-reg FLOAT ")[1].split("(default: ")[1].startswith("0.1)")
+    assert flat.split("--lambda-reg FLOAT ")[1].split("(default: ")[1].startswith("0.03)")
     assert re.search(r"--solver \{als,torch\} \"als\": alternating least squares", flat)
     assert "--random-state INT Seeds the initial factors" in flat
     assert "default: a new seed, printed after the fit" in flat

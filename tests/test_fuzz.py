@@ -83,7 +83,15 @@ def test_any_valid_input_fits_and_gives_probabilities_long(case):
 @given(problems(), st.integers(1, 7))
 def test_results_do_not_depend_on_the_chunk_size(case, chunk_size):
     P, y, params = case
-    params = {**params, "lambda_reg": max(params["lambda_reg"], 1e-2), "max_iter": 10}
+    # Both ridges held away from 0: on separable rows with aggregator_l2 = 0 the weights grow
+    # without bound (found: 9 rows, rho = 0.01, focal_gamma = 2), and any rounding
+    # difference of the block sums grows with them.
+    params = {
+        **params,
+        "lambda_reg": max(params["lambda_reg"], 1e-2),
+        "aggregator_l2": max(params["aggregator_l2"], 1e-3),
+        "max_iter": 10,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = CFEnsembleClassifier(random_state=0, **{**params, "chunk_size": chunk_size})

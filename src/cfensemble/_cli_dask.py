@@ -40,6 +40,11 @@ def _files(text: str, error) -> list[str]:
     files = (
         sorted(glob.glob(str(path / "*.parquet"))) if path.is_dir() else sorted(glob.glob(text))
     )
+    if not files and path.is_dir():
+        raise error(
+            f"{text}: is a directory; a directory is read as a Parquet dataset, and it holds "
+            "no .parquet file."
+        )
     if not files:
         raise error(f"{text}: no files match.")
     bad = [f for f in files if not f.endswith(".parquet")]

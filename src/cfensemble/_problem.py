@@ -46,7 +46,7 @@ class Objective:
     """The function a solver minimises (see the module docstring)."""
 
     rho: float = 0.5
-    lambda_reg: float = 0.1
+    lambda_reg: float = 0.03
     focal_gamma: float = 0.0
     aggregator_l2: float = 1e-3
     positive: bool = True
