@@ -95,6 +95,9 @@ def test_to_model_folds_in_and_saves_no_rows(problem, client, tmp_path):
     assert loaded.instance_factors_.shape == (0, clf.latent_dim_)
     assert (tmp_path / "model.cfe").stat().st_size < 20_000  # no per-row array
     np.testing.assert_array_equal(loaded.predict_proba(P[:50]), model.predict_proba(P[:50]))
+    full = clf.to_model(include_rows=True)  # asked for: the per-row arrays too
+    assert full.instance_factors_.shape == (P.shape[0], clf.latent_dim_)
+    np.testing.assert_array_equal(full.transduction_, clf.transduction_.compute())
 
 
 def test_a_lost_worker_is_recomputed(problem, client):

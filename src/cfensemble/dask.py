@@ -333,9 +333,14 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         )
         return self
 
-    def to_model(self) -> CFEnsembleClassifier:
+    def to_model(self, include_rows: bool = False) -> CFEnsembleClassifier:
         """An in-memory :class:`CFEnsembleClassifier` with the fitted classifier factors and
-        aggregator (no per-row arrays): it folds in new rows and saves a small model file."""
+        aggregator: it folds in new rows and saves a small model file.
+
+        ``include_rows=True`` also computes the per-row arrays (``instance_factors_``,
+        ``instance_bias_``, ``transduction_``) into it: n-sized, so for data that fit in
+        memory only. By default they are empty.
+        """
         check_is_fitted(self, "classifier_factors_")
         params = {**self.get_params(deep=False), "callback": None}
         model = CFEnsembleClassifier(**params)
@@ -350,6 +355,11 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         model.instance_factors_ = np.empty((0, self.latent_dim_))
         model.instance_bias_ = np.empty(0)
         model.transduction_ = np.empty(0)
+        if include_rows and hasattr(self, "transduction_"):
+            dask, _ = _dask()
+            model.instance_factors_, model.instance_bias_, model.transduction_ = dask.compute(
+                self.instance_factors_, self.instance_bias_, self.transduction_
+            )
         return model
 
     def predict_proba(self, P, confidence=None):
