@@ -75,11 +75,39 @@ def test_cluster_fit_equals_in_memory(problem, client, chunks):
 def test_sample_weight_and_fn_cost_as_in_memory(problem, client):
     P, y = problem
     weights = np.random.default_rng(1).integers(1, 4, size=y.size).astype(float)
-    params = dict(random_state=0, fn_cost=2.0, max_iter=20)
+    params = dict(random_state=0, fn_cost=2.0, instance_weighting="confidence", max_iter=20)
     ref = CFEnsembleClassifier(**params).fit(P, y, sample_weight=weights)
     clf = DaskCFEnsembleClassifier(**params).fit(_chunked(P, 4), y, sample_weight=weights)
     np.testing.assert_allclose(clf.coef_, ref.coef_, atol=1e-8)
     np.testing.assert_allclose(clf.intercept_, ref.intercept_, atol=1e-8)
+    lazy = da.from_array(weights, chunks=(5_000,))  # a dask array: only labeled rows gathered
+    again = DaskCFEnsembleClassifier(**params).fit(_chunked(P, 4), y, sample_weight=lazy)
+    np.testing.assert_allclose(again.coef_, ref.coef_, atol=1e-8)
+    with pytest.raises(ValueError, match="sample_weight must be finite and >= 0"):
+        DaskCFEnsembleClassifier(**params).fit(_chunked(P, 4), y, sample_weight=-weights)
+
+
+def test_no_labels_is_a_pure_reconstruction(problem):
+    P, y = problem
+    unlabeled = np.full(y.size, -1)
+    with dask.config.set(scheduler="threads"), pytest.warns(UserWarning, match="no labeled"):
+        clf = DaskCFEnsembleClassifier(random_state=0).fit(_chunked(P, 3), unlabeled)
+    with pytest.warns(UserWarning, match="no labeled"):
+        ref = CFEnsembleClassifier(random_state=0).fit(P, unlabeled)
+    with dask.config.set(scheduler="threads"):
+        np.testing.assert_allclose(clf.transduction_.compute(), ref.transduction_, atol=1e-8)
+
+
+def test_fitted_estimator_pickles(problem):
+    import pickle
+
+    P, y = problem
+    with dask.config.set(scheduler="threads"):
+        clf = DaskCFEnsembleClassifier(random_state=0, max_iter=5).fit(
+            _chunked(P[:2000], 2), y[:2000]
+        )
+        again = pickle.loads(pickle.dumps(clf))
+        np.testing.assert_array_equal(again.transduction_.compute(), clf.transduction_.compute())
 
 
 def test_to_model_folds_in_and_saves_no_rows(problem, client, tmp_path):
@@ -119,7 +147,7 @@ def test_a_lost_worker_is_recomputed(problem, client):
         warnings.simplefilter("ignore")  # distributed warns about the lost worker
         clf = DaskCFEnsembleClassifier(random_state=0, rho=0.7, callback=kill_a_worker)
         clf.fit(Pd, y)
-    assert killed
+    assert killed and killed[0] not in client.scheduler_info()["workers"]  # it did die
     np.testing.assert_allclose(
         clf.transduction_.compute(), expected.transduction_.compute(), rtol=0, atol=1e-12
     )
@@ -131,7 +159,6 @@ def test_a_lost_worker_is_recomputed(problem, client):
         (dict(solver="torch"), "solver='als' only"),
         (dict(latent_dim="auto"), "numbers for latent_dim and rho"),
         (dict(confidence=lambda P, y: np.ones_like(P)), "confidence strategy name"),
-        (dict(instance_weighting="confidence"), "instance_weighting='none' only"),
     ],
 )
 def test_unsupported_parameters_are_clear_errors(problem, params, match):

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import make_column_transformer
 from sklearn.datasets import make_classification
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_predict
 from sklearn.naive_bayes import GaussianNB
@@ -168,8 +168,11 @@ def test_sparse_X(data):
 def test_prefit_uses_the_given_estimators(data):
     X, y = data
     fitted = [("logreg", LogisticRegression().fit(X[:200], y[:200])), ("nb", GaussianNB())]
-    with pytest.raises(Exception, match="'nb' is not fitted"):
+    with pytest.raises(NotFittedError, match="'nb' is not fitted"):
         CFEnsembleStackingClassifier(fitted, cv="prefit").fit(X[200:], y[200:])
+    strings = [("logreg", LogisticRegression().fit(X[:200], np.where(y[:200], "pos", "neg")))]
+    with pytest.raises(ValueError, match="classes \\['neg', 'pos'\\]; it must be a binary"):
+        CFEnsembleStackingClassifier(strings, cv="prefit").fit(X[200:], y[200:])
     fitted[1] = ("nb", GaussianNB().fit(X[:200], y[:200]))
     y_semi = np.where(np.arange(200) % 2 == 0, y[200:], -1)
     stack = _quiet_fit(CFEnsembleStackingClassifier(fitted, cv="prefit"), X[200:], y_semi)
@@ -247,6 +250,11 @@ def test_load_refuses_untrusted_types(data, tmp_path):
         load_stacking(tmp_path / "stack.skops")
     loaded = load_stacking(tmp_path / "stack.skops", trusted=["test_stacking.Recorder"])
     np.testing.assert_array_equal(loaded.predict_proba(X[:5]), stack.predict_proba(X[:5]))
+    # a function is never trusted by its module's name, not even one of cfensemble's
+    stack.hook_ = __import__("cfensemble.cli", fromlist=["main"]).main
+    stack.save(tmp_path / "hook.skops")
+    with pytest.raises(ValueError, match=r"not trusted: \['cfensemble.cli.main'"):
+        load_stacking(tmp_path / "hook.skops", trusted=["test_stacking.Recorder"])
     (tmp_path / "bad.skops").write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match="not a readable skops file"):
         load_stacking(tmp_path / "bad.skops")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -132,12 +134,13 @@ def _predictions(frame, model, columns, id_column, label=None):
 
 
 def fit_dataset(args, params: dict, progress, error) -> int:
+    from .cli import check_output
     from .dask import DaskCFEnsembleClassifier
     from .io import save_model
 
     files = _files(args.predictions, error)
     label, id_column = args.label_column, args.id_column
-    model_path = Path(args.model)
+    model_path = check_output(args.model, "--model", [Path(f) for f in files])
     output = _output_directory(
         args.output or str(model_path.with_suffix(".predictions")), files, error
     )
@@ -159,10 +162,9 @@ def fit_dataset(args, params: dict, progress, error) -> int:
         metadata = {"classifier_columns": list(columns), "label_column": label}
         if id_column is not None:
             metadata["id_column"] = id_column
+        # the predictions first, the model file last: a failure leaves neither behind
+        _write_dataset(_predictions(frame, model, list(columns), id_column, label), output, error)
         save_model(model, model_path, metadata)
-        _predictions(frame, model, list(columns), id_column, label).to_parquet(
-            output, write_index=False
-        )
     if not args.quiet:
         print(
             f"fitted {len(columns)} classifiers on {P.shape[0]} rows "
@@ -177,12 +179,28 @@ def fit_dataset(args, params: dict, progress, error) -> int:
 
 def predict_dataset(args, model, columns, error) -> int:
     files = _files(args.new_predictions, error)
-    id_column = args.id_column or model.model_metadata_.get("id_column")
+    output = _output_directory(args.output, files, error)
     with _Scheduler(getattr(args, "scheduler", None), error):
-        frame = _frame(files, [*columns, id_column], error)
-        if args.id_column is None and id_column not in frame.columns:
-            id_column = None
+        frame = _frame(files, [*columns, args.id_column], error)
+        # fit's ID column is copied when the new rows have it (as for a single file)
+        recorded = model.model_metadata_.get("id_column")
+        id_column = args.id_column or (recorded if recorded in frame.columns else None)
         _numeric(frame, columns, error)
-        output = _output_directory(args.output, files, error)
-        _predictions(frame, model, list(columns), id_column).to_parquet(output, write_index=False)
+        _write_dataset(_predictions(frame, model, list(columns), id_column), output, error)
     return 0
+
+
+def _write_dataset(frame, output: Path, error) -> None:
+    """Write a Parquet dataset into a temporary sibling directory, then rename it: a failed
+    write leaves nothing at ``output``."""
+    temporary = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    try:
+        frame.to_parquet(temporary, write_index=False)
+        if output.exists():  # an empty directory (checked before the work)
+            output.rmdir()
+        temporary.rename(output)
+    except OSError as exc:
+        raise error(f"-o {output}: cannot be written ({exc.strerror or exc}).") from None
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)

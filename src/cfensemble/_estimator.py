@@ -520,25 +520,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 "to factorize."
             )
         labeled = ~np.isnan(y)
-        classes = np.unique(y[labeled])
-        if labeled.any() and classes.size < 2:
-            raise ValueError(
-                f"y has labeled rows of one class only ({int(classes[0])}); the aggregator "
-                "needs both classes. Label at least one row of each class, or mark all rows "
-                "-1 for a pure reconstruction."
-            )
-        if not labeled.any():
-            if self.solver == "torch":
-                raise ValueError(
-                    "solver='torch' trains on labeled rows and y has none; use solver='als' "
-                    "for a pure reconstruction of P."
-                )
-            warnings.warn(
-                "y has no labeled rows: fitting a pure reconstruction of P; predictions are "
-                "the clipped mean of the aggregator input (the aggregator is not trained).",
-                UserWarning,
-                stacklevel=2,
-            )
+        self._check_label_classes(y[labeled])
         latent_dim, rho = self.latent_dim, self.rho
         if isinstance(latent_dim, str) or isinstance(rho, str):
             latent_dim, rho, self.cv_results_ = self._select_by_cross_validation(P, y)
@@ -568,6 +550,28 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         )
         self._set_diagnostics(self.transduction_, recon_range)
         return self
+
+    def _check_label_classes(self, y_labeled: np.ndarray) -> None:
+        """Both classes among the labeled rows, or none (a warned pure reconstruction)."""
+        classes = np.unique(y_labeled)
+        if y_labeled.size and classes.size < 2:
+            raise ValueError(
+                f"y has labeled rows of one class only ({int(classes[0])}); the aggregator "
+                "needs both classes. Label at least one row of each class, or mark all rows "
+                "-1 for a pure reconstruction."
+            )
+        if not y_labeled.size:
+            if self.solver == "torch":
+                raise ValueError(
+                    "solver='torch' trains on labeled rows and y has none; use solver='als' "
+                    "for a pure reconstruction of P."
+                )
+            warnings.warn(
+                "y has no labeled rows: fitting a pure reconstruction of P; predictions are "
+                "the clipped mean of the aggregator input (the aggregator is not trained).",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _set_dimensions(self, latent_dim, rho, n_classifiers: int) -> None:
         """``latent_dim_`` (capped at the number of classifiers, with a warning), ``rho_``."""
@@ -617,7 +621,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.diagnostics_['prediction_std']:.3g}. On imbalanced data keep "
                 "use_class_weights=True; try aggregator_solver='newton'.",
                 CollapseWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
 
     def _row_weights(self, P, y, sample_weight) -> np.ndarray | None:

@@ -442,6 +442,8 @@ def _parameter_help(docstring: str) -> dict[str, str]:
     import re
 
     lines = inspect.cleandoc(docstring).splitlines()
+    if "Parameters" not in lines:  # no docstrings (python -OO): options without help text
+        return {}
     start = lines.index("Parameters") + 2
     end = next((i for i in range(start, len(lines)) if lines[i] in ("Attributes", "Notes")), None)
     helps: dict[str, list[str]] = {}

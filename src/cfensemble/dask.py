@@ -27,8 +27,7 @@ Needs the ``[dask]`` extra (``dask[array]``, ``distributed``), imported when use
 
 from __future__ import annotations
 
-import warnings
-from functools import reduce
+from functools import partial, reduce
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -36,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _als
 from ._estimator import CFEnsembleClassifier, _check_sample_weight, confidence_source
+from ._kernels import choose_kernel
 from ._losses import class_weights
 from ._problem import Block, Data, Objective, State
 from ._validation import check_labels, check_probabilities
@@ -82,7 +82,44 @@ def _chunk_sweep(P, y, spec, X, a, objective, chunk_size, kernel) -> _als.Sweep:
     data = _chunk_data(P, y, spec)
     k, d = data.shape[0], X.shape[1]
     state = State(X, np.empty((k, d)), a, np.empty(k), np.zeros(0), 0.0)
-    return _als.sweep(data, state, objective, chunk_size, kernel)
+    return _als.sweep(data, state, objective, chunk_size, _task_kernel(kernel))
+
+
+def _task_kernel(kernel):
+    """The kernel a chunk task may use: numba's parallel kernel only on a distributed
+    worker with one thread (numba's default threading layer must not be entered from
+    several threads at once, as dask's threaded scheduler would); numpy otherwise."""
+    if kernel != "numba":
+        return kernel
+    try:
+        from distributed import get_worker
+
+        return "numba" if get_worker().state.nthreads == 1 else "numpy"
+    except (ImportError, ValueError, AttributeError):  # not on a distributed worker
+        return "numpy"
+
+
+def _fold(P, model: CFEnsembleClassifier):
+    """A chunk's rows folded in: ``(data, Y, c)`` (no thread limits: threadpoolctl's
+    settings are process-wide, and tasks may share the process)."""
+    data = model._new_rows(P, None)
+    kernel = _task_kernel(choose_kernel(data.shape[0], "auto"))
+    Y, c = _als.fold_in(
+        data, model.classifier_factors_, model.classifier_bias_, model.lambda_reg,
+        model.chunk_size, kernel=kernel,
+    )  # fmt: skip
+    return data, Y, c
+
+
+def _chunk_fold_in(P, model: CFEnsembleClassifier, part: int) -> np.ndarray:
+    """Instance factors (``part=0``) or biases (``part=1``) of a chunk."""
+    return _fold(P, model)[1 + part]
+
+
+def _chunk_proba(P, model: CFEnsembleClassifier, positive: bool) -> np.ndarray:
+    """``predict_proba`` of a chunk (the positive column only when ``positive``)."""
+    p = model._predict_rows(*_fold(P, model))
+    return p if positive else np.column_stack([1.0 - p, p])
 
 
 def _add(*parts):
@@ -122,7 +159,8 @@ class DaskData:
     def __init__(self, P, y, spec, use_class_weights: bool, sample_weight=None):
         dask, _ = _dask()
         self.P, self.y, self.spec = P, y, spec
-        self.labeled_index = np.flatnonzero(np.asarray(((y != -1) & (y == y)).compute()))
+        _, da = _dask()  # only the labeled rows' numbers reach the client
+        self.labeled_index = np.asarray(da.flatnonzero((y != -1) & (y == y)).compute())
         P_lab, y_lab = dask.compute(P[self.labeled_index], y[self.labeled_index])
         if self.labeled_index.size:
             P_lab = check_probabilities(P_lab, "P")
@@ -229,8 +267,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
     Same parameters and the same fit (to rounding: the sums are taken in another order)
     as :class:`CFEnsembleClassifier` with ``solver="als"``; see :mod:`cfensemble.dask`.
     Not available here: ``solver="torch"``, ``latent_dim``/``rho="auto"``, a callable or
-    array ``confidence``, ``instance_weighting="confidence"``, ``device``/``dtype`` other
-    than the CPU default.
+    array ``confidence``, ``device``/``dtype`` other than the CPU default.
 
     Attributes
     ----------
@@ -268,8 +305,6 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
                 "DaskCFEnsembleClassifier takes a confidence strategy name ('uniform', "
                 "'certainty'): a callable or array would need all of P at once."
             )
-        if self.instance_weighting != "none":
-            raise ValueError("DaskCFEnsembleClassifier supports instance_weighting='none' only.")
 
     def fit(self, P, y, sample_weight=None):
         """Fit on row-chunked ``P`` (dask array or DataFrame; numpy is split in 4 chunks).
@@ -287,29 +322,28 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         self._check_params()
         self._check_dask_params()
         P, y = _as_dask_arrays(P, y)
-        n, n_classifiers = (int(s) for s in P.shape)
-        P = P.persist()  # on the workers for the whole fit (recomputed if one is lost)
+        n_classifiers = int(P.shape[1])
+        # on the workers for the whole fit (recomputed if one is lost)
+        P, y = dask.persist(P, y)
         spec = (self.confidence, self.use_label_aware_confidence, float(self.label_aware_alpha))
         data = DaskData(P, y, spec, self.use_class_weights)
-        if sample_weight is not None:
-            weights = np.asarray(dask.compute(sample_weight)[0], dtype=np.float64)
-            full = np.full(n, np.nan)
-            full[data.labeled_index] = data.y_labeled
-            weights = _check_sample_weight(weights, full)
-            data.kappa = data.kappa * weights[data.labeled_index]
-        if self.fn_cost != 1.0:
-            data.kappa = data.kappa * np.where(data.y_labeled == 1, float(self.fn_cost), 1.0)
-        if data.labeled.size and np.unique(data.y_labeled).size < 2:
-            raise ValueError(
-                "y has labeled rows of one class only; the aggregator needs both classes."
-            )
-        if not data.labeled.size:
-            warnings.warn(
-                "y has no labeled rows: fitting a pure reconstruction of P; predictions are "
-                "the clipped mean of the aggregator input (the aggregator is not trained).",
-                UserWarning,
-                stacklevel=2,
-            )
+        self._check_label_classes(data.y_labeled)
+        weights = None
+        if sample_weight is not None:  # only the labeled rows' weights are used (gathered)
+            index = data.labeled_index
+            gathered = sample_weight[index] if hasattr(sample_weight, "dask") else None
+            if gathered is None:
+                gathered = np.asarray(sample_weight, dtype=np.float64)
+                if gathered.shape != (int(P.shape[0]),):
+                    raise ValueError(
+                        f"sample_weight must have shape ({int(P.shape[0])},), one weight per "
+                        f"row; got {gathered.shape}."
+                    )
+                gathered = gathered[index]
+            weights = _check_sample_weight(np.asarray(dask.compute(gathered)[0]), data.y_labeled)
+        weights = self._row_weights(data.P_labeled, data.y_labeled, weights)
+        if weights is not None:
+            data.kappa = data.kappa * weights
         self._set_dimensions(self.latent_dim, self.rho, n_classifiers)
         objective = self._objective(self.rho_, train_aggregator=bool(data.labeled.size))
         result = self._als_solver().fit(
@@ -319,17 +353,21 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         self.cv_results_ = None
         self.labeled_index_ = data.labeled_index
         model = self.to_model()
-        proba = model.predict_proba(data.P_labeled)[:, 1] if data.labeled.size else np.zeros(0)
-        self._set_diagnostics(proba, None)
+        if data.labeled.size:
+            self._set_diagnostics(model.predict_proba(data.P_labeled)[:, 1], None)
+        else:
+            self.diagnostics_ = {"computed_on": "no labeled rows: not computed"}
         d = self.latent_dim_
         self.instance_factors_ = P.map_blocks(
-            lambda b: model.fold_in(b)[0], chunks=(P.chunks[0], (d,)), dtype=np.float64
+            partial(_chunk_fold_in, model=model, part=0),
+            chunks=(P.chunks[0], (d,)),
+            dtype=np.float64,
         )
         self.instance_bias_ = P.map_blocks(
-            lambda b: model.fold_in(b)[1], drop_axis=1, dtype=np.float64
+            partial(_chunk_fold_in, model=model, part=1), drop_axis=1, dtype=np.float64
         )
         self.transduction_ = P.map_blocks(
-            lambda b: model.predict_proba(b)[:, 1], drop_axis=1, dtype=np.float64
+            partial(_chunk_proba, model=model, positive=True), drop_axis=1, dtype=np.float64
         )
         return self
 

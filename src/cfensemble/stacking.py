@@ -75,8 +75,9 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
     estimators : list of (str, estimator)
         Base classifiers, trained on the labeled rows only (classes 0 and 1).
     final_estimator : CFEnsembleClassifier or None, default=None
-        The ensemble fitted on ``P`` (``None``: ``CFEnsembleClassifier()``). Its parameters
-        are reachable as ``final_estimator__<param>``, e.g. in ``GridSearchCV``.
+        The ensemble fitted on ``P`` (``None``: ``CFEnsembleClassifier()``). When one is
+        given, its parameters are reachable as ``final_estimator__<param>``, e.g. in
+        ``GridSearchCV``.
     cv : int, cross-validation generator, iterable or "prefit", default=5
         Folds for the out-of-fold predictions (an int: stratified folds). ``"prefit"``: the
         estimators are already fitted (on other data); they are used as they are, on every
@@ -211,6 +212,12 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
         if self.cv == "prefit":
             for name, est in self.estimators:
                 check_is_fitted(est, msg=f"cv='prefit' but estimator {name!r} is not fitted.")
+                classes = np.asarray(getattr(est, "classes_", [0, 1])).tolist()
+                if sorted(classes) != [0, 1]:
+                    raise ValueError(
+                        f"cv='prefit': estimator {name!r} was fitted on classes {classes}; "
+                        "it must be a binary classifier of 0 and 1."
+                    )
             self.estimators_ = list(estimators)
             P = self._base_matrix(X)
         else:
@@ -310,6 +317,18 @@ def _skops():
     return sio
 
 
+def _our_classes() -> set[str]:
+    """The classes a stack file may hold without being named: the stack, the estimator and
+    its subclasses (the original front-ends), and the dict of ``named_estimators_``. Exact
+    class names only: a function (which skops would call) is never trusted by prefix."""
+    classes, todo = set(), [CFEnsembleClassifier, CFEnsembleStackingClassifier]
+    while todo:
+        cls = todo.pop()
+        classes.add(f"{cls.__module__}.{cls.__qualname__}")
+        todo.extend(cls.__subclasses__())
+    return classes | {"sklearn.utils._bunch.Bunch"}
+
+
 def load_stacking(path, trusted=None) -> CFEnsembleStackingClassifier:
     """Read a stack written by :meth:`CFEnsembleStackingClassifier.save`.
 
@@ -318,27 +337,26 @@ def load_stacking(path, trusted=None) -> CFEnsembleStackingClassifier:
     path : str or path-like
     trusted : list of str or None, default=None
         Further type names to trust (e.g. ``["xgboost.sklearn.XGBClassifier"]``), after
-        checking them with ``skops.io.get_untrusted_types(file=path)``. cfensemble's own
-        types and those skops trusts by default (scikit-learn's, numpy's, ...) need no name.
+        checking them with ``skops.io.get_untrusted_types(file=path)``. cfensemble's
+        estimator classes and the types skops trusts by default (scikit-learn's, numpy's,
+        ...) need no name; nothing else is trusted by a name prefix.
     """
     sio = _skops()
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no stack file at {path}.")
+    data = path.read_bytes()  # checked and loaded from the same bytes
     try:
-        untrusted = sio.get_untrusted_types(file=path)
+        untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops raises several kinds on a damaged file
         raise ValueError(f"{path} is not a readable skops file: {exc}") from None
-    allowed = set(trusted or ())
-    # cfensemble's classes and the dict subclass of ``named_estimators_``
-    ours = {t for t in untrusted if t.startswith("cfensemble.")} | {"sklearn.utils._bunch.Bunch"}
-    refused = sorted(set(untrusted) - ours - allowed)
+    refused = sorted(set(untrusted) - _our_classes() - set(trusted or ()))
     if refused:
         raise ValueError(
             f"{path} holds types that are not trusted: {refused}. Check them, then pass "
             "trusted=[...] with their names."
         )
-    stack = sio.load(path, trusted=sorted(set(untrusted)))
+    stack = sio.loads(data, trusted=sorted(set(untrusted)))
     if not isinstance(stack, CFEnsembleStackingClassifier):
         raise ValueError(f"{path} holds a {type(stack).__name__}, not a stack.")
     return stack
