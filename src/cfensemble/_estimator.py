@@ -152,8 +152,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         Ridge penalty on the factors and biases, per observation: a factor seen by ``k``
         predictions gets ``lambda_reg * k`` (weighted-lambda regularisation, ALS-WR). At
         0.1 (the default before 0.3) the low-rank part was shrunk to almost nothing and the
-        fill-in was the two biases; 0.03 keeps it, and was better than 0.1 on every data
-        set of ``benchmarks/accuracy.py`` (README).
+        fill-in was the two biases; 0.03 keeps it, and did better than 0.1 in
+        ``benchmarks/accuracy.py`` (README, accuracy section).
     aggregator_input : {"observed", "reconstructed", "both"}, default="observed"
         What the aggregator combines. ``"observed"``: the base predictions, with the
         reconstruction only where a prediction is missing (with complete ``P`` this is
