@@ -99,6 +99,6 @@ plt.show()
 # ``fn_cost`` moves the probabilities up on purpose (use it when a missed positive costs
 # more than a false alarm, and threshold at 0.5). The README's accuracy section measured
 # ``fn_cost=3`` on real data: PR-AUC within ±0.001 of the default in every row, Brier score
-# up from 0.89× to 1.09× LR stacking's (``benchmarks/accuracy.py --variant``). On the
+# up from 0.90× to 1.10× LR stacking's (``benchmarks/accuracy.py --variant``). On the
 # original write-up's ``hard`` problem the focal loss helped the autograd trainer's ranking
 # and hurt its calibration (``benchmarks/seed_table.py``).
