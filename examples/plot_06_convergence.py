@@ -69,9 +69,9 @@ plt.show()
 
 # %%
 # The speed section of the README measures the same thing at n = 3,000 and 100,000
-# (``benchmarks/speed.py``): the default fit stops after 4–6 iterations at a relative gap
-# of about 1e-5, and a gap of 1e-6 takes 6–8 iterations, while plain ALS
-# (``accelerate=False``) needs several times as many.
+# (``benchmarks/speed.py``): the default fit stops after 10–11 iterations at a relative
+# gap of 1–3e-4, and a gap of 1e-6 takes 23–34 iterations, while plain ALS
+# (``accelerate=False``) needs at least twice as many.
 #
 # The autograd trainer
 # --------------------
@@ -80,7 +80,7 @@ plt.show()
 # stopping on a validation share of the labeled rows. Its ``loss_curve_`` has one entry
 # per epoch and :func:`cfensemble.plotting.plot_loss_curves` draws it the same way. It is
 # not run here, so that this gallery builds without torch; the README's speed section
-# measured it at 4–21 s for fits that take ALS under a second, so use ALS unless you need
+# measured it at 2–19 s for fits that take ALS under a second, so use ALS unless you need
 # a custom loss or a GPU::
 #
 #     clf = CFEnsembleClassifier(solver="torch", max_epochs=500, random_state=0)
