@@ -262,6 +262,19 @@ def test_report_without_matplotlib_is_a_clear_error(files, capsys, monkeypatch):
     assert not (tmp / "r").exists()
 
 
+def test_fit_without_torch_is_a_one_line_error(files, capsys, monkeypatch):
+    import sys
+
+    tmp, train, *_ = files
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    args = ["fit", str(train), "--label-column", "y", "--model", str(tmp / "t.cfe")]
+    assert main([*args, "--solver", "torch", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cfensemble fit: error: solver='torch' needs PyTorch")
+    assert "cfensemble[torch]" in err and "\n" not in err and "Traceback" not in err
+    assert not (tmp / "t.cfe").exists()
+
+
 def test_text_ids_keep_their_leading_zeros_through_fit_and_predict(tmp_path):
     """IDs are read as text (numeric-looking ones too), so "007" is not written as 7."""
     import pandas as pd

@@ -1052,6 +1052,9 @@ def main(argv: list[str] | None = None) -> int:
     except CLIError as exc:
         print(f"cfensemble {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # an optional extra (torch, matplotlib, dask) is missing
+        print(f"cfensemble {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # a disk or permission problem met while writing
         where = f"{exc.filename}: " if exc.filename else ""
         print(
