@@ -171,8 +171,12 @@ def test_bad_values_are_reported_from_the_chunk(problem):
     P, y = problem
     bad = P[:1000].copy()
     bad[700, 3] = 1.5
-    with dask.config.set(scheduler="threads"), pytest.raises(ValueError, match="P must hold"):
+    with (
+        dask.config.set(scheduler="threads"),
+        pytest.raises(ValueError, match="P must hold") as err,
+    ):
         DaskCFEnsembleClassifier().fit(_chunked(bad, 2), y[:1000])
+    assert "in the chunk of rows 500..999" in str(err.value)
     with pytest.raises(ValueError, match=r"y must have shape \(1000,\)"):
         DaskCFEnsembleClassifier().fit(_chunked(P[:1000], 2), y[:999])
 

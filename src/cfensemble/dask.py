@@ -58,10 +58,17 @@ def _dask():
 
 
 def _chunk_data(P, y, spec) -> Data:
-    """A chunk of rows as in-memory :class:`Data` (its confidence made from ``spec``)."""
-    confidence, label_aware, alpha = spec
-    P = check_probabilities(P)
-    y = check_labels(y, P.shape[0])
+    """A chunk of rows as in-memory :class:`Data` (its confidence made from ``spec``, whose
+    last item is the chunk's first row number, named in the errors)."""
+    confidence, label_aware, alpha, start = spec
+    try:
+        P = check_probabilities(P)
+        y = check_labels(y, P.shape[0])
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} (in the chunk of rows {start}..{start + len(P) - 1}; row numbers above "
+            "count from the chunk's first row)"
+        ) from None
     return Data(P, y, confidence_source(confidence, P, y, label_aware, alpha), False)
 
 
@@ -193,10 +200,9 @@ class DaskData:
         """``combine`` of ``function(P_chunk, y_chunk, spec, *args)`` over the chunks (a tree)."""
         dask, _ = _dask()
         task = dask.delayed(function, pure=True)
-        parts = [
-            task(p, y, self.spec, *args)
-            for p, y in zip(self.P.to_delayed().ravel(), self.y.to_delayed().ravel(), strict=True)
-        ]
+        starts = np.concatenate([[0], np.cumsum(self.P.chunks[0])[:-1]]).tolist()
+        chunks = zip(self.P.to_delayed().ravel(), self.y.to_delayed().ravel(), starts, strict=True)
+        parts = [task(p, y, (*self.spec, int(start)), *args) for p, y, start in chunks]
         join = dask.delayed(combine, pure=True)
         while len(parts) > 1:
             parts = [join(*parts[i : i + FAN_IN]) for i in range(0, len(parts), FAN_IN)]
