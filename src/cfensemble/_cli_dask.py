@@ -11,7 +11,6 @@ predictions as a Parquet dataset (a directory of files, one per partition). With
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import shutil
@@ -109,17 +108,17 @@ def _numeric(frame, columns, error):
 def _predictions(frame, model, columns, id_column, label=None):
     """A dask DataFrame of predictions, one partition per input partition."""
 
-    def part(df, partition_info=None):
-        import pandas as pd
+    import pandas as pd
 
+    from .cli import _labels_column
+
+    def part(df, partition_info=None):
         P = df[columns].to_numpy(dtype=np.float64)
         out = {} if id_column is None else {id_column: df[id_column].to_numpy()}
-        if label is not None:
-            y = df[label].to_numpy(dtype=np.float64)
-            known = ~np.isnan(y) & (y != -1)
-            out["label"] = pd.array(np.where(known, y, 0).astype(np.int64), dtype="Int64")
-            out["label"][~known] = pd.NA
-            out["labeled"] = known.astype(np.int64)
+        if label is not None:  # the columns of the in-memory predictions file
+            y = np.nan_to_num(df[label].to_numpy(dtype=np.float64), nan=-1.0)
+            out["label"] = _labels_column(y)
+            out["labeled"] = (y != -1).astype(np.int64)
         out["probability"] = model.predict_proba(P)[:, 1] if len(df) else np.zeros(0)
         return pd.DataFrame(out)
 
@@ -127,14 +126,12 @@ def _predictions(frame, model, columns, id_column, label=None):
     if label is not None:
         meta.update({"label": "Int64", "labeled": "int64"})
     meta["probability"] = "float64"
-    import pandas as pd
-
     empty = pd.DataFrame({k: pd.Series(dtype=v) for k, v in meta.items()})
     return frame.map_partitions(part, meta=empty)
 
 
 def fit_dataset(args, params: dict, progress, error) -> int:
-    from .cli import check_output
+    from .cli import check_output, fit_with_progress, seed_line
     from .dask import DaskCFEnsembleClassifier
     from .io import save_model
 
@@ -153,11 +150,7 @@ def fit_dataset(args, params: dict, progress, error) -> int:
         array = frame[[*columns, label]].astype(np.float64).to_dask_array(lengths=True)
         P, y = array[:, :-1], array[:, -1]
         clf = DaskCFEnsembleClassifier(**params, callback=progress)
-        try:
-            with progress if progress is not None else contextlib.nullcontext():
-                clf.fit(P, y)
-        except ValueError as exc:
-            raise error(f"{args.predictions}: {exc}") from None
+        fit_with_progress(clf, P, y, progress, args.predictions)
         model = clf.to_model()
         metadata = {"classifier_columns": list(columns), "label_column": label}
         if id_column is not None:
@@ -171,8 +164,7 @@ def fit_dataset(args, params: dict, progress, error) -> int:
             f"({clf.labeled_index_.size} labeled) from {len(files)} files in {clf.n_iter_} "
             f"iterations; model: {model_path}; predictions: {output}/ (a Parquet dataset; "
             "column 'labeled' marks the rows whose labels the fit saw)\n"
-            f"random_state={clf.random_state} (--random-state {clf.random_state} repeats this "
-            "fit)"
+            + seed_line(clf.random_state)
         )
     return 0
 

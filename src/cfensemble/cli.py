@@ -682,11 +682,7 @@ def fit_command(args: argparse.Namespace) -> int:
     )
     P = probability_matrix(table, columns, hint)
     clf = CFEnsembleClassifier(**params, callback=progress)
-    try:
-        with progress if progress is not None else contextlib.nullcontext():
-            clf.fit(P, y)
-    except ValueError as exc:
-        raise CLIError(f"{source}: {exc}") from None
+    fit_with_progress(clf, P, y, progress, source)
     clf.set_params(callback=None)  # a model file holds no callable
     metadata = {"classifier_columns": columns, "label_column": label}
     if args.id_column is not None:
@@ -711,10 +707,24 @@ def fit_command(args: argparse.Namespace) -> int:
             f"fitted {len(columns)} classifiers on {len(y)} rows ({int((y != -1).sum())} labeled) "
             f"in {clf.n_iter_} iterations; model: {model}; predictions: {output} (column "
             "'labeled' marks the rows whose labels the fit saw)\n"
-            f"random_state={clf.random_state} (--random-state {clf.random_state} repeats this "
-            "fit)" + "".join(f"; {text}" for text in chosen)
+            + seed_line(clf.random_state)
+            + "".join(f"; {text}" for text in chosen)
         )
     return 0
+
+
+def fit_with_progress(clf, P, y, progress, source) -> None:
+    """``clf.fit(P, y)`` inside the progress bar (when there is one); a ValueError is a
+    CLIError naming ``source``."""
+    try:
+        with progress if progress is not None else contextlib.nullcontext():
+            clf.fit(P, y)
+    except ValueError as exc:
+        raise CLIError(f"{source}: {exc}") from None
+
+
+def seed_line(random_state) -> str:
+    return f"random_state={random_state} (--random-state {random_state} repeats this fit)"
 
 
 def _load(path):

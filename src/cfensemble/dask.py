@@ -118,15 +118,16 @@ def _fold(P, model: CFEnsembleClassifier):
     return data, Y, c
 
 
-def _chunk_fold_in(P, model: CFEnsembleClassifier, part: int) -> np.ndarray:
-    """Instance factors (``part=0``) or biases (``part=1``) of a chunk."""
-    return _fold(P, model)[1 + part]
+def _chunk_rows(P, model: CFEnsembleClassifier) -> np.ndarray:
+    """``[Y, c, p]`` of a chunk's rows in one array (one fold-in for the three)."""
+    data, Y, c = _fold(P, model)
+    return np.column_stack([Y, c, model._predict_rows(data, Y, c)])
 
 
-def _chunk_proba(P, model: CFEnsembleClassifier, positive: bool) -> np.ndarray:
-    """``predict_proba`` of a chunk (the positive column only when ``positive``)."""
+def _chunk_proba(P, model: CFEnsembleClassifier) -> np.ndarray:
+    """``predict_proba`` of a chunk."""
     p = model._predict_rows(*_fold(P, model))
-    return p if positive else np.column_stack([1.0 - p, p])
+    return np.column_stack([1.0 - p, p])
 
 
 def _add(*parts):
@@ -163,10 +164,10 @@ class DaskData:
     :meth:`sweep` and :meth:`initial_state` replace the in-memory passes over row blocks.
     """
 
-    def __init__(self, P, y, spec, use_class_weights: bool, sample_weight=None):
-        dask, _ = _dask()
+    def __init__(self, P, y, spec, use_class_weights: bool):
+        dask, da = _dask()
         self.P, self.y, self.spec = P, y, spec
-        _, da = _dask()  # only the labeled rows' numbers reach the client
+        # only the labeled rows' numbers reach the client
         self.labeled_index = np.asarray(da.flatnonzero((y != -1) & (y == y)).compute())
         P_lab, y_lab = dask.compute(P[self.labeled_index], y[self.labeled_index])
         if self.labeled_index.size:
@@ -176,8 +177,6 @@ class DaskData:
         self.y_labeled = np.asarray(y_lab, dtype=np.float64)
         self.labeled = np.arange(self.labeled_index.size)
         self.kappa = class_weights(self.y_labeled, use_class_weights)
-        if sample_weight is not None:
-            self.kappa = self.kappa * sample_weight
         self._labeled_data = Data(
             self.P_labeled,
             self.y_labeled,
@@ -336,17 +335,15 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         self._check_label_classes(data.y_labeled)
         weights = None
         if sample_weight is not None:  # only the labeled rows' weights are used (gathered)
-            index = data.labeled_index
-            gathered = sample_weight[index] if hasattr(sample_weight, "dask") else None
-            if gathered is None:
-                gathered = np.asarray(sample_weight, dtype=np.float64)
-                if gathered.shape != (int(P.shape[0]),):
-                    raise ValueError(
-                        f"sample_weight must have shape ({int(P.shape[0])},), one weight per "
-                        f"row; got {gathered.shape}."
-                    )
-                gathered = gathered[index]
-            weights = _check_sample_weight(np.asarray(dask.compute(gathered)[0]), data.y_labeled)
+            if not hasattr(sample_weight, "dask"):
+                sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if tuple(sample_weight.shape) != (int(P.shape[0]),):
+                raise ValueError(
+                    f"sample_weight must have shape ({int(P.shape[0])},), one weight per row; "
+                    f"got {tuple(sample_weight.shape)}."
+                )
+            gathered = dask.compute(sample_weight[data.labeled_index])[0]
+            weights = _check_sample_weight(np.asarray(gathered), data.y_labeled)
         weights = self._row_weights(data.P_labeled, data.y_labeled, weights)
         if weights is not None:
             data.kappa = data.kappa * weights
@@ -364,17 +361,12 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         else:
             self.diagnostics_ = {"computed_on": "no labeled rows: not computed"}
         d = self.latent_dim_
-        self.instance_factors_ = P.map_blocks(
-            partial(_chunk_fold_in, model=model, part=0),
-            chunks=(P.chunks[0], (d,)),
-            dtype=np.float64,
+        rows = P.map_blocks(  # one lazy fold-in; the three attributes are its columns
+            partial(_chunk_rows, model=model), chunks=(P.chunks[0], (d + 2,)), dtype=np.float64
         )
-        self.instance_bias_ = P.map_blocks(
-            partial(_chunk_fold_in, model=model, part=1), drop_axis=1, dtype=np.float64
-        )
-        self.transduction_ = P.map_blocks(
-            partial(_chunk_proba, model=model, positive=True), drop_axis=1, dtype=np.float64
-        )
+        self.instance_factors_ = rows[:, :d]
+        self.instance_bias_ = rows[:, d]
+        self.transduction_ = rows[:, d + 1]
         return self
 
     def to_model(self, include_rows: bool = False) -> CFEnsembleClassifier:
@@ -388,14 +380,10 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         check_is_fitted(self, "classifier_factors_")
         params = {**self.get_params(deep=False), "callback": None}
         model = CFEnsembleClassifier(**params)
-        for name in (
-            "classes_", "n_features_in_", "latent_dim_", "rho_", "classifier_factors_",
-            "classifier_bias_", "coef_", "intercept_", "aggregator_trained_", "n_iter_",
-            "loss_curve_", "validation_pr_auc_", "validation_loss_",
-        ):  # fmt: skip
-            setattr(model, name, getattr(self, name))
-        model.cv_results_ = None
-        model.diagnostics_ = getattr(self, "diagnostics_", {})
+        per_row = {"instance_factors_", "instance_bias_", "transduction_", "labeled_index_"}
+        for name, value in vars(self).items():  # every fitted attribute but the per-row ones
+            if name.endswith("_") and not name.startswith("_") and name not in per_row:
+                setattr(model, name, value)
         model.instance_factors_ = np.empty((0, self.latent_dim_))
         model.instance_bias_ = np.empty(0)
         model.transduction_ = np.empty(0)
@@ -416,7 +404,9 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
             raise ValueError("confidence per row is not supported for dask input.")
         P = P.to_dask_array(lengths=True) if hasattr(P, "to_dask_array") else P
         P = P.rechunk({1: -1})
-        return P.map_blocks(model.predict_proba, chunks=(P.chunks[0], (2,)), dtype=np.float64)
+        return P.map_blocks(
+            partial(_chunk_proba, model=model), chunks=(P.chunks[0], (2,)), dtype=np.float64
+        )
 
     def predict(self, P, confidence=None):
         """Class labels of new rows: 1 where the positive probability is at least 0.5."""
