@@ -38,6 +38,7 @@ def loop_ridge_regression(C, T, B, ridge):
 
 def make_data(P, y, label_aware=False, confidence="uniform"):
     y = np.asarray(y, dtype=float)
+    y = np.where(y == -1, np.nan, y)  # Data takes NaN for unlabeled rows
     return Data(P, y, confidence_source(confidence, P, y, label_aware, 1.0))
 
 

@@ -44,21 +44,29 @@ EXPECTED_FAILED_CHECKS = {
 }
 EXPECTED_FAILED_CHECKS.update(
     {
-        "check_classifiers_classes": "string, multiclass labels; y must be 0/1 (-1 = unlabeled)",
-        "check_estimators_dtypes": "uses label 2: y must be 0/1 (-1 = unlabeled)",
-        "check_classifier_data_not_an_array": "uses label 2: y must be 0/1 (-1 = unlabeled)",
-        "check_sample_weight_equivalence_on_dense_data": (
-            "a repeated row also enters the factorization; a weight enters only the "
-            "supervised loss (tested in test_sample_weight_is_a_weight_of_the_supervised_loss)"
-        ),
+        "check_classifiers_classes": OUTSIDE_01 + "; and its labels -1/+1 mark unlabeled rows",
+        "check_estimators_dtypes": OUTSIDE_01,
+        "check_classifier_data_not_an_array": OUTSIDE_01,
     }
 )
+TRAINER_EXPECTED_FAILED_CHECKS = {
+    **EXPECTED_FAILED_CHECKS,
+    "check_sample_weight_equivalence_on_dense_data": (
+        "the seed front-end's latent_dim=20 reaches the check's number of columns: the "
+        "factorization is not unique and the two fits end in different gauges (equal on "
+        "probability data: test_multiclass.py::test_integer_sample_weights_equal_repeated_rows)"
+    ),
+}
 # Each of these is exercised on probability data by test_contract_on_probability_data.
 
 
 @parametrize_with_checks(
     [CFEnsembleClassifier(max_iter=5), CFEnsembleTrainer(max_iter=5)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    expected_failed_checks=lambda est: (
+        EXPECTED_FAILED_CHECKS
+        if type(est) is CFEnsembleClassifier
+        else TRAINER_EXPECTED_FAILED_CHECKS
+    ),
 )
 def test_sklearn_checks(estimator, check):
     with warnings.catch_warnings():
@@ -308,7 +316,27 @@ GOOD_Y = np.array([0, 1, -1, 1])
 
 BAD_INPUTS = [
     ("P 1-D", dict(P=GOOD_P[:, 0]), ValueError, "P must be 2-D"),
-    ("P 3-D", dict(P=GOOD_P[None]), ValueError, "P must be 2-D"),
+    ("P 4-D", dict(P=GOOD_P[None, :, :, None]), ValueError, "P must be 2-D"),
+    ("P 3-D one class", dict(P=GOOD_P[:, :, None]), ValueError, "at least 2"),
+    (
+        "P 3-D not summing to 1",
+        dict(P=np.stack([GOOD_P, GOOD_P], axis=2)),
+        ValueError,
+        r"P\[0, 0, :\] sums to",
+    ),
+    (
+        "P 3-D partly missing",
+        dict(P=np.stack([GOOD_P, np.where(GOOD_P > 0.8, np.nan, 1 - GOOD_P)], axis=2)),
+        ValueError,
+        "NaN for some classes but not all",
+    ),
+    (
+        "P 3-D classes unlike y",
+        dict(P=np.stack([GOOD_P, 1 - GOOD_P], axis=2), y=np.array([0, 2, -1, 1])),
+        ValueError,
+        "2 class columns per classifier but the labeled rows of y hold 3 classes",
+    ),
+    ("y -1 as a class", dict(y=np.array([1, -1, -1, 1])), ValueError, "If -1 is a class"),
     ("P above 1", dict(P=GOOD_P + 0.5), ValueError, r"P must hold probabilities in \[0, 1\]"),
     ("P negative", dict(P=GOOD_P - 0.5), ValueError, r"P must hold probabilities in \[0, 1\]"),
     ("P inf", dict(P=np.where(GOOD_P > 0.85, np.inf, GOOD_P)), ValueError, "P contains ±inf"),
@@ -322,8 +350,14 @@ BAD_INPUTS = [
     ("P text", dict(P=[["a", "b"]] * 4), ValueError, "P must be a numeric array"),
     ("P empty", dict(P=np.zeros((4, 0))), ValueError, "0 feature"),
     ("y too short", dict(y=GOOD_Y[:3]), ValueError, "y has 3 entries but P has 4 rows"),
-    ("y label 2", dict(y=np.array([0, 2, -1, 1])), ValueError, "y must hold 0 or 1"),
-    ("y continuous", dict(y=np.array([0, 0.5, -1, 1])), ValueError, "y must hold 0 or 1"),
+    (
+        "y 3 classes, P 2-D",
+        dict(y=np.array([0, 2, -1, 1])),
+        ValueError,
+        "Only binary classification is supported with a 2-D P",
+    ),
+    ("y continuous", dict(y=np.array([0, 0.5, -1, 1])), ValueError, "continuous"),
+    ("y mixed types", dict(y=np.array(["a", 1, None, "b"], dtype=object)), ValueError, "mixes"),
     ("y one class", dict(y=np.array([1, 1, -1, 1])), ValueError, "one class only"),
     ("y 2-D", dict(y=np.ones((4, 2))), ValueError, "y must be 1-D"),
     ("y None", dict(y=None), ValueError, "requires y"),
@@ -336,7 +370,7 @@ BAD_INPUTS = [
         "P column never observed",
         dict(P=np.column_stack([GOOD_P, np.full(4, np.nan)])),
         ValueError,
-        r"1 column\(s\) without any prediction \(first: column 2\)",
+        r"1 column\(s\) without any prediction \(first: classifier 2\)",
     ),
     (
         "confidence all zero",
@@ -556,22 +590,24 @@ def test_bad_sample_weight(problem, weight, match):
 
 
 def test_instance_weighting_is_the_written_formula(problem):
-    """``instance_weighting="confidence"`` = sample weights max(1 - mean |2p - 1|, 0.05)."""
+    """``instance_weighting="confidence"``: supervised weights max(1 - mean |2p - 1|, 0.05)."""
     P, _, y = problem
     P = _with_missing(P)
     weights = np.empty(P.shape[0])
     for i, row in enumerate(P):  # the slow obvious version
         seen = [p for p in row if not np.isnan(p)]
         weights[i] = max(1.0 - sum(abs(2 * p - 1) for p in seen) / len(seen), 0.05)
+    est = CFEnsembleClassifier(instance_weighting="confidence")
+    np.testing.assert_allclose(est._costs(P, y), weights, atol=1e-14)
+    # for class probabilities (n, m, 2) it is the same number
+    np.testing.assert_allclose(est._costs(np.stack([1 - P, P], axis=2), y), weights, atol=1e-14)
     a = _fit(P, y, instance_weighting="confidence")
-    b = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=weights)
-    np.testing.assert_allclose(a.transduction_, b.transduction_, atol=1e-12)
     assert np.max(np.abs(a.transduction_ - _fit(P, y).transduction_)) > 1e-6
 
 
 def test_fn_cost_weights_the_positive_rows_and_raises_probabilities(problem):
     P, _, y = problem
+    est = CFEnsembleClassifier(fn_cost=3.0)
+    np.testing.assert_array_equal(est._costs(P, y), np.where(y == 1, 3.0, 1.0))
     a = _fit(P, y, fn_cost=3.0)
-    b = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=np.where(y == 1, 3.0, 1.0))
-    np.testing.assert_allclose(a.transduction_, b.transduction_, atol=1e-12)
     assert a.transduction_.mean() > _fit(P, y).transduction_.mean() + 0.01

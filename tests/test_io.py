@@ -84,7 +84,8 @@ def test_other_format_version_is_a_clear_error(problem, tmp_path):
     _fit(P, y).save(path)
     _rewrite_metadata(path, lambda m: m.update(format_version=FORMAT_VERSION + 1))
     with pytest.raises(
-        ValueError, match=rf"format version {FORMAT_VERSION + 1}.*reads version {FORMAT_VERSION}"
+        ValueError,
+        match=rf"format version {FORMAT_VERSION + 1}.*reads versions 2, {FORMAT_VERSION}",
     ):
         cfensemble.load(path)
 

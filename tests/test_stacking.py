@@ -23,12 +23,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from cfensemble import CFEnsembleClassifier, CFEnsembleStackingClassifier, labeled_scorer
 from cfensemble.stacking import load_stacking
 
-MULTICLASS = "the check uses 3 classes or string labels; y must be 0/1 (-1 = unlabeled)"
 EXPECTED = {
-    "check_estimators_dtypes": MULTICLASS,
-    "check_classifier_data_not_an_array": MULTICLASS,
-    "check_classifiers_classes": MULTICLASS,
-    "check_fit2d_1feature": MULTICLASS,
+    "check_classifiers_classes": (
+        "its last part uses the labels -1 and 1, and -1 marks an unlabeled row: a clear "
+        "error; its string-label parts run in test_string_and_multiclass_labels_as_sklearn"
+    ),
 }
 
 
@@ -171,8 +170,12 @@ def test_prefit_uses_the_given_estimators(data):
     with pytest.raises(NotFittedError, match="'nb' is not fitted"):
         CFEnsembleStackingClassifier(fitted, cv="prefit").fit(X[200:], y[200:])
     strings = [("logreg", LogisticRegression().fit(X[:200], np.where(y[:200], "pos", "neg")))]
-    with pytest.raises(ValueError, match="classes \\['neg', 'pos'\\]; it must be a binary"):
+    with pytest.raises(ValueError, match="classes \\['neg', 'pos'\\]; every estimator must"):
         CFEnsembleStackingClassifier(strings, cv="prefit").fit(X[200:], y[200:])
+    y_names = np.where(np.arange(200) % 2 == 0, np.where(y[200:], "pos", "neg"), None)
+    stack = _quiet_fit(CFEnsembleStackingClassifier(strings, cv="prefit"), X[200:], y_names)
+    np.testing.assert_array_equal(stack.classes_, ["neg", "pos"])
+    assert set(stack.predict(X[:50])) <= {"neg", "pos"}
     fitted[1] = ("nb", GaussianNB().fit(X[:200], y[:200]))
     y_semi = np.where(np.arange(200) % 2 == 0, y[200:], -1)
     stack = _quiet_fit(CFEnsembleStackingClassifier(fitted, cv="prefit"), X[200:], y_semi)
@@ -285,3 +288,73 @@ def test_one_labeled_class_is_an_error(data):
     X, y = data
     with pytest.raises(ValueError, match="both classes"):
         CFEnsembleStackingClassifier(_base()).fit(X, np.where(y == 1, -1, 0))
+    with pytest.raises(ValueError, match="if -1 is a class here"):
+        CFEnsembleStackingClassifier(_base()).fit(X, np.where(y == 1, 1, -1))
+
+
+def _wine():
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_string_and_multiclass_labels_as_sklearn():
+    """The string-label parts of scikit-learn's check_classifiers_classes (its last part,
+    labels -1/+1, is the semi-supervised mark here)."""
+    from sklearn.utils.estimator_checks import check_classifiers_predictions
+
+    X, y = _wine()
+    stack = CFEnsembleStackingClassifier(
+        _base(), final_estimator=CFEnsembleClassifier(max_iter=20), cv=3
+    )
+    names = np.array(["one", "two", "three"])
+    for labels in (names[y], names[y].astype(object)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            check_classifiers_predictions(X, labels, "CFEnsembleStackingClassifier", stack)
+            binary = y != 2
+            check_classifiers_predictions(
+                X[binary], labels[binary], "CFEnsembleStackingClassifier", stack
+            )
+
+
+def test_multiclass_stack_builds_a_3d_p_from_out_of_fold_probabilities():
+    X, y = _wine()
+    y_semi = np.where(np.random.default_rng(0).random(y.size) < 0.5, y, -1)
+    labeled = y_semi != -1
+    stack = _quiet_fit(CFEnsembleStackingClassifier(_base(), cv=3), X, y_semi)
+    assert stack.P_.shape == (y.size, 2, 3)
+    np.testing.assert_allclose(stack.P_.sum(axis=2), 1.0)
+    splits = list(
+        __import__("sklearn.model_selection", fromlist=["StratifiedKFold"])
+        .StratifiedKFold(3)
+        .split(X[labeled], y[labeled])
+    )
+    expected = cross_val_predict(
+        LogisticRegression(), X[labeled], y[labeled], cv=splits, method="predict_proba"
+    )
+    np.testing.assert_allclose(stack.P_[labeled, 0], expected, atol=1e-12)
+    assert stack.transform(X[:5]).shape == (5, 6)
+    assert list(stack.get_feature_names_out())[:3] == ["logreg__0", "logreg__1", "logreg__2"]
+    proba = stack.predict_proba(X)
+    assert proba.shape == (y.size, 3)
+    np.testing.assert_array_equal(stack.predict(X), np.argmax(proba, axis=1))
+    assert stack.score(X, y) > 0.9
+
+
+def test_stack_sample_weight_reaches_both_levels():
+    X, y = _wine()
+    weight = np.random.default_rng(0).integers(1, 4, y.size).astype(float)
+    stack = CFEnsembleStackingClassifier(
+        [("logreg", LogisticRegression())], final_estimator=CFEnsembleClassifier(random_state=0)
+    )
+    a = _quiet_fit(clone(stack), X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        b = clone(stack).fit(X, y, sample_weight=weight)
+    direct = LogisticRegression().fit(X, y, sample_weight=weight)
+    np.testing.assert_allclose(b.estimators_[0].coef_, direct.coef_, rtol=1e-6, atol=1e-8)
+    assert np.abs(a.transduction_ - b.transduction_).max() > 1e-6
+    with pytest.raises(ValueError, match="one weight per row"):
+        clone(stack).fit(X, y, sample_weight=weight[:5])

@@ -43,7 +43,7 @@ from ._kernels import (
     thread_limits,
     unpack,
 )
-from ._losses import focal_curvature_bound, focal_loss_derivatives, supervised_loss
+from ._losses import focal_curvature_bound, logits, loss_gradient, supervised_loss
 from ._problem import (
     Block,
     Data,
@@ -169,24 +169,29 @@ def classifier_step(
         theta = solve_spd(gram, rhs, ridge)
         return theta[:, :-1], theta[:, -1]
 
+    outputs = objective.outputs
+    # For K classes a column moves one logit only, and the softmax loss's curvature along
+    # one logit is p_k (1 - p_k) <= 1/4: the bound of the binary case.
     bound = focal_curvature_bound(float(objective.focal_gamma))
     share = (1.0 - objective.rho) * data.kappa / data.kappa.sum()
     beta = share * bound * count.sum() / (2.0 * objective.rho)
     Ya = augment(state.Y[data.labeled])
     theta = np.column_stack([state.X, state.a])
-    z = labeled_input(data, state, kind, labeled_rows) @ state.w + state.b
+    z = logits(labeled_input(data, state, kind, labeled_rows), state.w, state.b, outputs)
     del labeled_rows
     for u in range(m):
         Gu = input_weight(kind, state.w, observed, u)
         if not np.any(Gu):
             theta[u] = solve_spd(gram[u : u + 1], rhs[u : u + 1], ridge[u : u + 1])[0]
             continue
-        first, _ = focal_loss_derivatives(z, data.y_labeled, objective.focal_gamma)
+        first = loss_gradient(z, data.y_labeled, objective.focal_gamma)
+        zu = z if outputs == 1 else z[:, u % outputs]  # the logit this column moves (a view)
+        first = first if outputs == 1 else first[:, u % outputs]
         curvature = Ya.T @ ((beta * Gu * Gu)[:, None] * Ya)
         old = theta[u].copy()
         new_rhs = rhs[u] + curvature @ old - Ya.T @ (beta * Gu * first / bound)
         theta[u] = solve_spd((gram[u] + curvature)[None], new_rhs[None], ridge[u : u + 1])[0]
-        z += Gu * (Ya @ (theta[u] - old))
+        zu += Gu * (Ya @ (theta[u] - old))
     return theta[:, :-1], theta[:, -1]
 
 
@@ -284,8 +289,8 @@ def supervised_part(data: Data, state: State, objective: Objective, A=None) -> f
         return 0.0
     if A is None:
         A = labeled_input(data, state, objective.aggregator_input)
-    z = A @ state.w + state.b
     if objective.train_aggregator:
+        z = logits(A, state.w, state.b, objective.outputs)
         return supervised_loss(
             z,
             data.y_labeled,
@@ -296,9 +301,17 @@ def supervised_part(data: Data, state: State, objective: Objective, A=None) -> f
             objective.aggregator_shrinkage,
             objective.groups,
         )
-    p = np.clip(z, 1e-12, 1 - 1e-12)  # the mean aggregator: clipped, no link
-    z = np.log(p) - np.log1p(-p)
+    z = mean_prediction(A, state.w, objective.outputs)
+    # the mean aggregator: clipped, no link; its log (odds) as logits
+    z = np.log(z) if objective.outputs > 1 else np.log(z) - np.log1p(-z)
     return supervised_loss(z, data.y_labeled, data.kappa, 0.0, np.zeros(0), 0.0)
+
+
+def mean_prediction(A: np.ndarray, w: np.ndarray, outputs: int = 1) -> np.ndarray:
+    """The mean aggregator: the weighted mean of the input, clipped to [1e-12, 1 - 1e-12]
+    (for K classes per class, then each row rescaled to sum to 1)."""
+    p = np.clip(logits(A, w, 0.0, outputs), 1e-12, 1 - 1e-12)
+    return p / p.sum(axis=1, keepdims=True) if outputs > 1 else p
 
 
 def losses(
@@ -407,7 +420,9 @@ def _fused_block(block: Block, state: State, lambda_reg: float, equations: Norma
     return theta[:, :-1], theta[:, -1], float(data_term.sum())
 
 
-def initial_state(data: Data, latent_dim: int, aggregator_kind: str, rng) -> State:
+def initial_state(
+    data: Data, latent_dim: int, aggregator_kind: str, rng, outputs: int = 1
+) -> State:
     """Biases from the column means, factors from the top eigenvectors of the residual's Gram.
 
     ``a`` = mean of each column's entries with positive label-free confidence, ``c = 0``;
@@ -425,24 +440,32 @@ def initial_state(data: Data, latent_dim: int, aggregator_kind: str, rng) -> Sta
     Y = np.empty((n, latent_dim))
     for block in data.blocks(16384):
         Y[block.rows] = _residual(block, a) @ X
-    scale = 1e-2 * max(np.sqrt(np.mean(Y * Y)), 1e-3)
+    rows = n if data.sample_weight is None else float(np.sum(data.sample_weight))
+    scale = 1e-2 * max(np.sqrt(initial_square_sum(data, a, X) / (rows * latent_dim)), 1e-3)
     X += rng.normal(0.0, scale, size=X.shape)
     Y += rng.normal(0.0, scale, size=Y.shape)
-    return State(X=X, Y=Y, a=a, c=np.zeros(n), w=initial_weights(m, aggregator_kind), b=0.0)
+    w = initial_weights(m, aggregator_kind, outputs)
+    b = 0.0 if outputs == 1 else np.zeros(outputs)
+    return State(X=X, Y=Y, a=a, c=np.zeros(n), w=w, b=b)
 
 
 # The pieces of initial_state, also run per chunk by cfensemble.dask and summed there.
 
 
 def initial_column_sums(data: Data) -> tuple[np.ndarray, np.ndarray]:
-    """Per column: the sum and the count of the entries with positive confidence."""
+    """Per column: the sum and the count of the entries with positive confidence (rows
+    counted by their sample weight)."""
     m = data.shape[1]
     sums, counts = np.zeros(m), np.zeros(m)
     for block in data.blocks(16384):
-        used = block.C_free > 0
-        sums += np.where(used, block.P0, 0.0).sum(axis=0)
+        used = (block.C_free > 0) * _row_weight(block)
+        sums += (used * block.P0).sum(axis=0)
         counts += used.sum(axis=0)
     return sums, counts
+
+
+def _row_weight(block: Block):
+    return 1.0 if block.weight is None else block.weight[:, None]
 
 
 def _residual(block: Block, a: np.ndarray) -> np.ndarray:
@@ -450,18 +473,24 @@ def _residual(block: Block, a: np.ndarray) -> np.ndarray:
 
 
 def initial_residual_gram(data: Data, a: np.ndarray) -> np.ndarray:
-    """``R^T R`` of the residual ``P - a`` on the entries with positive confidence."""
+    """``R^T W R`` of the residual ``P - a`` on the entries with positive confidence (``W``:
+    the sample weights)."""
     m = data.shape[1]
     RtR = np.zeros((m, m))
     for block in data.blocks(16384):
         R = _residual(block, a)
-        RtR += R.T @ R
+        RtR += R.T @ (R * _row_weight(block))
     return RtR
 
 
 def initial_square_sum(data: Data, a: np.ndarray, X: np.ndarray) -> float:
-    """``sum((R X)^2)``: the squared size of the starting instance factors."""
-    return float(sum(np.sum((_residual(block, a) @ X) ** 2) for block in data.blocks(16384)))
+    """``sum(W (R X)^2)``: the squared size of the starting instance factors."""
+    return float(
+        sum(
+            np.sum((_residual(block, a) @ X) ** 2 * _row_weight(block))
+            for block in data.blocks(16384)
+        )
+    )
 
 
 def leading_factors(RtR: np.ndarray, latent_dim: int) -> np.ndarray:
@@ -474,9 +503,10 @@ def leading_factors(RtR: np.ndarray, latent_dim: int) -> np.ndarray:
     return X
 
 
-def initial_weights(m: int, aggregator_kind: str) -> np.ndarray:
-    """The aggregator's start: the simple average (zeros for the reconstructed half of "both")."""
-    w = np.full(m, 1.0 / m)
+def initial_weights(m: int, aggregator_kind: str, outputs: int = 1) -> np.ndarray:
+    """The aggregator's start: the simple average (zeros for the reconstructed half of "both");
+    ``m`` columns, ``outputs`` classes per classifier."""
+    w = np.full(m, outputs / m)
     return np.r_[w, np.zeros(m)] if aggregator_kind == "both" else w
 
 
@@ -534,7 +564,9 @@ class ALSSolver:
         state = (
             init
             if init is not None
-            else initial_state(data, self.latent_dim, objective.aggregator_input, rng)
+            else initial_state(
+                data, self.latent_dim, objective.aggregator_input, rng, objective.outputs
+            )
         )
         curve: list[tuple[float, float, float]] = []
         converged = False
@@ -635,6 +667,7 @@ class ALSSolver:
                 state.b,
                 shrinkage=objective.aggregator_shrinkage,
                 groups=objective.groups,
+                outputs=objective.outputs,
             )
         else:
             state.w, state.b = aggregator_gradient_step(
@@ -649,4 +682,5 @@ class ALSSolver:
                 self.aggregator_lr,
                 objective.aggregator_shrinkage,
                 objective.groups,
+                objective.outputs,
             )

@@ -10,7 +10,7 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -18,8 +18,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _als
 from ._kernels import TorchKernel, choose_kernel, thread_limits
+from ._losses import logits
 from ._problem import AGGREGATOR_INPUTS, Data, Objective, aggregator_input, reconstruct
-from ._validation import check_confidence_array, check_labels, check_probabilities
+from ._validation import (
+    _missing_as_nan,
+    check_confidence_array,
+    check_probabilities,
+    encode_labels,
+)
 from .confidence import label_aware, resolve_confidence, strategy
 
 logger = logging.getLogger("cfensemble")
@@ -78,7 +84,7 @@ def _verbosity(verbose: bool):
             logger.removeHandler(handler)
 
 
-def confidence_source(confidence, P, y, use_label_aware, alpha) -> Callable:
+def confidence_source(confidence, P, y, use_label_aware, alpha, n_classes: int = 2) -> Callable:
     """``f(P_block, y_block, rows) -> (C, C_free)`` for :class:`~cfensemble._problem.Data`.
 
     ``C_free`` is the base confidence without labels (instance step, fold-in, reported
@@ -114,7 +120,8 @@ def confidence_source(confidence, P, y, use_label_aware, alpha) -> Callable:
         missing = np.isnan(Pb)
         free = np.where(missing, 0.0, free_base)
         if use_label_aware:
-            return label_aware(Pb, yb, base=labeled_base, alpha=alpha) / (1.0 + alpha), free
+            boosted = label_aware(Pb, yb, base=labeled_base, alpha=alpha, n_classes=n_classes)
+            return boosted / (1.0 + alpha), free
         if labeled_base is free_base:
             return free, free  # the same array: the steps only read it
         return np.where(missing, 0.0, labeled_base), free
@@ -461,7 +468,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.positive_only = True
         tags.target_tags.single_output = True
-        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.multi_class = False  # with a 2-D P; 3-D P: any K
         return tags
 
     # ------------------------------------------------------------------ fit
@@ -490,59 +497,104 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        P : array-like of shape (n_samples, n_classifiers)
-            Base probabilities in [0, 1]; NaN marks a missing prediction.
+        P : array-like of shape (n_samples, n_classifiers) or \
+(n_samples, n_classifiers, n_classes)
+            Base probabilities in [0, 1]; NaN marks a missing prediction. Binary: each
+            classifier's probability of the second class (``classes_[1]``). Multi-class:
+            each classifier's probabilities of the classes in the order of ``classes_``
+            (the sorted labels), summing to 1; a missing prediction is NaN in all of them.
         y : array-like of shape (n_samples,)
-            1 or 0 for labeled rows, -1 or NaN for unlabeled rows.
+            The class of each labeled row (numbers, strings or bools), -1 or NaN (None for
+            object labels) for unlabeled rows.
         sample_weight : array-like of shape (n_samples,), optional
-            Non-negative weight of each labeled row in the supervised loss (multiplies the
-            class weights; ignored for unlabeled rows). Instance-dependent costs.
+            Non-negative weight of each row: a row of weight ``k`` counts as ``k`` copies of
+            it, in the factorization, in the class counts and in the supervised loss (an
+            integer weight gives the fit of the data with the row repeated). A row of weight
+            0 does not enter the fit; it is folded in afterwards for ``transduction_``.
 
         Returns
         -------
         self : CFEnsembleClassifier
         """
         self._check_params()
-        y = check_labels(y)
+        minus_one = _marks_minus_one(y)
+        y, classes = encode_labels(y)
+        if classes.size > 2 and np.ndim(P) == 2:
+            raise ValueError(
+                "Only binary classification is supported with a 2-D P; y has "
+                f"{classes.size} classes {classes[:5].tolist()}. For more classes give P "
+                "of shape (n_samples, n_classifiers, n_classes), each classifier's "
+                "probabilities of every class."
+            )
         named = P
         P = check_probabilities(P)
-        validate_data(self, X=named, reset=True, skip_check_array=True)  # feature_names_in_
+        if P.ndim == 2:
+            validate_data(self, X=named, reset=True, skip_check_array=True)  # feature names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         if y.shape[0] != P.shape[0]:
             raise ValueError(f"y has {y.shape[0]} entries but P has {P.shape[0]} rows.")
+        self._set_classes(P, y, classes)
         sample_weight = _check_sample_weight(sample_weight, y)
         n_classifiers = P.shape[1]
         self._check_n_classifiers(n_classifiers)
-        empty = np.flatnonzero(np.all(np.isnan(P), axis=0))
+        columns = self._columns(P)
+        empty = np.flatnonzero(np.all(np.isnan(columns), axis=0))
         if empty.size:
             raise ValueError(
-                f"P has {empty.size} column(s) without any prediction (first: column "
-                f"{empty[0]}); drop them: a classifier that never predicts carries nothing "
-                "to factorize."
+                f"P has {empty.size} column(s) without any prediction (first: classifier "
+                f"{empty[0] // max(self._outputs, 1)}); drop them: a classifier that never "
+                "predicts carries nothing to factorize."
             )
         labeled = ~np.isnan(y)
-        self._check_label_classes(y[labeled])
+        self._check_label_classes(y[labeled], classes, minus_one)
         latent_dim, rho = self.latent_dim, self.rho
         if isinstance(latent_dim, str) or isinstance(rho, str):
             latent_dim, rho, self.cv_results_ = self._select_by_cross_validation(P, y)
         else:
             self.cv_results_ = None
-        self._set_dimensions(latent_dim, rho, n_classifiers)
+        self._set_dimensions(latent_dim, rho, columns.shape[1])
         rng = check_random_state(self.random_state)
 
+        kept = None  # rows of weight 0 are left out of the fit and folded in after it
+        if sample_weight is not None and not np.all(sample_weight > 0):
+            kept = np.flatnonzero(sample_weight > 0)
+        P_fit, y_fit = (columns, y) if kept is None else (columns[kept], y[kept])
+        if kept is not None and np.all(np.isnan(P_fit), axis=0).any():
+            raise ValueError(
+                "sample_weight is 0 on every row where a classifier predicts (first: "
+                f"classifier {np.flatnonzero(np.all(np.isnan(P_fit), axis=0))[0] // self._outputs}"
+                "); give those rows a weight or drop the classifier."
+            )
+        weight_fit = sample_weight if kept is None else sample_weight[kept]
         validation = None
-        y_fit = y
         if self.solver == "torch":
-            _, held = _stratified_holdout(y, self.validation_fraction, rng)
+            _, held = _stratified_holdout(y_fit, self.validation_fraction, rng)
             if held.size:
-                y_fit = y.copy()
+                y_held = y_fit[held]
+                y_fit = y_fit.copy()
                 y_fit[held] = np.nan  # split before anything (confidence) uses the labels
-                validation = (held, y[held])
-        data = self._data(P, y_fit, self._row_weights(P, y_fit, sample_weight))
+                validation = (held, y_held)
+        confidence = self._confidence_for(columns.shape)
+        if _is_array(confidence):
+            confidence = check_confidence_array(confidence, columns.shape)
+        data = self._data(
+            P_fit,
+            y_fit,
+            weight_fit,
+            self._costs(P if kept is None else P[kept], y_fit),
+            confidence if kept is None or not _is_array(confidence) else confidence[kept],
+        )
         objective = self._objective(self.rho_, train_aggregator=bool(labeled.any()))
         with _verbosity(self.verbose):
             result = self._solver().fit(data, objective, None, rng, validation=validation)
         state = result.state
         self._set_fitted(result, data, objective)
+        if kept is not None:
+            data = self._data(columns, y, confidence=confidence)
+            Y, c = self._fold_in(data)
+            Y[kept], c[kept] = state.Y, state.c
+            state.Y, state.c = Y, c
         self.instance_factors_ = state.Y
         self.instance_bias_ = state.c
         self.transduction_, recon_range = self._predict_rows(
@@ -551,14 +603,82 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self._set_diagnostics(self.transduction_, recon_range)
         return self
 
-    def _check_label_classes(self, y_labeled: np.ndarray) -> None:
-        """Both classes among the labeled rows, or none (a warned pure reconstruction)."""
-        classes = np.unique(y_labeled)
-        if y_labeled.size and classes.size < 2:
+    def _set_classes(self, P: np.ndarray, y: np.ndarray, classes: np.ndarray) -> None:
+        """``classes_``, ``n_class_columns_`` and the number of logits per row."""
+        n_labeled_classes = classes.size
+        if P.ndim == 2:
+            self.n_class_columns_ = 0
+            self.classes_ = classes if n_labeled_classes == 2 else np.array([0, 1])
+        else:
+            k = P.shape[2]
+            if n_labeled_classes and n_labeled_classes != k:
+                raise ValueError(
+                    f"P has {k} class columns per classifier but the labeled rows of y hold "
+                    f"{n_labeled_classes} classes {classes[:10].tolist()}: every class needs "
+                    "at least one labeled row (the class columns of P follow the sorted "
+                    "labels)."
+                )
+            self.n_class_columns_ = k
+            self.classes_ = classes if n_labeled_classes else np.arange(k)
+
+    @property
+    def _outputs(self) -> int:
+        """Logits per row: 1 for two classes (sigmoid), K for K >= 3 (softmax)."""
+        return 1 if self.classes_.size <= 2 else int(self.classes_.size)
+
+    def _columns(self, P: np.ndarray) -> np.ndarray:
+        """The (n, m) or (n, m K) matrix that is factorized (see :mod:`cfensemble._problem`):
+        a 3-D ``P`` with two classes gives its second class, with K >= 3 classes each
+        classifier's K columns side by side."""
+        if P.ndim == 2:
+            return P
+        if P.shape[2] == 2:
+            return np.ascontiguousarray(P[:, :, 1])
+        return P.reshape(P.shape[0], -1)
+
+    def _costs(self, P: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """The supervised-only weights: instance weighting and the false-negative cost."""
+        weights = None
+        if self.instance_weighting == "confidence":
+            weights = instance_confidence_weights(P)
+        if self.fn_cost != 1.0:
+            weights = _times(weights, np.where(y == 1, float(self.fn_cost), 1.0))
+        return weights
+
+    def _check_label_classes(
+        self, y_labeled: np.ndarray, classes=None, minus_one: bool = False
+    ) -> None:
+        """Two classes or more among the labeled rows, or none (a warned pure reconstruction)."""
+        present = np.unique(y_labeled)
+        if y_labeled.size and present.size < 2:
+            label = classes[int(present[0])] if classes is not None else int(present[0])
+            hint = (
+                " If -1 is a class here (labels -1/+1), recode y (e.g. to 0/1): -1 marks "
+                "an unlabeled row, scikit-learn's semi-supervised convention."
+                if minus_one
+                else ""
+            )
             raise ValueError(
-                f"y has labeled rows of one class only ({int(classes[0])}); the aggregator "
-                "needs both classes. Label at least one row of each class, or mark all rows "
-                "-1 for a pure reconstruction."
+                f"y has labeled rows of one class only ({label!r}); the aggregator needs at "
+                "least two classes. Label at least one row of each class, or mark all rows "
+                f"-1 for a pure reconstruction.{hint}"
+            )
+        if self._outputs > 1 and self.fn_cost != 1.0:
+            raise ValueError(
+                "fn_cost is the cost of a false negative of a binary problem; y has "
+                f"{self._outputs} classes: use sample_weight for costs per row."
+            )
+        if (
+            self._outputs > 1
+            and self.solver == "als"
+            and self.focal_gamma > 0
+            and not isinstance(self.rho, str)
+            and self.rho < 1
+        ):
+            raise ValueError(
+                "focal_gamma > 0 with rho < 1 is not available for more than two classes "
+                "with solver='als' (its majoriser is proved for the cross-entropy only); "
+                "use rho=1, focal_gamma=0 or solver='torch'."
             )
         if not y_labeled.size:
             if self.solver == "torch":
@@ -573,28 +693,34 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
 
-    def _set_dimensions(self, latent_dim, rho, n_classifiers: int) -> None:
-        """``latent_dim_`` (capped at the number of classifiers, with a warning), ``rho_``."""
-        if latent_dim > n_classifiers:
+    def _set_dimensions(self, latent_dim, rho, n_columns: int) -> None:
+        """``latent_dim_`` (capped at the columns of the factorized matrix, with a warning),
+        ``rho_``, ``n_features_in_``."""
+        if latent_dim > n_columns:
+            what = (
+                "the number of classifiers"
+                if self._outputs == 1
+                else "the number of columns of P (classifiers x classes)"
+            )
             warnings.warn(
-                f"latent_dim={latent_dim} is above the number of classifiers "
-                f"({n_classifiers}); using latent_dim={n_classifiers}.",
+                f"latent_dim={latent_dim} is above {what} ({n_columns}); using "
+                f"latent_dim={n_columns}.",
                 UserWarning,
                 stacklevel=3,
             )
-            latent_dim = n_classifiers
+            latent_dim = n_columns
         self.latent_dim_, self.rho_ = int(latent_dim), float(rho)
-        self.classes_ = np.array([0, 1])
-        self.n_features_in_ = n_classifiers
+        self.n_features_in_ = n_columns // self._outputs
 
     def _set_fitted(self, result, data, objective: Objective) -> None:
         """The fitted attributes a solver's result gives, except the per-row ones."""
         state = result.state
+        k = objective.outputs
         self.aggregator_trained_ = objective.train_aggregator
         self.classifier_factors_ = state.X
         self.classifier_bias_ = state.a
-        self.coef_ = state.w
-        self.intercept_ = float(state.b)
+        self.coef_ = state.w if k == 1 else state.w.reshape(-1, k)
+        self.intercept_ = float(state.b) if k == 1 else np.array(state.b, dtype=np.float64)
         stepped = self.solver == "torch" or result.n_iter > self.freeze_aggregator_iters
         if (
             self.aggregator_trained_
@@ -602,8 +728,15 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             and self.use_class_weights
             and self.prior_correction
         ):
-            n_pos = float(np.sum(data.y_labeled == 1))
-            self.intercept_ += float(np.log(n_pos / (data.y_labeled.size - n_pos)))
+            weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
+            counts = np.bincount(
+                data.y_labeled.astype(np.intp), weights=weight, minlength=max(k, 2)
+            )
+            log_prior = np.log(counts / counts.sum())
+            if k == 1:
+                self.intercept_ += float(log_prior[1] - log_prior[0])
+            else:
+                self.intercept_ = self.intercept_ + log_prior
         self.n_iter_ = result.n_iter
         self.validation_pr_auc_ = result.validation_pr_auc
         self.validation_loss_ = result.validation_loss
@@ -624,24 +757,45 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
 
-    def _row_weights(self, P, y, sample_weight) -> np.ndarray | None:
-        """``sample_weight`` times the instance weighting and the false-negative cost."""
-        weights = sample_weight
-        if self.instance_weighting == "confidence":
-            weights = _times(weights, instance_confidence_weights(P))
-        if self.fn_cost != 1.0:
-            weights = _times(weights, np.where(y == 1, float(self.fn_cost), 1.0))
-        return weights
-
-    def _data(self, P: np.ndarray, y: np.ndarray, sample_weight=None) -> Data:
+    def _data(self, P: np.ndarray, y: np.ndarray, sample_weight=None, cost=None, confidence=None):
+        """The :class:`Data` of a fit on the factorized matrix ``P`` (``confidence``: laid
+        out as ``P``, by default the estimator's)."""
+        if confidence is None:
+            confidence = self._confidence_for(P.shape)
         source = confidence_source(
-            self.confidence,
+            confidence,
             P,
             y,
             self.use_label_aware_confidence,
             float(self.label_aware_alpha),
+            n_classes=max(self._outputs, 2),
         )
-        return Data(P, y, source, self.use_class_weights, sample_weight)
+        return Data(P, y, source, self.use_class_weights, sample_weight, cost)
+
+    def _confidence_for(self, shape, confidence=None):
+        """``confidence`` (default: the estimator's) with an array laid out as the factorized
+        matrix of ``shape``: (n, m) for each prediction or (n, m, K) per class (see
+        :meth:`_columns`). A callable is refused for K >= 3 classes."""
+        confidence = self.confidence if confidence is None else confidence
+        k = self.n_class_columns_
+        if k == 0 or isinstance(confidence, str):
+            return confidence
+        if callable(confidence):
+            if k == 2:
+                return confidence
+            raise ValueError(
+                "confidence: a callable is not available with multi-class P; give a "
+                "strategy name or an array of shape (n_samples, n_classifiers[, n_classes])."
+            )
+        C = np.asarray(_missing_as_nan(confidence), dtype=np.float64)
+        if C.ndim == 2:
+            C = np.repeat(C[:, :, None], k, axis=2)
+        if C.shape != (shape[0], self.n_features_in_, k):
+            raise ValueError(
+                f"confidence must have shape (n_samples, n_classifiers) or (n_samples, "
+                f"n_classifiers, {k}) for this P; got {np.shape(confidence)}."
+            )
+        return self._columns(C)
 
     def _objective(self, rho: float, train_aggregator: bool = True) -> Objective:
         return Objective(
@@ -653,6 +807,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             positive=bool(self.aggregator_positive),
             aggregator_input=self.aggregator_input,
             train_aggregator=train_aggregator and self.aggregator_type == "weighted",
+            outputs=self._outputs,
         )
 
     def _als_solver(self) -> _als.ALSSolver:
@@ -715,7 +870,6 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         smaller ``latent_dim`` and the larger ``rho``. Returns ``(latent_dim, rho,
         cv_results)``.
         """
-        from sklearn.metrics import average_precision_score
         from sklearn.model_selection import StratifiedKFold
 
         m = P.shape[1]
@@ -726,7 +880,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         )
         rhos = list(AUTO_RHOS) if self.rho == "auto" else [self.rho]
         labeled = np.flatnonzero(~np.isnan(y))
-        counts = np.bincount(y[labeled].astype(int), minlength=2) if labeled.size else [0, 0]
+        k = max(self._outputs, 2)
+        counts = np.bincount(y[labeled].astype(int), minlength=k) if labeled.size else [0, 0]
         n_folds = int(min(3, np.min(counts)))
         fallback = (
             2 if self.latent_dim == "auto" else dims[0],
@@ -756,7 +911,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         est.fit(P, y_cv)
-                    scores.append(average_precision_score(y[rows], est.transduction_[rows]))
+                    scores.append(_pr_auc(y[rows], est.transduction_[rows]))
                 results.append(
                     {
                         "latent_dim": d,
@@ -774,19 +929,29 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ predict
 
     def _predict_rows(self, data: Data, Y, c, with_range: bool = False):
-        """Probabilities of the rows of ``data`` with factors ``Y``, ``c``, block by block."""
-        n = data.shape[0]
-        out = np.empty(n)
+        """Probabilities of the rows of ``data`` with factors ``Y``, ``c``, block by block:
+        the second class's (n,) for two classes, (n, K) for K >= 3."""
+        n, k = data.shape[0], self._outputs
+        out = np.empty(n) if k == 1 else np.empty((n, k))
         lo, hi = np.inf, -np.inf
         X, a = self.classifier_factors_, self.classifier_bias_
+        w = np.asarray(self.coef_).reshape(-1)
         for block in data.blocks(self.chunk_size):
             P_hat = reconstruct(Y[block.rows], X, a, c[block.rows])
             missing = ~block.observed
             if missing.any():
                 lo, hi = min(lo, float(P_hat[missing].min())), max(hi, float(P_hat[missing].max()))
             A = aggregator_input(self.aggregator_input, block.P0, block.observed, P_hat)
-            z = A @ self.coef_ + self.intercept_
-            out[block.rows] = expit(z) if self.aggregator_trained_ else np.clip(z, 0.0, 1.0)
+            if not self.aggregator_trained_:
+                p = np.clip(logits(A, w, 0.0, k), 0.0, 1.0)
+                if k > 1:  # the mean of each class, rescaled to sum to 1
+                    total = p.sum(axis=1, keepdims=True)
+                    p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / k)
+            elif k == 1:
+                p = expit(logits(A, w, self.intercept_))
+            else:
+                p = softmax(logits(A, w, self.intercept_, k), axis=1)
+            out[block.rows] = p
         recon_range = (lo, hi) if np.isfinite(lo) else None
         return (out, recon_range) if with_range else out
 
@@ -795,9 +960,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        P : array-like of shape (n_samples, n_classifiers)
-            Base probabilities in [0, 1]; NaN marks a missing prediction.
-        confidence : array-like of shape (n_samples, n_classifiers), optional
+        P : array-like of shape (n_samples, n_classifiers[, n_classes])
+            Base probabilities in [0, 1], shaped as in :meth:`fit`; NaN marks a missing
+            prediction.
+        confidence : array-like of shape (n_samples, n_classifiers[, n_classes]), optional
             Confidence for these rows; by default the fitted strategy without labels.
 
         Returns
@@ -823,15 +989,22 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_rows(self, P, confidence) -> Data:
         named = P
-        P = check_probabilities(P, n_classifiers=self.n_features_in_)
-        validate_data(self, X=named, reset=False, skip_check_array=True)  # same column names
+        P = check_probabilities(
+            P,
+            n_classifiers=self.n_features_in_,
+            n_classes=getattr(self, "n_class_columns_", 0),
+        )
+        if P.ndim == 2:
+            validate_data(self, X=named, reset=False, skip_check_array=True)  # same names
+        columns = self._columns(P)
         if confidence is None:
             confidence = self.confidence if not _is_array(self.confidence) else "uniform"
-        elif _is_array(confidence):
-            confidence = check_confidence_array(confidence, P.shape)
+        confidence = self._confidence_for(columns.shape, confidence)
+        if _is_array(confidence):
+            confidence = check_confidence_array(confidence, columns.shape)
         unlabeled = np.full(P.shape[0], np.nan)
-        source = confidence_source(confidence, P, unlabeled, False, 1.0)
-        return Data(P, unlabeled, source, self.use_class_weights)
+        source = confidence_source(confidence, columns, unlabeled, False, 1.0)
+        return Data(columns, unlabeled, source, self.use_class_weights)
 
     def predict_proba(self, P, confidence=None) -> np.ndarray:
         """Class probabilities of new rows (inductive fold-in).
@@ -842,25 +1015,29 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        P : array-like of shape (n_samples, n_classifiers)
-        confidence : array-like of shape (n_samples, n_classifiers), optional
+        P : array-like of shape (n_samples, n_classifiers[, n_classes])
+            Shaped as in :meth:`fit`.
+        confidence : array-like, optional
             See :meth:`fold_in`.
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, 2)
-            Columns are the probabilities of class 0 and class 1.
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities of the classes in the order of ``classes_``.
         """
         check_is_fitted(self, "classifier_factors_")
         data = self._new_rows(P, confidence)
         Y, c = self._fold_in(data)
         p = self._predict_rows(data, Y, c)
-        return np.column_stack([1.0 - p, p])
+        return np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
 
     def predict(self, P, confidence=None) -> np.ndarray:
-        """Class labels of new rows: 1 where the positive probability is at least 0.5."""
-        positive = self.predict_proba(P, confidence)[:, 1] >= 0.5
-        return self.classes_[positive.astype(int)]
+        """Class labels of new rows: the most probable class (for two classes, the second
+        where its probability is at least 0.5)."""
+        proba = self.predict_proba(P, confidence)
+        if proba.shape[1] == 2:
+            return self.classes_[(proba[:, 1] >= 0.5).astype(int)]
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def score(self, P, y, sample_weight=None) -> float:
         """Accuracy on the labeled rows of ``y`` (unlabeled rows, -1 or NaN, are ignored).
@@ -880,9 +1057,34 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
 
 def instance_confidence_weights(P: np.ndarray, floor: float = 0.05) -> np.ndarray:
-    """``max(1 - mean_u |2 p_iu - 1|, floor)`` over each row's observed predictions."""
-    certainty = np.nanmean(np.abs(2.0 * P - 1.0), axis=1)
-    return np.maximum(1.0 - certainty, floor)
+    """``max(1 - mean_u certainty_iu, floor)`` over each row's observed predictions, with
+    ``certainty = |2 p - 1|`` for a binary ``P`` (n, m) and ``(K max_k p_k - 1) / (K - 1)``
+    (the same for K = 2) for class probabilities (n, m, K)."""
+    if P.ndim == 2:
+        certainty = np.abs(2.0 * P - 1.0)
+    else:
+        k = P.shape[2]
+        certainty = (k * np.max(P, axis=2) - 1.0) / (k - 1.0)
+    return np.maximum(1.0 - np.nanmean(certainty, axis=1), floor)
+
+
+def _pr_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    """PR-AUC of class indices ``y``: of the second class for (n,) probabilities, the
+    macro average over classes for (n, K)."""
+    from sklearn.metrics import average_precision_score
+
+    if proba.ndim == 1:
+        return float(average_precision_score(y, proba))
+    onehot = np.eye(proba.shape[1])[y.astype(np.intp)]
+    return float(average_precision_score(onehot, proba, average="macro"))
+
+
+def _marks_minus_one(y) -> bool:
+    """Whether ``y`` holds the number -1 (the unlabeled mark), for error messages."""
+    try:
+        return bool(np.any(np.asarray(y, dtype=object) == -1))
+    except (TypeError, ValueError):
+        return False
 
 
 def _times(weights: np.ndarray | None, factor: np.ndarray) -> np.ndarray:
@@ -904,10 +1106,10 @@ def _check_sample_weight(sample_weight, y: np.ndarray) -> np.ndarray | None:
     if not np.isfinite(w).all() or (w < 0).any():
         raise ValueError("sample_weight must be finite and >= 0.")
     labeled = ~np.isnan(y)
-    for cls in (0, 1):
+    for cls in np.unique(y[labeled]):
         rows = labeled & (y == cls)
-        if rows.any() and w[rows].sum() == 0:
-            raise ValueError(f"sample_weight is 0 on every labeled row of class {cls}.")
+        if w[rows].sum() == 0:
+            raise ValueError(f"sample_weight is 0 on every labeled row of class index {int(cls)}.")
     return w
 
 
@@ -922,7 +1124,7 @@ def _stratified_holdout(y: np.ndarray, fraction: float, rng) -> tuple[np.ndarray
     if fraction == 0:
         return labeled, empty
     held = []
-    for cls in (0, 1):
+    for cls in np.unique(y[labeled]):
         members = labeled[y[labeled] == cls]
         k = round(fraction * members.size)
         if members.size < 2 or k == 0:

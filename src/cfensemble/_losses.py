@@ -31,23 +31,31 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logsumexp, softmax
 
 
-def class_weights(y: np.ndarray, use_class_weights: bool = True) -> np.ndarray:
-    """Inverse-frequency weights ``n / (2 * n_class)`` for labels ``y`` in {0, 1}.
+def class_weights(
+    y: np.ndarray, use_class_weights: bool = True, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Inverse-frequency weights ``n / (K * n_class)`` for class indices ``y`` (0, 1, ...).
 
-    Each class then contributes the same total weight ``n / 2``. Returns ones when
-    ``use_class_weights`` is False or when only one class is present (as the original
-    method does).
+    ``K`` is the number of classes present; each class then contributes the same total
+    weight ``n / K``. With ``sample_weight`` the counts are weighted (``n`` = the total
+    weight, ``n_class`` = the weight of the class), so an integer weight counts as that many
+    copies of the row. Returns ones when ``use_class_weights`` is False or when only one
+    class is present (as the original method does).
     """
     y = np.asarray(y)
     n = y.shape[0]
-    n_pos = int(np.sum(y == 1))
-    n_neg = n - n_pos
-    if not use_class_weights or n_pos == 0 or n_neg == 0:
+    if not use_class_weights or n == 0:
         return np.ones(n)
-    return np.where(y == 1, n / (2.0 * n_pos), n / (2.0 * n_neg))
+    index = y.astype(np.intp)
+    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    counts = np.bincount(index, weights=weight)
+    present = np.flatnonzero(counts > 0)
+    if present.size < 2:
+        return np.ones(n)
+    return counts.sum() / (present.size * counts[index])
 
 
 def _signed_logit(z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -96,6 +104,71 @@ def focal_loss_derivatives(
     return sign * first, second
 
 
+def logits(A: np.ndarray, w: np.ndarray, b, outputs: int = 1) -> np.ndarray:
+    """The aggregator's logits for input rows ``A``.
+
+    Binary (``outputs = 1``): ``z = A w + b``, shape (n,). ``K = outputs`` classes: the
+    columns of ``A`` are classifier-major (column ``j`` is class ``j % K`` of its
+    classifier) and ``z[i, k] = sum_{j % K = k} A[i, j] w[j] + b[k]``, shape (n, K): each
+    class's logit is a weighted sum of the classifiers' probabilities for that class.
+    """
+    if outputs == 1:
+        return A @ w + b
+    n = A.shape[0]
+    return np.einsum("ijk,jk->ik", A.reshape(n, -1, outputs), w.reshape(-1, outputs)) + b
+
+
+def softmax_focal_loss(z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+    """Per-instance ``-(1 - p_t)^gamma log p_t`` with ``p = softmax(z)`` and ``t = y``
+    (class indices), from logits ``z`` of shape (n, K), computed stably."""
+    log_pt = _log_pt(z, y)
+    if gamma == 0:
+        return -log_pt
+    return -np.exp(gamma * _log1mexp(log_pt)) * log_pt
+
+
+def softmax_focal_gradient(z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+    """``dl/dz`` of :func:`softmax_focal_loss`, shape (n, K).
+
+    ``dl/dz_k = [gamma (1 - p_t)^(gamma-1) p_t log p_t - (1 - p_t)^gamma] (delta_tk - p_k)``:
+    ``p - onehot(y)`` for ``gamma = 0``.
+    """
+    p = softmax(z, axis=1)
+    onehot = np.zeros_like(p)
+    onehot[np.arange(z.shape[0]), y.astype(np.intp)] = 1.0
+    if gamma == 0:
+        return p - onehot
+    log_pt = _log_pt(z, y)
+    one_minus = -np.expm1(log_pt)
+    # log p_t / (1 - p_t), which tends to -1 as p_t -> 1
+    ratio = np.where(one_minus > 1e-8, log_pt / np.maximum(one_minus, 1e-300), -1.0)
+    modulation = np.exp(gamma * _log1mexp(log_pt))
+    coef = gamma * np.exp(log_pt) * modulation * ratio - modulation
+    return coef[:, None] * (onehot - p)
+
+
+def _log_pt(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return z[np.arange(z.shape[0]), y.astype(np.intp)] - logsumexp(z, axis=1)
+
+
+def _log1mexp(x: np.ndarray) -> np.ndarray:
+    """``log(1 - exp(x))`` for ``x <= 0`` (``-inf`` at 0)."""
+    with np.errstate(divide="ignore"):
+        return np.where(x > -0.693, np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+
+
+def loss_per_row(z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+    """Focal loss per row: sigmoid for logits of shape (n,), softmax for (n, K)."""
+    return focal_loss(z, y, gamma) if z.ndim == 1 else softmax_focal_loss(z, y, gamma)
+
+
+def loss_gradient(z: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+    """``dl/dz`` per row, the shape of ``z`` (see :func:`loss_per_row`)."""
+    if z.ndim == 1:
+        return focal_loss_derivatives(z, y, gamma)[0]
+    return softmax_focal_gradient(z, y, gamma)
+
+
 @lru_cache(maxsize=64)
 def focal_curvature_bound(gamma: float) -> float:
     """An upper bound on ``d2 l / dz2`` of the focal loss over all logits.
@@ -133,21 +206,25 @@ def reconstruction_loss(
     return total / float(np.sum(C))
 
 
-def centered(w: np.ndarray, groups: int = 1) -> np.ndarray:
-    """``w`` minus the mean of its group (``groups`` equal consecutive parts of ``w``)."""
-    parts = w.reshape(groups, -1)
+def centered(w: np.ndarray, groups: int = 1, outputs: int = 1) -> np.ndarray:
+    """``w`` minus the mean of its group (``groups`` equal consecutive parts of ``w``),
+    taken per class for ``outputs`` > 1 classes (see :func:`logits` for the layout)."""
+    parts = w.reshape(groups, -1, outputs)
     return (parts - parts.mean(axis=1, keepdims=True)).reshape(-1)
 
 
-def aggregator_penalty(w: np.ndarray, l2: float, shrinkage: float = 0.0, groups: int = 1):
-    """``l2 / 2 |w|^2 + shrinkage / 2 |w - mean(w)|^2`` (the mean taken within each group).
+def aggregator_penalty(
+    w: np.ndarray, l2: float, shrinkage: float = 0.0, groups: int = 1, outputs: int = 1
+):
+    """``l2 / 2 |w|^2 + shrinkage / 2 |w - mean(w)|^2`` (the mean taken within each group
+    and class).
 
     The second term shrinks the weights toward equal weights (the simple average) rather
     than toward 0, as in the forecast-combination literature.
     """
     value = 0.5 * l2 * float(w @ w)
     if shrinkage and w.size:
-        dev = centered(w, groups)
+        dev = centered(w, groups, outputs)
         value += 0.5 * shrinkage * float(dev @ dev)
     return value
 
@@ -162,9 +239,10 @@ def supervised_loss(
     shrinkage: float = 0.0,
     groups: int = 1,
 ) -> float:
-    """``L_sup``: class-weighted focal loss of the labeled logits ``z`` plus the penalty on
-    ``w`` (:func:`aggregator_penalty`)."""
-    penalty = aggregator_penalty(w, aggregator_l2, shrinkage, groups)
+    """``L_sup``: class-weighted focal loss of the labeled logits ``z`` (shape (n,) binary,
+    (n, K) multi-class) plus the penalty on ``w`` (:func:`aggregator_penalty`)."""
+    outputs = 1 if z.ndim == 1 else z.shape[1]
+    penalty = aggregator_penalty(w, aggregator_l2, shrinkage, groups, outputs)
     if z.shape[0] == 0:
         return penalty
-    return float(np.sum(kappa * focal_loss(z, y, gamma)) / np.sum(kappa)) + penalty
+    return float(np.sum(kappa * loss_per_row(z, y, gamma)) / np.sum(kappa)) + penalty

@@ -10,7 +10,10 @@ The model (row-major, as everywhere in cfensemble; the method's papers write ``R
   ``"observed"``: ``P[i, u]`` where present and ``P_hat[i, u]`` where missing (the
   factorization as an imputer), ``"reconstructed"``: ``P_hat[i]`` (the original method),
   ``"both"``: the two side by side (2 m columns);
-* aggregator ``p_i = sigmoid(A[i] . w + b)``.
+* aggregator ``p_i = sigmoid(A[i] . w + b)``; for K >= 3 classes ``P`` is the (n, m K)
+  matrix of each classifier's K class probabilities side by side (classifier-major) and
+  ``p_i = softmax(z_i)`` with ``z_ik = sum_u w_uk A[i, (u, k)] + b_k``
+  (:func:`cfensemble._losses.logits`): the factorization is shared by all classes.
 
 The objective ``L = rho * L_recon + (1 - rho) * L_sup`` with
 
@@ -53,6 +56,7 @@ class Objective:
     aggregator_input: str = "observed"
     train_aggregator: bool = True  # False: the mean aggregator, nothing supervised
     aggregator_shrinkage: float = 0.0
+    outputs: int = 1  # logits per row: 1 (binary, sigmoid) or K >= 3 classes (softmax)
 
     @property
     def groups(self) -> int:
@@ -69,24 +73,30 @@ class Block:
     observed: np.ndarray  # (k, m) bool
     C: np.ndarray  # (k, m) confidence of the classifier step (label-aware where asked)
     C_free: np.ndarray  # (k, m) label-free confidence of the instance step and fold-in
+    weight: np.ndarray | None = None  # (k,) the rows' sample weights (already in C, C_free)
 
 
 @dataclass
 class Data:
     """The data of one fit.
 
-    ``P`` holds NaN for missing predictions; ``y`` holds 0/1 for the labeled rows the fit may
-    use and NaN for unlabeled rows *and* for rows held out for validation. The labeled
-    rows' weights ``kappa`` are the class weights times ``sample_weight``. Confidence is
-    computed per block of rows by ``confidence(P_block, y_block, rows) -> (C, C_free)``,
-    never stored for all n.
+    ``P`` holds NaN for missing predictions; ``y`` holds the class index (0, 1, ...) of the
+    labeled rows the fit may use and NaN for unlabeled rows *and* for rows held out for
+    validation. ``sample_weight`` (n,) counts each row that many times: it multiplies the
+    row's confidences (so the reconstruction and the classifier step) and its weight in
+    the class counts and in the supervised loss; an integer weight equals that many copies
+    of the row. ``cost`` (n,) multiplies the supervised weight only (instance-dependent
+    costs). The labeled rows' weights ``kappa`` are the class weights times both.
+    Confidence is computed per block of rows by ``confidence(P_block, y_block, rows) ->
+    (C, C_free)``, never stored for all n.
     """
 
     P: np.ndarray
     y: np.ndarray
     confidence: Callable[[np.ndarray, np.ndarray, slice], tuple[np.ndarray, np.ndarray]]
     use_class_weights: bool = True
-    sample_weight: np.ndarray | None = None  # (n,), multiplies the class weights
+    sample_weight: np.ndarray | None = None  # (n,) > 0, a row's multiplicity
+    cost: np.ndarray | None = None  # (n,), multiplies the supervised weight only
     labeled: np.ndarray = field(init=False)
     y_labeled: np.ndarray = field(init=False)
     kappa: np.ndarray = field(init=False)
@@ -94,9 +104,11 @@ class Data:
     def __post_init__(self) -> None:
         self.labeled = np.flatnonzero(~np.isnan(self.y))
         self.y_labeled = self.y[self.labeled]
-        self.kappa = class_weights(self.y_labeled, self.use_class_weights)
-        if self.sample_weight is not None:
-            self.kappa = self.kappa * self.sample_weight[self.labeled]
+        count = None if self.sample_weight is None else self.sample_weight[self.labeled]
+        self.kappa = class_weights(self.y_labeled, self.use_class_weights, count)
+        for weight in (self.sample_weight, self.cost):
+            if weight is not None:
+                self.kappa = self.kappa * weight[self.labeled]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -110,7 +122,10 @@ class Data:
             P = self.P[rows]
             observed = ~np.isnan(P)
             C, C_free = self.confidence(P, self.y[rows], rows)
-            yield Block(rows, np.where(observed, P, 0.0), observed, C, C_free)
+            weight = None if self.sample_weight is None else self.sample_weight[rows]
+            if weight is not None:
+                C, C_free = C * weight[:, None], C_free * weight[:, None]
+            yield Block(rows, np.where(observed, P, 0.0), observed, C, C_free, weight)
 
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """``(P0, observed)`` of the labeled rows (made on demand: not kept during a fit)."""
@@ -129,12 +144,11 @@ class State:
     a: np.ndarray  # (m,)
     c: np.ndarray  # (n,)
     w: np.ndarray  # (m,) or (2 m,) for aggregator_input="both"
-    b: float
+    b: float | np.ndarray  # an array of K intercepts for K >= 3 classes
 
     def copy(self) -> State:
-        return State(
-            self.X.copy(), self.Y.copy(), self.a.copy(), self.c.copy(), self.w.copy(), self.b
-        )
+        b = self.b.copy() if isinstance(self.b, np.ndarray) else self.b
+        return State(self.X.copy(), self.Y.copy(), self.a.copy(), self.c.copy(), self.w.copy(), b)
 
 
 @dataclass

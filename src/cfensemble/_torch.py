@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import average_precision_score
 
 from ._als import ALSSolver, initial_state
+from ._estimator import _pr_auc
 from ._losses import class_weights, supervised_loss
 from ._problem import Data, FitResult, Objective, State
 
@@ -52,22 +53,33 @@ def resolve_device(device: str):
     return torch.device(device)
 
 
-def torch_supervised(z, y, kappa, gamma, w, l2, shrinkage=0.0, groups=1):
-    """``L_sup`` in torch: class-weighted focal loss of the logits ``z`` plus the penalty on
-    w (:func:`cfensemble._losses.aggregator_penalty`)."""
+def torch_supervised(z, y, kappa, gamma, w, l2, shrinkage=0.0, groups=1, outputs=1):
+    """``L_sup`` in torch: class-weighted focal loss of the logits ``z`` ((n,) binary, (n, K)
+    softmax) plus the penalty on w (:func:`cfensemble._losses.aggregator_penalty`)."""
     torch = import_torch()
     ridge = 0.5 * l2 * (w * w).sum()
     if shrinkage:
-        parts = w.reshape(groups, -1)
+        parts = w.reshape(groups, -1, outputs)
         dev = parts - parts.mean(dim=1, keepdim=True)
         ridge = ridge + 0.5 * shrinkage * (dev * dev).sum()
     if z.numel() == 0:
         return ridge
+    if z.ndim == 2:  # -(1 - p_t)^gamma log p_t with p = softmax(z)
+        log_pt = torch.log_softmax(z, dim=1).gather(1, y.long()[:, None])[:, 0]
+        loss = -log_pt if gamma == 0 else -((-torch.expm1(log_pt)) ** gamma) * log_pt
+        return (kappa * loss).sum() / kappa.sum() + ridge
     t = torch.where(y == 1, z, -z)
     softplus = torch.nn.functional.softplus
     # (1 - p_t)^gamma = exp(-gamma softplus(t)) and -log p_t = softplus(-t)
     loss = torch.exp(-gamma * softplus(t)) * softplus(-t)
     return (kappa * loss).sum() / kappa.sum() + ridge
+
+
+def torch_logits(A, w, b, outputs: int = 1):
+    """:func:`cfensemble._losses.logits` in torch."""
+    if outputs == 1:
+        return A @ w + b
+    return (A.reshape(A.shape[0], -1, outputs) * w.reshape(-1, outputs)).sum(dim=1) + b
 
 
 class TorchProblem:
@@ -167,9 +179,10 @@ class TorchProblem:
                     ob.aggregator_l2,
                     ob.aggregator_shrinkage,
                     ob.groups,
+                    ob.outputs,
                 )
             P_hat = Yb[lab].detach() @ Xs.T + a_s[None, :] + cb[lab].detach()[:, None]
-            z = self.aggregator_input(P0[lab], obs[lab], P_hat) @ w + b
+            z = torch_logits(self.aggregator_input(P0[lab], obs[lab], P_hat), w, b, ob.outputs)
             return torch_supervised(
                 z,
                 self.label[rows][lab],
@@ -179,6 +192,7 @@ class TorchProblem:
                 ob.aggregator_l2,
                 ob.aggregator_shrinkage,
                 ob.groups,
+                ob.outputs,
             )
 
         sup = supervised(X, a)
@@ -193,7 +207,8 @@ class TorchProblem:
     def logits(self, params, rows):
         X, Y, a, c, w, b = params
         P_hat = Y[rows] @ X.T + a[None, :] + c[rows][:, None]
-        return self.aggregator_input(self.P0[rows], self.obs[rows], P_hat) @ w + b
+        A = self.aggregator_input(self.P0[rows], self.obs[rows], P_hat)
+        return torch_logits(A, w, b, self.objective.outputs)
 
 
 @dataclass
@@ -253,7 +268,9 @@ class AutogradSolver:
 
     def initial_state(self, data: Data, objective: Objective, rng) -> State:
         if self.warm_start is None:
-            return initial_state(data, self.latent_dim, objective.aggregator_input, rng)
+            return initial_state(
+                data, self.latent_dim, objective.aggregator_input, rng, objective.outputs
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return self.warm_start.fit(data, objective, None, rng).state
@@ -285,7 +302,7 @@ class AutogradSolver:
             with torch.no_grad():
                 z_val = tp.logits(params, val_rows_t).cpu().numpy()
             val_loss = supervised_loss(z_val, y_val, kappa_val, 0.0, np.zeros(0), 0.0)
-            pr_auc = average_precision_score(y_val, z_val)
+            pr_auc = _pr_auc(y_val, z_val if z_val.ndim == 1 else softmax(z_val, axis=1))
             key = (
                 (pr_auc, -val_loss) if self.validation_metric == "pr_auc" else (-val_loss, pr_auc)
             )
@@ -326,7 +343,7 @@ class AutogradSolver:
         final = best.state if val_rows.size else [p.detach() for p in params]
         X, Y, a, c, w, b = (p.cpu().numpy() for p in final)
         return FitResult(
-            State(X, Y, a, c, w, float(b.reshape(()))),
+            State(X, Y, a, c, w, float(b.reshape(())) if objective.outputs == 1 else b.copy()),
             len(curve),
             np.asarray(curve),
             stopped,

@@ -42,11 +42,16 @@ def _missing_as_nan(values):
     return values
 
 
-def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) -> np.ndarray:
-    """Return ``P`` as a float64 array of shape (n_samples, n_classifiers).
+def check_probabilities(
+    P, name: str = "P", n_classifiers: int | None = None, n_classes: int | None = None
+) -> np.ndarray:
+    """Return ``P`` as a float64 array of shape (n_samples, n_classifiers) or, for
+    multi-class probabilities, (n_samples, n_classifiers, n_classes).
 
-    NaN marks a missing prediction; every other entry must lie in [0, 1] and every row
-    must hold at least one prediction.
+    NaN marks a missing prediction (for a class-probability vector, all its K entries);
+    every other entry must lie in [0, 1], each K-vector must sum to 1, and every row must
+    hold at least one prediction. ``n_classifiers`` and ``n_classes`` (None: any; 0: a 2-D
+    ``P``) are those of a fitted model.
     """
     if sp.issparse(P):
         raise TypeError(
@@ -62,10 +67,11 @@ def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) ->
         raise TypeError(f"{name} must be a numeric array of probabilities: {exc}") from None
     except ValueError as exc:
         raise ValueError(f"{name} must be a numeric array of probabilities: {exc}") from None
-    if P.ndim != 2:
+    if P.ndim not in (2, 3):
         raise ValueError(
-            f"{name} must be 2-D of shape (n_samples, n_classifiers); got {P.ndim}-D "
-            f"with shape {P.shape}."
+            f"{name} must be 2-D of shape (n_samples, n_classifiers), or 3-D of shape "
+            f"(n_samples, n_classifiers, n_classes) for multi-class probabilities; got "
+            f"{P.ndim}-D with shape {P.shape}."
         )
     if P.shape[0] == 0:
         raise ValueError(
@@ -76,19 +82,51 @@ def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) ->
             f"{name} has 0 feature(s) (shape={P.shape}) while a minimum of 1 is required: "
             "one column per base classifier."
         )
+    if P.ndim == 3 and P.shape[2] < 2:
+        raise ValueError(
+            f"{name} has {P.shape[2]} class column(s) per classifier (shape={P.shape}); a "
+            "3-D P needs at least 2: each classifier's probabilities of every class."
+        )
     if n_classifiers is not None and P.shape[1] != n_classifiers:
         raise ValueError(
             f"{name} has {P.shape[1]} columns but the model was fitted with "
             f"{n_classifiers} classifiers."
         )
+    if n_classes is not None and (P.shape[2] if P.ndim == 3 else 0) != n_classes:
+        expected = (
+            "2-D (n_samples, n_classifiers)"
+            if n_classes == 0
+            else f"3-D (n_samples, n_classifiers, {n_classes})"
+        )
+        raise ValueError(f"{name} has shape {P.shape} but the model was fitted on a {expected} P.")
     if np.isinf(P).any():
         raise ValueError(f"{name} contains ±inf; use NaN to mark a missing prediction.")
-    observed = ~np.isnan(P)
+    missing = np.isnan(P)
+    if P.ndim == 3:
+        partial = missing.any(axis=2) & ~missing.all(axis=2)
+        if partial.any():
+            i, u = np.argwhere(partial)[0]
+            raise ValueError(
+                f"{name}[{i}, {u}] is NaN for some classes but not all; a missing prediction "
+                "is missing for every class (NaN in all its class columns)."
+            )
+    observed = ~missing
     if observed.any():
         lo, hi = np.min(P[observed]), np.max(P[observed])
         if lo < 0.0 or hi > 1.0:
             raise ValueError(
                 f"{name} must hold probabilities in [0, 1]; found values in [{lo:.4g}, {hi:.4g}]."
+            )
+    if P.ndim == 3:
+        observed = observed[:, :, 0]
+        total = np.where(observed, P.sum(axis=2), 1.0)
+        off = np.abs(total - 1.0) > 1e-4
+        if off.any():
+            i, u = np.argwhere(off)[0]
+            raise ValueError(
+                f"{name}[{i}, {u}, :] sums to {total[i, u]:.6g}, not 1: each classifier's "
+                "class probabilities must sum to 1 (divide by their sum, or give the "
+                "probabilities its predict_proba returned)."
             )
     empty = np.flatnonzero(~observed.any(axis=1))
     if empty.size:
@@ -97,6 +135,82 @@ def check_probabilities(P, name: str = "P", n_classifiers: int | None = None) ->
             f"{empty[0]}); drop them or give at least one prediction per row."
         )
     return P
+
+
+def _is_unlabeled(value) -> bool:
+    """None, NaN, pandas' NA or the number -1 (not ``True``/``False``) marks an unlabeled row."""
+    if value is None or value is getattr(_pandas_na(), "NA", object()):
+        return True
+    if isinstance(value, bool | np.bool_):
+        return False
+    if isinstance(value, int | float | np.integer | np.floating):
+        return bool(np.isnan(value)) or value == -1
+    return False
+
+
+def _pandas_na():
+    try:
+        import pandas
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        return None
+    return pandas
+
+
+def encode_labels(y, n_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as class indices: ``(index, classes)``.
+
+    ``index`` is float64 with the position of each labeled row's label in ``classes``
+    (sorted, as scikit-learn's ``np.unique``) and NaN for unlabeled rows. Any labels a
+    scikit-learn classifier accepts: numbers, strings, bools. Unlabeled rows are -1 or NaN
+    for numeric labels (scikit-learn's semi-supervised convention) and None or NaN for
+    object labels.
+    """
+    if y is None:
+        raise ValueError(
+            "This estimator requires y to be passed, but the target y is None: give the "
+            "class of each labeled row and -1 (or NaN) for unlabeled rows."
+        )
+    y = np.asarray(_missing_as_nan(y))
+    if y.dtype.kind == "c":
+        raise ValueError("Complex data not supported: y must hold class labels.")
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is raveled.",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {y.shape}.")
+    if n_samples is not None and y.shape[0] != n_samples:
+        raise ValueError(f"y has {y.shape[0]} entries but P has {n_samples} rows.")
+    if y.dtype.kind == "b":
+        unlabeled = np.zeros(y.shape[0], dtype=bool)
+    elif y.dtype.kind in "iuf":
+        unlabeled = np.isnan(y) | (y == -1) if y.dtype.kind == "f" else y == -1
+        values = y[~unlabeled]
+        if y.dtype.kind == "f" and values.size:
+            if not np.isfinite(values).all():
+                raise ValueError("y contains ±inf; mark unlabeled rows with -1 or NaN.")
+            if np.any(values != np.round(values)):
+                raise ValueError(
+                    "Unknown label type: continuous. y must hold class labels (0/1, "
+                    "integers, strings, ...) and -1 or NaN for unlabeled rows; found "
+                    f"{np.unique(values[values != np.round(values)])[:5].tolist()}."
+                )
+    else:
+        y = y.astype(object)
+        unlabeled = np.fromiter((_is_unlabeled(v) for v in y), dtype=bool, count=y.shape[0])
+    labeled = y[~unlabeled]
+    try:
+        classes = np.unique(labeled)
+    except TypeError as exc:
+        raise ValueError(f"y mixes label types that cannot be sorted together: {exc}") from None
+    if classes.dtype.kind == "f" and classes.size and np.all(classes == np.round(classes)):
+        classes = classes.astype(np.int64) if y.dtype.kind == "f" else classes
+    index = np.full(y.shape[0], np.nan)
+    index[~unlabeled] = np.searchsorted(classes, labeled)
+    return index, classes
 
 
 def check_labels(y, n_samples: int | None = None) -> np.ndarray:

@@ -21,6 +21,8 @@ from ._losses import (
     class_weights,
     focal_factor,
     focal_loss_derivatives,
+    logits,
+    loss_gradient,
     supervised_loss,
 )
 
@@ -52,7 +54,7 @@ def _reconstruct_labeled(X, Y, labeled_idx, labels, n_classifiers):
 
 
 def aggregator_gradient_step(
-    A, y, kappa, focal_gamma, l2, positive, w, b, lr, shrinkage=0.0, groups=1
+    A, y, kappa, focal_gamma, l2, positive, w, b, lr, shrinkage=0.0, groups=1, outputs=1
 ):
     """One class-weighted gradient step on ``(w, b)`` (the original method's); new ``(w, b)``.
 
@@ -60,9 +62,19 @@ def aggregator_gradient_step(
     ``grad_w = A^T (s r) / sum(s) + l2 w`` and ``grad_b = sum(s r) / sum(s)``. The focal factor
     multiplies the cross-entropy gradient (held fixed, not differentiated). With
     ``positive`` negative weights are set to 0 after the step (projected gradient).
+    For ``outputs`` = K > 1 classes the step follows the exact gradient of the softmax
+    focal loss (:func:`~cfensemble._losses.softmax_focal_gradient`).
     """
     if y.shape[0] == 0:
         return w, b
+    if outputs > 1:
+        grad_w, grad_b = _multinomial_gradient(
+            A, y, kappa / np.sum(kappa), focal_gamma, l2, w, b, shrinkage, groups, outputs
+        )
+        w = w - lr * grad_w
+        if positive:
+            w = np.maximum(w, 0.0)
+        return w, b - lr * grad_b
     z = A @ w + b
     s = kappa * focal_factor(z, y, focal_gamma)
     weighted = s * (expit(z) - y)
@@ -87,6 +99,7 @@ def solve_aggregator(
     tol: float = 1e-10,
     shrinkage: float = 0.0,
     groups: int = 1,
+    outputs: int = 1,
 ):
     """Minimise the class-weighted focal loss of ``sigmoid(A w + b)`` plus ``l2/2 |w|^2``.
 
@@ -98,9 +111,27 @@ def solve_aggregator(
     ``max_iter`` steps. With ``positive=True`` the weights are constrained to ``w >= 0``
     (non-negative stacking, as in Breiman's stacked regressions), solved by projected Newton
     steps (Bertsekas) with a projected line search.
+
+    For ``outputs`` = K > 1 classes (softmax focal loss, one weight per column of ``A`` and
+    one intercept per class, see :func:`~cfensemble._losses.logits`) the same problem is
+    solved by L-BFGS-B with the exact gradient and the bound ``w >= 0`` where asked.
     """
     if y.shape[0] == 0:
         return w, b
+    if outputs > 1:
+        return _solve_multinomial(
+            A,
+            y,
+            kappa / np.sum(kappa),
+            focal_gamma,
+            l2,
+            positive,
+            w,
+            b,
+            shrinkage,
+            groups,
+            outputs,
+        )
     m = A.shape[1]
     kappa = kappa / np.sum(kappa)
     ridge = np.full(m + 1, float(l2))
@@ -110,7 +141,7 @@ def solve_aggregator(
         lower[:m] = 0.0
     theta = np.maximum(np.append(w, b), lower)
 
-    def logits(th):
+    def z_of(th):
         return A @ th[:m] + th[m]
 
     # the penalty's Hessian: l2 I + shrinkage (I - J/k) within each group of k weights
@@ -121,12 +152,12 @@ def solve_aggregator(
         penalty[block, block] += shrinkage * (np.eye(k) - 1.0 / k)
 
     def objective(th):
-        return supervised_loss(logits(th), y, kappa, focal_gamma, th[:m], l2, shrinkage, groups)
+        return supervised_loss(z_of(th), y, kappa, focal_gamma, th[:m], l2, shrinkage, groups)
 
     value = objective(theta)
     for _ in range(max_iter):
         # the intercept is a column of ones, handled apart so that [A, 1] is never formed
-        first, second = focal_loss_derivatives(logits(theta), y, focal_gamma)
+        first, second = focal_loss_derivatives(z_of(theta), y, focal_gamma)
         g, h = kappa * first, kappa * np.maximum(second, 0.0)
         grad = np.append(A.T @ g, g.sum()) + penalty @ theta
         Ah = A.T @ h
@@ -154,6 +185,46 @@ def solve_aggregator(
             break  # no decrease along the Newton direction: at the optimum numerically
         theta, value = candidate_theta, candidate
     return theta[:m].copy(), float(theta[m])
+
+
+def _multinomial_gradient(A, y, kappa, gamma, l2, w, b, shrinkage, groups, outputs):
+    """Gradient in ``(w, b)`` of the softmax ``L_sup`` (``kappa`` summing to 1)."""
+    n = A.shape[0]
+    G = kappa[:, None] * loss_gradient(logits(A, w, b, outputs), y, gamma)
+    grad_w = np.einsum("ijk,ik->jk", A.reshape(n, -1, outputs), G).reshape(-1)
+    grad_w += l2 * w
+    if shrinkage:
+        grad_w += shrinkage * centered(w, groups, outputs)
+    return grad_w, G.sum(axis=0)
+
+
+def _solve_multinomial(A, y, kappa, gamma, l2, positive, w, b, shrinkage, groups, outputs):
+    from scipy.optimize import minimize
+
+    m = w.size
+    b = np.broadcast_to(np.asarray(b, dtype=np.float64), (outputs,))
+
+    def value_and_gradient(theta):
+        w_, b_ = theta[:m], theta[m:]
+        value = supervised_loss(
+            logits(A, w_, b_, outputs), y, kappa, gamma, w_, l2, shrinkage, groups
+        )
+        grad_w, grad_b = _multinomial_gradient(
+            A, y, kappa, gamma, l2, w_, b_, shrinkage, groups, outputs
+        )
+        return value, np.concatenate([grad_w, grad_b])
+
+    bounds = [(0.0, None) if positive else (None, None)] * m + [(None, None)] * outputs
+    start = np.concatenate([np.maximum(w, 0.0) if positive else w, b])
+    result = minimize(
+        value_and_gradient,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 1000, "ftol": 1e-14, "gtol": 1e-10},
+    )
+    return result.x[:m].copy(), result.x[m:].copy()
 
 
 class WeightedAggregator:

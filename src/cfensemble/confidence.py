@@ -33,18 +33,25 @@ def certainty(P: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
 
 
 def label_aware(
-    P: np.ndarray, y: np.ndarray, base: np.ndarray | None = None, alpha: float = 1.0
+    P: np.ndarray,
+    y: np.ndarray,
+    base: np.ndarray | None = None,
+    alpha: float = 1.0,
+    n_classes: int = 2,
 ) -> np.ndarray:
     """The label-aware confidence of the original method.
 
     ``c_iu = base_iu * (1 + alpha * a_iu)`` for a labeled row ``i``, with agreement
     ``a_iu = p_iu`` if ``y_i = 1`` and ``1 - p_iu`` if ``y_i = 0``; ``c_iu = base_iu`` for an
     unlabeled row. ``base`` defaults to :func:`uniform`; a supplied base is used as given.
+    For ``n_classes`` = K > 2, ``P`` is (n, m K) with column ``j`` the probability of class
+    ``j % K`` and ``y`` the class index: ``a_ij = p_ij`` if ``y_i = j % K`` else ``1 - p_ij``.
     """
     if base is None:
         base = uniform(P)
     y = np.asarray(y, dtype=np.float64)
-    agreement = np.where(y[:, None] == 1, P, 1.0 - P)
+    column_class = 1 if n_classes == 2 else np.arange(P.shape[1]) % n_classes
+    agreement = np.where(y[:, None] == column_class, P, 1.0 - P)
     boost = np.where(np.isnan(y)[:, None], 1.0, 1.0 + alpha * agreement)
     return np.where(np.isnan(P), 0.0, base * boost)
 

@@ -59,17 +59,23 @@ def _dask():
 
 def _chunk_data(P, y, spec) -> Data:
     """A chunk of rows as in-memory :class:`Data` (its confidence made from ``spec``, whose
-    last item is the chunk's first row number, named in the errors)."""
+    last item is the chunk's first row number, named in the errors). ``y`` is (k,), or
+    (k, 2) with the rows' sample weights in its second column."""
     confidence, label_aware, alpha, start = spec
+    weight = None
+    if y.ndim == 2:
+        y, weight = y[:, 0], y[:, 1]
     try:
         P = check_probabilities(P)
+        if P.ndim != 2:
+            raise ValueError("P must be 2-D (n_samples, n_classifiers): binary only")
         y = check_labels(y, P.shape[0])
     except ValueError as exc:
         raise ValueError(
             f"{exc} (in the chunk of rows {start}..{start + len(P) - 1}; row numbers above "
             "count from the chunk's first row)"
         ) from None
-    return Data(P, y, confidence_source(confidence, P, y, label_aware, alpha), False)
+    return Data(P, y, confidence_source(confidence, P, y, label_aware, alpha), False, weight)
 
 
 def _chunk_column_sums(P, y, spec):
@@ -164,19 +170,29 @@ class DaskData:
     :meth:`sweep` and :meth:`initial_state` replace the in-memory passes over row blocks.
     """
 
-    def __init__(self, P, y, spec, use_class_weights: bool):
+    def __init__(self, P, y, spec, use_class_weights: bool, cost=None):
         dask, da = _dask()
         self.P, self.y, self.spec = P, y, spec
+        label = y if y.ndim == 1 else y[:, 0]  # y[:, 1]: the sample weights, if given
         # only the labeled rows' numbers reach the client
-        self.labeled_index = np.asarray(da.flatnonzero((y != -1) & (y == y)).compute())
+        self.labeled_index = np.asarray(da.flatnonzero((label != -1) & (label == label)).compute())
         P_lab, y_lab = dask.compute(P[self.labeled_index], y[self.labeled_index])
+        weight = None
+        if y.ndim == 2:
+            y_lab, weight = y_lab[:, 0], y_lab[:, 1]
         if self.labeled_index.size:
             P_lab = check_probabilities(P_lab, "P")
             y_lab = check_labels(y_lab, P_lab.shape[0])
         self.P_labeled = np.asarray(P_lab, dtype=np.float64)
         self.y_labeled = np.asarray(y_lab, dtype=np.float64)
         self.labeled = np.arange(self.labeled_index.size)
-        self.kappa = class_weights(self.y_labeled, use_class_weights)
+        self.sample_weight = weight  # of the labeled rows (indexed by ``labeled``)
+        self.kappa = class_weights(self.y_labeled, use_class_weights, weight)
+        if weight is not None:
+            self.kappa = self.kappa * weight
+        costs = None if cost is None else cost(self.P_labeled, self.y_labeled)
+        if costs is not None:
+            self.kappa = self.kappa * costs
         self._labeled_data = Data(
             self.P_labeled,
             self.y_labeled,
@@ -219,7 +235,8 @@ class DaskData:
         a = sums / np.maximum(counts, 1)
         X = _als.leading_factors(self._map_reduce(_chunk_residual_gram, a), latent_dim)
         square = self._map_reduce(_chunk_square_sum, a, X)
-        scale = 1e-2 * max(np.sqrt(square / (n * latent_dim)), 1e-3)
+        rows = n if self.y.ndim == 1 else float(self.y[:, 1].sum().compute())
+        scale = 1e-2 * max(np.sqrt(square / (rows * latent_dim)), 1e-3)
         X += rng.normal(0.0, scale, size=X.shape)
         k = self.labeled.size  # the instance factors kept: the labeled rows' (set by sweep)
         w = _als.initial_weights(m, aggregator_kind)
@@ -264,6 +281,25 @@ def _as_dask_arrays(P, y):
     if y.shape != (P.shape[0],):
         raise ValueError(f"y must have shape ({P.shape[0]},) like P's rows; got {y.shape}.")
     return P, y.rechunk((P.chunks[0],)).astype(np.float64)
+
+
+def _as_row_weights(sample_weight, P):
+    """``sample_weight`` as a float64 dask array with ``P``'s row chunks, checked finite and
+    >= 0 (one pass)."""
+    dask, da = _dask()
+    if not isinstance(sample_weight, da.Array):
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    if tuple(sample_weight.shape) != (int(P.shape[0]),):
+        raise ValueError(
+            f"sample_weight must have shape ({int(P.shape[0])},), one weight per row; "
+            f"got {tuple(sample_weight.shape)}."
+        )
+    if not isinstance(sample_weight, da.Array):
+        sample_weight = da.from_array(sample_weight, chunks=(P.chunks[0],))
+    weight = sample_weight.astype(np.float64).rechunk((P.chunks[0],))
+    if not bool(dask.compute((da.isfinite(weight) & (weight >= 0)).all())[0]):
+        raise ValueError("sample_weight must be finite and >= 0.")
+    return weight
 
 
 class DaskCFEnsembleClassifier(CFEnsembleClassifier):
@@ -323,30 +359,21 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         sample_weight : array-like of shape (n_samples,), optional
             As for :meth:`CFEnsembleClassifier.fit`.
         """
-        dask, _ = _dask()
+        dask, da = _dask()
         self._check_params()
         self._check_dask_params()
         P, y = _as_dask_arrays(P, y)
         n_classifiers = int(P.shape[1])
+        self.classes_, self.n_class_columns_ = np.array([0, 1]), 0
+        if sample_weight is not None:  # travels with y, as its second column
+            y = da.stack([y, _as_row_weights(sample_weight, P)], axis=1).rechunk({1: -1})
         # on the workers for the whole fit (recomputed if one is lost)
         P, y = dask.persist(P, y)
         spec = (self.confidence, self.use_label_aware_confidence, float(self.label_aware_alpha))
-        data = DaskData(P, y, spec, self.use_class_weights)
+        data = DaskData(P, y, spec, self.use_class_weights, self._costs)
         self._check_label_classes(data.y_labeled)
-        weights = None
-        if sample_weight is not None:  # only the labeled rows' weights are used (gathered)
-            if not hasattr(sample_weight, "dask"):
-                sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            if tuple(sample_weight.shape) != (int(P.shape[0]),):
-                raise ValueError(
-                    f"sample_weight must have shape ({int(P.shape[0])},), one weight per row; "
-                    f"got {tuple(sample_weight.shape)}."
-                )
-            gathered = dask.compute(sample_weight[data.labeled_index])[0]
-            weights = _check_sample_weight(np.asarray(gathered), data.y_labeled)
-        weights = self._row_weights(data.P_labeled, data.y_labeled, weights)
-        if weights is not None:
-            data.kappa = data.kappa * weights
+        if data.sample_weight is not None:
+            _check_sample_weight(data.sample_weight, data.y_labeled)
         self._set_dimensions(self.latent_dim, self.rho, n_classifiers)
         objective = self._objective(self.rho_, train_aggregator=bool(data.labeled.size))
         result = self._als_solver().fit(

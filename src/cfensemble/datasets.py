@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import expit, logit
+from scipy.special import expit, logit, softmax
 from scipy.stats import norm
 from sklearn.utils import check_random_state
 
@@ -37,6 +37,7 @@ def make_ensemble_problem(
     error_correlation: float = 0.5,
     missing_rate: float = 0.0,
     random_state=None,
+    n_classes: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate the predicted probabilities of an ensemble of base classifiers.
 
@@ -72,14 +73,23 @@ def make_ensemble_problem(
         Probability that an entry of P is missing (NaN). Every row keeps at least one
         prediction.
     random_state : int, RandomState instance or None, default=None
+    n_classes : int >= 2, default=2
+        With ``K = n_classes >= 3``: class ``K - 1`` has ``positive_rate`` of the rows and
+        the others share the rest equally; each classifier scores every class,
+        ``s_iuk = d_u [y_i = k] + sqrt(error_correlation) h_ik + sqrt(1 -
+        error_correlation) e_iuk``, and its probabilities are
+        ``softmax_k(a_u (s_iuk - d_u / 2) + c_uk)`` with ``c_uk = log(prior_k) + N(0, 0.5^2)``.
 
     Returns
     -------
-    P : ndarray of shape (n_samples, n_classifiers)
-        Probabilities in (0, 1), NaN where missing.
+    P : ndarray of shape (n_samples, n_classifiers) or (n_samples, n_classifiers, n_classes)
+        Probabilities in (0, 1), NaN where missing (for K >= 3, each classifier's class
+        probabilities, summing to 1; a missing prediction is NaN for every class).
     y : ndarray of shape (n_samples,)
-        Labels in {0, 1}.
+        Labels in {0, 1} (in {0, ..., K - 1} for K >= 3).
     """
+    if int(n_classes) < 2:
+        raise ValueError(f"n_classes must be >= 2; got {n_classes}.")
     if int(n_samples) < 2:
         raise ValueError(f"n_samples must be >= 2; got {n_samples}.")
     if int(n_classifiers) < 1:
@@ -98,6 +108,10 @@ def make_ensemble_problem(
         )
     rng = check_random_state(random_state)
     n, m = int(n_samples), int(n_classifiers)
+    if int(n_classes) > 2:
+        return _multiclass_problem(
+            n, m, int(n_classes), positive_rate, quality, error_correlation, missing_rate, rng
+        )
     n_pos = min(max(round(positive_rate * n), 1), n - 1)
     y = np.zeros(n)
     y[rng.permutation(n)[:n_pos]] = 1.0
@@ -112,6 +126,33 @@ def make_ensemble_problem(
     slope = 1.5 * np.exp(rng.normal(0.0, 0.3, size=m))
     offset = logit(positive_rate) + rng.normal(0.0, 0.5, size=m)
     P = expit(slope * (score - separation / 2) + offset)
+    if missing_rate > 0:
+        missing = rng.random((n, m)) < missing_rate
+        empty = np.flatnonzero(missing.all(axis=1))
+        missing[empty, rng.randint(m, size=empty.size)] = False
+        P[missing] = np.nan
+    return P, y.astype(int)
+
+
+def _multiclass_problem(n, m, k, rate, quality, error_correlation, missing_rate, rng):
+    """The K-class version of :func:`make_ensemble_problem` (see its ``n_classes``)."""
+    if n < k:
+        raise ValueError(f"n_samples must be >= n_classes={k}; got {n}.")
+    prior = np.full(k, (1.0 - rate) / (k - 1))
+    prior[-1] = rate
+    counts = np.maximum(np.round(prior * n).astype(int), 1)
+    counts[0] += n - counts.sum()
+    y = rng.permutation(np.repeat(np.arange(k), counts))
+    separation = np.array([_separation_for(q, rate) for q in quality])
+    onehot = np.eye(k)[y]
+    score = (
+        separation[None, :, None] * onehot[:, None, :]
+        + np.sqrt(error_correlation) * rng.normal(size=(n, 1, k))
+        + np.sqrt(1.0 - error_correlation) * rng.normal(size=(n, m, k))
+    )
+    slope = 1.5 * np.exp(rng.normal(0.0, 0.3, size=(1, m, 1)))
+    offset = np.log(prior)[None, None, :] + rng.normal(0.0, 0.5, size=(1, m, k))
+    P = softmax(slope * (score - separation[None, :, None] / 2) + offset, axis=2)
     if missing_rate > 0:
         missing = rng.random((n, m)) < missing_rate
         empty = np.flatnonzero(missing.all(axis=1))

@@ -15,6 +15,13 @@ a file cannot run code. It holds:
 Format version 2 (cfensemble 0.2): the model gained classifier and instance biases; files
 of version 1 hold a different model and are refused with a message.
 
+Format version 3 (cfensemble 0.2.x, unreleased): any class labels and K >= 3 classes.
+``classes_`` may hold strings or bools; the scalar ``n_class_columns_`` (0 for a 2-D
+``P``, else its class axis) is new; for K >= 3 classes ``coef_`` is (m, K) or (2 m, K),
+``intercept_`` a list of K numbers, ``transduction_`` (n, K) and ``classifier_factors_``
+has one row per classifier and class. Files of version 2 load as before (binary,
+``n_class_columns_ = 0``).
+
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
 """
@@ -33,7 +40,8 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 FORMAT = "cfensemble-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 
 _ARRAYS = (
     "classifier_factors_",
@@ -55,7 +63,9 @@ _SCALARS = (
     "n_features_in_",
     "validation_pr_auc_",
     "validation_loss_",
+    "n_class_columns_",
 )
+_NEW_SCALARS = {"n_class_columns_": 0}  # absent from version 2 files: their value there
 
 
 def _json_params(estimator, arrays: dict) -> dict:
@@ -110,6 +120,12 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
 
     check_is_fitted(estimator, "classifier_factors_")
     arrays: dict[str, Any] = {name: getattr(estimator, name) for name in _ARRAYS}
+    arrays["classes_"] = np.asarray(np.asarray(estimator.classes_).tolist())  # no objects
+    if arrays["classes_"].dtype.kind not in "biufU":
+        raise ValueError(
+            f"classes_ {estimator.classes_!r} cannot be stored in a model file (numbers, "
+            "strings or bools only)."
+        )
     for name in _OPTIONAL_ARRAYS:
         if hasattr(estimator, name):
             arrays[name] = np.asarray(getattr(estimator, name), dtype=str)
@@ -123,7 +139,10 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
         "cfensemble_version": __version__,
         "class": type(estimator).__name__,
         "params": _json_params(estimator, arrays),
-        "scalars": _jsonable({name: getattr(estimator, name) for name in _SCALARS}, "scalars"),
+        "scalars": _jsonable(
+            {name: getattr(estimator, name, _NEW_SCALARS.get(name)) for name in _SCALARS},
+            "scalars",
+        ),
         "diagnostics": _jsonable(diagnostics, "diagnostics"),
         "loss_parts": list(estimator.loss_curve_),
         "user": _jsonable(metadata or {}, "metadata"),
@@ -210,12 +229,12 @@ def _describe(exc: BaseException) -> str:
 def _check_format(path: Path, meta: dict) -> None:
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not a cfensemble model file (format {meta.get('format')!r}).")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise ValueError(
             f"{path} is a cfensemble model file of format version "
-            f"{meta.get('format_version')!r}; this cfensemble ({_version()}) reads version "
-            f"{FORMAT_VERSION}. Load it with the cfensemble version that wrote it "
-            f"({meta.get('cfensemble_version')})."
+            f"{meta.get('format_version')!r}; this cfensemble ({_version()}) reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}. Load it with the cfensemble version "
+            f"that wrote it ({meta.get('cfensemble_version')})."
         )
 
 
@@ -304,7 +323,7 @@ def _read_arrays(archive: zipfile.ZipFile, meta: dict) -> dict[str, np.ndarray]:
         raise ValueError(
             f"the arrays expand {total} bytes from {packed} compressed: refused (zip bomb?)"
         )
-    _check_shapes(headers)
+    _check_shapes(headers, meta["scalars"].get("n_class_columns_", 0))
     arrays = {}
     for name, info in infos.items():
         with archive.open(info) as handle:
@@ -312,8 +331,11 @@ def _read_arrays(archive: zipfile.ZipFile, meta: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _check_shapes(headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
-    """Shapes and dtypes of the arrays, from their headers, against each other."""
+def _check_shapes(headers: dict[str, tuple[tuple[int, ...], np.dtype]], k) -> None:
+    """Shapes and dtypes of the arrays, from their headers, against each other (``k``: the
+    class columns per classifier, 0 for a 2-D P)."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 0 or k == 1:
+        raise ValueError(f"scalars.n_class_columns_ has an invalid value {k!r}")
     for name, (_, dtype) in headers.items():
         text = name in ("feature_names_in_", "classes_")
         if dtype.kind not in ("fiub" + ("U" if text else "")):
@@ -322,20 +344,25 @@ def _check_shapes(headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
     Y, _ = headers["instance_factors_"]
     if len(X) != 2 or len(Y) != 2:
         raise ValueError(f"classifier_factors_ {X} and instance_factors_ {Y} must be 2-D")
-    (m, d), n = X, Y[0]
-    if m == 0:
-        raise ValueError("classifier_factors_ has 0 classifiers")
+    (columns, d), n = X, Y[0]
+    outputs = k if k > 2 else 1  # logits per row
+    m = columns // outputs  # classifiers
+    if m == 0 or columns % outputs:
+        raise ValueError(
+            f"classifier_factors_ has {columns} rows: not a positive multiple of {outputs} classes"
+        )
     coef = headers["coef_"][0]
+    per_row = () if outputs == 1 else (outputs,)
     want: dict[str, list[tuple[int, ...]]] = {
         "instance_factors_": [(n, d)],
-        "classifier_bias_": [(m,)],
+        "classifier_bias_": [(columns,)],
         "instance_bias_": [(n,)],
-        "transduction_": [(n,)],
-        "classes_": [(2,)],
-        "coef_": [(m,), (2 * m,)],
+        "transduction_": [(n, *per_row)],
+        "classes_": [(max(k, 2),)],
+        "coef_": [(m, *per_row), (2 * m, *per_row)],
         "weights": [coef],
         "feature_names_in_": [(m,)],
-        "param.confidence": [(n, m)],
+        "param.confidence": [(n, columns), (n, m), (n, m, k)],
     }
     for name, shapes in want.items():
         if name in headers and headers[name][0] not in shapes:
@@ -381,6 +408,7 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
     for name in _OPTIONAL_ARRAYS:
         if name in arrays:
             setattr(estimator, name, arrays[name].astype(object))
+    scalars = {**_NEW_SCALARS, **scalars}
     for name in _SCALARS:
         setattr(estimator, name, _check_scalar(name, scalars[name], estimator))
     estimator.loss_curve_ = {part: arrays[f"loss_curve_{part}"] for part in meta["loss_parts"]}
@@ -414,10 +442,23 @@ def _is_number(value) -> bool:
 
 def _check_scalar(name: str, value, estimator):
     """A fitted scalar of the model file, checked for its type, range and agreement."""
-    m, d = estimator.classifier_factors_.shape
+    d = estimator.classifier_factors_.shape[1]
+    m = estimator.coef_.shape[0] // (2 if estimator.aggregator_input == "both" else 1)
+    outputs = estimator.classes_.size if estimator.classes_.size > 2 else 1
     if name == "intercept_":
-        ok = _is_number(value) and np.isfinite(value)
-        value = float(value) if ok else value
+        if outputs == 1:
+            ok = _is_number(value) and np.isfinite(value)
+            value = float(value) if ok else value
+        else:
+            ok = (
+                isinstance(value, list)
+                and len(value) == outputs
+                and all(_is_number(v) and np.isfinite(v) for v in value)
+            )
+            value = np.asarray(value, dtype=np.float64) if ok else value
+    elif name == "n_class_columns_":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = ok and (value == outputs if outputs > 1 else value in (0, 2))
     elif name == "aggregator_trained_":
         ok = isinstance(value, bool)
     elif name == "n_iter_":

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
-from scipy.special import expit
+from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, TransformerMixin, clone
 from sklearn.model_selection import check_cv, cross_val_predict
 from sklearn.utils import Bunch, _safe_indexing, get_tags
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _num_samples, check_is_fitted, indexable, validate_data
 
-from ._estimator import CFEnsembleClassifier
-from ._validation import check_labels
+from ._estimator import CFEnsembleClassifier, _marks_minus_one
+from ._validation import encode_labels
 
 __all__ = ["CFEnsembleStackingClassifier", "load_stacking"]
 
@@ -34,14 +34,31 @@ def _method(name: str, estimator, stack_method: str) -> str:
     )
 
 
-def _column(scores: np.ndarray, classes, method: str) -> np.ndarray:
-    """The positive class's probability (``decision_function``: its logistic transform)."""
+def _column(scores: np.ndarray, own_classes, classes: np.ndarray, method: str) -> np.ndarray:
+    """One estimator's part of ``P``: the second class's probability for two classes (n,),
+    every class's for K >= 3 (n, K), in the order of ``classes``.
+
+    ``own_classes`` are the estimator's ``classes_``: a class it never saw (a fold without
+    it) gets probability 0. ``decision_function`` scores go through the logistic function
+    (two classes) or the softmax (K classes): a monotone map to probabilities.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    own = list(np.asarray(own_classes).tolist())
+    k = classes.size
     if method == "decision_function":
-        return expit(np.asarray(scores, dtype=np.float64).reshape(len(scores), -1)[:, -1])
-    classes = list(classes)
-    if 1 not in classes:  # trained on one class (a fold without positives): no evidence
-        return np.zeros(len(scores))
-    return np.clip(np.asarray(scores, dtype=np.float64)[:, classes.index(1)], 0.0, 1.0)
+        if k == 2:
+            return expit(scores.reshape(len(scores), -1)[:, -1])
+        full = np.full((len(scores), k), -np.inf)
+        for j, label in enumerate(classes.tolist()):
+            if label in own:
+                full[:, j] = scores[:, own.index(label)]
+        return softmax(full, axis=1)
+    full = np.zeros((len(scores), k))
+    for j, label in enumerate(classes.tolist()):
+        if label in own:  # trained without this class (a fold lacking it): no evidence
+            full[:, j] = scores[:, own.index(label)]
+    full = np.clip(full, 0.0, 1.0)
+    return full[:, 1] if k == 2 else full
 
 
 def _check_X(X):
@@ -143,7 +160,7 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.multi_class = True
         # X goes to the base estimators untouched: sparse if they all take it
         estimators = self.estimators if isinstance(self.estimators, list) else []
         tags.input_tags.sparse = bool(estimators) and all(
@@ -187,7 +204,7 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
 
     # --------------------------------------------------------------------- fit
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the base estimators out of fold, then the CF ensemble.
 
         Parameters
@@ -195,14 +212,27 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
         X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
             Passed to the base estimators as it is.
         y : array-like of shape (n_samples,)
-            1 or 0 for labeled rows, -1 or NaN for unlabeled rows.
+            The class of each labeled row (numbers, strings, bools), -1 or NaN (None for
+            object labels) for unlabeled rows.
+        sample_weight : array-like of shape (n_samples,), optional
+            Passed to the base estimators' ``fit`` (their labeled rows' weights; every base
+            estimator must accept it) and to the final estimator (see
+            :meth:`CFEnsembleClassifier.fit`).
         """
         names, estimators = self._check_params()
-        y = check_labels(y)
+        y_given = y
+        y, classes = encode_labels(y)
         X = _check_X(X)
         validate_data(self, X, skip_check_array=True)  # feature names and count only
         if y.shape[0] != _num_samples(X):
             raise ValueError(f"y has {y.shape[0]} entries but X has {_num_samples(X)} rows.")
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != y.shape:
+                raise ValueError(
+                    f"sample_weight must have shape ({y.shape[0]},), one weight per row; got "
+                    f"{sample_weight.shape}."
+                )
         self.stack_method_ = [
             _method(name, est, self.stack_method) for name, est in self.estimators
         ]
@@ -210,85 +240,124 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
             X = X.tocsr()  # rows of a COO/DIA/... matrix cannot be selected
         labeled = np.flatnonzero(~np.isnan(y))
         if self.cv == "prefit":
-            for name, est in self.estimators:
-                check_is_fitted(est, msg=f"cv='prefit' but estimator {name!r} is not fitted.")
-                classes = np.asarray(getattr(est, "classes_", [0, 1])).tolist()
-                if sorted(classes) != [0, 1]:
-                    raise ValueError(
-                        f"cv='prefit': estimator {name!r} was fitted on classes {classes}; "
-                        "it must be a binary classifier of 0 and 1."
-                    )
+            self.classes_ = self._prefit_classes(classes)
             self.estimators_ = list(estimators)
             P = self._base_matrix(X)
         else:
-            if labeled.size == 0 or np.unique(y[labeled]).size < 2:
+            if classes.size < 2:
                 raise ValueError(
-                    "y must have labeled rows of both classes (0 and 1), not one class or none: "
-                    "the base estimators are trained on them."
+                    "y must have labeled rows of at least two classes (both classes of a "
+                    "binary problem), not one class or none: the base estimators are trained "
+                    "on them."
+                    + (
+                        " -1 marks an unlabeled row (scikit-learn's semi-supervised "
+                        "convention); if -1 is a class here (labels -1/+1), recode y."
+                        if _marks_minus_one(y_given)
+                        else ""
+                    )
                 )
-            X_l, y_l = _safe_indexing(X, labeled), y[labeled].astype(int)
-            cv = check_cv(self.cv, y_l, classifier=True)  # an int: StratifiedKFold
+            self.classes_ = classes
+            X_l, y_l = _safe_indexing(X, labeled), classes[y[labeled].astype(int)]
+            fit_params = {} if sample_weight is None else {"sample_weight": sample_weight[labeled]}
+            cv = check_cv(self.cv, y_l, classifier=True)  # an int: stratified folds
             splits = list(cv.split(X_l, y_l))
             out_of_fold = [
                 cross_val_predict(
-                    clone(est), X_l, y_l, cv=splits, method=method, n_jobs=self.n_jobs
+                    clone(est),
+                    X_l,
+                    y_l,
+                    cv=splits,
+                    method=method,
+                    n_jobs=self.n_jobs,
+                    params=fit_params,
                 )
                 for est, method in zip(estimators, self.stack_method_, strict=True)
             ]
             self.estimators_ = Parallel(n_jobs=self.n_jobs)(
-                delayed(clone(est).fit)(X_l, y_l) for est in estimators
+                delayed(clone(est).fit)(X_l, y_l, **fit_params) for est in estimators
             )
-            P = np.empty((y.shape[0], len(estimators)))
-            P[labeled] = np.column_stack(
-                [
-                    _column(scores, est.classes_, method)
-                    for scores, est, method in zip(
-                        out_of_fold, self.estimators_, self.stack_method_, strict=True
-                    )
-                ]
-            )
+            columns = [
+                _column(scores, est.classes_, classes, method)
+                for scores, est, method in zip(
+                    out_of_fold, self.estimators_, self.stack_method_, strict=True
+                )
+            ]
+            P = np.empty((y.shape[0], *np.stack(columns, axis=1).shape[1:]))
+            P[labeled] = np.stack(columns, axis=1)
             unlabeled = np.flatnonzero(np.isnan(y))
             if unlabeled.size:
                 P[unlabeled] = self._base_matrix(_safe_indexing(X, unlabeled))
         self.named_estimators_ = Bunch(**dict(zip(names, self.estimators_, strict=True)))
         self.P_ = P
         final = CFEnsembleClassifier() if self.final_estimator is None else self.final_estimator
-        self.final_estimator_ = clone(final).fit(P, np.where(np.isnan(y), -1, y))
-        self.classes_ = self.final_estimator_.classes_
+        self.final_estimator_ = clone(final).fit(P, y_given, sample_weight)
         self.n_iter_ = self.final_estimator_.n_iter_
         self.transduction_ = self.final_estimator_.transduction_
         return self
 
+    def _prefit_classes(self, classes: np.ndarray) -> np.ndarray:
+        """``cv="prefit"``: the estimators' common ``classes_`` (those of ``y`` if labeled)."""
+        found = []
+        for name, est in self.estimators:
+            check_is_fitted(est, msg=f"cv='prefit' but estimator {name!r} is not fitted.")
+            found.append(np.asarray(getattr(est, "classes_", [0, 1])))
+        reference = classes if classes.size >= 2 else found[0]
+        for (name, _), own in zip(self.estimators, found, strict=True):
+            if own.tolist() != reference.tolist():
+                raise ValueError(
+                    f"cv='prefit': estimator {name!r} was fitted on classes {own.tolist()}; "
+                    f"every estimator must have the classes {reference.tolist()}"
+                    + (" of the labeled rows of y." if classes.size >= 2 else " of the first.")
+                )
+        return reference
+
     def _base_matrix(self, X) -> np.ndarray:
+        """``P`` for ``X``: (n, m) for two classes, (n, m, K) for K >= 3."""
         columns = [
-            _column(getattr(est, method)(X), getattr(est, "classes_", (0, 1)), method)
+            _column(
+                getattr(est, method)(X),
+                getattr(est, "classes_", self.classes_),
+                self.classes_,
+                method,
+            )
             for est, method in zip(self.estimators_, self.stack_method_, strict=True)
         ]
-        return np.column_stack(columns)
+        return np.stack(columns, axis=1)
 
     # ----------------------------------------------------------------- predict
 
-    def transform(self, X) -> np.ndarray:
-        """The base estimators' probabilities for ``X``: the rows of ``P`` for new data."""
+    def _new_matrix(self, X) -> np.ndarray:
         check_is_fitted(self, "final_estimator_")
         X = _check_X(X)
         validate_data(self, X, reset=False, skip_check_array=True)
         return self._base_matrix(X)
 
+    def transform(self, X) -> np.ndarray:
+        """The base estimators' probabilities for ``X``: the rows of ``P`` for new data,
+        (n, m) for two classes and (n, m K) for K >= 3 (each estimator's K classes side by
+        side, named by :meth:`get_feature_names_out`)."""
+        P = self._new_matrix(X)
+        return P.reshape(P.shape[0], -1)
+
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the columns of :meth:`transform`: the base estimators' names."""
+        """Names of the columns of :meth:`transform`: the base estimators' names, and
+        ``<name>__<class>`` for K >= 3 classes."""
         check_is_fitted(self, "final_estimator_")
-        return np.asarray(list(self.named_estimators_), dtype=object)
+        names = list(self.named_estimators_)
+        if self.classes_.size > 2:
+            names = [f"{name}__{label}" for name in names for label in self.classes_.tolist()]
+        return np.asarray(names, dtype=object)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Base predictions for ``X``, folded into the fitted ensemble; shape (n_samples, 2)."""
-        check_is_fitted(self, "final_estimator_")
-        return self.final_estimator_.predict_proba(self.transform(X))
+        """Base predictions for ``X``, folded into the fitted ensemble; shape (n_samples,
+        n_classes), classes in the order of ``classes_``."""
+        P = self._new_matrix(X)
+        return self.final_estimator_.predict_proba(P)
 
     def predict(self, X) -> np.ndarray:
-        """Class labels: 1 where the positive probability is at least 0.5."""
-        check_is_fitted(self, "final_estimator_")
-        return self.final_estimator_.predict(self.transform(X))
+        """Class labels of ``X`` (labels of ``classes_``)."""
+        P = self._new_matrix(X)
+        return self.final_estimator_.predict(P)
 
     # -------------------------------------------------------------------- save
 
