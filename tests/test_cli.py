@@ -165,8 +165,21 @@ def test_clear_errors_for_bad_files(tmp_path, capsys):
     assert "column 'b', row 2: 1.7 is not a probability in [0, 1]" in _fit_error(capsys, outside)
 
     bad_label = tmp_path / "label.csv"
-    bad_label.write_text("a,b,y\n0.1,0.2,yes\n0.3,0.7,0\n")
-    assert "'yes' is not a label" in _fit_error(capsys, bad_label)
+    bad_label.write_text("a,b,y\n0.1,0.2,0.5\n0.3,0.7,0\n")
+    assert "'0.5' is not a class label" in _fit_error(capsys, bad_label)
+
+    three = tmp_path / "three.csv"
+    three.write_text("a,b,y\n0.1,0.2,0\n0.3,0.7,1\n0.5,0.5,2\n")
+    assert "name" in _fit_error(capsys, three) and "<classifier>__<class>" in (
+        _fit_error(capsys, three)
+    )
+    unlike = tmp_path / "unlike.csv"
+    unlike.write_text("a__x,a__y,b__x,b__y,y\n0.1,0.9,0.2,0.8,u\n0.7,0.3,0.6,0.4,v\n")
+    assert "name the classes ['x', 'y']" in _fit_error(capsys, unlike)
+
+    weights = tmp_path / "weights.csv"
+    weights.write_text("a,b,y,w\n0.1,0.2,0,1\n0.3,0.7,1,\n")
+    assert "column 'w', row 2" in _fit_error(capsys, weights, "--sample-weight-column", "w")
 
     excel = tmp_path / "data.xlsx"
     excel.write_text("not really")
@@ -374,3 +387,78 @@ def test_delimiter_option(files, capsys):
     with pytest.raises(SystemExit):
         main([*args, "--model", str(tmp / "x.cfe"), "--delimiter", ";;"])
     assert "is not one character" in capsys.readouterr().err
+
+
+def _multiclass_csv(path, P, labels, names=("lr", "nb", "knn")):
+    """Columns <classifier>__<class>, classes in a shuffled order, and a label column."""
+    import pandas as pd
+
+    classes = ["ant", "bee", "cow"]
+    order = [(u, k) for k in (2, 0, 1) for u in range(len(names))]  # not classifier-major
+    frame = pd.DataFrame({f"{names[u]}__{classes[k]}": P[:, u, k] for u, k in order})
+    frame["y"] = labels
+    frame.to_csv(path, index=False)
+
+
+def test_multiclass_fit_predict_report(tmp_path, capsys):
+    from cfensemble import CFEnsembleClassifier, load
+
+    P, y = make_ensemble_problem(300, 3, n_classes=3, missing_rate=0.2, random_state=0)
+    names = np.array(["ant", "bee", "cow"], dtype=object)
+    labeled = np.random.default_rng(0).random(300) < 0.4
+    labels = np.where(labeled, names[y], None)
+    train = tmp_path / "train.csv"
+    _multiclass_csv(train, P, labels)
+    model, out = tmp_path / "m.cfe", tmp_path / "fit.csv"
+    code = main(
+        ["fit", str(train), "--label-column", "y", "--model", str(model), "-o", str(out),
+         "--random-state", "0", "--quiet"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    reference = CFEnsembleClassifier(random_state=0).fit(P, labels)
+    clf = load(model)
+    np.testing.assert_array_equal(clf.classes_, names)
+    import pandas as pd
+
+    table = pd.read_csv(out, keep_default_na=False)
+    expected_columns = ["row", "label", "labeled"] + [f"probability__{c}" for c in names]
+    assert list(table.columns) == [*expected_columns, "predicted"]
+    proba = table[[f"probability__{c}" for c in names]].to_numpy()
+    np.testing.assert_allclose(proba, reference.transduction_, atol=1e-8)
+    np.testing.assert_array_equal(table["predicted"], names[np.argmax(proba, axis=1)])
+    np.testing.assert_array_equal(table["labeled"], labeled.astype(int))
+
+    new = tmp_path / "new.csv"
+    _multiclass_csv(new, P[:50], [None] * 50)
+    predicted = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(model), str(new), "-o", str(predicted)]) == 0
+    table = pd.read_csv(predicted)
+    np.testing.assert_allclose(
+        table[[f"probability__{c}" for c in names]].to_numpy(),
+        reference.predict_proba(P[:50]),
+        atol=1e-8,
+    )
+    report = tmp_path / "report"
+    assert main(["report", "--model", str(model), "--labels", str(train), "-o", str(report)]) == 0
+    assert (report / "report.md").exists()
+
+
+def test_sample_weight_column_counts_rows(files, tmp_path, capsys):
+    import pandas as pd
+
+    from cfensemble import CFEnsembleClassifier
+
+    _, train, *_ = files
+    table = pd.read_csv(train)
+    weight = np.random.default_rng(0).integers(1, 3, len(table))
+    table["w"] = weight
+    path = tmp_path / "weighted.csv"
+    table.to_csv(path, index=False)
+    out = tmp_path / "o.csv"
+    args = ["fit", str(path), "--label-column", "y", "--model", str(tmp_path / "m.cfe"), "-o",
+            str(out), "--random-state", "0", "--quiet", "--sample-weight-column", "w"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    P = table[NAMES].to_numpy()
+    y = table["y"].fillna(-1).to_numpy()
+    reference = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=weight)
+    np.testing.assert_allclose(pd.read_csv(out)["probability"], reference.transduction_, atol=1e-8)

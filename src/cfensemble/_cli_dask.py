@@ -119,13 +119,16 @@ def _predictions(frame, model, columns, id_column, label=None):
             y = np.nan_to_num(df[label].to_numpy(dtype=np.float64), nan=-1.0)
             out["label"] = _labels_column(y)
             out["labeled"] = (y != -1).astype(np.int64)
-        out["probability"] = model.predict_proba(P)[:, 1] if len(df) else np.zeros(0)
+        p = model.predict_proba(P)[:, 1] if len(df) else np.zeros(0)
+        out["probability"] = p
+        out["predicted"] = model.classes_[(p >= 0.5).astype(int)].astype(np.int64)
         return pd.DataFrame(out)
 
     meta = {} if id_column is None else {id_column: frame[id_column].dtype}
     if label is not None:
         meta.update({"label": "Int64", "labeled": "int64"})
     meta["probability"] = "float64"
+    meta["predicted"] = "int64"
     empty = pd.DataFrame({k: pd.Series(dtype=v) for k, v in meta.items()})
     return frame.map_partitions(part, meta=empty)
 
@@ -142,17 +145,24 @@ def fit_dataset(args, params: dict, progress, error) -> int:
         args.output or str(model_path.with_suffix(".predictions")), files, error
     )
     with _Scheduler(args.scheduler, error):
-        frame = _frame(files, [label, id_column, *(args.classifier_columns or [])], error)
+        weight = args.sample_weight_column
+        needed = [label, id_column, weight, *(args.classifier_columns or [])]
+        frame = _frame(files, needed, error)
         columns = args.classifier_columns or [
-            c for c in frame.columns if c not in (label, id_column)
+            c for c in frame.columns if c not in (label, id_column, weight)
         ]
-        _numeric(frame, [*columns, label], error)
-        array = frame[[*columns, label]].astype(np.float64).to_dask_array(lengths=True)
-        P, y = array[:, :-1], array[:, -1]
+        extra = [label] if weight is None else [label, weight]
+        _numeric(frame, [*columns, *extra], error)
+        array = frame[[*columns, *extra]].astype(np.float64).to_dask_array(lengths=True)
+        m = len(columns)
+        P, y = array[:, :m], array[:, m]
+        sample_weight = None if weight is None else array[:, m + 1]
         clf = DaskCFEnsembleClassifier(**params, callback=progress)
-        fit_with_progress(clf, P, y, progress, args.predictions)
+        fit_with_progress(clf, P, y, progress, args.predictions, sample_weight)
         model = clf.to_model()
         metadata = {"classifier_columns": list(columns), "label_column": label}
+        if weight is not None:
+            metadata["sample_weight_column"] = weight
         if id_column is not None:
             metadata["id_column"] = id_column
         # the predictions first, the model file last: a failure leaves neither behind

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import _cli_dask
+from .metrics import labeled_mask
 
 
 class CLIError(Exception):
@@ -390,18 +391,55 @@ def probability_matrix(table: Table, columns: Sequence[str], hint: str = "") -> 
 
 
 def label_vector(table: Table, column_name: str) -> np.ndarray:
-    """Labels 0/1, with -1 for an empty cell or -1 (unlabeled)."""
+    """The labels: numbers (int64 where whole) with -1 for an empty cell or -1 (unlabeled),
+    or, when a cell is not a number, strings with None for an empty cell or "-1"."""
     column = table.column(column_name, "label column")
-    values, missing, _ = _numbers(column)
-    y = np.where(missing, -1.0, values)
-    bad = ~np.isin(y, (0.0, 1.0, -1.0))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    values, missing, text = _numbers(column)
+    if not text.any():
+        y = np.where(missing, -1.0, values)
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise CLIError(
+                f"{table.path}: column {column_name!r}, row {i + 1}: {_shown(column.iloc[i])} "
+                "is not a class label (a whole number or a name; empty or -1 for unlabeled)."
+            )
+        return y.astype(np.int64)
+    labels = column.astype("string").str.strip().to_numpy(dtype=object, na_value=None)
+    return np.where(missing | (labels == "-1"), None, labels)
+
+
+def class_layout(
+    columns: Sequence[str], classes: np.ndarray
+) -> tuple[list[str], list[str]] | None:
+    """``(classifiers, ordered columns)`` when the columns are ``<classifier>__<class>``
+    for every class of ``classes`` (the labels, sorted), else None (one column per
+    classifier). The ordered columns are classifier-major, classes in ``classes``' order:
+    the layout of a (n, m, K) ``P``."""
+    parts = [c.rsplit("__", 1) for c in columns]
+    if len(columns) < 2 or any(len(p) != 2 or not p[0] or not p[1] for p in parts):
+        return None
+    classifiers = list(dict.fromkeys(p[0] for p in parts))
+    suffixes = {name: [p[1] for p in parts if p[0] == name] for name in classifiers}
+    first = sorted(suffixes[classifiers[0]])
+    if len(first) < 2 or any(sorted(v) != first for v in suffixes.values()):
+        return None
+    names = [str(label) for label in classes.tolist()] if classes.size else first
+    if sorted(names) != first:
         raise CLIError(
-            f"{table.path}: column {column_name!r}, row {i + 1}: {_shown(column.iloc[i])} is "
-            "not a label (1, 0, or empty / -1 for unlabeled)."
+            f"the classifier columns name the classes {first} (as <classifier>__<class>) but "
+            f"the labels are {names}: they must be the same."
         )
-    return y
+    return classifiers, [f"{c}__{k}" for c in classifiers for k in names]
+
+
+def _classes_of(y: np.ndarray) -> np.ndarray:
+    from ._validation import encode_labels
+
+    try:
+        return encode_labels(y)[1]
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- writing tables
@@ -429,8 +467,43 @@ def _table_writer(path: Path, columns: dict[str, Any], decimals: str = "%.10g"):
 
 
 def _labels_column(y: np.ndarray):
+    """Labels for an output table: nullable integers, or strings, empty where unlabeled."""
     pd = _pandas()
+    if y.dtype == object:
+        return pd.Series(y, dtype="string")
     return pd.Series(np.where(y == -1, 0, y).astype(np.int64), dtype="Int64").mask(y == -1)
+
+
+def _probability_columns(clf, proba: np.ndarray) -> dict[str, Any]:
+    """``probability`` (two classes: the second's) or ``probability__<class>`` per class,
+    and ``predicted``, the most probable label."""
+    if proba.ndim == 1:
+        proba = np.column_stack([1.0 - proba, proba])
+    classes = clf.classes_
+    if proba.shape[1] == 2:
+        out: dict[str, Any] = {"probability": proba[:, 1]}
+        chosen = (proba[:, 1] >= 0.5).astype(int)
+    else:
+        out = {f"probability__{label}": proba[:, k] for k, label in enumerate(classes.tolist())}
+        chosen = np.argmax(proba, axis=1)
+    out["predicted"] = classes[chosen]
+    return out
+
+
+def _sample_weight(table: Table, name: str | None) -> np.ndarray | None:
+    """The --sample-weight-column: numbers >= 0, one per row."""
+    if name is None:
+        return None
+    column = table.column(name, "sample weight column")
+    values, missing, text = _numbers(column)
+    bad = missing | text | ~(values >= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise CLIError(
+            f"{table.path}: column {name!r}, row {i + 1}: {_shown(column.iloc[i])} is not a "
+            "sample weight (a number >= 0 in every row)."
+        )
+    return values
 
 
 # ---------------------------------------------------------------- estimator options
@@ -643,8 +716,20 @@ def fit_command(args: argparse.Namespace) -> int:
                 "would leak the labels into P."
             )
         _check_id_column(args.id_column, args.classifier_columns, "a classifier column")
+        if args.sample_weight_column in args.classifier_columns:
+            raise CLIError(
+                f"--sample-weight-column {args.sample_weight_column!r} is also a classifier "
+                "column."
+            )
     if args.id_column == label:
         raise CLIError(f"--id-column {label!r} is also the label column.")
+    if args.sample_weight_column is not None and args.sample_weight_column in (
+        label,
+        args.id_column,
+    ):
+        raise CLIError(
+            f"--sample-weight-column {args.sample_weight_column!r} is also the label or ID column."
+        )
     params = {name: getattr(args, name) for name in args.estimator_params}
     if params["random_state"] is None:  # a run is repeatable: a seed is drawn and printed
         params["random_state"] = int(np.random.default_rng().integers(2**31))
@@ -666,9 +751,10 @@ def fit_command(args: argparse.Namespace) -> int:
     _distinct(**{"--model": model, "-o": output})
     table = read_table(source, [args.id_column], args.delimiter)
     y = label_vector(table, label)
+    weight = _sample_weight(table, args.sample_weight_column)
     ids = _ids(table, args.id_column)
     columns = args.classifier_columns or [
-        c for c in table.names if c not in (label, args.id_column)
+        c for c in table.names if c not in (label, args.id_column, args.sample_weight_column)
     ]
     if not columns:
         raise CLIError(f"{source}: no classifier columns besides {label!r}.")
@@ -680,18 +766,33 @@ def fit_command(args: argparse.Namespace) -> int:
             "with --classifier-columns)"
         )
     )
+    classes = _classes_of(y)
+    layout = class_layout(columns, classes)
+    if layout is None and classes.size > 2:
+        raise CLIError(
+            f"{source}: the labels hold {classes.size} classes {classes[:5].tolist()}; give "
+            "each classifier one column per class, named <classifier>__<class> (e.g. "
+            f"rf__{classes[0]}), holding its class probabilities."
+        )
+    classifiers = columns if layout is None else layout[0]
+    if layout is not None:
+        columns = layout[1]
     P = probability_matrix(table, columns, hint)
+    if layout is not None:
+        P = P.reshape(len(table), len(classifiers), -1)
     clf = CFEnsembleClassifier(**params, callback=progress)
-    fit_with_progress(clf, P, y, progress, source)
+    fit_with_progress(clf, P, y, progress, source, weight)
     clf.set_params(callback=None)  # a model file holds no callable
     metadata = {"classifier_columns": columns, "label_column": label}
     if args.id_column is not None:
         metadata["id_column"] = args.id_column
+    if args.sample_weight_column is not None:
+        metadata["sample_weight_column"] = args.sample_weight_column
     predictions = {
         **ids,
         "label": _labels_column(y),
-        "labeled": (y != -1).astype(np.int64),
-        "probability": clf.transduction_,
+        "labeled": labeled_mask(y).astype(np.int64),
+        **_probability_columns(clf, clf.transduction_),
     }
     with _Outputs() as outputs:
         outputs.stage(model, lambda path: save_model(clf, path, metadata))
@@ -704,7 +805,8 @@ def fit_command(args: argparse.Namespace) -> int:
             if params[name] == "auto"
         ]
         print(
-            f"fitted {len(columns)} classifiers on {len(y)} rows ({int((y != -1).sum())} labeled) "
+            f"fitted {len(classifiers)} classifiers on {len(y)} rows "
+            f"({int(labeled_mask(y).sum())} labeled) "
             f"in {clf.n_iter_} iterations; model: {model}; predictions: {output} (column "
             "'labeled' marks the rows whose labels the fit saw)\n"
             + seed_line(clf.random_state)
@@ -713,12 +815,12 @@ def fit_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def fit_with_progress(clf, P, y, progress, source) -> None:
-    """``clf.fit(P, y)`` inside the progress bar (when there is one); a ValueError is a
-    CLIError naming ``source``."""
+def fit_with_progress(clf, P, y, progress, source, sample_weight=None) -> None:
+    """``clf.fit(P, y, sample_weight)`` inside the progress bar (when there is one); a
+    ValueError is a CLIError naming ``source``."""
     try:
         with progress if progress is not None else contextlib.nullcontext():
-            clf.fit(P, y)
+            clf.fit(P, y, sample_weight)
     except ValueError as exc:
         raise CLIError(f"{source}: {exc}") from None
 
@@ -743,10 +845,10 @@ def _model_columns(clf, model, table: Table, exclude: Sequence[str | None]) -> l
     if columns is not None:
         if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
             raise CLIError(f"{model}: classifier_columns in its metadata is not a list of names.")
-        if len(columns) != clf.n_features_in_:
+        if len(columns) != _n_columns(clf):
             raise CLIError(
                 f"{model}: its metadata names {len(columns)} classifier columns but the model "
-                f"was fitted on {clf.n_features_in_}."
+                f"was fitted on {_n_columns(clf)}."
             )
         return columns
     names = getattr(clf, "feature_names_in_", None)  # a model saved from Python
@@ -760,6 +862,19 @@ def _model_columns(clf, model, table: Table, exclude: Sequence[str | None]) -> l
             "(all of them are used, in order)."
         )
     return columns
+
+
+def _n_columns(clf) -> int:
+    """Columns of the model's ``P`` in a table: one per classifier, or one per classifier
+    and class (``<classifier>__<class>``)."""
+    return clf.n_features_in_ * max(getattr(clf, "n_class_columns_", 0), 1)
+
+
+def _model_matrix(clf, table: Table, columns: Sequence[str]) -> np.ndarray:
+    """``P`` of a table in the model's layout: (n, m) or (n, m, K)."""
+    P = probability_matrix(table, columns)
+    k = getattr(clf, "n_class_columns_", 0)
+    return P.reshape(len(table), clf.n_features_in_, k) if k else P
 
 
 def _id_column(args, clf, table: Table) -> str | None:
@@ -786,16 +901,16 @@ def predict_command(args: argparse.Namespace) -> int:
     id_column = _id_column(args, clf, table)
     columns = _model_columns(clf, args.model, table, [id_column])
     _check_id_column(id_column, columns, "one of the model's classifier columns")
-    if id_column == "probability":
-        raise CLIError("--id-column 'probability' would collide with the output's column.")
+    if id_column == "predicted" or (id_column or "").startswith("probability"):
+        raise CLIError(f"--id-column {id_column!r} would collide with the output's columns.")
     ids = _ids(table, id_column)
-    P = probability_matrix(table, columns)
+    P = _model_matrix(clf, table, columns)
     try:
-        proba = clf.predict_proba(P)[:, 1]
+        proba = clf.predict_proba(P)
     except ValueError as exc:
         raise CLIError(f"{source}: {exc}") from None
     with _Outputs() as outputs:
-        outputs.stage(output, _table_writer(output, {**ids, "probability": proba}))
+        outputs.stage(output, _table_writer(output, {**ids, **_probability_columns(clf, proba)}))
         outputs.commit()
     return 0
 
@@ -812,14 +927,20 @@ def report_command(args: argparse.Namespace) -> int:
         if not isinstance(label_column, str):
             raise CLIError(f"{args.model}: label_column in its metadata is not a name.")
         columns = _model_columns(clf, args.model, table, [label_column])
-        P = probability_matrix(table, columns)
+        P = _model_matrix(clf, table, columns)
         y = label_vector(table, label_column)
-        if not ((y == 1).any() and (y == 0).any()):
+        if _classes_of(y).size < 2:
             raise CLIError(
-                f"{args.labels}: the precision-recall figure needs labeled rows of both classes."
+                f"{args.labels}: the precision-recall figure needs labeled rows of at least "
+                "two classes."
             )
+        if P.ndim == 3:
+            columns = [c.rsplit("__", 1)[0] for c in columns[:: P.shape[2]]]
     elif isinstance(clf.model_metadata_.get("classifier_columns"), list):
         columns = [str(c) for c in clf.model_metadata_["classifier_columns"]]
+        k = getattr(clf, "n_class_columns_", 0)
+        if k:
+            columns = [c.rsplit("__", 1)[0] for c in columns[::k]]
     try:
         path = _write_report(clf, output, columns, P, y)
     except ValueError as exc:
@@ -1011,8 +1132,21 @@ def build_parser() -> argparse.ArgumentParser:
     p_fit.add_argument(
         "predictions", help=f"probability columns + label column: {_KNOWN} (by suffix)"
     )
-    p_fit.add_argument("--label-column", required=True, help="1/0; empty or -1 = unlabeled")
-    p_fit.add_argument("--classifier-columns", nargs="+", help="default: every other column")
+    p_fit.add_argument(
+        "--label-column",
+        required=True,
+        help="the class of each row (numbers or names); empty or -1 = unlabeled",
+    )
+    p_fit.add_argument(
+        "--classifier-columns",
+        nargs="+",
+        help="default: every other column; for more than two classes, one column per "
+        "classifier and class named <classifier>__<class>",
+    )
+    p_fit.add_argument(
+        "--sample-weight-column",
+        help="a weight >= 0 per row: a row of weight k counts as k copies of it",
+    )
     p_fit.add_argument(
         "--id-column", help="a row identifier, copied to the predictions file (not a classifier)"
     )
