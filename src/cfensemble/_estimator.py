@@ -138,7 +138,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     trained on the labeled rows, and returns one probability per instance. The aggregator's
     input ``A`` is by default the observed predictions, with the factorization filling in
     the missing ones. Unlabeled rows of ``P`` shape the factorization and get predictions in
-    ``transduction_``; new rows are folded in by :meth:`predict_proba`.
+    ``transduction_``; new rows are folded in by :meth:`predict_proba`. Labels may be of any
+    kind (numbers, strings, bools); for K >= 3 classes ``P`` is (n, m, K), each
+    classifier's class probabilities, and the aggregator is a softmax (see Notes).
 
     Parameters
     ----------
@@ -206,7 +208,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     label_aware_alpha : float >= 0, default=1.0
         Strength of the label-aware boost.
     use_class_weights : bool, default=True
-        Weight labeled instances by ``n_L / (2 n_class)`` in the supervised loss.
+        Weight labeled instances by ``n_L / (K n_class)`` in the supervised loss (K classes;
+        counts weighted by ``sample_weight``).
     prior_correction : bool, default=True
         With class weights, the aggregator is fitted as if both classes were equally
         frequent; add ``log(n_1 / n_0)`` (the labeled rows' class ratio) to the intercept
@@ -218,8 +221,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         rows the base classifiers find hard count more (the original write-up's
         "instance-dependent costs"; measured in ``benchmarks/results/accuracy_future.md``).
     fn_cost : float > 0, default=1.0
-        Cost of a false negative relative to a false positive: the positive labeled rows'
-        weights are multiplied by it. Above 1 the probabilities move up (``predict`` then
+        Cost of a false negative relative to a false positive (two classes; the positive
+        class is ``classes_[1]``): the positive labeled rows' weights are multiplied by it. Above 1 the probabilities move up (``predict`` then
         thresholds at the cost-weighted point; the probabilities are no longer calibrated,
         by design). Measured in ``benchmarks/results/accuracy_future.md``.
     focal_gamma : float >= 0, default=0.0
@@ -284,10 +287,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (2,)
-        ``[0, 1]``.
+    classes_ : ndarray of shape (n_classes,)
+        The labels, sorted (``[0, 1]`` when ``y`` had no labeled rows and ``P`` is 2-D).
     n_features_in_ : int
         Number of base classifiers ``m``.
+    n_class_columns_ : int
+        Class columns per classifier in ``P``: 0 for a 2-D ``P``, else ``P.shape[2]``.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names of ``P`` when it was a DataFrame with string column names; new rows
         must then come with the same names in the same order.
@@ -301,10 +306,13 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     cv_results_ : list of dict or None
         With "auto": mean and per-fold PR-AUC of every candidate; None otherwise.
     coef_ : ndarray of shape (n_classifiers,) or (2 * n_classifiers,)
-        Signed aggregator weights (observed columns first for ``aggregator_input="both"``).
-    intercept_ : float
-    transduction_ : ndarray of shape (n_samples,)
-        Positive-class probability of every row seen in :meth:`fit`.
+        Signed aggregator weights (observed columns first for ``aggregator_input="both"``);
+        for K >= 3 classes shape (n_classifiers, K) (or (2 n_classifiers, K)): the weight of
+        each classifier's probability of class k in the logit of class k.
+    intercept_ : float or ndarray of shape (K,)
+    transduction_ : ndarray of shape (n_samples,) or (n_samples, K)
+        Probability of the second class (K classes: of every class) of every row seen in
+        :meth:`fit`.
     aggregator_trained_ : bool
         False for the mean aggregator and without labels: predictions are then the clipped
         mean of the aggregator input.
@@ -331,7 +339,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                   + aggregator_shrinkage / 2 |w - mean(w)|^2
 
     with ``z_i = w . A_i + b``, ``kappa`` the class weights and ``l`` the focal loss
-    (cross-entropy for ``focal_gamma = 0``). The instance factors minimise ``L_recon`` with
+    (cross-entropy for ``focal_gamma = 0``). For K >= 3 classes ``P`` (n, m, K) is factorized
+    as one (n, m K) matrix (a classifier's K columns side by side: every class shares the
+    instance factors), ``z_ik = sum_u w_uk A_i,(u,k) + b_k``, ``p_i = softmax(z_i)``, ``l``
+    is ``-(1 - p_t)^gamma log p_t`` of the true class and ``kappa_i = n_L / (K n_class(i))``;
+    with ``prior_correction`` the intercepts gain ``log(n_k / n_L)``. The instance factors minimise ``L_recon`` with
     label-free confidence (so labeled and unlabeled rows, and new rows folded in, are
     represented alike); the classifier factors and the aggregator minimise the whole
     objective (see ``cfensemble._als`` for the majorised ALS steps).
