@@ -382,3 +382,13 @@ def test_a_version_2_model_file_still_loads(problem, tmp_path):
     loaded = cfensemble.load(path)
     assert loaded.n_class_columns_ == 0
     np.testing.assert_array_equal(loaded.predict_proba(P), _fit(P, y).predict_proba(P))
+
+
+def test_multiclass_diagnostics_give_weights_per_class(multiclass):
+    P, _, y = multiclass
+    est = _fit(P, y)
+    d = est.diagnostics_
+    np.testing.assert_array_equal(d["weights"], est.coef_)
+    np.testing.assert_allclose(d["class_weight_sums"], est.coef_.sum(axis=0))
+    assert d["weight_sum"] == pytest.approx(min(est.coef_.sum(axis=0)))
+    assert not d["collapsed"]

@@ -17,7 +17,10 @@ current point it is majorised by a quadratic (Böhning's bound). The logit ``z_i
 on the classifier factors through ``G[i, u] * P_hat[i, u]`` (``G`` =
 :func:`~cfensemble._problem.input_weight`), which couples the classifiers; they are updated
 in turn, each minimising the majoriser taken at the current point (a term
-``sum_i beta_i G[i, u]^2 y_i y_i^T`` in its normal equations). The classifier step and the
+``sum_i beta_i G[i, u]^2 y_i y_i^T`` in its normal equations). For K classes a column
+``(u, k)`` moves the logit of class k only, and the softmax cross-entropy's curvature along
+one logit is ``p_k (1 - p_k) <= 1/4`` (tighter than the bound 1/2 on the whole multinomial
+Hessian, and enough here since one column moves at a time). The classifier step and the
 exact aggregator step therefore never increase the objective. The instance step fits the
 instance factors to ``P`` alone with label-free confidence (it never increases
 ``L_recon``); it is also the fold-in of new rows.

@@ -43,12 +43,16 @@ def aggregator_diagnostics(w: np.ndarray, proba: np.ndarray) -> dict:
     """Signed aggregator weights and prediction spread, with a collapse flag.
 
     ``collapsed`` is True when the weights sum to <= 0 (the ensemble ranks against its
-    base classifiers) or the predictions have std below 1e-3.
+    base classifiers) or the predictions have std below 1e-3. For K classes (``w`` of shape
+    (m, K)) ``weight_sum`` is the smallest of the per-class sums (``class_weight_sums``).
     """
     w = np.asarray(w, dtype=np.float64)
-    weight_sum = float(np.sum(w))
+    # K classes: w is (m, K) and each class's logit must rank with its members
+    weight_sum = float(np.sum(w)) if w.ndim == 1 else float(np.min(np.sum(w, axis=0)))
     prediction_std = float(np.std(proba))
+    extra = {} if w.ndim == 1 else {"class_weight_sums": np.sum(w, axis=0).tolist()}
     return {
+        **extra,
         "weights": w.copy(),
         "weight_std": float(np.std(w)),
         "weight_min": float(np.min(w)),
