@@ -226,9 +226,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "instance-dependent costs"; measured in ``benchmarks/results/accuracy_future.md``).
     fn_cost : float > 0, default=1.0
         Cost of a false negative relative to a false positive (two classes; the positive
-        class is ``classes_[1]``): the positive labeled rows' weights are multiplied by it. Above 1 the probabilities move up (``predict`` then
-        thresholds at the cost-weighted point; the probabilities are no longer calibrated,
-        by design). Measured in ``benchmarks/results/accuracy_future.md``.
+        class is ``classes_[1]``): the positive labeled rows' weights are multiplied by it.
+        Above 1 the probabilities move up (``predict`` then thresholds at the cost-weighted
+        point; the probabilities are no longer calibrated, by design). Measured in
+        ``benchmarks/results/accuracy_future.md``.
     focal_gamma : float >= 0, default=0.0
         Focal-loss exponent: the supervised loss is ``-(1 - p_t)^gamma log p_t``.
     max_iter : int >= 1, default=100
@@ -347,10 +348,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     as one (n, m K) matrix (a classifier's K columns side by side: every class shares the
     instance factors), ``z_ik = sum_u w_uk A_i,(u,k) + b_k``, ``p_i = softmax(z_i)``, ``l``
     is ``-(1 - p_t)^gamma log p_t`` of the true class and ``kappa_i = n_L / (K n_class(i))``;
-    with ``prior_correction`` the intercepts gain ``log(n_k / n_L)``. The instance factors minimise ``L_recon`` with
-    label-free confidence (so labeled and unlabeled rows, and new rows folded in, are
-    represented alike); the classifier factors and the aggregator minimise the whole
-    objective (see ``cfensemble._als`` for the majorised ALS steps).
+    with ``prior_correction`` the intercepts gain ``log(n_k / n_L)``. The instance factors
+    minimise ``L_recon`` with label-free confidence (so labeled and unlabeled rows, and new
+    rows folded in, are represented alike); the classifier factors and the aggregator
+    minimise the whole objective (see ``cfensemble._als`` for the majorised ALS steps).
     """
 
     _parameter_constraints: ClassVar[dict] = {
