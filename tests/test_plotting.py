@@ -7,6 +7,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from cfensemble import CFEnsembleClassifier
+from cfensemble.metrics import labeled_mask
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -102,3 +103,128 @@ def test_report_metrics_table_matches_the_metrics(fitted, tmp_path):
     seen = ~np.isnan(P[:, 0])
     first = average_precision_score(y[seen], P[seen, 0])
     assert f"| {int(seen.sum())} | {first:.3f} |" in text
+
+
+# --- multi-class models: P (n, m, K), coef_ (m, K), labels of any kind ---
+
+CLASSES = ["ant", "bee", "cow"]
+NAMES = ["a", "b", "c", "d"]
+
+
+@pytest.fixture(scope="module")
+def multiclass():
+    """A fitted 3-class model with string labels, half the rows unlabeled (None) and 30 %
+    of the predictions missing: (clf, P, y with None, y_true)."""
+    from cfensemble import make_ensemble_problem
+
+    P, y = make_ensemble_problem(300, 4, n_classes=3, missing_rate=0.3, random_state=0)
+    y_true = np.array(CLASSES, dtype=object)[y]
+    y_semi = y_true.copy()
+    y_semi[np.random.default_rng(1).random(y.size) < 0.5] = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CFEnsembleClassifier(random_state=0, max_iter=20).fit(P, y_semi)
+    assert clf.coef_.shape == (4, 3)
+    yield clf, P, y_semi, y_true
+    plt.close("all")
+
+
+def test_multiclass_weights_are_grouped_per_classifier(multiclass):
+    clf, *_ = multiclass
+    ax = plotting.plot_weights(clf, NAMES)
+    assert len(ax.patches) == clf.coef_.size  # one bar per classifier and class
+    np.testing.assert_allclose(
+        sorted(p.get_height() for p in ax.patches), np.sort(clf.coef_, None)
+    )
+    assert [t.get_text() for t in ax.get_xticklabels()] == NAMES
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert set(CLASSES) <= set(legend)
+    assert all(c in ax.get_title() for c in CLASSES)  # per-class sums and intercepts
+    reference = [line for line in ax.get_lines() if "equal share" in line.get_label()]
+    np.testing.assert_allclose(reference[0].get_ydata(), clf.coef_.mean())
+    # the bars of a class share its colour
+    colours = {tuple(p.get_facecolor()) for p in ax.patches}
+    assert len(colours) == len(CLASSES)
+
+
+def test_multiclass_pr_curves_one_vs_rest(multiclass):
+    clf, P, y, _ = multiclass
+    ax = plotting.plot_pr_curves(y, P, clf.transduction_, NAMES, classes=clf.classes_)
+    lines = ax.get_lines()
+    assert len(lines) == 2 * len(CLASSES)  # ensemble and simple average, per class
+    for cls in CLASSES:
+        assert sum(line.get_label().split(":")[0].endswith(f", {cls}") for line in lines) == 2
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert all(any(t.startswith(f"{n}: macro PR-AUC ") for t in legend) for n in NAMES)
+    assert "macro PR-AUC" in ax.get_title()
+    assert f"{labeled_mask(y).sum()} labeled rows" in ax.get_title()
+    # the classes default to the sorted labels (the model's classes_)
+    default = plotting.plot_pr_curves(y, P, clf.transduction_, NAMES)
+    assert [line.get_label() for line in default.get_lines()] == [
+        line.get_label() for line in lines
+    ]
+
+
+def test_multiclass_pr_curves_need_the_class_axis(multiclass):
+    clf, P, y, _ = multiclass
+    with pytest.raises(ValueError, match=r"\(n_samples, n_classifiers, 3\)"):
+        plotting.plot_pr_curves(y, P[:, :, 0], clf.transduction_, NAMES)
+    with pytest.raises(ValueError, match=r"\(n_samples, n_classifiers, 3\)"):
+        plotting.plot_pr_curves(y, P, clf.transduction_[:, 0], NAMES)
+    with pytest.raises(ValueError, match="not among the classes"):
+        plotting.plot_pr_curves(
+            np.where(y == "ant", "ape", y), P, clf.transduction_, classes=clf.classes_
+        )
+
+
+def test_multiclass_classifier_factors_per_class_column(multiclass):
+    clf, *_ = multiclass
+    ax = plotting.plot_classifier_factors(clf, NAMES)
+    assert [t.get_text() for t in ax.texts] == [f"{n}:{c}" for n in NAMES for c in CLASSES]
+    np.testing.assert_allclose(ax.collections[0].get_array(), clf.coef_.ravel())
+    assert len(plotting.plot_loss_curves(clf).get_lines()) == 3
+
+
+def test_multiclass_report(multiclass, tmp_path):
+    clf, P, y, _ = multiclass
+    path = plotting.write_report(clf, tmp_path / "r", names=NAMES, P=P, y=y)
+    text = path.read_text()
+    for figure in ("loss.png", "weights.png", "factors.png", "pr.png"):
+        assert (tmp_path / "r" / figure).stat().st_size > 5000
+        assert f"({figure})" in text
+    assert "| predictions | rows | macro PR-AUC | log-loss | accuracy |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = [row.strip("| ").split(" | ") for row in rows[1:]]
+    assert [row[0] for row in rows] == [
+        "ensemble (fold-in)",
+        "mean of available predictions",
+        *NAMES,
+    ]
+    values = np.array([[float(v) for v in row[1:]] for row in rows])
+    assert np.isfinite(values).all() and (values[:, 1] <= 1).all()
+    labeled = labeled_mask(y)
+    assert values[0, 0] == labeled.sum()
+    seen = ~np.isnan(P[labeled]).any(axis=2)
+    np.testing.assert_array_equal(values[2:, 0], seen.sum(axis=0))
+    assert values[0, 3] == pytest.approx(clf.score(P, y), abs=5e-4)  # accuracy
+    assert "3 classes: ant, bee, cow" in text
+
+
+def test_multiclass_report_needs_the_class_axis(multiclass, tmp_path):
+    clf, P, y, _ = multiclass
+    with pytest.raises(ValueError, match=r"\(n_samples, n_classifiers, 3\)"):
+        plotting.write_report(clf, tmp_path / "r", P=P[:, :, 0], y=y)
+
+
+def test_report_with_both_aggregator_inputs(problem, tmp_path):
+    P, y_true, y = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = CFEnsembleClassifier(random_state=0, max_iter=10, aggregator_input="both")
+        clf.fit(P, y)
+    names = [f"m{u}" for u in range(P.shape[1])]
+    plotting.write_report(clf, tmp_path / "r", names=names, P=P, y=y_true)
+    ax = plotting.plot_weights(clf, names)
+    assert len(ax.patches) == 2 * len(names)
+    assert ax.get_xticklabels()[0].get_text() == "m0 (observed)"
+    plt.close("all")
