@@ -101,3 +101,68 @@ def test_results_do_not_depend_on_the_chunk_size(case, chunk_size):
     # differences of the block sums are amplified to ~1e-9 in the probabilities; at
     # realistic settings test_als checks 1e-10
     np.testing.assert_allclose(pa, pb, rtol=0, atol=1e-8)
+
+
+@st.composite
+def multiclass_problems(draw):
+    """P (n, m, K) with any labels: the binary draws' settings, K class columns."""
+    k = draw(st.integers(2, 5))
+    n = draw(st.integers(k, 30))
+    m = draw(st.integers(1, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(["soft", "one-hot", "uniform"]))
+    if kind == "soft":
+        z = rng.normal(size=(n, m, k)) * 3
+        P = np.exp(z - z.max(axis=2, keepdims=True))
+        P /= P.sum(axis=2, keepdims=True)
+    elif kind == "one-hot":
+        P = np.eye(k)[rng.integers(0, k, size=(n, m))]
+    else:
+        P = np.full((n, m, k), 1.0 / k)
+    missing = rng.random((n, m)) < draw(st.sampled_from([0.0, 0.3, 0.8]))
+    missing[missing.all(axis=1), 0] = False
+    missing[rng.integers(n), :] = False  # every classifier predicts once
+    P[missing] = np.nan
+    names = np.array(["a", "b", "c", "d", "e"], dtype=object)[:k]
+    y = np.where(rng.random(n) < 0.5, names[rng.integers(0, k, n)], None)
+    y[:k] = names  # every class labeled once
+    params = {
+        "latent_dim": draw(st.integers(1, 6)),
+        "rho": draw(st.sampled_from([0.01, 0.5, 1.0])),
+        "lambda_reg": draw(st.sampled_from([0.0, 1e-9, 0.1, 100.0])),
+        "aggregator_input": draw(st.sampled_from(["observed", "reconstructed", "both"])),
+        "confidence": draw(st.sampled_from(["uniform", "certainty"])),
+        "use_label_aware_confidence": draw(st.booleans()),
+        "aggregator_positive": draw(st.booleans()),
+        "aggregator_l2": draw(st.sampled_from([0.0, 1e-3])),
+        "chunk_size": draw(st.integers(1, 40)),
+        "max_iter": 10,
+    }
+    return P, y, params
+
+
+def _check_multiclass(P, y, params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = CFEnsembleClassifier(random_state=0, **params).fit(P, y)
+        proba = clf.predict_proba(P)
+    k = P.shape[2]
+    for p in (clf.transduction_, proba):
+        p = p if p.ndim == 2 else np.column_stack([1 - p, p])
+        assert p.shape == (P.shape[0], k)
+        assert np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
+    assert set(clf.predict(P)) <= set(clf.classes_)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(multiclass_problems())
+def test_any_valid_multiclass_input_fits_and_gives_probabilities(case):
+    _check_multiclass(*case)
+
+
+@pytest.mark.slow
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(multiclass_problems())
+def test_any_valid_multiclass_input_fits_and_gives_probabilities_long(case):
+    _check_multiclass(*case)

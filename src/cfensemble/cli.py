@@ -406,7 +406,8 @@ def label_vector(table: Table, column_name: str) -> np.ndarray:
             )
         return y.astype(np.int64)
     labels = column.astype("string").str.strip().to_numpy(dtype=object, na_value=None)
-    return np.where(missing | (labels == "-1"), None, labels)
+    labels[missing | (labels == "-1")] = None
+    return labels
 
 
 def class_layout(
