@@ -61,6 +61,9 @@ Writes benchmarks/results/<output>.json and .md (output: ``accuracy``, or
 ``accuracy_quick`` with ``--quick``); ``--update-readme`` writes the summary table into
 README.md. ``--quick`` (CI, < 60 s): two small data sets, one repeat, m = 5, regimes
 complete, mcar and blocks, 20 % labeled.
+
+``--multiclass`` hands over to the multi-class benchmark (benchmarks/accuracy_multiclass.py,
+K >= 3 classes, its own options).
 """
 
 from __future__ import annotations
@@ -791,7 +794,17 @@ def _commit() -> str:
 
 
 def main() -> None:
+    if "--multiclass" in sys.argv[1:]:
+        from accuracy_multiclass import main as multiclass_main
+
+        multiclass_main([a for a in sys.argv[1:] if a != "--multiclass"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--multiclass",
+        action="store_true",
+        help="the multi-class benchmark instead (accuracy_multiclass.py; its own options)",
+    )
     parser.add_argument("--quick", action="store_true", help="the CI run (< 60 s)")
     parser.add_argument("--repeats", type=int, default=None, help=f"default {REPEATS}")
     parser.add_argument(
