@@ -261,7 +261,7 @@ def test_predict_with_a_model_saved_from_python(model_file, tmp_path):
     data.write_text("\n".join(["u,v,w,x"] + [",".join(map(str, row)) for row in P]) + "\n")
     out = tmp_path / "out.csv"
     assert main(["predict", "--model", str(path), str(data), "-o", str(out)]) == 0
-    values = np.loadtxt(out, delimiter=",", skiprows=1, usecols=-1)
+    values = np.loadtxt(out, delimiter=",", skiprows=1, usecols=-2)  # then "predicted"
     np.testing.assert_allclose(values, clf.predict_proba(P)[:, 1], atol=1e-12)
 
 
@@ -490,8 +490,18 @@ CLI_ERRORS = [
     ("P above 1", {"in.csv": "a,b,y\n0.1,0.2,1\n0.3,1.7,0\n"}, FIT, "1.7 is not a probability"),
     ("P infinite", {"in.csv": "a,b,y\n0.1,inf,1\n0.3,0.2,0\n"}, FIT, "inf is not a probability"),
     ("P 1e400", {"in.csv": "a,b,y\n0.1,1e400,1\n0.3,0.2,0\n"}, FIT, "inf is not a probability"),
-    ("label text", {"in.csv": "a,b,y\n0.1,0.2,yes\n0.3,0.7,0\n"}, FIT, "'yes' is not a label"),
-    ("label 2", {"in.csv": "a,b,y\n0.1,0.2,2\n0.3,0.7,0\n"}, FIT, "'2' is not a label"),
+    (
+        "label continuous",
+        {"in.csv": "a,b,y\n0.1,0.2,0.5\n0.3,0.7,0\n"},
+        FIT,
+        "'0.5' is not a class label",
+    ),
+    (
+        "label 3 classes in 2-D",
+        {"in.csv": "a,b,y\n0.1,0.2,2\n0.3,0.7,0\n0.3,0.7,1\n"},
+        FIT,
+        "<classifier>__<class>",
+    ),
     ("one class", {"in.csv": ONE_CLASS}, FIT, "one class only"),
     ("a row without predictions", {"in.csv": GOOD + ",,,1\n"}, FIT, "every prediction missing"),
     (
@@ -632,7 +642,7 @@ REPORT_ERRORS = [
         "labels without positives",
         {"l.csv": "id,a,b,c,y\nr,0.1,0.2,0.3,0\ns,0.2,0.1,0.3,0\n"},
         [*REPORT, "--labels", "{d}/l.csv"],
-        "labeled rows of both classes",
+        "labeled rows of at least two classes",
     ),
 ]
 
@@ -850,7 +860,7 @@ READABLE = [
 @pytest.mark.parametrize(("case", "name", "content"), READABLE, ids=[c[0] for c in READABLE])
 def test_tables_are_read_correctly(tmp_path, case, name, content):
     frame = _fit_and_read(tmp_path, name, content)
-    assert list(frame.columns) == ["row", "label", "labeled", "probability"]
+    assert list(frame.columns) == ["row", "label", "labeled", "probability", "predicted"]
     assert len(frame) == len(_Y)
     assert (frame["labeled"] == np.where(_Y == -1, "0", "1")).all()
     assert (frame["label"] == ["" if v == -1 else str(int(v)) for v in _Y]).all()
@@ -869,14 +879,14 @@ def test_id_column_is_kept_by_fit_and_predict(cli_model, tmp_path):
     import pandas as pd
 
     fitted = pd.read_csv(cli_model.with_suffix(".predictions.csv"), dtype=str)
-    assert list(fitted.columns) == ["id", "label", "labeled", "probability"]
+    assert list(fitted.columns) == ["id", "label", "labeled", "probability", "predicted"]
     assert fitted["id"].tolist() == [f"r{i}" for i in range(len(_Y))]
     (tmp_path / "new.csv").write_text(NEW)
     for out, read in (("o.csv", pd.read_csv), ("o.parquet", pd.read_parquet)):
         args = ["predict", "--model", str(cli_model), str(tmp_path / "new.csv")]
         assert main([*args, "-o", str(tmp_path / out)]) == 0  # id column from the model
         frame = read(tmp_path / out)
-        assert list(frame.columns) == ["id", "probability"]
+        assert list(frame.columns) == ["id", "probability", "predicted"]
         assert frame["id"].tolist()[:2] == ["r0", "r1"]
     assert (tmp_path / "o.parquet").read_bytes()[:4] == b"PAR1"  # real Parquet, not CSV text
 
