@@ -392,3 +392,52 @@ def test_multiclass_diagnostics_give_weights_per_class(multiclass):
     np.testing.assert_allclose(d["class_weight_sums"], est.coef_.sum(axis=0))
     assert d["weight_sum"] == pytest.approx(min(est.coef_.sum(axis=0)))
     assert not d["collapsed"]
+
+
+def test_per_class_factorization_is_k_binary_reconstructions(multiclass):
+    """multiclass_factorization="per_class" (the default with ALS and rho = 1): each class's
+    factors are those of a pure reconstruction of its (n, m) slice, and the aggregator is
+    the exact softmax solve on the filled-in input."""
+    P, _, y = multiclass
+    est = _fit(P, y)
+    assert est.multiclass_factorization_ == "per_class"
+    assert est.instance_factors_.shape == (P.shape[0], K, est.latent_dim_)
+    seeds = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=K)
+    fills = []
+    for k in range(K):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            alone = CFEnsembleClassifier(random_state=seeds[k]).fit(
+                P[:, :, k], np.full(P.shape[0], -1)
+            )
+        np.testing.assert_allclose(est.classifier_factors_[k::K], alone.classifier_factors_)
+        np.testing.assert_allclose(est.classifier_bias_[k::K], alone.classifier_bias_)
+        np.testing.assert_allclose(est.instance_factors_[:, k], alone.instance_factors_)
+        # a new row is folded in per class, as the binary model folds it in
+        Y, c = alone.fold_in(P[:20, :, k])
+        np.testing.assert_allclose(est.fold_in(P[:20])[0][:, k], Y, atol=1e-12)
+        np.testing.assert_allclose(est.fold_in(P[:20])[1][:, k], c, atol=1e-12)
+        hat = alone.instance_factors_ @ alone.classifier_factors_.T
+        hat += alone.classifier_bias_ + alone.instance_bias_[:, None]
+        fills.append(np.where(np.isnan(P[:, :, k]), hat, P[:, :, k]))
+    A = np.stack(fills, axis=2).reshape(P.shape[0], -1)
+    labeled = y != -1
+    yl = y[labeled].astype(float)
+    w, b = solve_aggregator(
+        A[labeled], yl, class_weights(yl), 0.0, 1e-3, True, np.full(A.shape[1], 1 / 5),
+        np.zeros(K), shrinkage=0.1, outputs=K,
+    )  # fmt: skip
+    np.testing.assert_allclose(est.coef_, w.reshape(-1, K), atol=1e-6)
+    prior = np.log(np.bincount(y[labeled], minlength=K) / labeled.sum())
+    np.testing.assert_allclose(est.intercept_, b + prior, atol=1e-6)
+
+
+def test_joint_factorization_where_per_class_is_not_possible(multiclass):
+    P, _, y = multiclass
+    assert _fit(P, y, rho=0.5).multiclass_factorization_ == "joint"
+    joint = _fit(P, y, multiclass_factorization="joint")
+    assert joint.instance_factors_.shape == (P.shape[0], joint.latent_dim_)
+    with pytest.raises(ValueError, match="needs solver='als' and rho=1"):
+        CFEnsembleClassifier(multiclass_factorization="per_class", rho=0.5).fit(P, y)
+    binary = _fit(P[:, :, 0], np.where(y == -1, -1, y == 0))
+    assert binary.multiclass_factorization_ is None

@@ -6,6 +6,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -17,9 +18,18 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _als
-from ._kernels import TorchKernel, choose_kernel, thread_limits
+from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
 from ._losses import logits
-from ._problem import AGGREGATOR_INPUTS, Data, Objective, aggregator_input, reconstruct
+from ._problem import (
+    AGGREGATOR_INPUTS,
+    Data,
+    FitResult,
+    Objective,
+    State,
+    aggregator_input,
+    reconstruct,
+    reconstruct_per_class,
+)
 from ._validation import (
     _missing_as_nan,
     check_confidence_array,
@@ -243,6 +253,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         label-free instance step can raise the supervised part: plain steps). Reaches a
         given accuracy in several times fewer iterations (``benchmarks/speed.py``).
         ``False``: plain alternating least squares.
+    multiclass_factorization : {"auto", "per_class", "joint"}, default="auto"
+        K >= 3 classes: ``"per_class"`` factorizes each class's (n, m) slice of ``P``
+        separately (its own instance and classifier factors and biases, all fitted to ``P``
+        alone) and then fits the one softmax aggregator on the filled-in input;
+        ``"joint"`` factorizes the (n, m K) matrix at once (all classes share the instance
+        factors) jointly with the aggregator. ``"per_class"`` needs ``solver="als"`` and
+        ``rho = 1``; ``"auto"`` takes it there and ``"joint"`` otherwise.
+        ``benchmarks/accuracy.py --multiclass`` measured ``"per_class"`` better (README).
     freeze_aggregator_iters : int >= 0, default=0
         Keep the aggregator at its start (the simple average) for this many iterations.
     chunk_size : int >= 1, default=16384
@@ -377,6 +395,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "accelerate": ["boolean"],
+        "multiclass_factorization": [StrOptions({"auto", "per_class", "joint"})],
         "freeze_aggregator_iters": [Interval(Integral, 0, None, closed="left")],
         "chunk_size": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [
@@ -424,6 +443,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         max_iter=100,
         tol=1e-4,
         accelerate=True,
+        multiclass_factorization="auto",
         freeze_aggregator_iters=0,
         chunk_size=16384,
         n_jobs=None,
@@ -463,6 +483,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.accelerate = accelerate
+        self.multiclass_factorization = multiclass_factorization
         self.freeze_aggregator_iters = freeze_aggregator_iters
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
@@ -603,8 +624,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             confidence if kept is None or not _is_array(confidence) else confidence[kept],
         )
         objective = self._objective(self.rho_, train_aggregator=bool(labeled.any()))
+        self.multiclass_factorization_ = self._factorization()
         with _verbosity(self.verbose):
-            result = self._solver().fit(data, objective, None, rng, validation=validation)
+            if self.multiclass_factorization_ == "per_class":
+                result = self._fit_per_class(data, objective, rng)
+            else:
+                result = self._solver().fit(data, objective, None, rng, validation=validation)
         state = result.state
         self._set_fitted(result, data, objective)
         if kept is not None:
@@ -652,6 +677,82 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         if P.shape[2] == 2:
             return np.ascontiguousarray(P[:, :, 1])
         return P.reshape(P.shape[0], -1)
+
+    def _factorization(self) -> str | None:
+        """The ``multiclass_factorization`` used (None for two classes)."""
+        if self._outputs == 1:
+            return None
+        per_class_possible = self.solver == "als" and self.rho_ == 1.0
+        if self.multiclass_factorization == "per_class" and not per_class_possible:
+            raise ValueError(
+                "multiclass_factorization='per_class' needs solver='als' and rho=1 (the "
+                "supervised term would couple the classes' factorizations); use 'joint' or "
+                "'auto'."
+            )
+        if self.multiclass_factorization == "joint" or not per_class_possible:
+            return "joint"
+        return "per_class"
+
+    def _fit_per_class(self, data: Data, objective: Objective, rng) -> FitResult:
+        """K separate factorizations of the classes' (n, m) slices of ``data`` (ALS on
+        ``P`` alone, as with ``rho = 1``), then the softmax aggregator on the filled-in
+        input. The loss curves average the classes' reconstruction curves (a class that
+        converged early keeps its last value); the supervised part is computed once, at
+        the end (NaN before)."""
+        K = self._outputs
+        n, columns = data.shape
+        confidence = self._confidence_for((n, columns))
+        if _is_array(confidence):
+            confidence = check_confidence_array(confidence, (n, columns))
+        states, results = [], []
+        # one seed per class, drawn first: a class's start does not depend on how many
+        # numbers the previous classes drew (which depends on n)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=K)
+        for k in range(K):
+            P_k = np.ascontiguousarray(data.P[:, k::K])
+            y_k = np.where(np.isnan(data.y), np.nan, (data.y == k).astype(np.float64))
+            source = confidence_source(
+                confidence if isinstance(confidence, str) else confidence[:, k::K],
+                P_k,
+                y_k,
+                self.use_label_aware_confidence,
+                float(self.label_aware_alpha),
+            )
+            data_k = Data(P_k, y_k, source, self.use_class_weights, data.sample_weight)
+            objective_k = replace(objective, rho=1.0, train_aggregator=False, outputs=1)
+            fit = self._als_solver().fit(data_k, objective_k, None, check_random_state(seeds[k]))
+            results.append(fit)
+            states.append(results[-1].state)
+        d = self.latent_dim_
+        X = np.stack([state.X for state in states], axis=1).reshape(-1, d)
+        a = np.stack([state.a for state in states], axis=1).reshape(-1)
+        state = State(
+            X=X,
+            Y=np.stack([s.Y for s in states], axis=1),
+            a=a,
+            c=np.stack([s.c for s in states], axis=1),
+            w=_als.initial_weights(columns, objective.aggregator_input, K),
+            b=np.zeros(K),
+        )
+        P0, observed = data.labeled_rows()
+        labeled = data.labeled
+        P_hat = reconstruct_per_class(state.Y[labeled], X, a, state.c[labeled])
+        A = aggregator_input(objective.aggregator_input, P0, observed, P_hat)
+        solver = self._als_solver()
+        if objective.train_aggregator and labeled.size:
+            solver._aggregator_step(data, state, objective, A)
+        supervised = _als.supervised_part(data, state, objective, A)
+        n_iter = max(r.n_iter for r in results)
+        recon = np.column_stack(
+            [
+                np.pad(r.loss_curve[:, 1], (0, n_iter - r.n_iter), mode="edge")
+                for r in results
+            ]
+        ).mean(axis=1)
+        sup = np.full(n_iter, np.nan)
+        sup[-1] = supervised
+        curve = np.column_stack([recon, recon, sup])
+        return FitResult(state, n_iter, curve, all(r.converged for r in results))
 
     def _costs(self, P: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """The supervised-only weights: instance weighting and the false-negative cost."""
@@ -953,8 +1054,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         lo, hi = np.inf, -np.inf
         X, a = self.classifier_factors_, self.classifier_bias_
         w = np.asarray(self.coef_).reshape(-1)
+        make = reconstruct_per_class if Y.ndim == 3 else reconstruct
         for block in data.blocks(self.chunk_size):
-            P_hat = reconstruct(Y[block.rows], X, a, c[block.rows])
+            P_hat = make(Y[block.rows], X, a, c[block.rows])
             missing = ~block.observed
             if missing.any():
                 lo, hi = min(lo, float(P_hat[missing].min())), max(hi, float(P_hat[missing].max()))
@@ -994,6 +1096,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     def _fold_in(self, data: Data) -> tuple[np.ndarray, np.ndarray]:
         kernel = choose_kernel(data.shape[0], self._als_kernel())
+        if getattr(self, "multiclass_factorization_", None) == "per_class":
+            with thread_limits(self.n_jobs, kernel):
+                return self._fold_in_per_class(data, kernel)
         with thread_limits(self.n_jobs, kernel):
             return _als.fold_in(
                 data,
@@ -1003,6 +1108,26 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 self.chunk_size,
                 kernel=kernel,
             )
+
+    def _fold_in_per_class(self, data: Data, kernel) -> tuple[np.ndarray, np.ndarray]:
+        """Each class's instance factors and bias, folded in with its classifier factors:
+        ``Y`` (n, K, d), ``c`` (n, K)."""
+        K, d = self._outputs, self.latent_dim_
+        n = data.shape[0]
+        Y, c = np.empty((n, K, d)), np.empty((n, K))
+        X, a = self.classifier_factors_, self.classifier_bias_
+        for block in data.blocks(_als.rows_per_block(self.chunk_size, d + 1)):
+            for k in range(K):
+                theta = instance_solve(
+                    np.ascontiguousarray(block.P0[:, k::K]),
+                    np.ascontiguousarray(block.C_free[:, k::K]),
+                    _als.augment(X[k::K]),
+                    a[k::K],
+                    self.lambda_reg,
+                    kernel,
+                )
+                Y[block.rows, k], c[block.rows, k] = theta[:, :-1], theta[:, -1]
+        return Y, c
 
     def _new_rows(self, P, confidence) -> Data:
         named = P

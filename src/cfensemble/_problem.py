@@ -171,6 +171,23 @@ def reconstruct(Y: np.ndarray, X: np.ndarray, a: np.ndarray, c: np.ndarray) -> n
     return out
 
 
+def reconstruct_per_class(
+    Y: np.ndarray, X: np.ndarray, a: np.ndarray, c: np.ndarray
+) -> np.ndarray:
+    """``P_hat`` of K separate factorizations, one per class, in the (n, m K) layout.
+
+    ``Y`` (k, K, d) and ``c`` (k, K) are a block of rows' factors and biases per class;
+    ``X`` (m K, d) and ``a`` (m K,) the classifiers', row ``u K + k`` for class ``k``:
+    ``P_hat[i, u K + k] = Y[i, k] . X[u K + k] + a[u K + k] + c[i, k]``.
+    """
+    rows, K, d = Y.shape
+    m = X.shape[0] // K
+    out = np.einsum("ikd,ukd->iuk", Y, X.reshape(m, K, d))
+    out += a.reshape(1, m, K)
+    out += c[:, None, :]
+    return out.reshape(rows, m * K)
+
+
 def aggregator_input(kind: str, P0: np.ndarray, observed: np.ndarray, P_hat: np.ndarray):
     """The aggregator's input rows for ``kind`` in ``AGGREGATOR_INPUTS``.
 

@@ -64,8 +64,10 @@ _SCALARS = (
     "validation_pr_auc_",
     "validation_loss_",
     "n_class_columns_",
+    "multiclass_factorization_",
 )
-_NEW_SCALARS = {"n_class_columns_": 0}  # absent from version 2 files: their value there
+# absent from version 2 files: their value there
+_NEW_SCALARS = {"n_class_columns_": 0, "multiclass_factorization_": None}
 
 
 def _json_params(estimator, arrays: dict) -> dict:
@@ -342,10 +344,14 @@ def _check_shapes(headers: dict[str, tuple[tuple[int, ...], np.dtype]], k) -> No
             raise ValueError(f"{name} has dtype {dtype}; expected numbers")
     X, _ = headers["classifier_factors_"]
     Y, _ = headers["instance_factors_"]
-    if len(X) != 2 or len(Y) != 2:
-        raise ValueError(f"classifier_factors_ {X} and instance_factors_ {Y} must be 2-D")
-    (columns, d), n = X, Y[0]
     outputs = k if k > 2 else 1  # logits per row
+    per_class = len(Y) == 3  # multiclass_factorization_ "per_class": factors per class
+    if len(X) != 2 or len(Y) != (3 if per_class and outputs > 1 else 2):
+        raise ValueError(
+            f"classifier_factors_ {X} must be 2-D and instance_factors_ {Y} 2-D (3-D for "
+            "factors per class)"
+        )
+    (columns, d), n = X, Y[0]
     m = columns // outputs  # classifiers
     if m == 0 or columns % outputs:
         raise ValueError(
@@ -354,9 +360,9 @@ def _check_shapes(headers: dict[str, tuple[tuple[int, ...], np.dtype]], k) -> No
     coef = headers["coef_"][0]
     per_row = () if outputs == 1 else (outputs,)
     want: dict[str, list[tuple[int, ...]]] = {
-        "instance_factors_": [(n, d)],
+        "instance_factors_": [(n, outputs, d) if per_class else (n, d)],
         "classifier_bias_": [(columns,)],
-        "instance_bias_": [(n,)],
+        "instance_bias_": [(n, outputs) if per_class else (n,)],
         "transduction_": [(n, *per_row)],
         "classes_": [(max(k, 2),)],
         "coef_": [(m, *per_row), (2 * m, *per_row)],
@@ -456,6 +462,10 @@ def _check_scalar(name: str, value, estimator):
                 and all(_is_number(v) and np.isfinite(v) for v in value)
             )
             value = np.asarray(value, dtype=np.float64) if ok else value
+    elif name == "multiclass_factorization_":
+        per_class = estimator.instance_factors_.ndim == 3
+        allowed = (None,) if outputs == 1 else ("joint", "per_class")
+        ok = value in allowed and (value == "per_class") == per_class
     elif name == "n_class_columns_":
         ok = isinstance(value, int) and not isinstance(value, bool)
         ok = ok and (value == outputs if outputs > 1 else value in (0, 2))
