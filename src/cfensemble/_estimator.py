@@ -744,10 +744,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         supervised = _als.supervised_part(data, state, objective, A)
         n_iter = max(r.n_iter for r in results)
         recon = np.column_stack(
-            [
-                np.pad(r.loss_curve[:, 1], (0, n_iter - r.n_iter), mode="edge")
-                for r in results
-            ]
+            [np.pad(r.loss_curve[:, 1], (0, n_iter - r.n_iter), mode="edge") for r in results]
         ).mean(axis=1)
         sup = np.full(n_iter, np.nan)
         sup[-1] = supervised
