@@ -37,14 +37,20 @@ Combiners on the same splits and masks:
   fold where that has fewer than 15 rows (5 % of iris is 6 labeled rows); a fit that
   fails anyway is reported as NaN and counted;
 - ``cfensemble``: ``CFEnsembleClassifier(random_state=r)`` with default parameters (never
-  tuned here): one factorization of the (n, 6 K) matrix with a softmax aggregator, fitted
-  on all pool rows (unlabeled as -1), held-out rows by ``predict_proba`` (fold-in);
+  tuned here; for K >= 3 ``multiclass_factorization="auto"``, i.e. ``"per_class"`` with
+  ALS and rho = 1): each class's (n, 6) slice of P factorized on its own, then one softmax
+  aggregator on the filled-in input; fitted on all pool rows (unlabeled as -1), held-out
+  rows by ``predict_proba`` (fold-in);
+- ``cf-joint``: ``CFEnsembleClassifier(random_state=r, multiclass_factorization="joint")``,
+  the previous default: one factorization of the (n, 6 K) matrix (all classes share the
+  instance factors) with the softmax aggregator; fitted and scored like ``cfensemble``;
 - ``cf-ovr``: one-vs-rest, K binary ``CFEnsembleClassifier(random_state=r)`` fitted on
   P[:, :, k] with the labels (y == k), their probabilities normalised to sum to 1.
 
 Metrics: log-loss (probabilities clipped to [1e-15, 1] and renormalised), macro PR-AUC
 (one-vs-rest average precision averaged over the classes) and accuracy. W/T/L: paired
-wins/ties/losses of cfensemble's PR-AUC (tie: |difference| <= 0.002).
+wins/ties/losses of cfensemble's PR-AUC (tie: |difference| <= 0.002). The three CF models
+are compared pairwise (cfensemble against cf-ovr and against cf-joint) on every paired run.
 
 Caveat: the base classifiers were trained with all the pool's labels; only the combiners
 see the budget (as in ``accuracy.py``).
@@ -107,13 +113,14 @@ IMBALANCED_SHARES = (0.50, 0.25, 0.12, 0.08, 0.05)  # digits 0-4
 EPS = 1e-15
 KNN_K = 15
 
-CF, OVR = "cfensemble", "cf-ovr"
+CF, JOINT, OVR = "cfensemble", "cf-joint", "cf-ovr"
+RIVALS = (OVR, JOINT)  # cfensemble's paired comparisons among the CF models
 BASELINES = {
     "nanmean": "mean of the available predictions per class, renormalised",
     "LR": "multinomial LR stacking on col-mean-imputed P, flattened to (n, m K)",
     "Stacking": "scikit-learn's StackingClassifier on the labeled rows' features",
 }
-METHODS = (*BASELINES, CF, OVR)
+METHODS = (*BASELINES, CF, JOINT, OVR)
 
 
 # ------------------------------------------------------------------ data
@@ -272,18 +279,25 @@ def stacking(X_pool, y_lab, X_held, labeled, unlabeled, seed):
 
 
 def cf_fits(P_pool, y_train, P_held, unlabeled, seed, n_classes):
-    """cfensemble (one softmax factorization) and cf-ovr (K binary ones)."""
+    """cfensemble (default: per-class factorizations + one softmax aggregator), cf-joint
+    (one joint (n, m K) factorization + the softmax aggregator) and cf-ovr (K binary models)."""
     scores, info = {}, {}
-    for name in (CF, OVR):
+    for name in (CF, JOINT, OVR):
+        factorization = None
         start = time.perf_counter()
         # One BLAS thread: on these small problems a busy 2-core machine's threads make the
         # L-BFGS-B aggregator step about 4x slower (0.52 s instead of 0.14 s on iris).
         with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
             warnings.simplefilter("always")
-            if name == CF:
-                clf = CFEnsembleClassifier(random_state=seed).fit(P_pool, y_train)
+            if name in (CF, JOINT):
+                params = {"multiclass_factorization": "joint"} if name == JOINT else {}
+                clf = CFEnsembleClassifier(random_state=seed, **params).fit(P_pool, y_train)
                 if not np.array_equal(clf.classes_, np.arange(n_classes)):
                     raise RuntimeError(f"classes_ {clf.classes_} != 0..{n_classes - 1}")
+                factorization = getattr(clf, "multiclass_factorization_", None)
+                expected = "joint" if name == JOINT else "per_class"
+                if factorization != expected:
+                    raise RuntimeError(f"{name}: multiclass_factorization_ {factorization!r}")
                 s = [clf.transduction_[unlabeled], clf.predict_proba(P_held)]
                 n_iter = [int(getattr(clf, "n_iter_", -1))]
             else:
@@ -308,6 +322,7 @@ def cf_fits(P_pool, y_train, P_held, unlabeled, seed, n_classes):
         info[name] = {
             "seconds": time.perf_counter() - start,
             "n_iter": n_iter,
+            "factorization": factorization,
             "warnings": sorted({w.category.__name__ for w in caught}),
         }
     return scores, info
@@ -442,9 +457,11 @@ def _row(runs, split):
         "margin": pr[CF] - pr[best],
         "ll_margin": ll[CF] - min(ll[m] for m in BASELINES if not np.isnan(ll[m])),
         "wtl": _wtl(ours - _values(runs, best, split, "pr_auc")),
-        "ovr_pr": pr[CF] - pr[OVR],
-        "ovr_ll": ll[CF] - ll[OVR],
-        "ovr_wtl": _wtl(ours - _values(runs, OVR, split, "pr_auc")),
+        # cfensemble − each CF rival: mean PR-AUC and log-loss differences, PR-AUC W/T/L
+        "vs": {
+            m: (pr[CF] - pr[m], ll[CF] - ll[m], _wtl(ours - _values(runs, m, split, "pr_auc")))
+            for m in RIVALS
+        },
         "stack_nan": int(np.isnan(_values(runs, "Stacking", split, "pr_auc")).sum()),
     }
 
@@ -470,8 +487,10 @@ def summary_table(results, split, keys=("regime", "budget")) -> list[str]:
     names = {"dataset": "data set", "regime": "regime", "budget": "labeled"}
     lines = [
         f"| {' | '.join(names[k] for k in keys)} | {head} | margin PR-AUC (vs) | W/T/L | "
-        f"Δlog-loss vs best | {CF} − {OVR}: PR-AUC (W/T/L), log-loss |",
-        "|" + "---|" * (len(keys) + len(METHODS) + 4),
+        f"Δlog-loss vs best | "
+        + " | ".join(f"{CF} − {m}: PR-AUC (W/T/L), log-loss" for m in RIVALS)
+        + " |",
+        "|" + "---|" * (len(keys) + len(METHODS) + 3 + len(RIVALS)),
     ]
     groups = _groups(results["runs"], keys)
     for key in sorted(groups, key=_order(results, keys)):
@@ -479,10 +498,12 @@ def summary_table(results, split, keys=("regime", "budget")) -> list[str]:
         label = " | ".join(
             f"{v:.0%}" if k == "budget" else str(v) for k, v in zip(keys, key, strict=True)
         )
+        rivals = " | ".join(
+            f"{d_pr:+.3f} ({wtl}), {d_ll:+.3f}" for d_pr, d_ll, wtl in row["vs"].values()
+        )
         lines.append(
             f"| {label} | {_cells(row)} | {row['margin']:+.3f} ({row['best']}) | {row['wtl']} | "
-            f"{row['ll_margin']:+.3f} | {row['ovr_pr']:+.3f} ({row['ovr_wtl']}), "
-            f"{row['ovr_ll']:+.3f} |"
+            f"{row['ll_margin']:+.3f} | {rivals} |"
         )
     return lines
 
@@ -501,7 +522,7 @@ def accuracy_table(results, split) -> list[str]:
 
 
 def reading(results, split) -> list[str]:
-    """Plain-words counts: where cfensemble wins, ties or loses, and (a) against (b)."""
+    """Plain-words counts: where cfensemble wins, ties or loses, and the three CF models."""
     keys = ("dataset", "regime", "budget")
     groups = _groups(results["runs"], keys)
     pr_rows: dict = {"above": [], "tied": [], "below": []}
@@ -519,20 +540,6 @@ def reading(results, split) -> list[str]:
         )
     n = len(groups)
     runs = results["runs"]
-    d_pr = _values(runs, CF, split, "pr_auc") - _values(runs, OVR, split, "pr_auc")
-    d_ll = _values(runs, CF, split, "log_loss") - _values(runs, OVR, split, "log_loss")
-    keep = d_pr.mean() >= -TIE and d_ll.mean() <= TIE
-
-    def gap(g, metric):
-        return np.mean(_values(g, CF, split, metric) - _values(g, OVR, split, metric))
-
-    by_cell = "; ".join(
-        f"{dataset} {regime} {gap(g, 'pr_auc'):+.3f} / {gap(g, 'log_loss'):+.3f}"
-        for (dataset, regime), g in sorted(
-            _groups(runs, ("dataset", "regime")).items(),
-            key=lambda item: _order(results, ("dataset", "regime"))(item[0]),
-        )
-    )
     stack_nan = sum(np.isnan(r["scores"]["Stacking"][split]["pr_auc"]) for r in runs)
 
     def listed(rows, what):
@@ -551,24 +558,74 @@ def reading(results, split) -> list[str]:
         + f" StackingClassifier fits that failed (NaN, left out of its means): {stack_nan} "
         f"of {len(runs)}.",
         "",
-        f"One softmax factorization ({CF}, (a)) against one-vs-rest over K binary CF models "
-        f"({OVR}, (b)), all {len(runs)} paired runs: PR-AUC {CF} − {OVR} {d_pr.mean():+.4f} "
-        f"(W/T/L {_wtl(d_pr)}), log-loss {d_ll.mean():+.4f} (W/T/L {_wtl(-d_ll)}: a win is a "
-        f"log-loss lower by more than {TIE}); PR-AUC / log-loss differences by data set and "
-        f"regime: {by_cell}. "
-        + (
-            "(a) is at least as accurate as (b) on these data."
-            if keep
-            else "(b) is more accurate than (a) on these data ("
-            + ("PR-AUC" if d_pr.mean() < -TIE else "log-loss")
-            + ")."
-        ),
+        three_way(results, split),
     ]
+
+
+def three_way(results, split) -> str:
+    """cfensemble against cf-ovr and cf-joint on the paired runs, and a verdict."""
+    runs = results["runs"]
+    cell_keys = ("dataset", "regime")
+    cells = sorted(
+        _groups(runs, cell_keys).items(), key=lambda i: _order(results, cell_keys)(i[0])
+    )
+
+    def diff(g, rival, metric):
+        return _values(g, CF, split, metric) - _values(g, rival, split, metric)
+
+    parts = []
+    for rival in RIVALS:
+        d_pr, d_ll = diff(runs, rival, "pr_auc"), diff(runs, rival, "log_loss")
+        by_cell, behind = [], []
+        for (dataset, regime), g in cells:
+            g_pr, g_ll = diff(g, rival, "pr_auc").mean(), diff(g, rival, "log_loss").mean()
+            by_cell.append(f"{dataset} {regime} {g_pr:+.3f} / {g_ll:+.3f}")
+            if g_pr < -TIE or g_ll > TIE:
+                behind.append(f"{dataset} {regime}")
+        parts.append(
+            f"{CF} − {rival}: PR-AUC {d_pr.mean():+.4f} (W/T/L {_wtl(d_pr)}), log-loss "
+            f"{d_ll.mean():+.4f} (W/T/L {_wtl(-d_ll)}); by data set and regime (PR-AUC / "
+            f"log-loss): {'; '.join(by_cell)}; {CF} behind {rival} (PR-AUC lower or log-loss "
+            f"higher by more than {TIE}) in: {', '.join(behind) or 'none'}."
+        )
+
+    complete = [r for r in runs if r["regime"] == "complete"]
+    if complete:
+        same = np.max(np.abs(diff(complete, JOINT, "log_loss")))
+        parts.append(
+            f"(In the complete regime {CF} and {JOINT} differ by at most {same:.1e} in "
+            f"log-loss: with nothing missing, the aggregator's input is P itself under both "
+            f"factorizations.)"
+        )
+
+    models = (CF, *RIVALS)
+
+    def ranked(metric, lower_is_better):
+        mean = {m: float(np.mean(_values(runs, m, split, metric))) for m in models}
+        sign = 1 if lower_is_better else -1
+        order = sorted(models, key=lambda m: sign * mean[m])
+        leaders = [m for m in order if abs(mean[m] - mean[order[0]]) <= TIE]
+        values = ", ".join(f"{m} {mean[m]:.4f}" for m in order)
+        if len(leaders) == len(models):
+            return f"the three do not differ beyond ±{TIE} (means {values})"
+        if len(leaders) > 1:
+            return f"{' and '.join(leaders)} are tied ahead (means {values})"
+        return f"{leaders[0]} is the most accurate (means {values})"
+
+    return (
+        f"The three CF models — {CF} (the default: per-class factorizations + one softmax "
+        f"aggregator), {JOINT} (one joint (n, m·K) factorization) and {OVR} (K binary models, "
+        f"one-vs-rest) — on all {len(runs)} paired runs (W/T/L: {CF}'s wins/ties/losses, a tie "
+        f"within ±{TIE}; a log-loss win is a log-loss lower by more than {TIE}). "
+        + " ".join(parts)
+        + f" Verdict on these data: by log-loss, {ranked('log_loss', True)}; by PR-AUC, "
+        f"{ranked('pr_auc', False)}."
+    )
 
 
 def fit_notes(results) -> str:
     notes = []
-    for name in (CF, OVR):
+    for name in (CF, JOINT, OVR):
         fits = [r["cf_fit"][name] for r in results["runs"]]
         counts: dict = {}
         for info in fits:
@@ -611,8 +668,12 @@ def render(results: dict, full: bool) -> str:
         "",
         f"Scores of the **held-out rows** (25 % of each data set; {CF} by fold-in), means over "
         f"data sets × repeats, each cell **macro PR-AUC / log-loss** (best in bold). "
-        f"`{CF}` = `CFEnsembleClassifier(random_state=seed)`, default parameters, one "
-        f"factorization of the (n, m·K) matrix with a softmax aggregator; `{OVR}` = K binary "
+        f"`{CF}` = `CFEnsembleClassifier(random_state=seed)`, default parameters (for K ≥ 3 "
+        f"`multiclass_factorization='auto'`, i.e. per class): each class's (n, m) slice "
+        f"factorized on its own, then one softmax aggregator on the filled-in input; `{JOINT}` "
+        f"= `CFEnsembleClassifier(random_state=seed, multiclass_factorization='joint')`, one "
+        f"factorization of the (n, m·K) matrix (all classes share the instance factors) with "
+        f"the softmax aggregator, fitted and scored like `{CF}`; `{OVR}` = K binary "
         f"`CFEnsembleClassifier(random_state=seed)` one-vs-rest, normalised. Baselines — "
         f"{legend} (cv = min(5, smallest labeled class count): {'/'.join(map(str, folds))} folds "
         f"occurred; kNN's k lowered to the smallest training fold: k in "
@@ -620,8 +681,9 @@ def render(results: dict, full: bool) -> str:
         f"predictions, so its complete and mcar rows are the same fits). margin: {CF} − the best "
         f"baseline by PR-AUC (named); W/T/L: paired wins/ties/losses of {CF}'s PR-AUC against "
         f"it (tie: |difference| ≤ {TIE}); Δlog-loss vs best: {CF}'s − the lowest baseline "
-        f"log-loss. Caveat: the base models were trained with all the pool's labels, only the "
-        f"combiners see the budget.",
+        f"log-loss; the last two columns: {CF} − {OVR} and {CF} − {JOINT}, the mean PR-AUC "
+        f"difference (W/T/L) and the mean log-loss difference. Caveat: the base models were "
+        f"trained with all the pool's labels, only the combiners see the budget.",
         "",
         f"Machine: {meta['machine']}; cfensemble {meta['cfensemble']} ({meta['commit']}); "
         f"{meta['seconds'] / 60:.1f} min. {fit_notes(results)}",
