@@ -174,8 +174,8 @@ def test_clear_errors_for_bad_files(tmp_path, capsys):
         _fit_error(capsys, three)
     )
     unlike = tmp_path / "unlike.csv"
-    unlike.write_text("a__x,a__y,b__x,b__y,y\n0.1,0.9,0.2,0.8,u\n0.7,0.3,0.6,0.4,v\n")
-    assert "name the classes ['x', 'y']" in _fit_error(capsys, unlike)
+    unlike.write_text("a__x,a__y,a__z,y\n0.1,0.8,0.1,u\n0.7,0.2,0.1,v\n0.2,0.2,0.6,w\n")
+    assert "name the classes ['x', 'y', 'z']" in _fit_error(capsys, unlike)
 
     weights = tmp_path / "weights.csv"
     weights.write_text("a,b,y,w\n0.1,0.2,0,1\n0.3,0.7,1,\n")
@@ -462,3 +462,20 @@ def test_sample_weight_column_counts_rows(files, tmp_path, capsys):
     y = table["y"].fillna(-1).to_numpy()
     reference = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=weight)
     np.testing.assert_allclose(pd.read_csv(out)["probability"], reference.transduction_, atol=1e-8)
+
+
+def test_double_underscores_in_binary_classifier_names(tmp_path, capsys):
+    """Columns named like <name>__<x> are classifiers when their suffixes are not the
+    labels of a binary problem; for more classes without labels the layout is refused."""
+    binary = tmp_path / "binary.csv"
+    binary.write_text("model__a,model__b,y\n0.1,0.2,0\n0.8,0.7,1\n0.5,0.4,\n")
+    model = tmp_path / "m.cfe"
+    args = ["fit", str(binary), "--label-column", "y", "--model", str(model), "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    from cfensemble import load
+
+    assert load(model).n_features_in_ == 2
+    unlabeled = tmp_path / "three.csv"
+    unlabeled.write_text("a__x,a__y,a__z,y\n0.1,0.2,0.7,\n0.3,0.3,0.4,\n")
+    code = main(["fit", str(unlabeled), "--label-column", "y", "--model", str(model)])
+    assert code == 2 and "no row is labeled" in capsys.readouterr().err

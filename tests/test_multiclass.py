@@ -441,3 +441,43 @@ def test_joint_factorization_where_per_class_is_not_possible(multiclass):
         CFEnsembleClassifier(multiclass_factorization="per_class", rho=0.5).fit(P, y)
     binary = _fit(P[:, :, 0], np.where(y == -1, -1, y == 0))
     assert binary.multiclass_factorization_ is None
+
+
+def test_review_findings_stay_fixed(multiclass, tmp_path):
+    """Defects an outside review found in the first version of the K-class code."""
+    import pandas as pd
+
+    P, _, y = multiclass
+    weight = np.where(np.arange(P.shape[0]) % 7 == 0, 0.0, 1.0)
+    # per-class fit with a confidence array and rows of weight 0
+    C = np.random.default_rng(0).random(P.shape[:2]) + 0.1
+    est = _fit(P, y, sample_weight=weight, confidence=C)
+    assert est.multiclass_factorization_ == "per_class"
+    # "gd" cannot leave the per-class aggregator at its start
+    gd = _fit(P, y, aggregator_solver="gd")
+    np.testing.assert_allclose(gd.coef_, _fit(P, y).coef_)
+    # rho="auto" with focal_gamma: only rho = 1 is tried
+    assert _fit(P, y, rho="auto", focal_gamma=1.0).rho_ == 1.0
+    # latent_dim is capped at the classifiers for per-class factorizations
+    with pytest.warns(UserWarning, match="above the number of classifiers"):
+        assert _fit(P, y, latent_dim=9).latent_dim_ == P.shape[1]
+    # a list of strings with NaN: NaN is unlabeled, not a class "nan"
+    names = np.array(["ant", "bee", "cow"], dtype=object)
+    labels = [np.nan if v == -1 else names[v] for v in y]
+    assert list(_fit(P, labels).classes_) == list(names)
+    # score with pandas' NA for unlabeled rows
+    series = pd.Series([None if v == -1 else names[v] for v in y], dtype="string")
+    assert 0 < _fit(P, series).score(P, series) <= 1
+    # rounded probabilities (3 decimals) are accepted
+    rounded = np.round(P, 3)
+    assert _fit(rounded, y).predict_proba(rounded).shape == (P.shape[0], K)
+    # a model file with unsorted classes is refused
+    path = tmp_path / "m.cfe"
+    est.save(path)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["classes_"] = arrays["classes_"][::-1].copy()
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    with pytest.raises(ValueError, match="sorted and distinct"):
+        cfensemble.load(path)

@@ -192,8 +192,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         enter the fit.
     aggregator_solver : {"newton", "gd"}, default="newton"
         ``"newton"``: solve the aggregator sub-problem (class-weighted logistic regression)
-        exactly at every iteration. ``"gd"``: a single gradient step of size
-        ``aggregator_lr`` per iteration (the original method's trainer).
+        exactly at every iteration (projected Newton; L-BFGS-B for K >= 3 classes).
+        ``"gd"``: a single gradient step of size ``aggregator_lr`` per iteration (the
+        original method's trainer). The per-class K-class fit solves it exactly, once.
     aggregator_lr : float > 0, default=0.01
         Learning rate of the ``"gd"`` aggregator step (unused by ``"newton"``).
     aggregator_l2 : float >= 0, default=1e-3
@@ -214,7 +215,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         label NaN for the label-free instance step), or an array of the shape of ``P``.
         Missing entries get 0 whatever is given. New rows folded in by :meth:`predict_proba`
         use the same strategy without labels; with an array, they use uniform confidence
-        unless ``predict_proba(P, confidence=...)`` gives one.
+        unless ``predict_proba(P, confidence=...)`` gives one. For K >= 3 classes an array is
+        (n, m) (one per prediction) or (n, m, K); a callable is refused.
     use_label_aware_confidence : bool, default=False
         In the classifier step, multiply the confidence of labeled rows by
         ``1 + label_aware_alpha * agreement`` (agreement = ``p`` for positives, ``1 - p``
@@ -226,9 +228,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         counts weighted by ``sample_weight``).
     prior_correction : bool, default=True
         With class weights, the aggregator is fitted as if both classes were equally
-        frequent; add ``log(n_1 / n_0)`` (the labeled rows' class ratio) to the intercept
-        afterwards so probabilities are on the scale of the data (better Brier score; the
-        ranking, and so PR-AUC and ROC-AUC, do not change). ``intercept_`` includes it.
+        frequent; add ``log(n_1 / n_0)`` (the labeled rows' class ratio; for K classes
+        ``log(n_k / n_L)`` to each intercept) afterwards so probabilities are on the scale
+        of the data (better Brier score; the ranking, and so PR-AUC and ROC-AUC, do not
+        change). ``intercept_`` includes it.
     instance_weighting : {"none", "confidence"}, default="none"
         ``"confidence"``: multiply each labeled row's weight by ``max(1 - certainty, 0.05)``
         with ``certainty`` the mean of ``|2 p - 1|`` over the row's observed predictions, so
@@ -321,9 +324,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         must then come with the same names in the same order.
     classifier_factors_ : ndarray of shape (n_classifiers, ``latent_dim_``)
     classifier_bias_ : ndarray of shape (n_classifiers,)
+        For K >= 3 classes one row per classifier and class (``n_classifiers * K``; row
+        ``u K + k`` is classifier u's for class k).
     instance_factors_ : ndarray of shape (n_samples, ``latent_dim_``)
     instance_bias_ : ndarray of shape (n_samples,)
-        Factors and biases of the rows seen in :meth:`fit` (label-free).
+        Factors and biases of the rows seen in :meth:`fit` (label-free); for K >= 3
+        classes factorized per class, (n_samples, K, ``latent_dim_``) and (n_samples, K).
+    multiclass_factorization_ : {"per_class", "joint"} or None
+        The K-class factorization used (None for two classes).
     latent_dim_, rho_ : int, float
         The values used (the chosen ones when given as "auto"; ``latent_dim_`` capped).
     cv_results_ : list of dict or None
@@ -362,9 +370,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                   + aggregator_shrinkage / 2 |w - mean(w)|^2
 
     with ``z_i = w . A_i + b``, ``kappa`` the class weights and ``l`` the focal loss
-    (cross-entropy for ``focal_gamma = 0``). For K >= 3 classes ``P`` (n, m, K) is factorized
-    as one (n, m K) matrix (a classifier's K columns side by side: every class shares the
-    instance factors), ``z_ik = sum_u w_uk A_i,(u,k) + b_k``, ``p_i = softmax(z_i)``, ``l``
+    (cross-entropy for ``focal_gamma = 0``). For K >= 3 classes ``P`` (n, m, K) is laid out
+    as an (n, m K) matrix (a classifier's K columns side by side), factorized class by
+    class (``multiclass_factorization="per_class"``: K separate (n, m) factorizations, then
+    the aggregator) or at once (``"joint"``: every class shares the instance factors),
+    ``z_ik = sum_u w_uk A_i,(u,k) + b_k``, ``p_i = softmax(z_i)``, ``l``
     is ``-(1 - p_t)^gamma log p_t`` of the true class and ``kappa_i = n_L / (K n_class(i))``;
     with ``prior_correction`` the intercepts gain ``log(n_k / n_L)``. The instance factors
     minimise ``L_recon`` with label-free confidence (so labeled and unlabeled rows, and new
@@ -588,10 +598,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self._check_label_classes(y[labeled], classes, minus_one)
         latent_dim, rho = self.latent_dim, self.rho
         if isinstance(latent_dim, str) or isinstance(rho, str):
-            latent_dim, rho, self.cv_results_ = self._select_by_cross_validation(P, y)
+            latent_dim, rho, self.cv_results_ = self._select_by_cross_validation(
+                P, y, sample_weight
+            )
         else:
             self.cv_results_ = None
-        self._set_dimensions(latent_dim, rho, columns.shape[1])
+        self._set_dimensions(latent_dim, rho, columns.shape[1], n_classifiers)
         rng = check_random_state(self.random_state)
 
         kept = None  # rows of weight 0 are left out of the fit and folded in after it
@@ -616,18 +628,21 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         confidence = self._confidence_for(columns.shape)
         if _is_array(confidence):
             confidence = check_confidence_array(confidence, columns.shape)
+        confidence_fit = (
+            confidence if kept is None or not _is_array(confidence) else confidence[kept]
+        )
         data = self._data(
             P_fit,
             y_fit,
             weight_fit,
             self._costs(P if kept is None else P[kept], y_fit),
-            confidence if kept is None or not _is_array(confidence) else confidence[kept],
+            confidence_fit,
         )
         objective = self._objective(self.rho_, train_aggregator=bool(labeled.any()))
         self.multiclass_factorization_ = self._factorization()
         with _verbosity(self.verbose):
             if self.multiclass_factorization_ == "per_class":
-                result = self._fit_per_class(data, objective, rng)
+                result = self._fit_per_class(data, objective, rng, confidence_fit)
             else:
                 result = self._solver().fit(data, objective, None, rng, validation=validation)
         state = result.state
@@ -693,17 +708,16 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             return "joint"
         return "per_class"
 
-    def _fit_per_class(self, data: Data, objective: Objective, rng) -> FitResult:
+    def _fit_per_class(self, data: Data, objective: Objective, rng, confidence) -> FitResult:
         """K separate factorizations of the classes' (n, m) slices of ``data`` (ALS on
         ``P`` alone, as with ``rho = 1``), then the softmax aggregator on the filled-in
         input. The loss curves average the classes' reconstruction curves (a class that
         converged early keeps its last value); the supervised part is computed once, at
-        the end (NaN before)."""
+        the end (NaN before). ``confidence``: a strategy name or an array laid out as
+        ``data.P``. The aggregator is solved exactly, whatever ``aggregator_solver`` (one
+        gradient step from the mean would be all the "gd" step does here)."""
         K = self._outputs
-        n, columns = data.shape
-        confidence = self._confidence_for((n, columns))
-        if _is_array(confidence):
-            confidence = check_confidence_array(confidence, (n, columns))
+        columns = data.shape[1]
         states, results = [], []
         # one seed per class, drawn first: a class's start does not depend on how many
         # numbers the previous classes drew (which depends on n)
@@ -738,9 +752,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         labeled = data.labeled
         P_hat = reconstruct_per_class(state.Y[labeled], X, a, state.c[labeled])
         A = aggregator_input(objective.aggregator_input, P0, observed, P_hat)
-        solver = self._als_solver()
         if objective.train_aggregator and labeled.size:
-            solver._aggregator_step(data, state, objective, A)
+            replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
+                data, state, objective, A
+            )
         supervised = _als.supervised_part(data, state, objective, A)
         n_iter = max(r.n_iter for r in results)
         recon = np.column_stack(
@@ -767,6 +782,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         present = np.unique(y_labeled)
         if y_labeled.size and present.size < 2:
             label = classes[int(present[0])] if classes is not None else int(present[0])
+            label = label.item() if isinstance(label, np.generic) else label
             hint = (
                 " If -1 is a class here (labels -1/+1), recode y (e.g. to 0/1): -1 marks "
                 "an unlabeled row, scikit-learn's semi-supervised convention."
@@ -808,24 +824,27 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
 
-    def _set_dimensions(self, latent_dim, rho, n_columns: int) -> None:
-        """``latent_dim_`` (capped at the columns of the factorized matrix, with a warning),
-        ``rho_``, ``n_features_in_``."""
-        if latent_dim > n_columns:
+    def _set_dimensions(self, latent_dim, rho, n_columns: int, n_classifiers: int) -> None:
+        """``latent_dim_`` (capped, with a warning, at the columns of each factorized
+        matrix: the classifiers, or classifiers x classes for the joint K-class
+        factorization), ``rho_``, ``n_features_in_``."""
+        self.rho_ = float(rho)
+        self.n_features_in_ = n_classifiers
+        joint = self._outputs > 1 and self._factorization() == "joint"
+        cap = n_columns if joint else n_classifiers
+        if latent_dim > cap:
             what = (
-                "the number of classifiers"
-                if self._outputs == 1
-                else "the number of columns of P (classifiers x classes)"
+                "the number of columns of P (classifiers x classes)"
+                if joint
+                else "the number of classifiers"
             )
             warnings.warn(
-                f"latent_dim={latent_dim} is above {what} ({n_columns}); using "
-                f"latent_dim={n_columns}.",
+                f"latent_dim={latent_dim} is above {what} ({cap}); using latent_dim={cap}.",
                 UserWarning,
                 stacklevel=3,
             )
-            latent_dim = n_columns
-        self.latent_dim_, self.rho_ = int(latent_dim), float(rho)
-        self.n_features_in_ = n_columns // self._outputs
+            latent_dim = cap
+        self.latent_dim_ = int(latent_dim)
 
     def _set_fitted(self, result, data, objective: Objective) -> None:
         """The fitted attributes a solver's result gives, except the per-row ones."""
@@ -836,7 +855,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.classifier_bias_ = state.a
         self.coef_ = state.w if k == 1 else state.w.reshape(-1, k)
         self.intercept_ = float(state.b) if k == 1 else np.array(state.b, dtype=np.float64)
-        stepped = self.solver == "torch" or result.n_iter > self.freeze_aggregator_iters
+        stepped = (
+            self.solver == "torch"
+            or getattr(self, "multiclass_factorization_", None) == "per_class"
+            or result.n_iter > self.freeze_aggregator_iters
+        )
         if (
             self.aggregator_trained_
             and stepped
@@ -975,7 +998,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def _check_n_classifiers(self, n_classifiers: int) -> None:
         """Hook for front-ends that declare the number of classifiers up front."""
 
-    def _select_by_cross_validation(self, P, y):
+    def _select_by_cross_validation(self, P, y, sample_weight=None):
         """Choose ``latent_dim`` / ``rho`` given as "auto" by internal cross-validation.
 
         The labeled rows are split in stratified folds (3, or fewer when a class has fewer
@@ -994,6 +1017,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             else [self.latent_dim]
         )
         rhos = list(AUTO_RHOS) if self.rho == "auto" else [self.rho]
+        if self._outputs > 1 and (
+            self.multiclass_factorization == "per_class"
+            or (self.solver == "als" and self.focal_gamma > 0)
+        ):
+            rhos = [r for r in rhos if r == 1.0] or rhos  # rho < 1 is not available there
         labeled = np.flatnonzero(~np.isnan(y))
         k = max(self._outputs, 2)
         counts = np.bincount(y[labeled].astype(int), minlength=k) if labeled.size else [0, 0]
@@ -1025,7 +1053,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                     est = type(self)(**{**quiet, "latent_dim": d, "rho": r})
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        est.fit(P, y_cv)
+                        est.fit(P, y_cv, sample_weight)
                     scores.append(_pr_auc(y[rows], est.transduction_[rows]))
                 results.append(
                     {
@@ -1084,8 +1112,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        Y : ndarray of shape (n_samples, ``latent_dim_``)
-        c : ndarray of shape (n_samples,)
+        Y : ndarray of shape (n_samples, ``latent_dim_``) or (n_samples, K, ``latent_dim_``)
+        c : ndarray of shape (n_samples,) or (n_samples, K)
+            Per class for a per-class K-class model.
         """
         check_is_fitted(self, "classifier_factors_")
         data = self._new_rows(P, confidence)

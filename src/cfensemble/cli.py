@@ -425,8 +425,16 @@ def class_layout(
     first = sorted(suffixes[classifiers[0]])
     if len(first) < 2 or any(sorted(v) != first for v in suffixes.values()):
         return None
-    names = [str(label) for label in classes.tolist()] if classes.size else first
+    names = [str(label) for label in classes.tolist()]
     if sorted(names) != first:
+        if not classes.size and len(first) > 2:
+            raise CLIError(
+                f"the classifier columns name the classes {first} (as <classifier>__<class>) "
+                "but no row is labeled: the class columns cannot be matched to labels; label "
+                "at least one row of each class."
+            )
+        if classes.size <= 2:
+            return None  # two classes: names with "__" are just classifier names
         raise CLIError(
             f"the classifier columns name the classes {first} (as <classifier>__<class>) but "
             f"the labels are {names}: they must be the same."
@@ -856,10 +864,16 @@ def _model_columns(clf, model, table: Table, exclude: Sequence[str | None]) -> l
     if names is not None:
         return [str(c) for c in names]
     columns = [c for c in table.names if c not in exclude]
-    if len(columns) != clf.n_features_in_:
+    if len(columns) != _n_columns(clf):
+        layout = (
+            f" x {clf.n_class_columns_} classes (one column per classifier and class, "
+            "classifier by classifier, classes in the order of the model's classes_)"
+            if getattr(clf, "n_class_columns_", 0)
+            else ""
+        )
         raise CLIError(
-            f"{table.path}: the model was fitted on {clf.n_features_in_} classifiers and "
-            f"records no column names; the file has {len(columns)} columns {columns} "
+            f"{table.path}: the model was fitted on {clf.n_features_in_} classifiers{layout} "
+            f"and records no column names; the file has {len(columns)} columns {columns} "
             "(all of them are used, in order)."
         )
     return columns

@@ -374,7 +374,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         self._check_label_classes(data.y_labeled)
         if data.sample_weight is not None:
             _check_sample_weight(data.sample_weight, data.y_labeled)
-        self._set_dimensions(self.latent_dim, self.rho, n_classifiers)
+        self._set_dimensions(self.latent_dim, self.rho, n_classifiers, n_classifiers)
         objective = self._objective(self.rho_, train_aggregator=bool(data.labeled.size))
         result = self._als_solver().fit(
             data, objective, None, check_random_state(self.random_state)

@@ -21,7 +21,9 @@ def labeled_mask(y) -> np.ndarray:
     y = np.asarray(y)
     if y.dtype.kind in "biuf":  # numbers: vectorised
         return ~np.isnan(y.astype(float)) & (y != -1)
-    return np.array([v is not None and v == v and v != -1 for v in y.tolist()], dtype=bool)
+    from ._validation import _is_unlabeled
+
+    return np.array([not _is_unlabeled(v) for v in y.tolist()], dtype=bool)
 
 
 def labeled_scorer(scoring="average_precision"):

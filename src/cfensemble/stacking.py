@@ -355,9 +355,12 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
         return self.final_estimator_.predict_proba(P)
 
     def predict(self, X) -> np.ndarray:
-        """Class labels of ``X`` (labels of ``classes_``)."""
-        P = self._new_matrix(X)
-        return self.final_estimator_.predict(P)
+        """Class labels of ``X`` (labels of ``classes_``): the most probable class (for two
+        classes, the second where its probability is at least 0.5)."""
+        proba = self.predict_proba(X)
+        if proba.shape[1] == 2:
+            return self.classes_[(proba[:, 1] >= 0.5).astype(int)]
+        return self.classes_[np.argmax(proba, axis=1)]
 
     # -------------------------------------------------------------------- save
 
