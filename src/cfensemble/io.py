@@ -435,9 +435,9 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
         values = arrays[name]
         if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
             raise ValueError(f"{name} holds NaN or infinite values")
-    classes = arrays["classes_"]
-    if classes.size > 1 and not np.all(classes[1:] > classes[:-1]):
-        raise ValueError(f"classes_ {classes.tolist()} must be sorted and distinct")
+    labels = arrays["classes_"]
+    if labels.size > 1 and not np.all(labels[1:] > labels[:-1]):
+        raise ValueError(f"classes_ {labels.tolist()} must be sorted and distinct")
     if "param.confidence" in arrays:
         C = arrays["param.confidence"]
         if not np.all(np.isfinite(C)) or (C < 0).any():
