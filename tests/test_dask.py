@@ -223,9 +223,11 @@ def test_cli_fits_a_parquet_dataset_on_a_cluster(dataset, client, capsys):
     assert "not an empty directory" in capsys.readouterr().err
 
 
-def test_cli_dataset_errors(dataset, capsys):
+def test_cli_dataset_errors(dataset, capsys, monkeypatch):
+    from cfensemble import _cli_dask
     from cfensemble.cli import main
 
+    monkeypatch.setattr(_cli_dask, "CONNECT_TIMEOUT", "2s")  # nothing listens there
     base = ["--label-column", "y", "--model", str(dataset / "x.cfe")]
     assert main(["fit", str(dataset / "none" / "*.parquet"), *base]) == 2
     assert "no files match" in capsys.readouterr().err

@@ -65,6 +65,9 @@ def _output_directory(text: str, sources: list[str], error) -> Path:
     return out
 
 
+CONNECT_TIMEOUT = "20s"  # to reach a --scheduler
+
+
 class _Scheduler:
     """``with _Scheduler(address):`` a distributed Client for an address, else nothing."""
 
@@ -75,7 +78,7 @@ class _Scheduler:
         if self.address:
             _, distributed = _modules(self.error)
             try:
-                self.client = distributed.Client(self.address, timeout="20s")
+                self.client = distributed.Client(self.address, timeout=CONNECT_TIMEOUT)
             except OSError as exc:
                 raise self.error(f"--scheduler {self.address}: cannot connect ({exc}).") from None
         return self
