@@ -176,17 +176,7 @@ def encode_labels(y, n_samples: int | None = None) -> tuple[np.ndarray, np.ndarr
         y = np.asarray(given, dtype=object)  # a list of strings and NaN: NaN stays NaN
     if y.dtype.kind == "c":
         raise ValueError("Complex data not supported: y must hold class labels.")
-    if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected; it is raveled.",
-            DataConversionWarning,
-            stacklevel=3,
-        )
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {y.shape}.")
-    if n_samples is not None and y.shape[0] != n_samples:
-        raise ValueError(f"y has {y.shape[0]} entries but P has {n_samples} rows.")
+    y = _one_dimensional(y, n_samples)
     if y.dtype.kind == "b":
         unlabeled = np.zeros(y.shape[0], dtype=bool)
     elif y.dtype.kind in "iuf":
@@ -216,6 +206,23 @@ def encode_labels(y, n_samples: int | None = None) -> tuple[np.ndarray, np.ndarr
     return index, classes
 
 
+def _one_dimensional(y: np.ndarray, n_samples: int | None) -> np.ndarray:
+    """``y`` raveled from a column vector (with scikit-learn's warning), checked 1-D and of
+    length ``n_samples`` when given."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is raveled.",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {y.shape}.")
+    if n_samples is not None and y.shape[0] != n_samples:
+        raise ValueError(f"y has {y.shape[0]} entries but P has {n_samples} rows.")
+    return y
+
+
 def check_labels(y, n_samples: int | None = None) -> np.ndarray:
     """Return labels as float64 with NaN for unlabeled rows.
 
@@ -235,17 +242,7 @@ def check_labels(y, n_samples: int | None = None) -> np.ndarray:
         raise ValueError(
             f"y must be numeric with 0/1 for labeled rows and -1 or NaN for unlabeled rows: {exc}"
         ) from None
-    if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected; it is raveled.",
-            DataConversionWarning,
-            stacklevel=3,
-        )
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D of shape (n_samples,); got shape {y.shape}.")
-    if n_samples is not None and y.shape[0] != n_samples:
-        raise ValueError(f"y has {y.shape[0]} entries but P has {n_samples} rows.")
+    y = _one_dimensional(y, n_samples)
     y = np.where(y == -1, np.nan, y)
     bad = ~np.isnan(y) & (y != 0) & (y != 1)
     if bad.any():

@@ -126,11 +126,7 @@ def make_ensemble_problem(
     slope = 1.5 * np.exp(rng.normal(0.0, 0.3, size=m))
     offset = logit(positive_rate) + rng.normal(0.0, 0.5, size=m)
     P = expit(slope * (score - separation / 2) + offset)
-    if missing_rate > 0:
-        missing = rng.random((n, m)) < missing_rate
-        empty = np.flatnonzero(missing.all(axis=1))
-        missing[empty, rng.randint(m, size=empty.size)] = False
-        P[missing] = np.nan
+    _mask_missing(P, missing_rate, rng)
     return P, y.astype(int)
 
 
@@ -153,9 +149,17 @@ def _multiclass_problem(n, m, k, rate, quality, error_correlation, missing_rate,
     slope = 1.5 * np.exp(rng.normal(0.0, 0.3, size=(1, m, 1)))
     offset = np.log(prior)[None, None, :] + rng.normal(0.0, 0.5, size=(1, m, k))
     P = softmax(slope * (score - separation[None, :, None] / 2) + offset, axis=2)
-    if missing_rate > 0:
-        missing = rng.random((n, m)) < missing_rate
-        empty = np.flatnonzero(missing.all(axis=1))
-        missing[empty, rng.randint(m, size=empty.size)] = False
-        P[missing] = np.nan
+    _mask_missing(P, missing_rate, rng)
     return P, y.astype(int)
+
+
+def _mask_missing(P: np.ndarray, rate: float, rng) -> None:
+    """Set a share ``rate`` of the (row, classifier) predictions of ``P`` to NaN (all K
+    entries of a 3-D ``P``); every row keeps at least one prediction."""
+    if rate <= 0:
+        return
+    n, m = P.shape[:2]
+    missing = rng.random((n, m)) < rate
+    empty = np.flatnonzero(missing.all(axis=1))
+    missing[empty, rng.randint(m, size=empty.size)] = False
+    P[missing] = np.nan
