@@ -481,3 +481,18 @@ def test_review_findings_stay_fixed(multiclass, tmp_path):
         np.savez_compressed(handle, **arrays)
     with pytest.raises(ValueError, match="sorted and distinct"):
         cfensemble.load(path)
+
+
+def test_the_original_method_front_ends_take_k_classes(multiclass):
+    from cfensemble import CFEnsembleTrainer
+
+    P, _, y = multiclass
+    est = _fit_front_end(CFEnsembleTrainer(max_iter=5, random_state=0), P, y)
+    assert est.multiclass_factorization_ == "joint"  # their rho = 0.5
+    np.testing.assert_allclose(est.predict_proba(P).sum(axis=1), 1.0)
+
+
+def _fit_front_end(est, P, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(P, y)

@@ -698,13 +698,15 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         if self._outputs == 1:
             return None
         per_class_possible = self.solver == "als" and self.rho_ == 1.0
-        if self.multiclass_factorization == "per_class" and not per_class_possible:
+        # the original method's front-ends (cfensemble._seed) do not declare the parameter
+        chosen = getattr(self, "multiclass_factorization", "auto")
+        if chosen == "per_class" and not per_class_possible:
             raise ValueError(
                 "multiclass_factorization='per_class' needs solver='als' and rho=1 (the "
                 "supervised term would couple the classes' factorizations); use 'joint' or "
                 "'auto'."
             )
-        if self.multiclass_factorization == "joint" or not per_class_possible:
+        if chosen == "joint" or not per_class_possible:
             return "joint"
         return "per_class"
 
@@ -1018,7 +1020,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         )
         rhos = list(AUTO_RHOS) if self.rho == "auto" else [self.rho]
         if self._outputs > 1 and (
-            self.multiclass_factorization == "per_class"
+            getattr(self, "multiclass_factorization", "auto") == "per_class"
             or (self.solver == "als" and self.focal_gamma > 0)
         ):
             rhos = [r for r in rhos if r == 1.0] or rhos  # rho < 1 is not available there
