@@ -496,3 +496,31 @@ def _fit_front_end(est, P, y):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return est.fit(P, y)
+
+
+def test_torch_validation_counts_sample_weights():
+    """The autograd trainer's validation loss weights the held-out rows by their sample
+    weights, as training does (checked at a start it cannot leave: lr = 0)."""
+    pytest.importorskip("torch")
+    from cfensemble._problem import aggregator_input, reconstruct
+    from cfensemble._torch import AutogradSolver
+
+    data, state = _random_multiclass_state(4)
+    held = np.flatnonzero(~np.isnan(data.y))[:8]
+    y_held = data.y[held].copy()
+    data.y[held] = np.nan
+    weight = np.random.default_rng(0).integers(1, 4, data.shape[0]).astype(float)
+    data = Data(data.P, data.y, data.confidence, True, weight)
+    objective = Objective(1.0, 0.03, 0.0, 0.0, False, "observed", outputs=K)
+    result = AutogradSolver(latent_dim=2, max_epochs=1, lr=0.0, optimizer="sgd").fit(
+        data, objective, state.copy(), np.random.RandomState(0), validation=(held, y_held)
+    )
+    P0 = np.where(np.isnan(data.P[held]), 0.0, data.P[held])
+    P_hat = reconstruct(state.Y[held], state.X, state.a, state.c[held])
+    A = aggregator_input("observed", P0, ~np.isnan(data.P[held]), P_hat)
+    z = logits(A, state.w, state.b, K)
+    kappa = class_weights(y_held, True, weight[held]) * weight[held]
+    expected = supervised_loss(z, y_held, kappa, 0.0, np.zeros(0), 0.0)
+    assert result.validation_loss == pytest.approx(expected, rel=1e-10)
+    unweighted = supervised_loss(z, y_held, class_weights(y_held), 0.0, np.zeros(0), 0.0)
+    assert abs(expected - unweighted) > 1e-6  # the weights matter here

@@ -1238,15 +1238,17 @@ def instance_confidence_weights(P: np.ndarray, floor: float = 0.05) -> np.ndarra
     return np.maximum(1.0 - np.nanmean(certainty, axis=1), floor)
 
 
-def _pr_auc(y: np.ndarray, proba: np.ndarray) -> float:
+def _pr_auc(y: np.ndarray, proba: np.ndarray, sample_weight=None) -> float:
     """PR-AUC of class indices ``y``: of the second class for (n,) probabilities, the
     macro average over classes for (n, K)."""
     from sklearn.metrics import average_precision_score
 
     if proba.ndim == 1:
-        return float(average_precision_score(y, proba))
+        return float(average_precision_score(y, proba, sample_weight=sample_weight))
     onehot = np.eye(proba.shape[1])[y.astype(np.intp)]
-    return float(average_precision_score(onehot, proba, average="macro"))
+    return float(
+        average_precision_score(onehot, proba, average="macro", sample_weight=sample_weight)
+    )
 
 
 def _marks_minus_one(y) -> bool:

@@ -293,7 +293,11 @@ class AutogradSolver:
         batch = n if self.batch_size is None else min(int(self.batch_size), n)
 
         val_rows, y_val = validation if validation is not None else (np.zeros(0, int), np.zeros(0))
-        kappa_val = class_weights(y_val, data.use_class_weights)
+        # the held-out rows count as often as their sample weights say, as in training
+        w_val = None if data.sample_weight is None else data.sample_weight[val_rows]
+        kappa_val = class_weights(y_val, data.use_class_weights, w_val)
+        if w_val is not None:
+            kappa_val = kappa_val * w_val
         val_rows_t = torch.as_tensor(val_rows, device=dev)
         best = _Best()
 
@@ -302,7 +306,8 @@ class AutogradSolver:
             with torch.no_grad():
                 z_val = tp.logits(params, val_rows_t).cpu().numpy()
             val_loss = supervised_loss(z_val, y_val, kappa_val, 0.0, np.zeros(0), 0.0)
-            pr_auc = _pr_auc(y_val, z_val if z_val.ndim == 1 else softmax(z_val, axis=1))
+            scores = z_val if z_val.ndim == 1 else softmax(z_val, axis=1)
+            pr_auc = _pr_auc(y_val, scores, w_val)
             key = (
                 (pr_auc, -val_loss) if self.validation_metric == "pr_auc" else (-val_loss, pr_auc)
             )
