@@ -113,6 +113,7 @@ def _predictions(frame, model, columns, id_column, label=None):
 
     import pandas as pd
 
+    from ._estimator import predicted_labels
     from .cli import _labels_column
 
     def part(df, partition_info=None):
@@ -122,9 +123,9 @@ def _predictions(frame, model, columns, id_column, label=None):
             y = np.nan_to_num(df[label].to_numpy(dtype=np.float64), nan=-1.0)
             out["label"] = _labels_column(y)
             out["labeled"] = (y != -1).astype(np.int64)
-        p = model.predict_proba(P)[:, 1] if len(df) else np.zeros(0)
-        out["probability"] = p
-        out["predicted"] = model.classes_[(p >= 0.5).astype(int)].astype(np.int64)
+        proba = model.predict_proba(P) if len(df) else np.zeros((0, 2))
+        out["probability"] = proba[:, 1]
+        out["predicted"] = predicted_labels(model.classes_, proba).astype(np.int64)
         return pd.DataFrame(out)
 
     meta = {} if id_column is None else {id_column: frame[id_column].dtype}

@@ -1204,10 +1204,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, P, confidence=None) -> np.ndarray:
         """Class labels of new rows: the most probable class (for two classes, the second
         where its probability is at least 0.5)."""
-        proba = self.predict_proba(P, confidence)
-        if proba.shape[1] == 2:
-            return self.classes_[(proba[:, 1] >= 0.5).astype(int)]
-        return self.classes_[np.argmax(proba, axis=1)]
+        proba = self.predict_proba(P, confidence)  # first: it checks that we are fitted
+        return predicted_labels(self.classes_, proba)
 
     def score(self, P, y, sample_weight=None) -> float:
         """Accuracy on the labeled rows of ``y`` (unlabeled rows, -1 or NaN, are ignored).
@@ -1224,6 +1222,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         from .io import save_model
 
         save_model(self, path, metadata)
+
+
+def predicted_labels(classes: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """The labels of ``classes`` that ``proba`` (n, n_classes) predicts: the most probable
+    class; for two classes the second where its probability is at least 0.5."""
+    if proba.shape[1] == 2:
+        return classes[(proba[:, 1] >= 0.5).astype(int)]
+    return classes[np.argmax(proba, axis=1)]
 
 
 def instance_confidence_weights(P: np.ndarray, floor: float = 0.05) -> np.ndarray:

@@ -488,14 +488,14 @@ def _probability_columns(clf, proba: np.ndarray) -> dict[str, Any]:
     and ``predicted``, the most probable label."""
     if proba.ndim == 1:
         proba = np.column_stack([1.0 - proba, proba])
-    classes = clf.classes_
+    from ._estimator import predicted_labels
+
     if proba.shape[1] == 2:
         out: dict[str, Any] = {"probability": proba[:, 1]}
-        chosen = (proba[:, 1] >= 0.5).astype(int)
     else:
-        out = {f"probability__{label}": proba[:, k] for k, label in enumerate(classes.tolist())}
-        chosen = np.argmax(proba, axis=1)
-    out["predicted"] = classes[chosen]
+        labels = clf.classes_.tolist()
+        out = {f"probability__{label}": proba[:, k] for k, label in enumerate(labels)}
+    out["predicted"] = predicted_labels(clf.classes_, proba)
     return out
 
 

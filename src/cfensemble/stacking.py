@@ -14,7 +14,7 @@ from sklearn.utils import Bunch, _safe_indexing, get_tags
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _num_samples, check_is_fitted, indexable, validate_data
 
-from ._estimator import CFEnsembleClassifier, _marks_minus_one
+from ._estimator import CFEnsembleClassifier, _marks_minus_one, predicted_labels
 from ._validation import encode_labels
 
 __all__ = ["CFEnsembleStackingClassifier", "load_stacking"]
@@ -357,10 +357,8 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
     def predict(self, X) -> np.ndarray:
         """Class labels of ``X`` (labels of ``classes_``): the most probable class (for two
         classes, the second where its probability is at least 0.5)."""
-        proba = self.predict_proba(X)
-        if proba.shape[1] == 2:
-            return self.classes_[(proba[:, 1] >= 0.5).astype(int)]
-        return self.classes_[np.argmax(proba, axis=1)]
+        proba = self.predict_proba(X)  # first: it checks that we are fitted
+        return predicted_labels(self.classes_, proba)
 
     # -------------------------------------------------------------------- save
 
