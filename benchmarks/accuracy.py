@@ -857,13 +857,25 @@ def main() -> None:
         return
     start = time.perf_counter()
     results = run(datasets, repeats, ms, regimes, budgets, methods)
-    results["meta"] = {
+    meta = {
         "repeats": repeats,
         "quick": quick,
         "n_classifiers": ms,
         "regimes": regimes,
         "budgets": budgets,
         "methods": methods,
+    }
+    section = "accuracy" if args.update_readme and not quick else None
+    save_results(results, meta, start, output, render, section)
+
+
+def save_results(results: dict, meta: dict, start: float, output: str, render, section=None):
+    """Add ``meta`` and the run's machine, versions, commit and seconds (since ``start``) to
+    ``results``; write results/<output>.json and .md (``render(results, full=True)``);
+    print the README text (``render(results, full=False)``) and write it into the README's
+    ``section`` when one is given."""
+    results["meta"] = {
+        **meta,
         "machine": _machine(),
         "cfensemble": cfensemble.__version__,
         "commit": _commit(),
@@ -874,8 +886,8 @@ def main() -> None:
     (HERE / "results" / f"{output}.md").write_text(render(results, full=True))
     readme_text = render(results, full=False)
     print(readme_text)
-    if args.update_readme and not quick:
-        replace_section("accuracy", readme_text)
+    if section is not None:
+        replace_section(section, readme_text)
 
 
 if __name__ == "__main__":

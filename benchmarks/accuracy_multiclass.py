@@ -72,7 +72,6 @@ README.md. ``--quick`` (CI, < 60 s): iris and wine, one repeat, 20 % labeled.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pathlib
 import sys
@@ -80,8 +79,7 @@ import time
 import warnings
 
 import numpy as np
-from _readme import replace_section
-from accuracy import CACHE, TIE, _commit, _machine
+from accuracy import CACHE, TIE, save_results
 from sklearn.base import clone
 from sklearn.datasets import load_digits, load_iris, load_wine
 from sklearn.ensemble import RandomForestClassifier, StackingClassifier
@@ -96,7 +94,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-import cfensemble
 from cfensemble import CFEnsembleClassifier
 
 HERE = pathlib.Path(__file__).parent
@@ -750,24 +747,15 @@ def main(argv=None) -> None:
     )
     start = time.perf_counter()
     results = run(datasets, repeats, regimes, budgets)
-    results["meta"] = {
+    meta = {
         "repeats": repeats,
         "quick": quick,
         "regimes": regimes,
         "budgets": budgets,
         "base_classifiers": list(base_classifiers(0)),
-        "machine": _machine(),
-        "cfensemble": cfensemble.__version__,
-        "commit": _commit(),
-        "seconds": time.perf_counter() - start,
     }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / f"{output}.json").write_text(json.dumps(results, indent=1))
-    (HERE / "results" / f"{output}.md").write_text(render(results, full=True))
-    readme_text = render(results, full=False)
-    print(readme_text)
-    if args.update_readme and not quick:
-        replace_section("accuracy_multiclass", readme_text)
+    section = "accuracy_multiclass" if args.update_readme and not quick else None
+    save_results(results, meta, start, output, render, section)
 
 
 if __name__ == "__main__":
