@@ -134,15 +134,7 @@ def plot_weights(estimator, names=None, ax=None):
     colors = np.where(w >= 0, "tab:blue", "tab:red")
     ax.bar(np.arange(w.size), w, color=colors)
     ax.axhline(0.0, color="black", linewidth=0.8)
-    # the reference: equal weights with the same sum (an average on the logit scale);
-    # a bar above it is a classifier trusted more than its equal share, below it less
-    ax.axhline(
-        w.mean(),
-        color="gray",
-        linestyle="--",
-        linewidth=1,
-        label=f"equal share of the same sum: {w.mean():.3g}",
-    )
+    _equal_share_line(ax, w)
     ax.set_xticks(np.arange(w.size), names, rotation=45, ha="right")
     ax.set_ylabel("aggregator weight w (signed, on the logit scale)")
     d = estimator.diagnostics_
@@ -151,6 +143,18 @@ def plot_weights(estimator, names=None, ax=None):
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     return ax
+
+
+def _equal_share_line(ax, w: np.ndarray) -> None:
+    """The reference: equal weights with the same sum (an average on the logit scale); a
+    bar above it is a classifier trusted more than its equal share, below it less."""
+    ax.axhline(
+        w.mean(),
+        color="gray",
+        linestyle="--",
+        linewidth=1,
+        label=f"equal share of the same sum: {w.mean():.3g}",
+    )
 
 
 def _weights_title(ax, d, title, negative_note):
@@ -181,14 +185,7 @@ def _plot_class_weights(estimator, names, classes, ax):
                 bar.set_hatch("///")
                 bar.set_edgecolor("black")
     ax.axhline(0.0, color="black", linewidth=0.8)
-    # as for two classes: equal weights with the same sum over classifiers and classes
-    ax.axhline(
-        W.mean(),
-        color="gray",
-        linestyle="--",
-        linewidth=1,
-        label=f"equal share of the same sum: {W.mean():.3g}",
-    )
+    _equal_share_line(ax, W)  # over classifiers and classes
     ax.set_xticks(x, names, rotation=45, ha="right")
     ax.set_ylabel("aggregator weight w (signed, on the class logit)")
     d = estimator.diagnostics_
