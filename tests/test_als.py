@@ -96,11 +96,23 @@ def test_solve_spd_equals_loop_oracle(rng):
 
 
 @pytest.mark.skipif(not numba_available(), reason="numba not installed")
-def test_fits_with_either_kernel_agree():
+@pytest.mark.parametrize(
+    ("confidence", "label_aware", "weighted", "rho"),
+    [
+        ("uniform", False, False, 1.0),  # the kernel reads P alone (Data.unit_confidence)
+        ("uniform", False, False, 0.6),
+        ("certainty", True, False, 1.0),  # confidences made per block, C != C_free
+        ("uniform", False, True, 1.0),  # sample weights in the confidences
+    ],
+)
+def test_fits_with_either_kernel_agree(confidence, label_aware, weighted, rho):
     P, y = make_ensemble_problem(2000, 8, positive_rate=0.1, missing_rate=0.3, random_state=3)
     y = np.where(np.arange(2000) % 3 == 0, y, -1)
-    data = make_data(P, y)
-    objective = Objective(rho=1.0, lambda_reg=0.1)
+    data = make_data(P, y, label_aware, confidence)
+    if weighted:
+        data = Data(data.P, data.y, data.confidence, sample_weight=1.0 + np.arange(2000) % 3)
+    assert data.unit_confidence == (confidence == "uniform" and not weighted)
+    objective = Objective(rho=rho, lambda_reg=0.1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         results = [
@@ -343,3 +355,86 @@ def test_an_exact_fit_with_objective_zero_ends_cleanly():
             latent_dim=1, rho=0.01, lambda_reg=0.0, chunk_size=1, max_iter=15
         ).fit(P, np.array([-1, -1, -1]))
     np.testing.assert_allclose(clf.transduction_, 0.5)
+
+
+@pytest.mark.parametrize("kind", ["observed", "reconstructed"])
+def test_rho_one_solves_the_aggregator_once_at_the_final_factors(problem, kind):
+    """rho = 1: the factors do not see the labels, so the exact aggregator is solved once,
+    after them. Its (w, b) is optimal for the final factors (no feasible perturbation lowers
+    the supervised loss), and the curve's supervised part is NaN before the last iteration."""
+    from cfensemble._als import labeled_input, supervised_part
+    from cfensemble._losses import logits, supervised_loss
+
+    P, _, y = problem
+    data = make_data(P, y)
+    objective = Objective(rho=1.0, aggregator_input=kind, aggregator_shrinkage=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        result = ALSSolver(latent_dim=2, max_iter=12, tol=0.0).fit(
+            data, objective, None, np.random.default_rng(0)
+        )
+    sup = result.loss_curve[:, 2]
+    assert np.isnan(sup[:-1]).all()
+    state = result.state
+    assert sup[-1] == pytest.approx(supervised_part(data, state, objective), rel=1e-12)
+    A = labeled_input(data, state, kind)
+
+    def loss(w, b):
+        z = logits(A, w, b)
+        return supervised_loss(z, data.y_labeled, data.kappa, 0.0, w, 1e-3, 0.1)
+
+    best = loss(state.w, state.b)
+    assert best == pytest.approx(sup[-1], rel=1e-12)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        w = np.maximum(state.w + rng.normal(size=state.w.size) * 1e-3, 0.0)
+        assert loss(w, state.b + rng.normal() * 1e-3) >= best - 1e-10
+    # the curve's total and reconstruction parts are the reconstruction objective
+    np.testing.assert_array_equal(result.loss_curve[:, 0], result.loss_curve[:, 1])
+
+
+@pytest.mark.skipif(not numba_available(), reason="numba not installed")
+@pytest.mark.parametrize("rows", [3, 8, 517])
+@pytest.mark.parametrize("deficient", [False, True])
+def test_householder_r_is_the_qr_r_factor(rng, rows, deficient):
+    """The fused kernel's R factor (Householder in numba): upper triangular with
+    R^T R = F^T F; with full rank LAPACK's R up to row signs (then unique)."""
+    from cfensemble._kernels_numba import _householder_r
+
+    F = rng.normal(size=(rows, 8))
+    if deficient:
+        F[:, 3] = F[:, 1]  # a zero pivot on the way
+    R = np.full((8, 8), np.nan)
+    _householder_r(np.ascontiguousarray(F.T), rows, R)
+    np.testing.assert_array_equal(np.tril(R, -1), 0.0)
+    np.testing.assert_allclose(R.T @ R, F.T @ F, atol=1e-11 * rows)
+    if rows >= 8 and not deficient:
+        expected = np.linalg.qr(F, "r")
+        sign = np.where(np.diag(R) * np.diag(expected) < 0, -1.0, 1.0)
+        np.testing.assert_allclose(R * sign[:, None], expected, rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.skipif(not numba_available(), reason="numba not installed")
+@pytest.mark.parametrize(("confidence", "label_aware"), [("uniform", False), ("certainty", True)])
+def test_fused_sweep_gathers_the_sums_of_the_numpy_sweep(confidence, label_aware):
+    """One pass of the numba kernel makes every sum the numpy path makes (block size 700:
+    a last group of rows that is not full)."""
+    from cfensemble._als import sweep
+
+    P, y, state = random_fit_state(5, n=2000, m=7, d=3, frac_labeled=0.4, missing=0.3)
+    data = make_data(P, np.where(np.isnan(y), -1, y), label_aware, confidence)
+    objective = Objective(rho=1.0, lambda_reg=0.05)
+    states = [state.copy(), state.copy()]
+    got = sweep(data, states[0], objective, 700, "numba")
+    expected = sweep(data, states[1], objective, 700, "numpy")
+    np.testing.assert_allclose(states[0].Y, states[1].Y, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(states[0].c, states[1].c, rtol=1e-10, atol=1e-12)
+    for name in ("data_term", "ridge_rows", "total_c", "col_count"):
+        np.testing.assert_allclose(
+            getattr(got.recon, name), getattr(expected.recon, name), rtol=1e-11
+        )
+    for name in ("gram", "rhs", "count"):
+        np.testing.assert_allclose(
+            getattr(got.equations, name), getattr(expected.equations, name), rtol=1e-10, atol=1e-12
+        )
+    np.testing.assert_allclose(got.R_y, expected.R_y, rtol=1e-9, atol=1e-11)

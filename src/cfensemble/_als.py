@@ -125,14 +125,16 @@ class NormalEquations:
         """Add the rows of ``block`` whose instance factors and biases are ``Y``, ``c``."""
         Ya = augment(Y)
         self.add_sums(
-            block, block.C.T @ packed_outer(Ya), (block.C * (block.P0 - c[:, None])).T @ Ya
+            block.C.T @ packed_outer(Ya),
+            (block.C * (block.P0 - c[:, None])).T @ Ya,
+            block.C.sum(axis=0),
         )
 
-    def add_sums(self, block: Block, gram: np.ndarray, rhs: np.ndarray) -> None:
-        """Add a block's packed Gram sums (m, t) and right-hand sides (m, e), made elsewhere."""
+    def add_sums(self, gram: np.ndarray, rhs: np.ndarray, count: np.ndarray) -> None:
+        """Add packed Gram sums (m, t), right-hand sides (m, e) and counts (m,) made elsewhere."""
         self.gram += gram
         self.rhs += rhs
-        self.count += block.C.sum(axis=0)
+        self.count += count
 
     def finish(self) -> NormalEquations:
         """Unpack the summed lower triangles into symmetric matrices."""
@@ -206,11 +208,18 @@ def _r_factor(F: np.ndarray, weight: np.ndarray, block: int = 16384) -> np.ndarr
 
 
 def _block_r(F: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    return np.asarray(np.linalg.qr(F * np.sqrt(weight[:, None]), "r"))
+    return _qr_r(F * np.sqrt(weight[:, None]))
+
+
+def _qr_r(F: np.ndarray) -> np.ndarray:
+    """``R`` of the thin QR of ``F`` with a diagonal >= 0 (unique for full rank: the gauge
+    :func:`balance` picks then does not depend on how the R factor was reached)."""
+    R = np.asarray(np.linalg.qr(F, "r"))
+    return R * np.where(np.diag(R) < 0, -1.0, 1.0)[:, None]
 
 
 def _stack_r(parts: list[np.ndarray]) -> np.ndarray:
-    return parts[0] if len(parts) == 1 else np.asarray(np.linalg.qr(np.vstack(parts), "r"))
+    return parts[0] if len(parts) == 1 else _qr_r(np.vstack(parts))
 
 
 def balance_transforms(R_y: np.ndarray, R_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,13 +279,21 @@ class ReconstructionParts:
         if data_term is None:
             resid = block.P0 - reconstruct(Y, X, a, c)
             data_term = float(np.sum(block.C_free * resid * resid))
-        self.data_term += data_term
         if n_i is None:
             n_i = block.C_free.sum(axis=1)
-        self.ridge_rows += float(n_i @ (np.sum(Y * Y, axis=1) + c * c))
-        self.total_c += float(n_i.sum())
-        cols = block.C_free.sum(axis=0)
-        self.col_count = cols if self.col_count.size == 0 else self.col_count + cols
+        self.add_sums(
+            data_term,
+            float(n_i @ (np.sum(Y * Y, axis=1) + c * c)),
+            float(n_i.sum()),
+            block.C_free.sum(axis=0),
+        )
+
+    def add_sums(self, data_term: float, ridge_rows: float, total_c: float, col_count) -> None:
+        """Add sums made elsewhere (the fused kernel's)."""
+        self.data_term += data_term
+        self.ridge_rows += ridge_rows
+        self.total_c += total_c
+        self.col_count = col_count if self.col_count.size == 0 else self.col_count + col_count
 
     def value(self, X, a, lambda_reg: float) -> float:
         ridge_cols = float(self.col_count @ (np.sum(X * X, axis=1) + a * a))
@@ -355,6 +372,8 @@ def sweep(data: Data, state: State, objective: Objective, chunk_size: int, kerne
     """
     if not isinstance(data, Data):
         return data.sweep(state, objective, chunk_size, kernel)
+    if kernel == "numba":
+        return _fused_sweep(data, state, objective.lambda_reg, chunk_size)
     m, d = state.X.shape
     recon = ReconstructionParts()
     equations = NormalEquations.zeros(m, d + 1)
@@ -375,10 +394,7 @@ def sweep(data: Data, state: State, objective: Objective, chunk_size: int, kerne
                 torch_dtype(kernel.dtype),
             )
             recon.add(block, Yb, cb, state.X, state.a, data_term, n_i)
-            equations.add_sums(block, pack(gram), rhs)
-        elif kernel == "numba":
-            Yb, cb, data_term = _fused_block(block, state, objective.lambda_reg, equations)
-            recon.add(block, Yb, cb, state.X, state.a, data_term, n_i)
+            equations.add_sums(pack(gram), rhs, block.C.sum(axis=0))
         else:
             Yb, cb = instance_step(block, state.X, state.a, objective.lambda_reg, kernel)
             recon.add(block, Yb, cb, state.X, state.a, n_i=n_i)
@@ -391,36 +407,68 @@ def sweep(data: Data, state: State, objective: Objective, chunk_size: int, kerne
 _GROUP_ROWS = 512  # rows per partial sum of the fused kernel (fixed; a multiple of its 64)
 
 
-def _fused_block(block: Block, state: State, lambda_reg: float, equations: NormalEquations):
-    """:func:`sweep`'s work on one block in one numba kernel (same formulas as the numpy path)."""
+def _kernel_blocks(data: Data, size: int):
+    """``(rows, P0, C_free, C)`` per block of ``size`` rows, C-contiguous; with unit
+    confidence ``P0`` is ``P`` itself (NaN where missing) and the confidences are None."""
+    if not data.unit_confidence:
+        for block in data.blocks(size):
+            C_free, C = np.ascontiguousarray(block.C_free), np.ascontiguousarray(block.C)
+            yield block.rows, block.P0, C_free, C
+        return
+    n = data.shape[0]
+    for start in range(0, n, size):
+        rows = slice(start, min(start + size, n))
+        yield rows, np.ascontiguousarray(data.P[rows]), None, None
+
+
+def _fused_sweep(data: Data, state: State, lambda_reg: float, chunk_size: int) -> Sweep:
+    """:func:`sweep` with the numba kernel: each block in one call (same formulas as the
+    numpy path), which also makes every sum the rest of the iteration needs. With unit
+    confidence (:attr:`Data.unit_confidence`) the kernel reads ``P`` itself: no block of
+    confidences is made at all."""
     from ._kernels import JITTER
     from ._kernels_numba import sweep_kernel
 
-    k, m = block.P0.shape
-    e = state.X.shape[1] + 1
+    m = data.shape[1]
+    d = state.X.shape[1]
+    e = d + 1
     Xa = augment(state.X)
-    theta = np.empty((k, e))
-    data_term = np.empty(k)
-    groups = -(-k // _GROUP_ROWS)
-    gram_parts = np.empty((groups, m, e * (e + 1) // 2))
-    rhs_parts = np.empty((groups, m, e))
-    sweep_kernel(
-        block.P0,
-        np.ascontiguousarray(block.C_free),
-        np.ascontiguousarray(block.C),
-        packed_outer(Xa),
-        Xa,
-        state.a,
-        float(lambda_reg),
-        JITTER,
-        theta,
-        data_term,
-        gram_parts,
-        rhs_parts,
-        _GROUP_ROWS,
-    )
-    equations.add_sums(block, gram_parts.sum(axis=0), rhs_parts.sum(axis=0))
-    return theta[:, :-1], theta[:, -1], float(data_term.sum())
+    outer = packed_outer(Xa)
+    size = rows_per_block(chunk_size, e)
+    equations = NormalEquations.zeros(m, e)
+    recon = ReconstructionParts()
+    r_parts = []
+    for rows, P0, C_free, C in _kernel_blocks(data, size):
+        k = P0.shape[0]
+        groups = -(-k // _GROUP_ROWS)
+        theta = np.empty((k, e))
+        part = (
+            np.empty((groups, m, e * (e + 1) // 2)),
+            np.empty((groups, m, e)),
+            np.empty((groups, 2, m)),
+            np.empty((groups, 3)),
+            np.empty((groups, d, d)),
+        )
+        sweep_kernel(
+            P0,
+            P0 if C_free is None else C_free,
+            P0 if C is None else C,
+            C_free is None,
+            outer,
+            Xa,
+            state.a,
+            float(lambda_reg),
+            JITTER,
+            theta,
+            *part,
+            _GROUP_ROWS,
+        )
+        state.Y[rows], state.c[rows] = theta[:, :-1], theta[:, -1]
+        gram, rhs, cols, sums = (p.sum(axis=0) for p in part[:4])
+        equations.add_sums(gram, rhs, cols[0])
+        recon.add_sums(float(sums[0]), float(sums[1]), float(sums[2]), cols[1])
+        r_parts.append(part[4].reshape(-1, d))
+    return Sweep(recon, equations.finish(), _qr_r(np.vstack(r_parts)))
 
 
 def initial_state(
@@ -523,9 +571,11 @@ class ALSSolver:
     Stops when the relative change of the total objective falls below ``tol`` (checked once
     the aggregator is no longer frozen); otherwise warns with ConvergenceWarning.
     ``callback(iteration, losses)`` is called after every iteration with the (total,
-    reconstruction, supervised) parts. ``n_jobs`` limits the threads of BLAS and of the
-    numba kernel (None: as configured); ``kernel`` is "auto", "numpy" or "numba" (see
-    :mod:`cfensemble._kernels`).
+    reconstruction, supervised) parts; with ``rho = 1`` (the factors do not depend on the
+    labels) and the exact ``"newton"`` aggregator, the aggregator is solved once, after the
+    last iteration, and the supervised part is NaN before it. ``n_jobs`` limits the threads
+    of BLAS and of the numba kernel (None: as configured); ``kernel`` is "auto", "numpy" or
+    "numba" (see :mod:`cfensemble._kernels`).
 
     ``accelerate``: after the classifier step, try ``(X, a) + s * ((X, a) - previous)``
     (the move of the last iteration, extrapolated; ``s`` doubles after each success up to
@@ -550,6 +600,7 @@ class ALSSolver:
     n_jobs: int | None = None
     kernel: str = "auto"
     accelerate: bool = True
+    _aggregator_last: bool = field(default=False, init=False, repr=False)
 
     def fit(
         self, data: Data, objective: Objective, init: State | None, rng, validation=None
@@ -586,6 +637,13 @@ class ALSSolver:
             objective.rho == 1.0 or not objective.train_aggregator or data.labeled.size == 0
         )
         step = 1.0
+        # With rho = 1 the factors do not depend on the aggregator: the exact aggregator is
+        # solved once, after the last iteration (the supervised part is NaN before it).
+        self._aggregator_last = (
+            objective.rho == 1.0
+            and objective.train_aggregator
+            and self.aggregator_solver == "newton"
+        )
         for it in range(self.max_iter):
             X, a = classifier_step(data, state, objective, self.chunk_size, done.equations)
             # Re-gauge (balance) X; Y needs no update: the instance step below replaces it.
@@ -636,6 +694,11 @@ class ALSSolver:
             if np.isfinite(previous):  # an objective of 0 is its minimum: nothing to follow
                 change = abs(previous - total) / abs(previous) if previous else 0.0
             previous = total
+        if self._aggregator_last and curve:
+            A = labeled_input(data, state, objective.aggregator_input, labeled_rows)
+            if data.labeled.size and len(curve) > self.freeze_aggregator_iters:
+                self._aggregator_step(data, state, objective, A)
+            curve[-1] = (curve[-1][0], curve[-1][1], supervised_part(data, state, objective, A))
         if not converged:
             warnings.warn(
                 f"ALS did not converge in max_iter={self.max_iter} iterations (relative change "
@@ -648,10 +711,12 @@ class ALSSolver:
     def _rest_of_iteration(self, data, state, objective, kernel, labeled_rows, it):
         """Instance step (a :func:`sweep`) and aggregator step at ``state.X``, ``state.a``."""
         done = sweep(data, state, objective, self.chunk_size, kernel)
+        recon = done.recon.value(state.X, state.a, objective.lambda_reg)
+        if self._aggregator_last:
+            return done, (recon, recon, np.nan)
         A = labeled_input(data, state, objective.aggregator_input, labeled_rows)
         if objective.train_aggregator and data.labeled.size and it >= self.freeze_aggregator_iters:
             self._aggregator_step(data, state, objective, A)
-        recon = done.recon.value(state.X, state.a, objective.lambda_reg)
         sup = supervised_part(data, state, objective, A)
         return done, (objective.rho * recon + (1.0 - objective.rho) * sup, recon, sup)
 

@@ -29,6 +29,7 @@ from ._problem import (
     aggregator_input,
     reconstruct,
     reconstruct_per_class,
+    unit_confidence,
 )
 from ._validation import (
     _missing_as_nan,
@@ -108,6 +109,8 @@ def confidence_source(confidence, P, y, use_label_aware, alpha, n_classes: int =
     by a constant (the largest base confidence, and ``1 + alpha`` for the boost): each step
     is invariant to the scale of its confidence, and huge user values cannot overflow.
     """
+    if isinstance(confidence, str) and confidence == "uniform" and not use_label_aware:
+        return unit_confidence  # Data.unit_confidence: kernels may read P alone
     if isinstance(confidence, str):
         base_fn = strategy(confidence)  # the built-in strategies do not read labels
 
@@ -353,7 +356,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``solver="torch"``: PR-AUC and class-weighted cross-entropy of the restored epoch on
         the held-out labeled rows (None without a validation set, and for ALS).
     loss_curve_ : dict of ndarray
-        ``"total"``, ``"reconstruction"`` and ``"supervised"`` parts per iteration.
+        ``"total"``, ``"reconstruction"`` and ``"supervised"`` parts per iteration. With
+        ALS and ``rho=1`` (the default) the factorization does not depend on the labels and
+        the aggregator is fitted once, after it: ``"supervised"`` is NaN before the last
+        iteration (also for K classes fitted per class).
     diagnostics_ : dict
         Signed weights, their std, min, max, range and sum, the number of negative weights,
         the prediction spread of ``transduction_``, the range of the reconstruction of the

@@ -11,7 +11,10 @@ same formula (one Cholesky factorization per system, with the rank-safe jitter o
 - numba (the ``[fast]`` extra), fused: the instance step builds the Gram matrices of 64
   rows at a time in a small scratch array (batch last, so every loop over the rows
   vectorises) and solves them there, in a parallel loop over groups of rows; the k Grams
-  are never materialised;
+  are never materialised. In a fit (:func:`cfensemble._als.sweep`) the same pass also
+  gathers, per fixed group of 512 rows, the classifier step's normal equations, the parts
+  of the reconstruction loss and the R factor used to re-gauge the factors, and with the
+  default uniform confidence reads ``P`` itself (NaN = missing, confidence 1 elsewhere);
 - PyTorch (:mod:`cfensemble._kernels_torch`, selected by a :class:`TorchKernel`): batched
   ``torch.linalg`` Cholesky on a GPU or in float32.
 

@@ -6,12 +6,14 @@ import numpy as np
 
 @numba.njit(cache=True)
 def _solve_rows(
-    P0, C_free, outer, Xa, a, lam, jit, lo, G, R, Ct, Tt, nn, tr, inv
+    P0, C_free, raw, outer, Xa, a, lam, jit, lo, G, R, Ct, Pt, Tt, nn, tr, inv
 ):  # pragma: no cover
     # Rows lo .. lo + W of the instance step, batch last: builds each row's Gram matrix and
     # right-hand side in G (packed lower triangle) and R, factorizes G = L L^T in place and
-    # leaves the solution in R (inv: 1 / diag(L)). Returns the number of rows done.
-    k, m = C_free.shape
+    # leaves the solution in R (inv: 1 / diag(L)). Ct, Pt: the rows' confidences and
+    # predictions (0 where missing); raw: P0 is P itself with NaN where missing and the
+    # confidence is 1 on every observed entry (C_free is not read). Returns the rows done.
+    k, m = P0.shape
     e = Xa.shape[1]
     t = outer.shape[1]
     W = G.shape[1]
@@ -22,9 +24,15 @@ def _solve_rows(
     tr[:] = 0.0
     for i in range(w):
         for u in range(m):
-            cu = C_free[lo + i, u]
+            p = P0[lo + i, u]
+            if raw:
+                cu = 1.0 if p == p else 0.0  # p != p: NaN, a missing prediction
+                p = p if p == p else 0.0
+            else:
+                cu = C_free[lo + i, u]
             Ct[u, i] = cu
-            Tt[u, i] = cu * (P0[lo + i, u] - a[u])
+            Pt[u, i] = p
+            Tt[u, i] = cu * (p - a[u])
             nn[i] += cu
     for u in range(m):
         for s in range(t):
@@ -84,6 +92,7 @@ def _scratch(t, e, m, W):  # pragma: no cover - compiled
         np.empty((e, W)),
         np.empty((m, W)),
         np.empty((m, W)),
+        np.empty((m, W)),
         np.empty(W),
         np.empty(W),
         np.empty((e, W)),
@@ -99,34 +108,91 @@ def instance_kernel(P0, C, outer, Xa, a, lam, jit, out):  # pragma: no cover - c
     W = 64
     for chunk in numba.prange((k + W - 1) // W):
         lo = chunk * W
-        G, R, Ct, Tt, nn, tr, inv = _scratch(t, e, m, W)
-        w = _solve_rows(P0, C, outer, Xa, a, lam, jit, lo, G, R, Ct, Tt, nn, tr, inv)
+        G, R, Ct, Pt, Tt, nn, tr, inv = _scratch(t, e, m, W)
+        w = _solve_rows(P0, C, False, outer, Xa, a, lam, jit, lo, G, R, Ct, Pt, Tt, nn, tr, inv)
         for i in range(w):
             for p in range(e):
                 out[lo + i, p] = R[p, i]
 
 
+@numba.njit(cache=True)
+def _householder_r(H, rows, Rg):  # pragma: no cover - compiled
+    # Rg (d, d) <- the R factor of the (rows, d) matrix stored transposed in H[:, :rows]
+    # (Householder; H is overwritten)
+    d = H.shape[0]
+    Rg[:, :] = 0.0
+    for j in range(min(d, rows)):
+        norm = 0.0
+        for r in range(j, rows):
+            norm += H[j, r] * H[j, r]
+        norm = np.sqrt(norm)
+        if norm == 0.0:
+            continue
+        alpha = -norm if H[j, j] > 0 else norm
+        H[j, j] -= alpha  # v = x - alpha e_1, kept in H[j, j:rows]
+        vv = norm * norm - 2.0 * alpha * (H[j, j] + alpha) + alpha * alpha
+        Rg[j, j] = alpha
+        for q in range(j + 1, d):
+            dot = 0.0
+            for r in range(j, rows):
+                dot += H[j, r] * H[q, r]
+            f = 2.0 * dot / vv
+            for r in range(j, rows):
+                H[q, r] -= f * H[j, r]
+            Rg[j, q] = H[q, j]
+
+
 @numba.njit(parallel=True, cache=True)
 def sweep_kernel(
-    P0, C_free, C, outer, Xa, a, lam, jit, theta, data_term, gram_parts, rhs_parts, group
+    P0,
+    C_free,
+    C,
+    raw,
+    outer,
+    Xa,
+    a,
+    lam,
+    jit,
+    theta,
+    gram_parts,
+    rhs_parts,
+    col_parts,
+    sum_parts,
+    r_parts,
+    group,
 ):  # pragma: no cover - compiled
-    # The instance step of a block and, at its solution, each row's weighted squared
-    # residual and the classifier step's normal equations, summed per group of `group` rows
-    # (a fixed partition: the sums never depend on the number of threads).
-    k, m = C.shape
+    # The instance step of a block and, at its solution, everything the rest of the
+    # iteration needs, summed per group of `group` rows (a fixed partition: the sums never
+    # depend on the number of threads):
+    #   gram_parts, rhs_parts  the classifier step's normal equations (confidence C);
+    #   col_parts[g, 0 / 1]    the column sums of C and of C_free;
+    #   sum_parts[g]           sum C_free residual^2, sum n_i (|y_i|^2 + c_i^2), sum n_i;
+    #   r_parts[g]             R factor of the rows sqrt(n_i) y_i (Householder).
+    # raw: see _solve_rows (then C = C_free, and neither is read).
+    k, m = P0.shape
     e = Xa.shape[1]
+    d = e - 1
     t = outer.shape[1]
     W = 64
     for g in numba.prange(gram_parts.shape[0]):
         gacc = gram_parts[g]
         racc = rhs_parts[g]
+        cacc = col_parts[g]
+        sacc = sum_parts[g]
+        Rg = r_parts[g]
         gacc[:, :] = 0.0
         racc[:, :] = 0.0
-        G, R, Ct, Tt, nn, tr, inv = _scratch(t, e, m, W)
+        cacc[:, :] = 0.0
+        sacc[:] = 0.0
+        G, R, Ct, Pt, Tt, nn, tr, inv = _scratch(t, e, m, W)
         ya = np.empty(e)
         yo = np.empty(t)
+        H = np.empty((d, group))
+        first = g * group
         for lo in range(g * group, min(k, (g + 1) * group), W):
-            w = _solve_rows(P0, C_free, outer, Xa, a, lam, jit, lo, G, R, Ct, Tt, nn, tr, inv)
+            w = _solve_rows(
+                P0, C_free, raw, outer, Xa, a, lam, jit, lo, G, R, Ct, Pt, Tt, nn, tr, inv
+            )
             for i in range(w):
                 row = lo + i
                 for p in range(e):
@@ -138,9 +204,18 @@ def sweep_kernel(
                     pred = a[u]
                     for p in range(e):
                         pred += Xa[u, p] * R[p, i]
-                    res = P0[row, u] - pred
-                    total += C_free[row, u] * res * res
-                data_term[row] = total
+                    res = Pt[u, i] - pred
+                    total += Ct[u, i] * res * res
+                    cacc[1, u] += Ct[u, i]
+                sacc[0] += total
+                norm = 0.0
+                for p in range(e):
+                    norm += R[p, i] * R[p, i]
+                sacc[1] += nn[i] * norm
+                sacc[2] += nn[i]
+                root = np.sqrt(nn[i])
+                for p in range(d):
+                    H[p, row - first] = root * R[p, i]
                 pos = 0
                 for p in range(e):
                     for q in range(p + 1):
@@ -148,9 +223,11 @@ def sweep_kernel(
                         pos += 1
                 c_i = R[e - 1, i]
                 for u in range(m):
-                    cu = C[row, u]
-                    tu = cu * (P0[row, u] - c_i)
+                    cu = Ct[u, i] if raw else C[row, u]
+                    cacc[0, u] += cu
+                    tu = cu * (Pt[u, i] - c_i)
                     for s in range(t):
                         gacc[u, s] += cu * yo[s]
                     for p in range(e):
                         racc[u, p] += tu * ya[p]
+        _householder_r(H, min(k, first + group) - first, Rg)

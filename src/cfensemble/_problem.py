@@ -64,6 +64,13 @@ class Objective:
         return 2 if self.aggregator_input == "both" else 1
 
 
+def unit_confidence(P: np.ndarray, y: np.ndarray, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+    """The confidence source of ``confidence="uniform"`` without the label-aware boost:
+    ``(C, C_free)``, both 1 on the observed entries (the same array)."""
+    free = np.where(np.isnan(P), 0.0, 1.0)
+    return free, free
+
+
 @dataclass
 class Block:
     """A contiguous block of rows with what the kernels need, computed for this block only."""
@@ -113,6 +120,12 @@ class Data:
     @property
     def shape(self) -> tuple[int, int]:
         return self.P.shape
+
+    @property
+    def unit_confidence(self) -> bool:
+        """Confidence 1 on every observed entry in both steps, rows unweighted: a kernel
+        may then derive the confidences from ``P`` itself (:func:`unit_confidence`)."""
+        return self.confidence is unit_confidence and self.sample_weight is None
 
     def blocks(self, size: int) -> Iterator[Block]:
         """Row blocks of at most ``size`` rows, in order."""
