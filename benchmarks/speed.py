@@ -158,6 +158,8 @@ def per_iteration(n: int, m: int, d: int, k: int, repeats: int, device: str, dty
     P, y_true, labeled = _data(n, m)
     y = np.where(labeled, y_true, -1)
     params = dict(latent_dim=d, tol=0.0, device=device, dtype=dtype)
+    if device != "cpu":  # a GPU wants big batches: blocks of up to a million rows
+        params["chunk_size"] = 1_000_000
     kernel = choose_kernel(n, CFEnsembleClassifier(**params)._als_kernel())
     _timed_fit(P[:60_000], y[:60_000], max_iter=1, **params)  # imports, numba cache
     per_iter = []
@@ -173,7 +175,7 @@ def per_iteration(n: int, m: int, d: int, k: int, repeats: int, device: str, dty
         plain_sweep(P, X, a, 0.1)
         plain.append(time.perf_counter() - start)
     tracemalloc.start()
-    _timed_fit(P, y, max_iter=2, **params)
+    used = _timed_fit(P, y, max_iter=2, **params)[1].latent_dim_
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     ours, baseline = statistics.median(per_iter), statistics.median(plain)
@@ -181,6 +183,7 @@ def per_iteration(n: int, m: int, d: int, k: int, repeats: int, device: str, dty
         "n": n,
         "m": m,
         "d": d,
+        "d_used": int(used),
         "kernel": str(getattr(kernel, "device", kernel))
         + (f" {kernel.dtype}" if hasattr(kernel, "dtype") else ""),
         "seconds_per_iteration_median": ours,
@@ -208,6 +211,12 @@ def _run_child(args, *child) -> dict:
     command += ["--device", args.device] + (["--dtype", args.dtype] if args.dtype else [])
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
+
+
+def _dim(r: dict) -> str:
+    """d, and the latent dimension used where the estimator capped it (at m)."""
+    used = r.get("d_used", r["d"])
+    return str(r["d"]) if used == r["d"] else f"{r['d']} (used: {used})"
 
 
 def _markdown(results: dict) -> str:
@@ -241,7 +250,7 @@ def _markdown(results: dict) -> str:
     ]
     for r in results["iterations"]:
         lines.append(
-            f"| {r['n']:,} | {r['m']} | {r['d']} | {r['kernel']} | "
+            f"| {r['n']:,} | {r['m']} | {_dim(r)} | {r['kernel']} | "
             f"{r['seconds_per_iteration_median']:.3f} | {r['plain_sweep_seconds_median']:.3f} | "
             f"{r['ratio_to_plain']:.2f} | {r['peak_fit_mib']:.0f} MiB | {r['P_mib']:.0f} MiB | "
             f"{r['peak_fit_mib'] / r['P_mib']:.1f} |"
@@ -252,7 +261,12 @@ def _markdown(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 1_000_000])
-    parser.add_argument("--shapes", nargs="+", default=["10x8", "32x16"], help="m x d")
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        default=["10x8", "32x16", "10x20@50000"],
+        help="m x d, optionally @n: that shape at that n only (else at every --sizes)",
+    )
     parser.add_argument("--solution-sizes", type=int, nargs="*", default=[3_000, 100_000])
     parser.add_argument("--reference-iterations", type=int, default=300)
     parser.add_argument("--iterations", type=int, default=3)
@@ -283,18 +297,14 @@ def main() -> None:
             results["solution"].append(_run_child(args, "solution", n, missing))
             print(json.dumps(results["solution"][-1]), file=sys.stderr)
     for shape in args.shapes:
+        shape, _, only = shape.partition("@")
         m, d = map(int, shape.split("x"))
-        for n in args.sizes:
+        for n in [int(only)] if only else args.sizes:
             results["iterations"].append(_run_child(args, "iteration", n, m, d))
             print(json.dumps(results["iterations"][-1]), file=sys.stderr)
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / f"{args.output}.json").write_text(json.dumps(results, indent=1))
-    text = _markdown(results)
-    print(text)
-    if args.update_readme:
-        from _readme import replace_section
+    from _readme import publish
 
-        replace_section("speed", text)
+    publish("speed", args.output, results, _markdown(results), args.update_readme)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,14 @@ def _problem(missing=0.3, n=1500, m=8):
 
 @pytest.mark.parametrize("label_aware", [False, True])
 @pytest.mark.parametrize("rho", [1.0, 0.5])
-def test_torch_kernels_equal_the_numpy_kernels_in_float64(label_aware, rho):
+@pytest.mark.parametrize("confidence", ["certainty", "uniform"])
+def test_torch_kernels_equal_the_numpy_kernels_in_float64(label_aware, rho, confidence):
+    """Uniform confidence without the boost: P resident on the device, confidences made
+    there; otherwise blocks copied per pass."""
     P, y = _problem()
     y = np.where(y == -1, np.nan, y).astype(float)
-    data = Data(P, y, confidence_source("certainty", P, y, label_aware, 1.0))
+    data = Data(P, y, confidence_source(confidence, P, y, label_aware, 1.0))
+    assert data.unit_confidence == (confidence == "uniform" and not label_aware)
     objective = Objective(rho=rho, lambda_reg=0.1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

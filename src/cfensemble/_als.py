@@ -64,9 +64,12 @@ logger = logging.getLogger("cfensemble")
 _GRAM_BUDGET = 1 << 20  # elements of the largest (rows x e^2) intermediate array
 
 
-def rows_per_block(chunk_size: int, e: int) -> int:
+_DEVICE_GRAM_BUDGET = 1 << 26  # the same on a GPU (PyTorch kernels): big batches, big memory
+
+
+def rows_per_block(chunk_size: int, e: int, budget: int = _GRAM_BUDGET) -> int:
     """Rows per block so that no (rows x e^2) intermediate exceeds the memory budget."""
-    return int(max(1, min(chunk_size, _GRAM_BUDGET // (e * e))))
+    return int(max(1, min(chunk_size, budget // (e * e))))
 
 
 def augment(F: np.ndarray) -> np.ndarray:
@@ -374,37 +377,42 @@ def sweep(data: Data, state: State, objective: Objective, chunk_size: int, kerne
         return data.sweep(state, objective, chunk_size, kernel)
     if kernel == "numba":
         return _fused_sweep(data, state, objective.lambda_reg, chunk_size)
+    if isinstance(kernel, TorchKernel):
+        return _torch_sweep(data, state, objective.lambda_reg, chunk_size, kernel)
     m, d = state.X.shape
     recon = ReconstructionParts()
     equations = NormalEquations.zeros(m, d + 1)
     r_parts = []
     for block in data.blocks(rows_per_block(chunk_size, d + 1)):
         n_i = block.C_free.sum(axis=1)
-        if isinstance(kernel, TorchKernel):
-            from ._kernels_torch import sweep_block, torch_dtype
-
-            Yb, cb, data_term, gram, rhs = sweep_block(
-                block.P0,
-                block.C_free,
-                block.C,
-                state.X,
-                state.a,
-                objective.lambda_reg,
-                kernel.device,
-                torch_dtype(kernel.dtype),
-            )
-            recon.add(block, Yb, cb, state.X, state.a, data_term, n_i)
-            equations.add_sums(pack(gram), rhs, block.C.sum(axis=0))
-        else:
-            Yb, cb = instance_step(block, state.X, state.a, objective.lambda_reg, kernel)
-            recon.add(block, Yb, cb, state.X, state.a, n_i=n_i)
-            equations.add(block, Yb, cb)
+        Yb, cb = instance_step(block, state.X, state.a, objective.lambda_reg, kernel)
+        recon.add(block, Yb, cb, state.X, state.a, n_i=n_i)
+        equations.add(block, Yb, cb)
         state.Y[block.rows], state.c[block.rows] = Yb, cb
         r_parts.append(_block_r(Yb, n_i))
     return Sweep(recon, equations.finish(), _stack_r(r_parts))
 
 
 _GROUP_ROWS = 512  # rows per partial sum of the fused kernel (fixed; a multiple of its 64)
+
+
+def _torch_sweep(data: Data, state: State, lambda_reg: float, chunk_size: int, kernel) -> Sweep:
+    """:func:`sweep` with the PyTorch kernels (:mod:`cfensemble._kernels_torch`)."""
+    from ._kernels_torch import device_blocks, sweep_block, torch_dtype
+
+    m, d = state.X.shape
+    equations = NormalEquations.zeros(m, d + 1)
+    recon = ReconstructionParts()
+    r_parts = []
+    gpu = str(kernel.device) != "cpu"
+    size = rows_per_block(chunk_size, d + 1, _DEVICE_GRAM_BUDGET if gpu else _GRAM_BUDGET)
+    for rows, P0, C_free, C in device_blocks(data, size, kernel.device, torch_dtype(kernel.dtype)):
+        theta, sums, gram, rhs, R = sweep_block(P0, C_free, C, state.X, state.a, lambda_reg)
+        state.Y[rows], state.c[rows] = theta[:, :-1], theta[:, -1]
+        recon.add_sums(*sums[:4])
+        equations.add_sums(pack(gram), rhs, sums[4])
+        r_parts.append(R)
+    return Sweep(recon, equations.finish(), _qr_r(np.vstack(r_parts)))
 
 
 def _kernel_blocks(data: Data, size: int):
@@ -488,13 +496,14 @@ def initial_state(
     sums, counts = initial_column_sums(data)
     a = sums / np.maximum(counts, 1)
     X = leading_factors(initial_residual_gram(data, a), latent_dim)
-    Y = np.empty((n, latent_dim))
-    for block in data.blocks(16384):
-        Y[block.rows] = _residual(block, a) @ X
     rows = n if data.sample_weight is None else float(np.sum(data.sample_weight))
     scale = 1e-2 * max(np.sqrt(initial_square_sum(data, a, X) / (rows * latent_dim)), 1e-3)
-    X += rng.normal(0.0, scale, size=X.shape)
-    Y += rng.normal(0.0, scale, size=Y.shape)
+    noise_x = rng.normal(0.0, scale, size=X.shape)
+    Y = np.empty((n, latent_dim))
+    for block in data.blocks(16384):  # Y's noise drawn per block in row order: no (n, d) temporary
+        Y[block.rows] = _residual(block, a) @ X
+        Y[block.rows] += rng.normal(0.0, scale, size=Y[block.rows].shape)
+    X += noise_x
     w = initial_weights(m, aggregator_kind, outputs)
     b = 0.0 if outputs == 1 else np.zeros(outputs)
     return State(X=X, Y=Y, a=a, c=np.zeros(n), w=w, b=b)

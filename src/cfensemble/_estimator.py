@@ -1088,7 +1088,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         X, a = self.classifier_factors_, self.classifier_bias_
         w = np.asarray(self.coef_).reshape(-1)
         make = reconstruct_per_class if Y.ndim == 3 else reconstruct
-        for block in data.blocks(self.chunk_size):
+        # a block makes about ten (rows, columns) temporaries: 2^16 elements each at most
+        size = max(1, min(self.chunk_size, 2**16 // data.shape[1]))
+        for block in data.blocks(size):
             P_hat = make(Y[block.rows], X, a, c[block.rows])
             missing = ~block.observed
             if missing.any():

@@ -4,9 +4,11 @@ The same formulas as :mod:`cfensemble._kernels` and :func:`cfensemble._als.sweep
 numpy path is the reference; tests compare them): per block of rows, the Gram matrices as
 one GEMM of the confidences with the flattened outer products, a batched Cholesky
 factorization with the rank-safe jitter, and, at the solution, the weighted squared
-residuals and the classifier step's normal equations. The blocks are copied to the device
-per pass and the small results back; the loop, the classifier step, the re-gauge and the
-aggregator stay on the host (they touch m x d or labeled-row arrays only).
+residuals, the classifier step's normal equations and the R factor of the re-gauge. With
+the default uniform confidence ``P`` is copied to the device once per fit and stays there;
+otherwise each block is copied per pass. Per block only the new instance factors and the
+small sums come back; the loop, the classifier step, the re-gauge and the aggregator stay
+on the host (they touch m x d or labeled-row arrays only).
 
 In float32 the relative jitter is 1e-5 instead of 1e-10 (float32 rounding is about 1e-7),
 so every system stays positive definite whatever its rank.
@@ -56,34 +58,76 @@ def instance_solve(P0, C, Xa, a, lambda_reg, device, dtype) -> np.ndarray:
     return theta.double().cpu().numpy()
 
 
-def sweep_block(P0, C_free, C, X, a, lambda_reg, device, dtype):
-    """One block of :func:`cfensemble._als.sweep`: ``(Y, c, data term, gram, rhs)``.
+def device_blocks(data, size: int, device: str, dtype):
+    """``(rows, P0, C_free, C)`` on the device per block of ``size`` rows of ``data``.
 
-    ``gram`` (m, e, e) and ``rhs`` (m, e) are this block's part of the classifier step's
-    normal equations at the new ``(Y, c)``.
+    With unit confidence (``data.unit_confidence``) ``P`` is copied to the device once per
+    fit (kept in ``data.resident``) and each block's confidences are made there from its
+    NaNs; otherwise each block's arrays are made on the host and copied.
     """
     torch = _torch()
 
     def put(x):
         return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
 
-    P0t, Ct = put(P0), put(C_free)
+    n = data.shape[0]
+    if not data.unit_confidence:
+        for block in data.blocks(size):
+            C_free = put(block.C_free)
+            yield (
+                block.rows,
+                put(block.P0),
+                C_free,
+                C_free if block.C is block.C_free else put(block.C),
+            )
+        return
+    key = (str(device), dtype)
+    if key not in data.resident:
+        data.resident.clear()  # one copy of P on one device at a time
+        data.resident[key] = put(data.P)
+    P = data.resident[key]
+    for start in range(0, n, size):
+        rows = slice(start, min(start + size, n))
+        observed = ~torch.isnan(P[rows])
+        C = observed.to(dtype)
+        yield rows, torch.where(observed, P[rows], 0.0), C, C
+
+
+def sweep_block(P0t, C_free, C, X, a, lambda_reg):
+    """One block of :func:`cfensemble._als.sweep` on the device of ``P0t``.
+
+    Returns ``(theta, sums, gram, rhs, R)`` as numpy float64: ``theta`` (k, e) the new
+    ``(Y, c)``; ``sums`` = (sum C_free residual^2, sum n_i |y_i, c_i|^2, sum n_i, column
+    sums of C_free (m), column sums of C (m)); ``gram`` (m, e, e) and ``rhs`` (m, e) this
+    block's part of the classifier step's normal equations; ``R`` the R factor of the rows
+    ``sqrt(n_i) y_i``. Only these small arrays and ``theta`` leave the device.
+    """
+    torch = _torch()
+    dtype, device = P0t.dtype, P0t.device
+
+    def put(x):
+        return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
+
     ones_m = torch.ones((X.shape[0], 1), dtype=dtype, device=device)
     Xa = torch.cat([put(X), ones_m], dim=1)
     at = put(a)
-    theta = _solve(Ct, P0t - at[None, :], Xa, float(lambda_reg))
+    theta = _solve(C_free, P0t - at[None, :], Xa, float(lambda_reg))
     resid = P0t - theta @ Xa.T - at[None, :]
-    data_term = float((Ct * resid * resid).sum())
-    Cc = Ct if C is C_free else put(C)
+    n_i = C_free.sum(dim=1)
+    sums = (
+        float((C_free * resid * resid).sum()),
+        float(n_i @ (theta * theta).sum(dim=1)),
+        float(n_i.sum()),
+        C_free.sum(dim=0).double().cpu().numpy(),
+        C.sum(dim=0).double().cpu().numpy(),
+    )
     e = theta.shape[1]
     Ya = torch.cat([theta[:, :-1], torch.ones_like(theta[:, -1:])], dim=1)
-    gram = (Cc.T @ (Ya[:, :, None] * Ya[:, None, :]).reshape(-1, e * e)).reshape(-1, e, e)
-    rhs = (Cc * (P0t - theta[:, -1:])).T @ Ya
-    theta = theta.double().cpu().numpy()
-    return (
-        theta[:, :-1],
-        theta[:, -1],
-        data_term,
-        gram.double().cpu().numpy(),
-        rhs.double().cpu().numpy(),
-    )
+    gram = (C.T @ (Ya[:, :, None] * Ya[:, None, :]).reshape(-1, e * e)).reshape(-1, e, e)
+    rhs = (C * (P0t - theta[:, -1:])).T @ Ya
+    R = torch.linalg.qr(theta[:, :-1] * n_i.sqrt()[:, None], mode="r")[1]
+
+    def host(x):
+        return x.double().cpu().numpy()
+
+    return host(theta), sums, host(gram), host(rhs), host(R)

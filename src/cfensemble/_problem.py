@@ -104,6 +104,8 @@ class Data:
     use_class_weights: bool = True
     sample_weight: np.ndarray | None = None  # (n,) > 0, a row's multiplicity
     cost: np.ndarray | None = None  # (n,), multiplies the supervised weight only
+    # arrays a kernel keeps on its device for the fit (cfensemble._kernels_torch)
+    resident: dict = field(default_factory=dict, init=False, repr=False)
     labeled: np.ndarray = field(init=False)
     y_labeled: np.ndarray = field(init=False)
     kappa: np.ndarray = field(init=False)
