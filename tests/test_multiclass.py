@@ -524,3 +524,24 @@ def test_torch_validation_counts_sample_weights():
     assert result.validation_loss == pytest.approx(expected, rel=1e-10)
     unweighted = supervised_loss(z, y_held, class_weights(y_held), 0.0, np.zeros(0), 0.0)
     assert abs(expected - unweighted) > 1e-6  # the weights matter here
+
+
+def test_per_class_fits_warn_once_and_count_iterations_on(multiclass):
+    """K factorizations: one ConvergenceWarning naming the classes that did not converge,
+    and a callback whose iteration count runs on across the classes (a progress bar moves
+    forward only)."""
+    P, _, y = multiclass
+    seen = []
+    with pytest.warns(ConvergenceWarning) as record:
+        clf = CFEnsembleClassifier(
+            random_state=0, max_iter=3, tol=0.0, callback=lambda it, parts: seen.append(it)
+        ).fit(P, y)
+    assert clf.multiclass_factorization_ == "per_class"
+    messages = [str(r.message) for r in record if r.category is ConvergenceWarning]
+    assert len(messages) == 1 and "class(es) [0, 1, 2]" in messages[0]
+    assert record[0].filename == __file__  # points at the caller's line
+    assert seen == list(range(1, 3 * K + 1))
+    assert clf.n_iter_ == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        CFEnsembleClassifier(random_state=0, max_iter=500).fit(P, y)

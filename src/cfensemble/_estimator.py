@@ -7,12 +7,14 @@ import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -144,6 +146,11 @@ def confidence_source(confidence, P, y, use_label_aware, alpha, n_classes: int =
         return np.where(missing, 0.0, labeled_base), free
 
     return source
+
+
+def _offset_callback(callback, offset: int, iteration: int, losses) -> None:
+    """``callback`` with the iteration counted on from ``offset`` (per-class fits)."""
+    callback(offset + iteration, losses)
 
 
 class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
@@ -308,7 +315,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         the settings above) instead of the initial state of ALS.
     callback : callable or None, default=None
         Called as ``callback(iteration, losses)`` after every ALS iteration or epoch, with
-        ``losses`` the (total, reconstruction, supervised) parts.
+        ``losses`` the (total, reconstruction, supervised) parts. For K classes fitted per
+        class the iterations count on across the K factorizations (up to K ``max_iter``).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial factors, the validation split and the mini-batch order.
     verbose : bool, default=False
@@ -351,7 +359,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         False for the mean aggregator and without labels: predictions are then the clipped
         mean of the aggregator input.
     n_iter_ : int
-        ALS iterations or autograd epochs run.
+        ALS iterations or autograd epochs run (for K classes fitted per class, the most any
+        class's factorization ran).
     validation_pr_auc_, validation_loss_ : float or None
         ``solver="torch"``: PR-AUC and class-weighted cross-entropy of the restored epoch on
         the held-out labeled rows (None without a validation set, and for ALS).
@@ -730,6 +739,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         # one seed per class, drawn first: a class's start does not depend on how many
         # numbers the previous classes drew (which depends on n)
         seeds = rng.randint(np.iinfo(np.int32).max, size=K)
+        done = 0  # iterations of the classes before: the callback's count runs on across them
+        not_converged = []
         for k in range(K):
             P_k = np.ascontiguousarray(data.P[:, k::K])
             y_k = np.where(np.isnan(data.y), np.nan, (data.y == k).astype(np.float64))
@@ -742,9 +753,25 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             )
             data_k = Data(P_k, y_k, source, self.use_class_weights, data.sample_weight)
             objective_k = replace(objective, rho=1.0, train_aggregator=False, outputs=1)
-            fit = self._als_solver().fit(data_k, objective_k, None, check_random_state(seeds[k]))
+            solver = self._als_solver()
+            if self.callback is not None:
+                solver.callback = partial(_offset_callback, self.callback, done)
+            with warnings.catch_warnings():  # one warning for all classes, below
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fit = solver.fit(data_k, objective_k, None, check_random_state(seeds[k]))
+            done += fit.n_iter
+            if not fit.converged:
+                not_converged.append(self.classes_[k])
             results.append(fit)
             states.append(results[-1].state)
+        if not_converged:
+            warnings.warn(
+                f"ALS did not converge in max_iter={self.max_iter} iterations for the "
+                f"factorization of class(es) {np.asarray(not_converged).tolist()} (relative "
+                f"change of the objective above tol={self.tol}); increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         d = self.latent_dim_
         X = np.stack([state.X for state in states], axis=1).reshape(-1, d)
         a = np.stack([state.a for state in states], axis=1).reshape(-1)

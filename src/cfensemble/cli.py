@@ -789,6 +789,8 @@ def fit_command(args: argparse.Namespace) -> int:
     P = probability_matrix(table, columns, hint)
     if layout is not None:
         P = P.reshape(len(table), len(classifiers), -1)
+        if progress is not None and params["solver"] == "als":
+            progress.total *= P.shape[2]  # at most max_iter per class (per-class fits)
     clf = CFEnsembleClassifier(**params, callback=progress)
     fit_with_progress(clf, P, y, progress, source, weight)
     clf.set_params(callback=None)  # a model file holds no callable
