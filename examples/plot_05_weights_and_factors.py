@@ -83,9 +83,10 @@ plt.show()
 # --------------------------------------------------------------
 # ``loss_curve_`` holds the total objective and its reconstruction and supervised parts.
 # The total is ``rho * reconstruction + (1 - rho) * supervised``: with the default
-# ``rho=1`` it is the reconstruction part, and the aggregator is solved exactly for the
-# factorization of each iteration. ``plot_pr_curves`` compares the ensemble with the
-# simple average and each base classifier, on the held-out rows.
+# ``rho=1`` it is the reconstruction part, and the aggregator is solved exactly once, for
+# the final factorization (the supervised part is a single point at the last iteration).
+# ``plot_pr_curves`` compares the ensemble with the simple average and each base
+# classifier, on the held-out rows.
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
 plot_loss_curves(clf, ax=axes[0])
 plot_pr_curves(y[test], P[test], clf.predict_proba(P[test])[:, 1], names=names, ax=axes[1])

@@ -403,7 +403,8 @@ def test_householder_r_is_the_qr_r_factor(rng, rows, deficient):
 
     F = rng.normal(size=(rows, 8))
     if deficient:
-        F[:, 3] = F[:, 1]  # a zero pivot on the way
+        F[:, 3] = F[:, 1]  # a pivot of rounding size on the way
+        F[:, 0] = 0.0  # and an exactly zero one: nothing to eliminate in the first column
     R = np.full((8, 8), np.nan)
     _householder_r(np.ascontiguousarray(F.T), rows, R)
     np.testing.assert_array_equal(np.tril(R, -1), 0.0)

@@ -39,11 +39,14 @@ def test_each_plot_returns_labelled_axes(fitted):
         assert isinstance(ax, matplotlib.axes.Axes)
         assert ax.get_xlabel() or ax.get_xticklabels()
         assert ax.get_ylabel() and ax.get_title()
+    # rho = 1: the aggregator is fitted once, so the supervised part is one marked point
     assert {t.get_text() for t in axes[0].get_legend().get_texts()} == {
         "total",
         "reconstruction",
-        "supervised",
+        "supervised (once, at the end)",
     }
+    once = [line for line in axes[0].get_lines() if line.get_marker() == "o"]
+    assert len(once) == 1 and np.isfinite(once[0].get_ydata()).sum() == 1
     assert [t.get_text() for t in axes[1].get_xticklabels()] == names
     assert any("CF ensemble" in t.get_text() for t in axes[2].get_legend().get_texts())
     # every base classifier has its own name and colour in the PR plot

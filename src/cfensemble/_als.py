@@ -368,7 +368,8 @@ def sweep(data: Data, state: State, objective: Objective, chunk_size: int, kerne
     Per block: the instance step (``state.Y``, ``state.c`` overwritten), then, at the new
     ``(Y, c)``, the parts of ``L_recon``, the classifier step's normal equations and the R
     factor of the weighted ``Y`` used by :func:`balance`. Every array over all rows is
-    read once per iteration, and the confidence is computed once per block.
+    read once per iteration; the confidence is made once per block (or, with unit
+    confidence, by the numba and PyTorch kernels themselves from ``P``).
 
     Data whose rows live elsewhere (:class:`cfensemble.dask.DaskData`) make the pass
     themselves, with this function on each of their chunks.

@@ -202,7 +202,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         enter the fit.
     aggregator_solver : {"newton", "gd"}, default="newton"
         ``"newton"``: solve the aggregator sub-problem (class-weighted logistic regression)
-        exactly at every iteration (projected Newton; L-BFGS-B for K >= 3 classes).
+        exactly (projected Newton; L-BFGS-B for K >= 3 classes): at every iteration where
+        the supervised term shapes the factors (``rho < 1``), once after the last
+        iteration with ``rho=1`` (the factors do not depend on it).
         ``"gd"``: a single gradient step of size ``aggregator_lr`` per iteration (the
         original method's trainer). The per-class K-class fit solves it exactly, once.
     aggregator_lr : float > 0, default=0.01
@@ -291,8 +293,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where the fit runs; ``"auto"`` takes cuda when available. ``solver="torch"``: the
         whole fit. ``solver="als"``: on ``"cuda"`` the instance step and the classifier
-        step's normal equations run in PyTorch on the GPU (row blocks are copied per pass;
-        the loop and the small steps stay on the host); on ``"cpu"`` the numpy/numba
+        step's normal equations run in PyTorch on the GPU (``P`` stays on the device for
+        the fit with the default confidence, else row blocks are copied per pass; blocks
+        of up to ``chunk_size`` rows, so raise it on a GPU; the loop and the small steps
+        stay on the host); on ``"cpu"`` the numpy/numba
         kernels run, unless ``dtype="float32"`` asks for PyTorch's.
     dtype : {"float64", "float32"} or None, default=None
         ``solver="als"``: precision of the PyTorch kernels; None = float64 on the CPU,

@@ -126,7 +126,9 @@ def _householder_r(H, rows, Rg):  # pragma: no cover - compiled
         for r in range(j, rows):
             norm += H[j, r] * H[j, r]
         norm = np.sqrt(norm)
-        if norm == 0.0:
+        if norm == 0.0:  # nothing to eliminate: the row of R is the column entries as they are
+            for q in range(j + 1, d):
+                Rg[j, q] = H[q, j]
             continue
         alpha = -norm if H[j, j] > 0 else norm
         H[j, j] -= alpha  # v = x - alpha e_1, kept in H[j, j:rows]

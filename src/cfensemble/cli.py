@@ -789,7 +789,13 @@ def fit_command(args: argparse.Namespace) -> int:
     P = probability_matrix(table, columns, hint)
     if layout is not None:
         P = P.reshape(len(table), len(classifiers), -1)
-        if progress is not None and params["solver"] == "als":
+        per_class = (
+            P.shape[2] > 2
+            and params["solver"] == "als"
+            and params.get("rho") == 1.0
+            and params.get("multiclass_factorization", "auto") != "joint"
+        )
+        if progress is not None and per_class:
             progress.total *= P.shape[2]  # at most max_iter per class (per-class fits)
     clf = CFEnsembleClassifier(**params, callback=progress)
     fit_with_progress(clf, P, y, progress, source, weight)

@@ -103,11 +103,15 @@ def plot_loss_curves(estimator, ax=None):
     steps = np.arange(1, estimator.n_iter_ + 1)
     styles = {"total": "-", "reconstruction": "--", "supervised": ":"}
     for part, values in estimator.loss_curve_.items():
+        # with rho = 1 the aggregator is fitted once, after the factorization: the
+        # supervised part is one point (NaN before), drawn as a marker
+        once = np.count_nonzero(np.isfinite(values)) == 1 and len(values) > 1
         ax.plot(
             steps,
             values,
             styles.get(part, "-"),
-            label=part,
+            marker="o" if once else None,
+            label=f"{part} (once, at the end)" if once else part,
             linewidth=2 if part == "total" else 1.5,
         )
     ax.set_yscale("log")
