@@ -1,0 +1,123 @@
+"""Does the missingness pattern carry signal an aggregator could use at these label budgets?
+
+A direction for the missing-prediction regimes (issue 9): the regimes ``unsure`` and
+``blocks`` make the *absence* of a prediction informative (an unsure classifier, a segment
+of the feature space). On the splits, masks and label budgets of ``benchmarks/accuracy.py``
+(8 data sets, 5 repeats, m base models, held-out rows scored), fit the default
+``CFEnsembleClassifier`` and then class-balanced logistic regressions on the labeled pool
+rows with three inputs:
+
+- ``LR(A)``: ``A`` = the observed predictions, the default model's fill-in where missing
+  (the default aggregator's input);
+- ``LR(A, frac)``: plus the row's fraction of missing predictions;
+- ``LR(A, mask)``: plus the m missing-indicator columns.
+
+If the missingness features helped a linear aggregator, ``LR(A, ·)`` would beat ``LR(A)``.
+Printed and written to ``results/missing_signal.md``: mean held-out PR-AUC per regime and
+label budget, next to the default estimator and the mean of the available predictions.
+
+Usage::
+
+    python benchmarks/missing_signal.py            # m = 10, about 5 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import pathlib
+import sys
+import warnings
+
+import accuracy as acc
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+HERE = pathlib.Path(__file__).parent
+COLUMNS = {
+    "default": "cfensemble (default)",
+    "nanmean": "nanmean",
+    "lr_A": "LR(A)",
+    "lr_A_frac": "LR(A, frac)",
+    "lr_A_mask": "LR(A, mask)",
+}
+
+
+def _filled(clf, P, Y, c):
+    X, a = clf.classifier_factors_, clf.classifier_bias_
+    return np.where(np.isnan(P), Y @ X.T + a + c[:, None], P)
+
+
+def one_condition(Pp, Ph, y_pool, y_held, labeled, seed) -> dict:
+    from cfensemble import CFEnsembleClassifier
+
+    y_train = np.full(y_pool.size, -1)
+    y_train[labeled] = y_pool[labeled]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = CFEnsembleClassifier(random_state=seed).fit(Pp, y_train)
+        scores = {"default": clf.predict_proba(Ph)[:, 1], "nanmean": np.nanmean(Ph, axis=1)}
+        Yh, ch = clf.fold_in(Ph)
+    Ap = _filled(clf, Pp, clf.instance_factors_, clf.instance_bias_)
+    Ah = _filled(clf, Ph, Yh, ch)
+    inputs = {
+        "lr_A": (Ap, Ah),
+        "lr_A_frac": (np.c_[Ap, np.isnan(Pp).mean(1)], np.c_[Ah, np.isnan(Ph).mean(1)]),
+        "lr_A_mask": (np.c_[Ap, np.isnan(Pp)], np.c_[Ah, np.isnan(Ph)]),
+    }
+    for name, (Fp, Fh) in inputs.items():
+        lr = LogisticRegression(class_weight="balanced", max_iter=2000)
+        scores[name] = lr.fit(Fp[labeled], y_pool[labeled]).decision_function(Fh)
+    return {name: acc.fast_average_precision(y_held, s) for name, s in scores.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--m", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    regimes, budgets = ("mcar", "unsure", "blocks", "k_of_m"), (0.05, 0.2)
+    runs = []
+    for name, (X, y) in acc.load_datasets(acc.DATASETS).items():
+        for r in range(args.repeats):
+            pool, held, Pp_all, y_pool, Ph_all, y_held = acc.probability_matrices(
+                name, X, y, r, args.m
+            )
+            seg_pool, seg_held = acc.segments(X, pool, held, r)
+            for regime in regimes:
+                rng = np.random.default_rng([r, acc.REGIMES.index(regime), args.m, 7])
+                Pp, Ph = acc.apply_regime(
+                    regime, Pp_all[:, : args.m], Ph_all[:, : args.m], seg_pool, seg_held, rng
+                )
+                for b in budgets:
+                    labeled = acc.labeled_subset(
+                        y_pool, b, np.random.default_rng([r, round(b * 1000)])
+                    )
+                    scores = one_condition(Pp, Ph, y_pool, y_held, labeled, r)
+                    runs.append(
+                        {"dataset": name, "repeat": r, "regime": regime, "budget": b, **scores}
+                    )
+            print(f"{name} repeat {r}", file=sys.stderr, flush=True)
+    cells = collections.defaultdict(list)
+    for run in runs:
+        cells[(run["regime"], run["budget"])].append(run)
+    lines = [
+        f"Held-out PR-AUC, mean over {len(acc.DATASETS)} data sets x {args.repeats} repeats, "
+        f"m = {args.m} (`python benchmarks/missing_signal.py --m {args.m}`):",
+        "",
+        "| regime | labeled | " + " | ".join(COLUMNS.values()) + " |",
+        "|---|---|" + "---|" * len(COLUMNS),
+    ]
+    for (regime, b), rows in cells.items():
+        means = [np.mean([row[c] for row in rows]) for c in COLUMNS]
+        lines.append(f"| {regime} | {b:.0%} | " + " | ".join(f"{v:.3f}" for v in means) + " |")
+    text = "\n".join(lines)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / f"missing_signal_m{args.m}.json").write_text(json.dumps(runs, indent=1))
+    (HERE / "results" / f"missing_signal_m{args.m}.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
