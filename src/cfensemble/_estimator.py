@@ -296,8 +296,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         step's normal equations run in PyTorch on the GPU (``P`` stays on the device for
         the fit with the default confidence, else row blocks are copied per pass; blocks
         of up to ``chunk_size`` rows, so raise it on a GPU; the loop and the small steps
-        stay on the host); on ``"cpu"`` the numpy/numba
-        kernels run, unless ``dtype="float32"`` asks for PyTorch's.
+        stay on the host); on ``"cpu"`` the numpy/numba kernels run, unless
+        ``dtype="float32"`` asks for PyTorch's.
     dtype : {"float64", "float32"} or None, default=None
         ``solver="als"``: precision of the PyTorch kernels; None = float64 on the CPU,
         float32 on a GPU. float32 solves use a relative jitter of 1e-5 (1e-10 in float64);
