@@ -697,7 +697,7 @@ def render(results: dict, full: bool) -> str:
         for k, v in results["datasets"].items()
     )
     variants = "".join(
-        f" `{CF}[{k}]` = `CFEnsembleClassifier(**{json.dumps(v)})`."
+        f" `{k}` = `CFEnsembleClassifier(**{json.dumps(v)})`."
         for k, v in meta["methods"].items()
         if k != CF
     )

@@ -105,7 +105,7 @@ class Data:
     sample_weight: np.ndarray | None = None  # (n,) > 0, a row's multiplicity
     cost: np.ndarray | None = None  # (n,), multiplies the supervised weight only
     # arrays a kernel keeps on its device for the fit (cfensemble._kernels_torch)
-    resident: dict = field(default_factory=dict, init=False, repr=False)
+    resident: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     labeled: np.ndarray = field(init=False)
     y_labeled: np.ndarray = field(init=False)
     kappa: np.ndarray = field(init=False)
