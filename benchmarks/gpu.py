@@ -24,29 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
-import warnings
 
 import numpy as np
-
-
-def _fit(P, y, **params):
-    from cfensemble import CFEnsembleClassifier
-
-    clf = CFEnsembleClassifier(random_state=0, **params)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf.fit(P, y)
-    _synchronize(params.get("device", "cpu"))
-    return time.perf_counter() - start, clf
-
-
-def _synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize()
+from speed import _timed_fit  # every sweep copies its results to the host: no sync needed
 
 
 def sweep_seconds(n, m, d, k, repeats, device, dtype, chunk_size) -> dict:
@@ -55,11 +35,11 @@ def sweep_seconds(n, m, d, k, repeats, device, dtype, chunk_size) -> dict:
     P[rng.random((n, m)) < 0.3] = np.nan
     y = np.where(rng.random(n) < 0.3, (rng.random(n) < 0.05).astype(float), -1.0)
     params = dict(latent_dim=d, tol=0.0, device=device, dtype=dtype, chunk_size=chunk_size)
-    _fit(P[:50_000], y[:50_000], max_iter=2, **params)  # CUDA context, kernels
+    _timed_fit(P[:50_000], y[:50_000], max_iter=2, **params)  # CUDA context, kernels
     times = []
     for _ in range(repeats):
-        t1 = _fit(P, y, max_iter=1, **params)[0]
-        tk = _fit(P, y, max_iter=1 + k, **params)[0]
+        t1 = _timed_fit(P, y, max_iter=1, **params)[0]
+        tk = _timed_fit(P, y, max_iter=1 + k, **params)[0]
         times.append((tk - t1) / k)
     return {
         "measure": "seconds per ALS iteration",
@@ -83,9 +63,9 @@ def default_fit_seconds(n, device, dtype, chunk_size) -> dict:
     )
     y = np.where(np.random.default_rng(0).random(n) < 0.2, y_true, -1)
     params = dict(device=device, dtype=dtype, chunk_size=chunk_size)
-    _fit(P[:50_000], y[:50_000], max_iter=2, **params)
-    seconds, clf = _fit(P, y, **params)
-    cpu_seconds, cpu = _fit(P, y)
+    _timed_fit(P[:50_000], y[:50_000], max_iter=2, **params)
+    seconds, clf = _timed_fit(P, y, **params)
+    cpu_seconds, cpu = _timed_fit(P, y)
     return {
         "measure": "default fit",
         "n": n,

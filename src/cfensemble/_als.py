@@ -610,7 +610,6 @@ class ALSSolver:
     n_jobs: int | None = None
     kernel: str = "auto"
     accelerate: bool = True
-    _aggregator_last: bool = field(default=False, init=False, repr=False)
 
     def fit(
         self, data: Data, objective: Objective, init: State | None, rng, validation=None
@@ -647,13 +646,6 @@ class ALSSolver:
             objective.rho == 1.0 or not objective.train_aggregator or data.labeled.size == 0
         )
         step = 1.0
-        # With rho = 1 the factors do not depend on the aggregator: the exact aggregator is
-        # solved once, after the last iteration (the supervised part is NaN before it).
-        self._aggregator_last = (
-            objective.rho == 1.0
-            and objective.train_aggregator
-            and self.aggregator_solver == "newton"
-        )
         for it in range(self.max_iter):
             X, a = classifier_step(data, state, objective, self.chunk_size, done.equations)
             # Re-gauge (balance) X; Y needs no update: the instance step below replaces it.
@@ -704,7 +696,7 @@ class ALSSolver:
             if np.isfinite(previous):  # an objective of 0 is its minimum: nothing to follow
                 change = abs(previous - total) / abs(previous) if previous else 0.0
             previous = total
-        if self._aggregator_last and curve:
+        if self._aggregator_once(objective) and curve:
             A = labeled_input(data, state, objective.aggregator_input, labeled_rows)
             if data.labeled.size and len(curve) > self.freeze_aggregator_iters:
                 self._aggregator_step(data, state, objective, A)
@@ -718,11 +710,20 @@ class ALSSolver:
             )
         return FitResult(state, len(curve), np.asarray(curve), converged)
 
+    def _aggregator_once(self, objective: Objective) -> bool:
+        """With rho = 1 the factors do not depend on the aggregator: the exact aggregator is
+        solved once, after the last iteration (the supervised part is NaN before it)."""
+        return (
+            objective.rho == 1.0
+            and objective.train_aggregator
+            and self.aggregator_solver == "newton"
+        )
+
     def _rest_of_iteration(self, data, state, objective, kernel, labeled_rows, it):
         """Instance step (a :func:`sweep`) and aggregator step at ``state.X``, ``state.a``."""
         done = sweep(data, state, objective, self.chunk_size, kernel)
         recon = done.recon.value(state.X, state.a, objective.lambda_reg)
-        if self._aggregator_last:
+        if self._aggregator_once(objective):
             return done, (recon, recon, np.nan)
         A = labeled_input(data, state, objective.aggregator_input, labeled_rows)
         if objective.train_aggregator and data.labeled.size and it >= self.freeze_aggregator_iters:

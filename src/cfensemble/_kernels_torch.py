@@ -30,6 +30,11 @@ def torch_dtype(name: str):
     return {"float64": torch.float64, "float32": torch.float32}[name]
 
 
+def _put(x, dtype, device):
+    """A host array as a contiguous tensor on ``device`` in ``dtype``."""
+    return _torch().as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
+
+
 def _jitter(dtype) -> float:
     return 1e-10 if dtype == _torch().float64 else 1e-5
 
@@ -49,10 +54,9 @@ def _solve(C, T, B, lam):
 
 def instance_solve(P0, C, Xa, a, lambda_reg, device, dtype) -> np.ndarray:
     """:func:`cfensemble._kernels.instance_solve` on ``device`` in ``dtype`` (returns numpy)."""
-    torch = _torch()
 
     def put(x):
-        return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
+        return _put(x, dtype, device)
 
     theta = _solve(put(C), put(P0) - put(a)[None, :], put(Xa), float(lambda_reg))
     return theta.double().cpu().numpy()
@@ -67,24 +71,21 @@ def device_blocks(data, size: int, device: str, dtype):
     """
     torch = _torch()
 
-    def put(x):
-        return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
-
     n = data.shape[0]
     if not data.unit_confidence:
         for block in data.blocks(size):
-            C_free = put(block.C_free)
+            C_free = _put(block.C_free, dtype, device)
             yield (
                 block.rows,
-                put(block.P0),
+                _put(block.P0, dtype, device),
                 C_free,
-                C_free if block.C is block.C_free else put(block.C),
+                C_free if block.C is block.C_free else _put(block.C, dtype, device),
             )
         return
     key = (str(device), dtype)
     if key not in data.resident:
         data.resident.clear()  # one copy of P on one device at a time
-        data.resident[key] = put(data.P)
+        data.resident[key] = _put(data.P, dtype, device)
     P = data.resident[key]
     for start in range(0, n, size):
         rows = slice(start, min(start + size, n))
@@ -105,12 +106,9 @@ def sweep_block(P0t, C_free, C, X, a, lambda_reg):
     torch = _torch()
     dtype, device = P0t.dtype, P0t.device
 
-    def put(x):
-        return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
-
     ones_m = torch.ones((X.shape[0], 1), dtype=dtype, device=device)
-    Xa = torch.cat([put(X), ones_m], dim=1)
-    at = put(a)
+    Xa = torch.cat([_put(X, dtype, device), ones_m], dim=1)
+    at = _put(a, dtype, device)
     theta = _solve(C_free, P0t - at[None, :], Xa, float(lambda_reg))
     resid = P0t - theta @ Xa.T - at[None, :]
     n_i = C_free.sum(dim=1)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._losses import class_weights
+from .confidence import uniform
 
 AGGREGATOR_INPUTS = ("observed", "reconstructed", "both")
 
@@ -67,7 +68,7 @@ class Objective:
 def unit_confidence(P: np.ndarray, y: np.ndarray, rows: slice) -> tuple[np.ndarray, np.ndarray]:
     """The confidence source of ``confidence="uniform"`` without the label-aware boost:
     ``(C, C_free)``, both 1 on the observed entries (the same array)."""
-    free = np.where(np.isnan(P), 0.0, 1.0)
+    free = uniform(P)
     return free, free
 
 
