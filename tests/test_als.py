@@ -377,7 +377,7 @@ def test_rho_one_solves_the_aggregator_once_at_the_final_factors(problem, kind):
     assert np.isnan(sup[:-1]).all()
     state = result.state
     assert sup[-1] == pytest.approx(supervised_part(data, state, objective), rel=1e-12)
-    A = labeled_input(data, state, kind)
+    A = labeled_input(data, state, objective)
 
     def loss(w, b):
         z = logits(A, w, b)

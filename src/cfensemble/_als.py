@@ -105,11 +105,13 @@ def fold_in(
     return Y, c
 
 
-def labeled_input(data: Data, state: State, kind: str, rows=None) -> np.ndarray:
+def labeled_input(data: Data, state: State, objective: Objective, rows=None) -> np.ndarray:
     """The aggregator input ``A`` of the labeled rows (``rows``: their ``labeled_rows()``)."""
     P0, observed = data.labeled_rows() if rows is None else rows
     P_hat = reconstruct(state.Y[data.labeled], state.X, state.a, state.c[data.labeled])
-    return aggregator_input(kind, P0, observed, P_hat)
+    return aggregator_input(
+        objective.aggregator_input, P0, observed, P_hat, objective.abstention, objective.outputs
+    )
 
 
 @dataclass
@@ -172,7 +174,10 @@ def classifier_step(
         labeled_rows = data.labeled_rows()
         observed = labeled_rows[1]
         kind = objective.aggregator_input
-        coupled = any(np.any(input_weight(kind, state.w, observed, u)) for u in range(m))
+        coupled = any(
+            np.any(input_weight(kind, state.w, observed, u, objective.abstention))
+            for u in range(m)
+        )
     if not coupled:
         theta = solve_spd(gram, rhs, ridge)
         return theta[:, :-1], theta[:, -1]
@@ -185,10 +190,10 @@ def classifier_step(
     beta = share * bound * count.sum() / (2.0 * objective.rho)
     Ya = augment(state.Y[data.labeled])
     theta = np.column_stack([state.X, state.a])
-    z = logits(labeled_input(data, state, kind, labeled_rows), state.w, state.b, outputs)
+    z = logits(labeled_input(data, state, objective, labeled_rows), state.w, state.b, outputs)
     del labeled_rows
     for u in range(m):
-        Gu = input_weight(kind, state.w, observed, u)
+        Gu = input_weight(kind, state.w, observed, u, objective.abstention)
         if not np.any(Gu):
             theta[u] = solve_spd(gram[u : u + 1], rhs[u : u + 1], ridge[u : u + 1])[0]
             continue
@@ -311,7 +316,7 @@ def supervised_part(data: Data, state: State, objective: Objective, A=None) -> f
     if not data.labeled.size:
         return 0.0
     if A is None:
-        A = labeled_input(data, state, objective.aggregator_input)
+        A = labeled_input(data, state, objective)
     if objective.train_aggregator:
         z = logits(A, state.w, state.b, objective.outputs)
         return supervised_loss(
@@ -697,7 +702,7 @@ class ALSSolver:
                 change = abs(previous - total) / abs(previous) if previous else 0.0
             previous = total
         if self._aggregator_once(objective) and curve:
-            A = labeled_input(data, state, objective.aggregator_input, labeled_rows)
+            A = labeled_input(data, state, objective, labeled_rows)
             if data.labeled.size and len(curve) > self.freeze_aggregator_iters:
                 self._aggregator_step(data, state, objective, A)
             curve[-1] = (curve[-1][0], curve[-1][1], supervised_part(data, state, objective, A))
@@ -725,7 +730,7 @@ class ALSSolver:
         recon = done.recon.value(state.X, state.a, objective.lambda_reg)
         if self._aggregator_once(objective):
             return done, (recon, recon, np.nan)
-        A = labeled_input(data, state, objective.aggregator_input, labeled_rows)
+        A = labeled_input(data, state, objective, labeled_rows)
         if objective.train_aggregator and data.labeled.size and it >= self.freeze_aggregator_iters:
             self._aggregator_step(data, state, objective, A)
         sup = supervised_part(data, state, objective, A)
@@ -733,7 +738,7 @@ class ALSSolver:
 
     def _aggregator_step(self, data: Data, state: State, objective: Objective, A=None):
         if A is None:
-            A = labeled_input(data, state, objective.aggregator_input)
+            A = labeled_input(data, state, objective)
         if self.aggregator_solver == "newton":
             state.w, state.b = solve_aggregator(
                 A,

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _als
 from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
 from ._losses import logits
+from .aggregators import ABSTENTION_GRID, abstention_gains, choose_abstention
 from ._problem import (
     AGGREGATOR_INPUTS,
     Data,
@@ -192,6 +193,18 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         reconstruction only where a prediction is missing (with complete ``P`` this is
         class-weighted stacking); ``"reconstructed"``: the reconstruction ``P_hat`` of
         every entry (the original CF-Ensemble); ``"both"``: the two side by side.
+    abstention : "auto" or float in [0, 1], default="auto"
+        How far the fill-in of a missing prediction moves toward 0.5 (1/K for K classes),
+        the prediction of a classifier that abstains because it is unsure: the aggregator
+        sees ``(1 - abstention) * P_hat + abstention / K`` for a missing entry (with
+        ``aggregator_input`` "observed" or "both"; "reconstructed" has no fill-in). 0: the
+        factorization's fill-in, which assumes a prediction is missing for reasons the
+        other predictions explain. ``"auto"``: chosen among 0, 0.25, 0.5, 0.75 and 1 by
+        5-fold cross-validation of the aggregator on the labeled rows (class-weighted log
+        loss); a value above 0 is taken only when its out-of-fold gain over 0 exceeds two
+        standard errors, so on data where missingness says nothing it stays 0. "auto"
+        needs the factors to be label-free (``rho=1``, ALS with ``aggregator_solver=
+        "newton"``); otherwise it is 0. The value used is ``abstention_``.
     solver : {"als", "torch"}, default="als"
         ``"als"``: alternating least squares (numpy). ``"torch"``: the autograd trainer,
         optimising the same objective with a torch optimizer and early stopping (needs the
@@ -351,6 +364,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         The values used (the chosen ones when given as "auto"; ``latent_dim_`` capped).
     cv_results_ : list of dict or None
         With "auto": mean and per-fold PR-AUC of every candidate; None otherwise.
+    abstention_ : float
+        The ``abstention`` used (the chosen one for "auto").
+    abstention_cv_ : dict or None
+        For ``abstention="auto"`` when it was cross-validated: ``"grid"``, the out-of-fold
+        ``"gain"`` of each value over 0 (class-weighted log loss, summed over the labeled
+        rows) and its ``"standard_error"``; None otherwise.
     coef_ : ndarray of shape (n_classifiers,) or (2 * n_classifiers,)
         Signed aggregator weights (observed columns first for ``aggregator_input="both"``);
         for K >= 3 classes shape (n_classifiers, K) (or (2 n_classifiers, K)): the weight of
@@ -406,6 +425,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "rho": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "lambda_reg": [Interval(Real, 0, None, closed="left")],
         "aggregator_input": [StrOptions(set(AGGREGATOR_INPUTS))],
+        "abstention": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "solver": [StrOptions({"als", "torch"})],
         "aggregator_type": [StrOptions({"weighted", "mean"})],
         "aggregator_solver": [StrOptions({"newton", "gd"})],
@@ -454,6 +474,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         rho=1.0,
         lambda_reg=0.03,
         aggregator_input="observed",
+        abstention="auto",
         solver="als",
         aggregator_type="weighted",
         aggregator_solver="newton",
@@ -494,6 +515,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.rho = rho
         self.lambda_reg = lambda_reg
         self.aggregator_input = aggregator_input
+        self.abstention = abstention
         self.solver = solver
         self.aggregator_type = aggregator_type
         self.aggregator_solver = aggregator_solver
@@ -576,8 +598,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weight of each row: a row of weight ``k`` counts as ``k`` copies of
             it, in the factorization, in the class counts and in the supervised loss (an
-            integer weight gives the fit of the data with the row repeated). A row of weight
-            0 does not enter the fit; it is folded in afterwards for ``transduction_``.
+            integer weight gives the fit of the data with the row repeated, for a given
+            ``abstention``: "auto" cross-validates over rows, and copies of a row can fall in
+            different folds). A row of weight 0 does not enter the fit; it is folded in
+            afterwards for ``transduction_``.
 
         Returns
         -------
@@ -665,6 +689,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             else:
                 result = self._solver().fit(data, objective, None, rng, validation=validation)
         state = result.state
+        objective = self._resolve_abstention(data, objective, result, rng)
         self._set_fitted(result, data, objective)
         if kept is not None:
             data = self._data(columns, y, confidence=confidence)
@@ -790,7 +815,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         P0, observed = data.labeled_rows()
         labeled = data.labeled
         P_hat = reconstruct_per_class(state.Y[labeled], X, a, state.c[labeled])
-        A = aggregator_input(objective.aggregator_input, P0, observed, P_hat)
+        A = aggregator_input(
+            objective.aggregator_input, P0, observed, P_hat, objective.abstention, K
+        )
         if objective.train_aggregator and labeled.size:
             replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
                 data, state, objective, A
@@ -804,6 +831,55 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         sup[-1] = supervised
         curve = np.column_stack([recon, recon, sup])
         return FitResult(state, n_iter, curve, all(r.converged for r in results))
+
+    def _resolve_abstention(self, data, objective: Objective, result, rng) -> Objective:
+        """Set ``abstention_`` (and ``abstention_cv_``); for "auto", cross-validate the blend
+        on the labeled rows at the fitted factors and, when one is taken, re-solve the
+        aggregator with it (the factors do not depend on it with rho = 1). Returns the
+        objective with the value used."""
+        self.abstention_cv_ = None
+        if self.abstention != "auto":
+            self.abstention_ = float(self.abstention)
+            return objective
+        self.abstention_ = 0.0
+        state = result.state
+        label_free = (
+            objective.rho == 1.0
+            and objective.train_aggregator
+            and self.solver == "als"
+            and (self.aggregator_solver == "newton" or state.Y.ndim == 3)
+            and objective.aggregator_input != "reconstructed"
+        )
+        if not label_free or not data.labeled.size:
+            return objective
+        P0, observed = data.labeled_rows()
+        if observed.all():
+            return objective
+        labeled = data.labeled
+        make = reconstruct_per_class if state.Y.ndim == 3 else reconstruct
+        P_hat = make(state.Y[labeled], state.X, state.a, state.c[labeled])
+
+        def make_input(beta: float) -> np.ndarray:
+            kind, k = objective.aggregator_input, objective.outputs
+            return aggregator_input(kind, P0, observed, P_hat.copy(), beta, k)
+
+        scores = abstention_gains(make_input, data.y_labeled, data.kappa, objective, rng)
+        if scores is not None:
+            self.abstention_cv_ = {
+                "grid": list(ABSTENTION_GRID),
+                "gain": scores[0].tolist(),
+                "standard_error": scores[1].tolist(),
+            }
+        beta = choose_abstention(scores)
+        if beta:
+            objective = replace(objective, abstention=beta)
+            A = make_input(beta)
+            replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
+                data, state, objective, A
+            )
+            result.loss_curve[-1, 2] = _als.supervised_part(data, state, objective, A)
+            self.abstention_ = beta
+        return objective
 
     def _costs(self, P: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """The supervised-only weights: instance weighting and the false-negative cost."""
@@ -985,6 +1061,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             aggregator_input=self.aggregator_input,
             train_aggregator=train_aggregator and self.aggregator_type == "weighted",
             outputs=self._outputs,
+            abstention=0.0 if self.abstention == "auto" else float(self.abstention),
         )
 
     def _als_solver(self) -> _als.ALSSolver:
@@ -1126,7 +1203,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             missing = ~block.observed
             if missing.any():
                 lo, hi = min(lo, float(P_hat[missing].min())), max(hi, float(P_hat[missing].max()))
-            A = aggregator_input(self.aggregator_input, block.P0, block.observed, P_hat)
+            A = aggregator_input(
+                self.aggregator_input, block.P0, block.observed, P_hat, self.abstention_, k
+            )
             if not self.aggregator_trained_:
                 p = np.clip(logits(A, w, 0.0, k), 0.0, 1.0)
                 if k > 1:  # the mean of each class, rescaled to sum to 1

@@ -9,7 +9,9 @@ The model (row-major, as everywhere in cfensemble; the method's papers write ``R
 * aggregator input ``A[i]``, one of (``aggregator_input``)
   ``"observed"``: ``P[i, u]`` where present and ``P_hat[i, u]`` where missing (the
   factorization as an imputer), ``"reconstructed"``: ``P_hat[i]`` (the original method),
-  ``"both"``: the two side by side (2 m columns);
+  ``"both"``: the two side by side (2 m columns); with ``abstention`` = beta > 0 a missing
+  entry's fill-in is ``(1 - beta) P_hat[i, u] + beta / K`` (K = 2 for two classes): moved
+  toward the prediction of a classifier that abstains because it is unsure;
 * aggregator ``p_i = sigmoid(A[i] . w + b)``; for K >= 3 classes ``P`` is the (n, m K)
   matrix of each classifier's K class probabilities side by side (classifier-major) and
   ``p_i = softmax(z_i)`` with ``z_ik = sum_u w_uk A[i, (u, k)] + b_k``
@@ -58,6 +60,7 @@ class Objective:
     train_aggregator: bool = True  # False: the mean aggregator, nothing supervised
     aggregator_shrinkage: float = 0.0
     outputs: int = 1  # logits per row: 1 (binary, sigmoid) or K >= 3 classes (softmax)
+    abstention: float = 0.0  # beta: the fill-in of a missing entry moves toward 1/K by beta
 
     @property
     def groups(self) -> int:
@@ -204,26 +207,40 @@ def reconstruct_per_class(
     return out.reshape(rows, m * K)
 
 
-def aggregator_input(kind: str, P0: np.ndarray, observed: np.ndarray, P_hat: np.ndarray):
+def aggregator_input(
+    kind: str,
+    P0: np.ndarray,
+    observed: np.ndarray,
+    P_hat: np.ndarray,
+    abstention: float = 0.0,
+    outputs: int = 1,
+):
     """The aggregator's input rows for ``kind`` in ``AGGREGATOR_INPUTS``.
 
-    For ``"observed"`` the result is written into ``P_hat`` (no copy): pass a temporary.
+    A missing entry's fill-in is ``(1 - abstention) P_hat + abstention / K`` (``K`` =
+    ``max(outputs, 2)``) in ``"observed"`` and in the observed half of ``"both"``;
+    ``"reconstructed"`` is ``P_hat`` unchanged. For ``"observed"`` the result is written into
+    ``P_hat`` (no copy): pass a temporary.
     """
     if kind == "reconstructed":
         return P_hat
-    if kind == "observed":
-        np.copyto(P_hat, P0, where=observed)
-        return P_hat
-    return np.hstack([np.where(observed, P0, P_hat), P_hat])
+    filled = P_hat if kind == "observed" else P_hat.copy()
+    if abstention:
+        filled *= 1.0 - abstention
+        filled += abstention / max(outputs, 2)
+    np.copyto(filled, P0, where=observed)
+    return filled if kind == "observed" else np.hstack([filled, P_hat])
 
 
-def input_weight(kind: str, w: np.ndarray, observed: np.ndarray, u: int) -> np.ndarray:
+def input_weight(
+    kind: str, w: np.ndarray, observed: np.ndarray, u: int, abstention: float = 0.0
+) -> np.ndarray:
     """``G[:, u] = dz / dP_hat[:, u]``: how the logits move with column ``u`` of the
     reconstruction (``observed``: the rows' mask, shape (k, m))."""
     m = observed.shape[1]
     if kind == "reconstructed":
         return np.full(observed.shape[0], w[u])
-    missing_weight = np.where(observed[:, u], 0.0, w[u])
+    missing_weight = np.where(observed[:, u], 0.0, (1.0 - abstention) * w[u])
     return missing_weight if kind == "observed" else missing_weight + w[m + u]
 
 

@@ -74,6 +74,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_shrinkage=0.0,
         aggregator_positive=False,
         aggregator_input="reconstructed",
+        abstention=0.0,
         prior_correction=False,
         instance_weighting="none",
         fn_cost=1.0,
@@ -105,6 +106,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_shrinkage = aggregator_shrinkage
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
+        self.abstention = abstention
         self.prior_correction = prior_correction
         self.instance_weighting = instance_weighting
         self.fn_cost = fn_cost
@@ -159,6 +161,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_shrinkage=0.0,
         aggregator_positive=False,
         aggregator_input="reconstructed",
+        abstention=0.0,
         prior_correction=False,
         instance_weighting="none",
         fn_cost=1.0,
@@ -195,6 +198,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_shrinkage = aggregator_shrinkage
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
+        self.abstention = abstention
         self.prior_correction = prior_correction
         self.instance_weighting = instance_weighting
         self.fn_cost = fn_cost

@@ -118,9 +118,11 @@ class TorchProblem:
         self.tensor = tensor
 
     def aggregator_input(self, P0, obs, P_hat):
+        """:func:`cfensemble._problem.aggregator_input` on tensors."""
         torch = self.torch
-        filled = torch.where(obs, P0, P_hat)
-        kind = self.objective.aggregator_input
+        kind, beta = self.objective.aggregator_input, self.objective.abstention
+        fill = (1.0 - beta) * P_hat + beta / max(self.objective.outputs, 2) if beta else P_hat
+        filled = torch.where(obs, P0, fill)
         if kind == "observed":
             return filled
         if kind == "reconstructed":

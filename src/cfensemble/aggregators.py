@@ -23,10 +23,15 @@ from ._losses import (
     focal_loss_derivatives,
     logits,
     loss_gradient,
+    loss_per_row,
     supervised_loss,
 )
 
 __all__ = ["MeanAggregator", "WeightedAggregator"]
+
+ABSTENTION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+ABSTENTION_FOLDS = 5
+ABSTENTION_Z = 2.0  # a blend is taken only when its gain exceeds this many standard errors
 
 
 def _reconstruct_labeled(X, Y, labeled_idx, labels, n_classifiers):
@@ -185,6 +190,64 @@ def solve_aggregator(
             break  # no decrease along the Newton direction: at the optimum numerically
         theta, value = candidate_theta, candidate
     return theta[:m].copy(), float(theta[m])
+
+
+def abstention_gains(make_input, y, kappa, objective, rng, grid=ABSTENTION_GRID):
+    """Out-of-fold gains of each ``abstention`` in ``grid`` over ``grid[0]`` (= 0).
+
+    ``make_input(beta)`` gives the aggregator input of the labeled rows (labels ``y``, class
+    weights ``kappa``) with the missing entries' fill-in blended by ``beta``. The labeled rows
+    are split into ``min(5, smallest class count)`` stratified folds (shuffled by ``rng``);
+    on each, the aggregator of ``objective`` is solved on the other folds and its loss
+    ``kappa_i l(z_i, y_i)`` taken on the fold's rows. Returns ``(gains, errors)``, both
+    ``len(grid)`` long: the sum over the labeled rows of the per-row loss at 0 minus the
+    loss at ``beta``, and the standard error of that sum (``sqrt(n) std`` of the per-row
+    differences); ``None`` when a class has fewer than 2 labeled rows.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    k = int(min(ABSTENTION_FOLDS, np.bincount(y.astype(np.intp)).min()))
+    if k < 2:
+        return None
+    folds = list(
+        StratifiedKFold(k, shuffle=True, random_state=rng.randint(2**31 - 1)).split(y, y)
+    )
+    weight = kappa / kappa.sum()
+    losses = np.empty((len(grid), y.size))
+    for j, beta in enumerate(grid):
+        A = make_input(beta)
+        w0 = np.full(A.shape[1], 1.0 / A.shape[1])
+        b0 = np.zeros(objective.outputs) if objective.outputs > 1 else 0.0
+        for train, test in folds:
+            w, b = solve_aggregator(
+                A[train],
+                y[train],
+                kappa[train],
+                objective.focal_gamma,
+                objective.aggregator_l2,
+                objective.positive,
+                w0,
+                b0,
+                shrinkage=objective.aggregator_shrinkage,
+                groups=objective.groups,
+                outputs=objective.outputs,
+            )
+            z = logits(A[test], w, b, objective.outputs)
+            losses[j, test] = weight[test] * loss_per_row(z, y[test], objective.focal_gamma)
+    diff = losses[0] - losses
+    return diff.sum(axis=1), np.sqrt(y.size) * diff.std(axis=1)
+
+
+def choose_abstention(scores, grid=ABSTENTION_GRID, z: float = ABSTENTION_Z) -> float:
+    """The ``beta`` of the largest out-of-fold gain among those above ``z`` standard errors
+    (``scores``: the ``(gains, errors)`` of :func:`abstention_gains`); 0 when none is, or
+    without scores: the factorization's fill-in unless a blend is clearly better on the
+    labeled rows."""
+    if scores is None:
+        return 0.0
+    gains, errors = scores
+    clear = [j for j in range(1, len(grid)) if gains[j] > z * errors[j]]
+    return float(grid[max(clear, key=lambda j: gains[j])]) if clear else 0.0
 
 
 def _multinomial_gradient(A, y, kappa, gamma, l2, w, b, shrinkage, groups, outputs):

@@ -20,7 +20,9 @@ Format version 3 (cfensemble 0.2.x, unreleased): any class labels and K >= 3 cla
 ``P``, else its class axis) is new; for K >= 3 classes ``coef_`` is (m, K) or (2 m, K),
 ``intercept_`` a list of K numbers, ``transduction_`` (n, K) and ``classifier_factors_``
 has one row per classifier and class. Files of version 2 load as before (binary,
-``n_class_columns_ = 0``).
+``n_class_columns_ = 0``). The scalars ``abstention_`` and ``abstention_cv_`` (the fill-in's
+blend toward an abstaining classifier) are newer still; a file without them loads with
+``abstention_ = 0`` and ``abstention_cv_ = None``, the model it was fitted as.
 
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
@@ -65,9 +67,16 @@ _SCALARS = (
     "validation_loss_",
     "n_class_columns_",
     "multiclass_factorization_",
+    "abstention_",
+    "abstention_cv_",
 )
-# absent from version 2 files: their value there
-_NEW_SCALARS = {"n_class_columns_": 0, "multiclass_factorization_": None}
+# absent from older files: their value there
+_NEW_SCALARS = {
+    "n_class_columns_": 0,
+    "multiclass_factorization_": None,
+    "abstention_": 0.0,
+    "abstention_cv_": None,
+}
 
 
 def _json_params(estimator, arrays: dict) -> dict:
@@ -476,8 +485,16 @@ def _check_scalar(name: str, value, estimator):
         ok = isinstance(value, bool)
     elif name == "n_iter_":
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    elif name == "rho_":
+    elif name in ("rho_", "abstention_"):
         ok = _is_number(value) and 0 <= value <= 1
+        value = float(value) if ok else value
+    elif name == "abstention_cv_":
+        keys = {"grid", "gain", "standard_error"}
+        ok = value is None or (
+            isinstance(value, dict)
+            and set(value) == keys
+            and all(isinstance(v, list) and all(_is_number(x) for x in v) for v in value.values())
+        )
     elif name in ("n_features_in_", "latent_dim_"):
         expected = m if name == "n_features_in_" else d
         if value != expected or isinstance(value, bool):
