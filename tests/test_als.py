@@ -198,13 +198,14 @@ def test_balance_of_a_rank_deficient_product_is_exact_and_zero_padded(rng):
     lam=st.floats(1e-3, 1.0),
     kind=st.sampled_from(["observed", "reconstructed", "both"]),
     positive=st.booleans(),
+    abstention=st.sampled_from([0.0, 0.4, 1.0]),
 )
 def test_classifier_and_aggregator_steps_never_increase_the_objective(
-    seed, rho, gamma, lam, kind, positive
+    seed, rho, gamma, lam, kind, positive, abstention
 ):
     P, y, state = random_fit_state(seed, n=30, m=5, d=2, frac_labeled=0.5, kind=kind)
     data = make_data(P, y)
-    objective = Objective(rho, lam, gamma, 0.01, positive, kind)
+    objective = Objective(rho, lam, gamma, 0.01, positive, kind, abstention=abstention)
     solver = ALSSolver(latent_dim=2)
 
     def total(s):

@@ -8,7 +8,12 @@ from cfensemble._demo import run
 def test_demo_reports_every_regime_and_a_verdict():
     lines = []
     results = run(n_samples=600, n_classifiers=5, positive_rate=0.1, seed=1, out=lines.append)
-    assert set(results) == {"complete", "30% missing at random", "3 of m per instance"}
+    assert set(results) == {
+        "complete",
+        "30% missing at random",
+        "3 of m per instance",
+        "30% abstained where unsure",
+    }
     for table in results.values():
         assert set(table) == {
             "mean of available",
@@ -20,7 +25,7 @@ def test_demo_reports_every_regime_and_a_verdict():
             assert 0 <= pr <= 1 and 0 <= roc <= 1 and 0 <= brier <= 1
     verdict = lines[-1]
     assert verdict.startswith("CFEnsembleClassifier ")
-    assert sum(line.startswith("  fit: CFEnsembleClassifier ") for line in lines) == 3
+    assert sum(line.startswith("  fit: CFEnsembleClassifier ") for line in lines) == 4
     assert lines[-2].startswith("demo: ") and lines[-2].endswith(" s")
     assert all(regime in verdict for regime in results)
     # the verdict is computed from the table, not written in advance

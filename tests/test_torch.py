@@ -25,7 +25,7 @@ DEVICES = [
 ]
 
 
-def _state(seed, n=25, m=4, d=3, kind="observed", label_aware=False, gamma=0.0):
+def _state(seed, n=25, m=4, d=3, kind="observed", label_aware=False, gamma=0.0, abstention=0.0):
     rng = np.random.default_rng(seed)
     P = rng.random((n, m))
     P[rng.random((n, m)) < 0.15] = np.nan
@@ -42,7 +42,7 @@ def _state(seed, n=25, m=4, d=3, kind="observed", label_aware=False, gamma=0.0):
         float(rng.normal()),
     )
     data = Data(P, y, confidence_source("certainty", P, y, label_aware, 2.0))
-    objective = Objective(0.4, 0.05, gamma, 0.1, False, kind)
+    objective = Objective(0.4, 0.05, gamma, 0.1, False, kind, abstention=abstention)
     return data, state, objective
 
 
@@ -57,9 +57,12 @@ def _params(state, device="cpu"):
 @pytest.mark.parametrize("gamma", [0.0, 2.0])
 @pytest.mark.parametrize("kind", ["observed", "reconstructed", "both"])
 @pytest.mark.parametrize("label_aware", [False, True])
-def test_numpy_and_torch_losses_agree(gamma, kind, label_aware, device):
+@pytest.mark.parametrize("abstention", [0.0, 0.7])
+def test_numpy_and_torch_losses_agree(gamma, kind, label_aware, device, abstention):
     for seed in range(3):
-        data, state, objective = _state(seed, kind=kind, label_aware=label_aware, gamma=gamma)
+        data, state, objective = _state(
+            seed, kind=kind, label_aware=label_aware, gamma=gamma, abstention=abstention
+        )
         expected = losses(data, state, objective, 7)
         tp = TorchProblem(data, objective, torch.device(device), 7)
         _, total, recon, sup = tp.losses(_params(state, device))
@@ -68,11 +71,11 @@ def test_numpy_and_torch_losses_agree(gamma, kind, label_aware, device):
 
 
 @pytest.mark.parametrize("gamma", [0.0, 2.0])
-@pytest.mark.parametrize("kind", ["observed", "both"])
-def test_torch_gradients_match_finite_differences_of_the_numpy_loss(gamma, kind):
+@pytest.mark.parametrize(("kind", "abstention"), [("observed", 0), ("both", 0), ("both", 0.6)])
+def test_torch_gradients_match_finite_differences_of_the_numpy_loss(gamma, kind, abstention):
     """X, a follow the whole objective; w, b the supervised loss (as the exact aggregator
     step of ALS); Y, c only the reconstruction (label-free)."""
-    data, state, objective = _state(7, kind=kind, gamma=gamma)
+    data, state, objective = _state(7, kind=kind, gamma=gamma, abstention=abstention)
     tp = TorchProblem(data, objective, torch.device("cpu"), 100)
     params = _params(state)
     tp.losses(params)[0].backward()

@@ -1,8 +1,9 @@
 """``cfensemble demo``: the default estimator against the baselines a user would try.
 
-Generated data (:func:`cfensemble.make_ensemble_problem`), three regimes of the same
-problem: complete predictions, 30 % of the predictions missing at random, and only 3 of the
-classifiers scoring each instance. In each, 30 % of the rows are held out and scored by
+Generated data (:func:`cfensemble.make_ensemble_problem`), four regimes of the same
+problem: complete predictions, 30 % of the predictions missing at random, only 3 of the
+classifiers scoring each instance, and each classifier abstaining on its 30 % least
+confident predictions (closest to 0.5). In each, 30 % of the rows are held out and scored by
 fold-in (never seen in fit); of the other rows ``labeled_fraction`` are labeled. Methods:
 the mean of the available predictions, the best single classifier (chosen by PR-AUC on
 the labeled rows), logistic-regression stacking on the labeled rows (missing predictions
@@ -37,6 +38,9 @@ def _mask(P: np.ndarray, regime: str, rng: np.random.Generator) -> np.ndarray:
         missing = np.ones((n, m), dtype=bool)
         np.put_along_axis(missing, keep, False, axis=1)
         P[missing] = np.nan
+    elif regime == "30% abstained where unsure":
+        distance = np.abs(P - 0.5)
+        P[distance < np.quantile(distance, 0.3, axis=0)] = np.nan
     empty = np.isnan(P).all(axis=1)
     P[empty, rng.integers(m, size=int(empty.sum()))] = 0.5  # never a row without a score
     return P
@@ -95,7 +99,13 @@ def run(
     )
     results: dict = {}
     verdicts = []
-    for regime in ("complete", "30% missing at random", "3 of m per instance"):
+    regimes = (
+        "complete",
+        "30% missing at random",
+        "3 of m per instance",
+        "30% abstained where unsure",
+    )
+    for regime in regimes:
         P = _mask(P_full, regime, rng)
         scores, lr_seconds = _baselines(P[~test], y_pool, labeled, P[test])
         start = time.perf_counter()

@@ -22,7 +22,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _als
 from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
 from ._losses import logits
-from .aggregators import ABSTENTION_GRID, abstention_gains, choose_abstention
 from ._problem import (
     AGGREGATOR_INPUTS,
     Data,
@@ -40,6 +39,7 @@ from ._validation import (
     check_probabilities,
     encode_labels,
 )
+from .aggregators import ABSTENTION_GRID, abstention_gains, choose_abstention
 from .confidence import label_aware, resolve_confidence, strategy
 
 logger = logging.getLogger("cfensemble")
@@ -203,8 +203,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         5-fold cross-validation of the aggregator on the labeled rows (class-weighted log
         loss); a value above 0 is taken only when its out-of-fold gain over 0 exceeds two
         standard errors, so on data where missingness says nothing it stays 0. "auto"
-        needs the factors to be label-free (``rho=1``, ALS with ``aggregator_solver=
-        "newton"``); otherwise it is 0. The value used is ``abstention_``.
+        needs at least 5 labeled rows of every class and label-free factors (``rho=1``,
+        ALS with ``aggregator_solver="newton"``); otherwise it is 0. The value used is
+        ``abstention_``.
     solver : {"als", "torch"}, default="als"
         ``"als"``: alternating least squares (numpy). ``"torch"``: the autograd trainer,
         optimising the same objective with a torch optimizer and early stopping (needs the
@@ -874,6 +875,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         if beta:
             objective = replace(objective, abstention=beta)
             A = make_input(beta)
+            k = objective.outputs  # from the start the fit's final solve had: as if fixed
+            state.w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
+            state.b = 0.0 if k == 1 else np.zeros(k)
             replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
                 data, state, objective, A
             )

@@ -818,7 +818,7 @@ def fit_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         chosen = [
             f"{name}='auto' chose {getattr(clf, name + '_')}"
-            for name in ("latent_dim", "rho")
+            for name in ("latent_dim", "rho", "abstention")
             if params[name] == "auto"
         ]
         print(
