@@ -56,6 +56,26 @@ def test_local_scheduler_equals_in_memory(problem):
     np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=1e-8)
 
 
+def test_abstention_is_chosen_as_in_memory(problem):
+    """abstention="auto" cross-validates on the gathered labeled rows: the same choice."""
+    P, y = problem
+    full = make_ensemble_problem(
+        n_samples=20_000, n_classifiers=10, positive_rate=0.05, error_correlation=0.5,
+        random_state=0,
+    )[0]  # fmt: skip
+    distance = np.abs(full - 0.5)
+    P = np.where(distance < np.quantile(distance, 0.3, axis=0), np.nan, full)
+    P[np.isnan(P).all(axis=1), 0] = 0.5
+    ref = CFEnsembleClassifier(random_state=0).fit(P, y)
+    assert ref.abstention_ > 0
+    with dask.config.set(scheduler="threads"):
+        clf = DaskCFEnsembleClassifier(random_state=0).fit(_chunked(P, 3), y)
+        transduction = clf.transduction_.compute()
+    assert clf.abstention_ == ref.abstention_
+    np.testing.assert_allclose(clf.abstention_cv_["gain"], ref.abstention_cv_["gain"], atol=1e-10)
+    np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
+
+
 @pytest.mark.parametrize("chunks", [1, 2, 7])
 def test_cluster_fit_equals_in_memory(problem, client, chunks):
     P, y = problem

@@ -690,7 +690,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             else:
                 result = self._solver().fit(data, objective, None, rng, validation=validation)
         state = result.state
-        objective = self._resolve_abstention(data, objective, result, rng)
+        objective = self._resolve_abstention(data, objective, result)
         self._set_fitted(result, data, objective)
         if kept is not None:
             data = self._data(columns, y, confidence=confidence)
@@ -833,11 +833,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         curve = np.column_stack([recon, recon, sup])
         return FitResult(state, n_iter, curve, all(r.converged for r in results))
 
-    def _resolve_abstention(self, data, objective: Objective, result, rng) -> Objective:
+    def _resolve_abstention(self, data, objective: Objective, result) -> Objective:
         """Set ``abstention_`` (and ``abstention_cv_``); for "auto", cross-validate the blend
         on the labeled rows at the fitted factors and, when one is taken, re-solve the
         aggregator with it (the factors do not depend on it with rho = 1). Returns the
-        objective with the value used."""
+        objective with the value used. The folds are drawn from ``random_state`` afresh, so
+        they do not depend on how a solver used its random numbers (in memory or Dask)."""
         self.abstention_cv_ = None
         if self.abstention != "auto":
             self.abstention_ = float(self.abstention)
@@ -864,6 +865,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             kind, k = objective.aggregator_input, objective.outputs
             return aggregator_input(kind, P0, observed, P_hat.copy(), beta, k)
 
+        rng = check_random_state(self.random_state)
         scores = abstention_gains(make_input, data.y_labeled, data.kappa, objective, rng)
         if scores is not None:
             self.abstention_cv_ = {

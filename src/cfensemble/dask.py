@@ -376,9 +376,10 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
             _check_sample_weight(data.sample_weight, data.y_labeled)
         self._set_dimensions(self.latent_dim, self.rho, n_classifiers, n_classifiers)
         objective = self._objective(self.rho_, train_aggregator=bool(data.labeled.size))
-        rng = check_random_state(self.random_state)
-        result = self._als_solver().fit(data, objective, None, rng)
-        objective = self._resolve_abstention(data, objective, result, rng)
+        result = self._als_solver().fit(
+            data, objective, None, check_random_state(self.random_state)
+        )
+        objective = self._resolve_abstention(data, objective, result)
         self._set_fitted(result, data, objective)
         self.cv_results_ = None
         self.labeled_index_ = data.labeled_index
