@@ -431,6 +431,7 @@ def run_condition(P_pool, y_pool, P_held, y_held, labeled, seed, methods, filled
             "seconds": time.perf_counter() - start,
             "n_iter": int(getattr(clf, "n_iter_", -1)),
             "warnings": sorted({w.category.__name__ for w in caught}),
+            "abstention": float(clf.abstention_),
         }
         scores[name] = [clf.transduction_[unlabeled], held]
     result = {
@@ -684,9 +685,18 @@ def fit_notes(results) -> str:
             counts[w] = counts.get(w, 0) + 1
     warned = ", ".join(f"{w} in {c}" for w, c in sorted(counts.items())) or "none"
     seconds = np.array([info["seconds"] for info in fits])
+    blended: dict = {}  # regime -> [fits with abstention_ > 0, fits] (default estimator)
+    for r in results["runs"]:
+        info = r["cfensemble_fit"].get(CF, {})
+        if "abstention" in info:
+            cell = blended.setdefault(f"{r['regime']} {r['budget']:.0%}", [0, 0])
+            cell[0] += info["abstention"] > 0
+            cell[1] += 1
+    chose = "; ".join(f"{k} {a}/{n}" for k, (a, n) in blended.items() if a)
     return (
         f"cfensemble fits: {len(fits)}, median {np.median(seconds):.2f} s, max "
         f"{seconds.max():.1f} s; warnings: {warned}."
+        + (f" `abstention_` > 0 (default estimator): {chose or 'never'}." if blended else "")
     )
 
 

@@ -182,7 +182,12 @@ def test_auto_needs_five_labeled_rows_of_each_class(problems):
 
 @pytest.mark.parametrize(
     "params",
-    [{"rho": 0.7}, {"aggregator_input": "reconstructed"}, {"aggregator_solver": "gd"}],
+    [
+        {"rho": 0.7},
+        {"aggregator_input": "reconstructed"},
+        {"aggregator_solver": "gd"},
+        {"freeze_aggregator_iters": 50},
+    ],
 )
 def test_auto_is_zero_where_the_factors_see_the_labels(problems, params):
     Ps, y, labeled = problems

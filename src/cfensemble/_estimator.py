@@ -851,6 +851,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             and self.solver == "als"
             and (self.aggregator_solver == "newton" or state.Y.ndim == 3)
             and objective.aggregator_input != "reconstructed"
+            # the aggregator was solved (not held at its start by freeze_aggregator_iters)
+            and (state.Y.ndim == 3 or result.n_iter > self.freeze_aggregator_iters)
         )
         if not label_free or not data.labeled.size:
             return objective
