@@ -867,8 +867,13 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             kind, k = objective.aggregator_input, objective.outputs
             return aggregator_input(kind, P0, observed, P_hat.copy(), beta, k)
 
+        k = objective.outputs  # the start of the fit's final solve, as with a fixed value
+        start = (
+            _als.initial_weights(data.shape[1], objective.aggregator_input, k),
+            0.0 if k == 1 else np.zeros(k),
+        )
         rng = check_random_state(self.random_state)
-        scores = abstention_gains(make_input, data.y_labeled, data.kappa, objective, rng)
+        scores = abstention_gains(make_input, data.y_labeled, data.kappa, objective, rng, start)
         if scores is not None:
             self.abstention_cv_ = {
                 "grid": list(ABSTENTION_GRID),
@@ -879,9 +884,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         if beta:
             objective = replace(objective, abstention=beta)
             A = make_input(beta)
-            k = objective.outputs  # from the start the fit's final solve had: as if fixed
-            state.w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
-            state.b = 0.0 if k == 1 else np.zeros(k)
+            state.w, state.b = start[0].copy(), start[1]
             replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
                 data, state, objective, A
             )

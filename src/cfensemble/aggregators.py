@@ -192,18 +192,19 @@ def solve_aggregator(
     return theta[:m].copy(), float(theta[m])
 
 
-def abstention_gains(make_input, y, kappa, objective, rng, grid=ABSTENTION_GRID):
+def abstention_gains(make_input, y, kappa, objective, rng, start=None, grid=ABSTENTION_GRID):
     """Out-of-fold gains of each ``abstention`` in ``grid`` over ``grid[0]`` (= 0).
 
     ``make_input(beta)`` gives the aggregator input of the labeled rows (labels ``y``, class
     weights ``kappa``) with the missing entries' fill-in blended by ``beta``. The labeled rows
     are split into 5 stratified folds (shuffled by ``rng``); on each, the aggregator of
     ``objective`` is solved on the other folds and its loss ``kappa_i l(z_i, y_i)`` taken on
-    the fold's rows. Returns ``(gains, errors)``, both ``len(grid)`` long: the sum over the
+    the fold's rows, starting from ``start = (w, b)`` (default: equal weights, intercept 0).
+    Returns ``(gains, errors)``, both ``len(grid)`` long: the sum over the
     labeled rows of the per-row loss at 0 minus the loss at ``beta``, and the standard error
     of that sum (``sqrt(n) std`` of the per-row differences). ``None`` when a class has
     fewer labeled rows than folds: with two or three rows of a class the standard error
-    says little, and on the accuracy benchmark such selections were mostly wrong.
+    says little (tried on the accuracy benchmark, such selections were mostly wrong).
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -215,8 +216,9 @@ def abstention_gains(make_input, y, kappa, objective, rng, grid=ABSTENTION_GRID)
     losses = np.empty((len(grid), y.size))
     for j, beta in enumerate(grid):
         A = make_input(beta)
-        w0 = np.full(A.shape[1], 1.0 / A.shape[1])
-        b0 = np.zeros(objective.outputs) if objective.outputs > 1 else 0.0
+        if start is None:
+            start = (np.full(A.shape[1], 1.0 / A.shape[1]), 0.0)
+        w0, b0 = start
         for train, test in folds:
             w, b = solve_aggregator(
                 A[train],
