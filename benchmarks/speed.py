@@ -6,10 +6,12 @@ Three measurements, each configuration in a fresh subprocess:
    error_correlation=0.5)``, 20 % of rows labeled, complete and 30 % missing): a reference
    ALS run of ``--reference-iterations`` iterations (``tol=0``) gives the best objective
    value; we report the iterations and seconds ALS needs to come within a relative gap of
-   1e-6 of it, the default fit (``tol=1e-4``: its iterations, seconds and gap), the
-   autograd trainer's default fit (``solver="torch"``, early stopping on 20 % of the labeled
-   rows; one run), and logistic-regression stacking on the labeled rows (column-mean imputation
-   included) — all in the same process.
+   1e-6 of it (with ``abstention=0``: the solver alone), the default fit (``tol=1e-4``: its
+   iterations, seconds and gap; with missing predictions the seconds include
+   ``abstention="auto"``'s cross-validation, also shown apart as the default fit with
+   ``abstention=0``), the autograd trainer's default fit (``solver="torch"``, early
+   stopping on 20 % of the labeled rows; one run), and logistic-regression stacking on the
+   labeled rows (column-mean imputation included) — all in the same process.
 2. **Seconds per ALS iteration** at n in ``--sizes`` and (m, d) in ``--shapes``: the median
    over ``--repeats`` of ``(t(fit, 1 + k iterations) - t(fit, 1 iteration)) / k`` (set-up
    excluded), 30 % of rows labeled, next to a *plain batched-numpy sweep* on the same data
@@ -81,14 +83,17 @@ def time_to_solution(n: int, missing_rate: float, reference_iterations: int, rep
     reached = np.flatnonzero(gaps <= GAP)
     k = int(reached[0]) + 1 if reached.size else None
     to_gap = (
-        statistics.median(_timed_fit(P, y, max_iter=k, tol=0.0)[0] for _ in range(repeats))
+        statistics.median(
+            _timed_fit(P, y, max_iter=k, tol=0.0, abstention=0.0)[0] for _ in range(repeats)
+        )
         if k
         else float("nan")
     )
-    default_times, default = [], None
+    default_times, fixed_times, default = [], [], None
     for _ in range(repeats):
         seconds, default = _timed_fit(P, y)
         default_times.append(seconds)
+        fixed_times.append(_timed_fit(P, y, abstention=0.0)[0])
     default_gap = (default.loss_curve_["total"][-1] - best) / abs(best)
     torch_seconds = float("nan")
     try:
@@ -115,6 +120,7 @@ def time_to_solution(n: int, missing_rate: float, reference_iterations: int, rep
         "seconds_to_gap": to_gap,
         "default_iterations": int(default.n_iter_),
         "default_seconds": statistics.median(default_times),
+        "default_abstention0_seconds": statistics.median(fixed_times),
         "default_gap": float(default_gap),
         "torch_default_seconds": torch_seconds,
         "lr_stacking_seconds": lr,
@@ -225,11 +231,18 @@ def _markdown(results: dict) -> str:
         if not results["solution"]
         else [
             f"Time to solution (m = 10, 20 % labeled; gap = relative distance of the objective to "
-            f"the best of {results['reference_iterations']} ALS iterations):",
+            f"the best of {results['reference_iterations']} ALS iterations; the iterations to "
+            "the gap with abstention=0, the solver alone)"
+            + (
+                " — from an earlier run of this script (`--parts iterations`):"
+                if "solution" in results.get("kept", [])
+                else ":"
+            ),
             "",
             "| n | missing | ALS iterations to gap 1e-6 | seconds | default fit: iterations | "
-            "seconds | gap | autograd default fit, s | LR stacking, s |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "seconds | gap | the same, abstention=0, s | autograd default fit, s | "
+            "LR stacking, s |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
     )
     for r in results["solution"]:
@@ -237,12 +250,19 @@ def _markdown(results: dict) -> str:
             f"| {r['n']:,} | {r['missing_rate']:.0%} | {r['iterations_to_gap']} | "
             f"{r['seconds_to_gap']:.3f} | {r['default_iterations']} | "
             f"{r['default_seconds']:.3f} | {r['default_gap']:.1e} | "
+            f"{r.get('default_abstention0_seconds', float('nan')):.3f} | "
             f"{r['torch_default_seconds']:.2f} | {r['lr_stacking_seconds']:.3f} |"
         )
     lines += [
         "",
         "Seconds per ALS iteration (median) next to a plain batched-numpy sweep in the same "
-        "process, and the peak memory of a fit (30 % labeled):",
+        "process, and the peak memory of a fit (30 % labeled)"
+        + (
+            " — from an earlier run of this script (the last one measured only the table "
+            "above, `--parts solution`):"
+            if "iterations" in results.get("kept", [])
+            else ":"
+        ),
         "",
         "| n | m | d | kernel | s / iteration | plain sweep, s | ratio | peak memory | P | "
         "peak / P |",
@@ -276,6 +296,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 repeat")
     parser.add_argument("--output", default="speed", help="results/<output>.json")
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=["solution", "iterations"],
+        default=["solution", "iterations"],
+        help="tables to measure; the other is kept from results/<output>.json (and marked)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -291,17 +318,30 @@ def main() -> None:
         "reference_iterations": args.reference_iterations,
         "solution": [],
         "iterations": [],
+        "kept": [],
     }
-    for n in args.solution_sizes:
-        for missing in (0.0, 0.3):
-            results["solution"].append(_run_child(args, "solution", n, missing))
-            print(json.dumps(results["solution"][-1]), file=sys.stderr)
-    for shape in args.shapes:
-        shape, _, only = shape.partition("@")
-        m, d = map(int, shape.split("x"))
-        for n in [int(only)] if only else args.sizes:
-            results["iterations"].append(_run_child(args, "iteration", n, m, d))
-            print(json.dumps(results["iterations"][-1]), file=sys.stderr)
+    stored = HERE / "results" / f"{args.output}.json"
+    for part in ("solution", "iterations"):
+        if part not in args.parts:  # an earlier run's rows, marked as such in the tables
+            if not stored.exists():
+                raise SystemExit(f"--parts leaves out {part!r} but {stored} does not exist")
+            previous = json.loads(stored.read_text())
+            results[part] = previous[part]
+            results["kept"].append(part)
+            if part == "solution":
+                results["reference_iterations"] = previous["reference_iterations"]
+    if "solution" in args.parts:
+        for n in args.solution_sizes:
+            for missing in (0.0, 0.3):
+                results["solution"].append(_run_child(args, "solution", n, missing))
+                print(json.dumps(results["solution"][-1]), file=sys.stderr)
+    if "iterations" in args.parts:
+        for shape in args.shapes:
+            shape, _, only = shape.partition("@")
+            m, d = map(int, shape.split("x"))
+            for n in [int(only)] if only else args.sizes:
+                results["iterations"].append(_run_child(args, "iteration", n, m, d))
+                print(json.dumps(results["iterations"][-1]), file=sys.stderr)
     from _readme import publish
 
     publish("speed", args.output, results, _markdown(results), args.update_readme)
