@@ -185,4 +185,4 @@ plt.show()
 # missing completely at random. Where the *absence* of a prediction carries the signal,
 # an imputer throws it away; the default ``abstention="auto"`` moves the fill-in toward
 # 0.5 when cross-validation on the labeled rows shows that it helps (here it chose
-# ``abstention_`` > 0 in the *unsure* panel: the fits print it below).
+# ``abstention_`` > 0 in most *unsure* fits: the printed lines above show it).
