@@ -187,9 +187,14 @@ def test_auto_needs_five_labeled_rows_of_each_class(problems):
         {"aggregator_input": "reconstructed"},
         {"aggregator_solver": "gd"},
         {"freeze_aggregator_iters": 50},
+        {"aggregator_type": "mean"},
+        {"solver": "torch", "max_epochs": 5},
     ],
 )
 def test_auto_is_zero_where_the_factors_see_the_labels(problems, params):
+    """Or where no exact aggregator is solved after the factors: auto is 0."""
+    if params.get("solver") == "torch":
+        pytest.importorskip("torch")
     Ps, y, labeled = problems
     clf = _fit(Ps["abstain"], y, labeled, max_iter=20, **params)
     assert clf.abstention_ == 0.0 and clf.abstention_cv_ is None
@@ -197,9 +202,40 @@ def test_auto_is_zero_where_the_factors_see_the_labels(problems, params):
     np.testing.assert_array_equal(clf.transduction_, zero.transduction_)
 
 
-def test_a_fixed_abstention_changes_only_missing_entries(problems):
-    """With complete P the blend has nothing to act on; with missing entries it moves the
-    prediction of rows with a missing entry only."""
+def test_without_labels_auto_is_zero(problems):
+    Ps, _, _ = problems
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = CFEnsembleClassifier(random_state=0).fit(Ps["abstain"], np.full(3000, -1))
+    assert clf.abstention_ == 0.0 and clf.abstention_cv_ is None
+
+
+def test_rows_of_weight_zero_do_not_count_in_the_cross_validation(problems):
+    """Weight 0 leaves a row out of the fit; the cross-validation must not count it either
+    (the Dask fit keeps such rows with weight 0 and must choose alike)."""
+    from cfensemble._problem import Objective
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(8), np.zeros(40)]
+    A = rng.random((48, 3))
+    kappa = np.where(y == 1, 3.0, 0.6)
+    kappa[:4] = 0.0  # 4 positives of weight 0: 4 left, fewer than the folds
+    objective = Objective(rho=1.0, aggregator_shrinkage=0.1)
+    gains = abstention_gains(lambda b: A + b, y, kappa, objective, np.random.RandomState(0))
+    assert gains is None
+    kappa[:4] = [0.0, 3.0, 3.0, 3.0]  # 7 positives of weight > 0
+    kept = np.flatnonzero(kappa > 0)
+    a = abstention_gains(lambda b: A + b, y, kappa, objective, np.random.RandomState(0))
+    b = abstention_gains(
+        lambda b: A[kept] + b, y[kept], kappa[kept], objective, np.random.RandomState(0)
+    )
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_a_fixed_abstention_is_the_blend_in_the_prediction(problems):
+    """With complete P the blend has nothing to act on; with missing entries the prediction
+    is the aggregator on the observed entries and the blended fill-in, written out."""
     Ps, y, labeled = problems
     a, b = (_fit(Ps["complete"], y, labeled, abstention=v) for v in (0.0, 0.8))
     np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=0, atol=1e-12)
@@ -211,7 +247,8 @@ def test_a_fixed_abstention_changes_only_missing_entries(problems):
     np.testing.assert_allclose(clf.transduction_, 1 / (1 + np.exp(-z)), rtol=0, atol=1e-12)
 
 
-def test_three_classes(problems):
+@pytest.mark.parametrize("factorization", ["per_class", "joint"])
+def test_three_classes(factorization):
     P, y = make_ensemble_problem(
         2000, 6, positive_rate=0.2, n_classes=3, error_correlation=0.3, random_state=1
     )
@@ -220,9 +257,11 @@ def test_three_classes(problems):
     empty = np.isnan(Q[:, :, 0]).all(axis=1)
     Q[empty, 0] = P[empty, 0]
     labeled = np.random.default_rng(0).random(y.size) < 0.3
-    auto = _fit(Q, y, labeled)
-    fixed = _fit(Q, y, labeled, abstention=auto.abstention_)
-    assert auto.abstention_cv_ is not None
+    auto = _fit(Q, y, labeled, multiclass_factorization=factorization)
+    fixed = _fit(
+        Q, y, labeled, multiclass_factorization=factorization, abstention=auto.abstention_
+    )
+    assert auto.abstention_cv_ is not None and auto.abstention_ > 0
     np.testing.assert_allclose(auto.predict_proba(Q), fixed.predict_proba(Q), atol=1e-12)
     np.testing.assert_allclose(auto.predict_proba(Q).sum(axis=1), 1.0, atol=1e-12)
 

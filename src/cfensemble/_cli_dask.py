@@ -177,8 +177,7 @@ def fit_dataset(args, params: dict, progress, error) -> int:
             f"fitted {len(columns)} classifiers on {P.shape[0]} rows "
             f"({clf.labeled_index_.size} labeled) from {len(files)} files in {clf.n_iter_} "
             f"iterations; model: {model_path}; predictions: {output}/ (a Parquet dataset; "
-            "column 'labeled' marks the rows whose labels the fit saw)\n"
-            + seed_line(clf.random_state)
+            "column 'labeled' marks the rows whose labels the fit saw)\n" + seed_line(clf)
         )
     return 0
 

@@ -196,26 +196,31 @@ def abstention_gains(make_input, y, kappa, objective, rng, start=None, grid=ABST
     """Out-of-fold gains of each ``abstention`` in ``grid`` over ``grid[0]`` (= 0).
 
     ``make_input(beta)`` gives the aggregator input of the labeled rows (labels ``y``, class
-    weights ``kappa``) with the missing entries' fill-in blended by ``beta``. The labeled rows
-    are split into 5 stratified folds (shuffled by ``rng``); on each, the aggregator of
-    ``objective`` is solved on the other folds and its loss ``kappa_i l(z_i, y_i)`` taken on
-    the fold's rows, starting from ``start = (w, b)`` (default: equal weights, intercept 0).
-    Returns ``(gains, errors)``, both ``len(grid)`` long: the sum over the
-    labeled rows of the per-row loss at 0 minus the loss at ``beta``, and the standard error
-    of that sum (``sqrt(n) std`` of the per-row differences). ``None`` when a class has
-    fewer labeled rows than folds: with two or three rows of a class the standard error
-    says little (tried on the accuracy benchmark, such selections were mostly wrong).
+    weights ``kappa``) with the missing entries' fill-in blended by ``beta``. Rows with
+    ``kappa = 0`` (weight 0) are left out. The others are split into 5 stratified folds
+    (shuffled by ``rng``); on each, the aggregator of ``objective`` is solved on the other
+    folds, starting from ``start = (w, b)`` (default: equal weights, intercept 0), and its
+    loss ``kappa_i l(z_i, y_i) / sum(kappa)`` taken on the fold's rows (``l``: the
+    objective's focal loss, the log loss for ``focal_gamma = 0``). Returns ``(gains,
+    errors)``, both ``len(grid)`` long: the sum of those per-row losses at 0 minus at
+    ``beta`` (a class-weighted mean over the rows), and its standard error (``sqrt(n) std``
+    of the per-row differences). ``None`` when a class has fewer rows than folds: with two
+    or three rows of a class the standard error says little (tried on the accuracy
+    benchmark, such selections were mostly wrong).
     """
     from sklearn.model_selection import StratifiedKFold
 
-    if np.bincount(y.astype(np.intp)).min() < ABSTENTION_FOLDS:
+    rows = np.flatnonzero(kappa > 0)
+    y, kappa = y[rows], kappa[rows]
+    counts = np.bincount(y.astype(np.intp), minlength=max(objective.outputs, 2))
+    if counts.min() < ABSTENTION_FOLDS:
         return None
     seed = rng.randint(2**31 - 1)
     folds = list(StratifiedKFold(ABSTENTION_FOLDS, shuffle=True, random_state=seed).split(y, y))
     weight = kappa / kappa.sum()
     losses = np.empty((len(grid), y.size))
     for j, beta in enumerate(grid):
-        A = make_input(beta)
+        A = make_input(beta)[rows]
         if start is None:
             start = (np.full(A.shape[1], 1.0 / A.shape[1]), 0.0)
         w0, b0 = start

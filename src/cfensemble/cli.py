@@ -816,18 +816,11 @@ def fit_command(args: argparse.Namespace) -> int:
         outputs.stage(output, _table_writer(output, predictions))
         outputs.commit()
     if not args.quiet:
-        chosen = [
-            f"{name}='auto' chose {getattr(clf, name + '_')}"
-            for name in ("latent_dim", "rho", "abstention")
-            if params[name] == "auto"
-        ]
         print(
             f"fitted {len(classifiers)} classifiers on {len(y)} rows "
             f"({int(labeled_mask(y).sum())} labeled) "
             f"in {clf.n_iter_} iterations; model: {model}; predictions: {output} (column "
-            "'labeled' marks the rows whose labels the fit saw)\n"
-            + seed_line(clf.random_state)
-            + "".join(f"; {text}" for text in chosen)
+            "'labeled' marks the rows whose labels the fit saw)\n" + seed_line(clf)
         )
     return 0
 
@@ -842,8 +835,15 @@ def fit_with_progress(clf, P, y, progress, source, sample_weight=None) -> None:
         raise CLIError(f"{source}: {exc}") from None
 
 
-def seed_line(random_state) -> str:
-    return f"random_state={random_state} (--random-state {random_state} repeats this fit)"
+def seed_line(clf) -> str:
+    """The seed that repeats the fit, and the values its "auto" parameters chose."""
+    seed = clf.random_state
+    chosen = [
+        f"; {name}='auto' chose {getattr(clf, name + '_')}"
+        for name in ("latent_dim", "rho", "abstention")
+        if getattr(clf, name) == "auto"
+    ]
+    return f"random_state={seed} (--random-state {seed} repeats this fit)" + "".join(chosen)
 
 
 def _load(path):

@@ -22,7 +22,8 @@ Format version 3 (cfensemble 0.2.x, unreleased): any class labels and K >= 3 cla
 has one row per classifier and class. Files of version 2 load as before (binary,
 ``n_class_columns_ = 0``). The scalars ``abstention_`` and ``abstention_cv_`` (the fill-in's
 blend toward an abstaining classifier) are newer still; a file without them loads with
-``abstention_ = 0`` and ``abstention_cv_ = None``, the model it was fitted as.
+``abstention_ = 0``, ``abstention_cv_ = None`` and the parameter ``abstention=0`` (the model
+it was fitted as, also when it is cloned and refitted).
 
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
@@ -414,6 +415,8 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
     if extra:
         raise ValueError(f"scalars: unknown fitted attributes {sorted(extra)}")
     params = dict(params)
+    if "abstention_" not in scalars:  # written before abstention: it was fitted without one
+        params.setdefault("abstention", 0.0)
     if isinstance(params.get("confidence"), dict):
         params["confidence"] = arrays["param.confidence"]
     estimator = cls(**params)
