@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 import cfensemble
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
@@ -284,3 +284,29 @@ def test_bad_abstention_is_a_clear_error(problems, value):
     Ps, y, labeled = problems
     with pytest.raises(ValueError, match="abstention"):
         CFEnsembleClassifier(abstention=value).fit(Ps["mcar"], np.where(labeled, y, -1))
+
+
+def test_many_labeled_rows_are_sampled(problems, monkeypatch):
+    """Above ABSTENTION_MAX_ROWS labeled rows the cross-validation runs on a stratified
+    sample of that many, drawn with the folds' seed: the same as giving that sample."""
+    import cfensemble.aggregators as agg
+    from cfensemble._problem import Objective
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(400) < 0.2).astype(float)
+    A = rng.random((400, 3)) + y[:, None] * 0.3
+    kappa = np.ones(400)
+    objective = Objective(rho=1.0, aggregator_shrinkage=0.1)
+    full = abstention_gains(lambda b: A + b, y, kappa, objective, np.random.RandomState(0))
+    monkeypatch.setattr(agg, "ABSTENTION_MAX_ROWS", 100)
+    sampled = abstention_gains(lambda b: A + b, y, kappa, objective, np.random.RandomState(0))
+    seed = np.random.RandomState(0).randint(2**31 - 1)
+    kept = np.sort(
+        train_test_split(np.arange(400), train_size=100, stratify=y, random_state=seed)[0]
+    )
+    monkeypatch.setattr(agg, "ABSTENTION_MAX_ROWS", 10_000)
+    by_hand = abstention_gains(
+        lambda b: A[kept] + b, y[kept], kappa[kept], objective, np.random.RandomState(0)
+    )
+    np.testing.assert_array_equal(sampled[0], by_hand[0])
+    assert not np.array_equal(sampled[0], full[0])

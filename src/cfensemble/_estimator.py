@@ -201,7 +201,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         factorization's fill-in, which assumes a prediction is missing for reasons the
         other predictions explain. ``"auto"``: chosen among 0, 0.25, 0.5, 0.75 and 1 by
         5-fold cross-validation of the aggregator on the labeled rows (class-weighted log
-        loss); a value above 0 is taken only when its out-of-fold gain over 0 exceeds two
+        loss; a stratified sample of 10,000 of them when there are more); a value above 0
+        is taken only when its out-of-fold gain over 0 exceeds two
         standard errors, so on data where missingness says nothing it stays 0. "auto"
         needs at least 5 labeled rows of every class and label-free factors (``rho=1``,
         ALS with ``aggregator_solver="newton"``); otherwise it is 0. The value used is
