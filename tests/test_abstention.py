@@ -312,3 +312,12 @@ def test_many_labeled_rows_are_sampled(problems, monkeypatch):
     )
     np.testing.assert_array_equal(sampled[0], by_hand[0])
     assert not np.array_equal(sampled[0], full[0])
+
+
+def test_an_estimator_pickled_before_abstention_predicts_as_zero(problems):
+    """Objects pickled by an older version have no abstention_: they predict with 0."""
+    Ps, y, labeled = problems
+    clf = _fit(Ps["mcar"], y, labeled, abstention=0.0)
+    expected = clf.predict_proba(Ps["mcar"][:100])
+    del clf.abstention_
+    np.testing.assert_array_equal(clf.predict_proba(Ps["mcar"][:100]), expected)

@@ -370,8 +370,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         The ``abstention`` used (the chosen one for "auto").
     abstention_cv_ : dict or None
         For ``abstention="auto"`` when it was cross-validated: ``"grid"``, the out-of-fold
-        ``"gain"`` of each value over 0 (class-weighted log loss, summed over the labeled
-        rows) and its ``"standard_error"``; None otherwise.
+        ``"gain"`` of each value over 0 (the fall of the aggregator's class-weighted loss,
+        log loss for ``focal_gamma=0``, as a weighted mean over the labeled rows) and its
+        ``"standard_error"``; None otherwise.
     coef_ : ndarray of shape (n_classifiers,) or (2 * n_classifiers,)
         Signed aggregator weights (observed columns first for ``aggregator_input="both"``);
         for K >= 3 classes shape (n_classifiers, K) (or (2 n_classifiers, K)): the weight of
@@ -838,8 +839,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         """Set ``abstention_`` (and ``abstention_cv_``); for "auto", cross-validate the blend
         on the labeled rows at the fitted factors and, when one is taken, re-solve the
         aggregator with it (the factors do not depend on it with rho = 1). Returns the
-        objective with the value used. The folds are drawn from ``random_state`` afresh, so
-        they do not depend on how a solver used its random numbers (in memory or Dask)."""
+        objective with the value used. The folds are drawn from ``random_state`` afresh (an
+        int or None; a RandomState instance goes on where the fit left it), so they do not
+        depend on how a solver used its random numbers (in memory or Dask)."""
         self.abstention_cv_ = None
         if self.abstention != "auto":
             self.abstention_ = float(self.abstention)
@@ -1215,9 +1217,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             missing = ~block.observed
             if missing.any():
                 lo, hi = min(lo, float(P_hat[missing].min())), max(hi, float(P_hat[missing].max()))
-            A = aggregator_input(
-                self.aggregator_input, block.P0, block.observed, P_hat, self.abstention_, k
-            )
+            beta = getattr(self, "abstention_", 0.0)  # estimators pickled before it: 0
+            A = aggregator_input(self.aggregator_input, block.P0, block.observed, P_hat, beta, k)
             if not self.aggregator_trained_:
                 p = np.clip(logits(A, w, 0.0, k), 0.0, 1.0)
                 if k > 1:  # the mean of each class, rescaled to sum to 1
