@@ -30,7 +30,6 @@ from ._problem import (
     State,
     aggregator_input,
     reconstruct,
-    reconstruct_per_class,
     unit_confidence,
 )
 from ._validation import (
@@ -815,13 +814,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             w=_als.initial_weights(columns, objective.aggregator_input, K),
             b=np.zeros(K),
         )
-        P0, observed = data.labeled_rows()
-        labeled = data.labeled
-        P_hat = reconstruct_per_class(state.Y[labeled], X, a, state.c[labeled])
-        A = aggregator_input(
-            objective.aggregator_input, P0, observed, P_hat, objective.abstention, K
-        )
-        if objective.train_aggregator and labeled.size:
+        A = _als.labeled_input(data, state, objective)
+        if objective.train_aggregator and data.labeled.size:
             replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
                 data, state, objective, A
             )
@@ -859,16 +853,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         )
         if not label_free or not data.labeled.size:
             return objective
-        P0, observed = data.labeled_rows()
-        if observed.all():
+        rows = data.labeled_rows()
+        if rows[1].all():  # no missing entry among the labeled rows: nothing to blend
             return objective
-        labeled = data.labeled
-        make = reconstruct_per_class if state.Y.ndim == 3 else reconstruct
-        P_hat = make(state.Y[labeled], state.X, state.a, state.c[labeled])
 
         def make_input(beta: float) -> np.ndarray:
-            kind, k = objective.aggregator_input, objective.outputs
-            return aggregator_input(kind, P0, observed, P_hat.copy(), beta, k)
+            return _als.labeled_input(data, state, replace(objective, abstention=beta), rows)
 
         k = objective.outputs  # the start of the fit's final solve, as with a fixed value
         start = (
@@ -1209,11 +1199,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         lo, hi = np.inf, -np.inf
         X, a = self.classifier_factors_, self.classifier_bias_
         w = np.asarray(self.coef_).reshape(-1)
-        make = reconstruct_per_class if Y.ndim == 3 else reconstruct
         # a block makes about ten (rows, columns) temporaries: 2^16 elements each at most
         size = max(1, min(self.chunk_size, 2**16 // data.shape[1]))
         for block in data.blocks(size):
-            P_hat = make(Y[block.rows], X, a, c[block.rows])
+            P_hat = reconstruct(Y[block.rows], X, a, c[block.rows])
             missing = ~block.observed
             if missing.any():
                 lo, hi = min(lo, float(P_hat[missing].min())), max(hi, float(P_hat[missing].max()))

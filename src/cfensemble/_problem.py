@@ -183,7 +183,10 @@ class FitResult:
 
 
 def reconstruct(Y: np.ndarray, X: np.ndarray, a: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``P_hat = Y X^T + a + c`` for a block of rows (``Y``, ``c``) and all classifiers."""
+    """``P_hat = Y X^T + a + c`` for a block of rows (``Y``, ``c``) and all classifiers; a
+    per-class K-class model's 3-D ``Y`` goes to :func:`reconstruct_per_class`."""
+    if Y.ndim == 3:
+        return reconstruct_per_class(Y, X, a, c)
     out = Y @ X.T
     out += a[None, :]
     out += c[:, None]
