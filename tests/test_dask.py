@@ -40,6 +40,13 @@ def client():
     cluster.close()
 
 
+@pytest.fixture(scope="module")
+def reference(problem):
+    """The in-memory default fit the cluster fits are compared with (fitted once)."""
+    P, y = problem
+    return CFEnsembleClassifier(random_state=0).fit(P, y)
+
+
 def _chunked(P, k):
     return da.from_array(P, chunks=(-(-P.shape[0] // k), -1))
 
@@ -77,9 +84,9 @@ def test_abstention_is_chosen_as_in_memory(problem):
 
 
 @pytest.mark.parametrize("chunks", [1, 2, 7])
-def test_cluster_fit_equals_in_memory(problem, client, chunks):
+def test_cluster_fit_equals_in_memory(problem, reference, client, chunks):
     P, y = problem
-    ref = CFEnsembleClassifier(random_state=0).fit(P, y)
+    ref = reference
     clf = DaskCFEnsembleClassifier(random_state=0).fit(_chunked(P, chunks), da.from_array(y))
     assert isinstance(clf.transduction_, da.Array)
     np.testing.assert_allclose(clf.transduction_.compute(), ref.transduction_, atol=1e-8)
