@@ -1,23 +1,17 @@
 """abstention: the fill-in of a missing prediction blended toward an abstaining classifier's
-1/K, fixed or cross-validated on the labeled rows ("auto")."""
+1/K, fixed or chosen by a label-free test of the missingness ("auto")."""
 
 import warnings
 
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 import cfensemble
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble._abstention import abstention_statistics, choose_abstention
 from cfensemble._losses import logits
-from cfensemble._problem import Objective, aggregator_input, input_weight
-from cfensemble.aggregators import (
-    ABSTENTION_GRID,
-    abstention_gains,
-    choose_abstention,
-    solve_aggregator,
-)
+from cfensemble._problem import aggregator_input, input_weight
 
 
 def _abstaining(P, rate=0.3):
@@ -84,52 +78,72 @@ def test_input_weight_is_the_derivative_of_the_logits(kind, beta):
         np.testing.assert_allclose(input_weight(kind, w, observed, u, beta), fd, atol=1e-8)
 
 
-def test_gains_are_the_out_of_fold_losses_computed_by_hand(problems):
-    """abstention_gains against a plain loop: the same folds, the aggregator solved on the
-    other folds, the class-weighted log loss of each held-out row written out."""
+def _z_by_hand(clf, P, u):
+    """The test's statistic for classifier u, written out: each row folded in on its own
+    through the public fold_in with u's prediction removed, the two proportions counted
+    over the rows with another prediction."""
+    others = P.copy()
+    others[:, u] = np.nan
+    below, missing = [], []
+    usable = [i for i in range(P.shape[0]) if not np.isnan(others[i]).all()]
+    observed_confidence = [max(P[i, u], 1 - P[i, u]) for i in usable if not np.isnan(P[i, u])]
+    for i in range(P.shape[0]):
+        if np.isnan(others[i]).all():
+            continue  # nothing left to fold in from
+        Y, c = clf.fold_in(others[i : i + 1])
+        p_hat = Y[0] @ clf.classifier_factors_[u] + clf.classifier_bias_[u] + c[0]
+        below.append(max(p_hat, 1 - p_hat) < min(observed_confidence))
+        missing.append(np.isnan(P[i, u]))
+    below, missing = np.array(below), np.array(missing)
+    p1, p0, pooled = below[missing].mean(), below[~missing].mean(), below.mean()
+    return (p1 - p0) / np.sqrt(pooled * (1 - pooled) * (1 / missing.sum() + 1 / (~missing).sum()))
+
+
+def test_statistics_against_a_row_by_row_version(problems):
+    """abstention_statistics and the fitted abstention_test_ against _z_by_hand (the
+    estimator tests all 3000 rows: fewer than its sample size)."""
     Ps, y, labeled = problems
-    clf = _fit(Ps["abstain"], y, labeled, abstention=0.0)
-    P = Ps["abstain"][labeled]
-    observed = ~np.isnan(P)
-    P_hat = (
-        clf.instance_factors_[labeled] @ clf.classifier_factors_.T
-        + clf.classifier_bias_
-        + clf.instance_bias_[labeled, None]
-    )
-    yl = y[labeled].astype(float)
-    kappa = np.where(yl == 1, yl.size / (2 * yl.sum()), yl.size / (2 * (yl.size - yl.sum())))
-    objective = Objective(rho=1.0, aggregator_shrinkage=0.1)
+    P = Ps["abstain"][:600]
+    clf = _fit(P, y[:600], labeled[:600])
 
-    def make_input(beta):
-        return aggregator_input("observed", np.nan_to_num(P), observed, P_hat.copy(), beta)
+    def reconstruct_without(masked):
+        Y, c = clf.fold_in(masked)
+        return Y @ clf.classifier_factors_.T + clf.classifier_bias_ + c[:, None]
 
-    gains, errors = abstention_gains(make_input, yl, kappa, objective, np.random.RandomState(5))
-
-    seed = np.random.RandomState(5).randint(2**31 - 1)
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(yl, yl))
-    loss = np.zeros((len(ABSTENTION_GRID), yl.size))
-    for j, beta in enumerate(ABSTENTION_GRID):
-        A = np.where(observed, P, (1 - beta) * P_hat + beta / 2)
-        for train, test in folds:
-            w, b = solve_aggregator(
-                A[train], yl[train], kappa[train], 0.0, 1e-3, True,
-                np.full(A.shape[1], 0.1), 0.0, shrinkage=0.1,
-            )  # fmt: skip
-            for i in test:
-                p = 1 / (1 + np.exp(-(A[i] @ w + b)))
-                loss[j, i] = -kappa[i] / kappa.sum() * np.log(p if yl[i] == 1 else 1 - p)
-    diff = loss[0] - loss
-    np.testing.assert_allclose(gains, diff.sum(axis=1), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(errors, np.sqrt(yl.size) * diff.std(axis=1), rtol=1e-9, atol=1e-12)
+    z = abstention_statistics(P, reconstruct_without)
+    for u in (0, 3, 9):
+        assert z[u] == pytest.approx(_z_by_hand(clf, P, u), rel=1e-9)
+    np.testing.assert_allclose(clf.abstention_test_["z"], z, rtol=1e-12)
+    assert min(z) > 3  # every classifier abstains where unsure here
 
 
-def test_the_rule_takes_the_best_clear_gain_or_zero():
-    assert choose_abstention(None) == 0.0
-    gains = np.array([0.0, 0.3, 0.5, 0.45, 0.2])
-    assert choose_abstention((gains, np.full(5, 0.1))) == 0.5
-    assert choose_abstention((gains, np.array([0, 0.1, 0.3, 0.1, 0.1]))) == 0.75  # 0.5 unclear
-    assert choose_abstention((gains, np.full(5, 0.26))) == 0.0  # nothing beyond 2 errors
-    assert choose_abstention((-gains, np.full(5, 0.01))) == 0.0
+def test_statistics_skip_classifiers_with_few_rows():
+    """A classifier with fewer than 5 missing or 5 observed rows is not tested (NaN); rows
+    left with no prediction once its column is removed are not used for it."""
+    rng = np.random.default_rng(0)
+    P = rng.random((40, 4))
+    P[35:, [0, 1, 3]] = np.nan  # rows 35-39: classifier 2 alone
+    P[20:30, 2] = np.nan
+    P[4:, 3] = np.nan  # classifier 3: 4 observed rows
+    seen = []
+
+    def reconstruct_without(masked):
+        seen.append(masked.shape[0])
+        assert not np.isnan(masked).all(axis=1).any()
+        return np.full(masked.shape, 0.5)  # below every observed confidence: z = 0
+
+    z = abstention_statistics(P, reconstruct_without)
+    assert seen == [40, 40, 35]
+    np.testing.assert_array_equal(z, [0.0, 0.0, 0.0, np.nan])
+
+
+def test_the_rule_needs_z_above_3_for_30_percent_of_the_tested():
+    nan = np.nan
+    assert choose_abstention(np.array([nan, nan])) == (0.0, 0.0)
+    assert choose_abstention(np.array([nan, 3.5, 1.0, 0.0])) == (0.5, pytest.approx(1 / 3))
+    assert choose_abstention(np.array([3.5, 1.0, 1.0, 2.9])) == (0.0, 0.25)
+    assert choose_abstention(np.array([3.0, 3.0, 3.0])) == (0.0, 0.0)  # above, not at
+    assert choose_abstention(np.array([-9.0, 30.0, 30.0])) == (0.5, pytest.approx(2 / 3))
 
 
 def test_auto_blends_where_classifiers_abstain_and_keeps_zero_elsewhere(problems):
@@ -143,24 +157,25 @@ def test_auto_blends_where_classifiers_abstain_and_keeps_zero_elsewhere(problems
         ]
         mean = average_precision_score(y[~labeled], np.nanmean(P[~labeled], axis=1))
         assert scores[name][0] >= mean - 0.002, (name, scores[name], mean)
+        test = auto.abstention_test_
         if name == "abstain":
-            assert auto.abstention_ > 0
-            cv = auto.abstention_cv_
-            j = cv["grid"].index(auto.abstention_)
-            assert cv["gain"][j] > 2 * cv["standard_error"][j]
+            assert auto.abstention_ == 0.5 and test["share"] >= 0.3
             assert scores[name][0] > scores[name][1] + 0.01
         else:
             assert auto.abstention_ == 0.0
             np.testing.assert_array_equal(auto.transduction_, zero.transduction_)
             np.testing.assert_array_equal(auto.coef_, zero.coef_)
-    assert _fit(Ps["complete"], y, labeled).abstention_cv_ is None  # nothing is missing
+        if name == "mcar":  # tested, and no classifier looks like an abstainer
+            assert test["share"] == 0.0 and max(test["z"]) < 3
+        if name == "complete":
+            assert test is None  # nothing is missing: nothing to test
 
 
 def test_auto_equals_the_value_it_chose(problems):
     Ps, y, labeled = problems
     auto = _fit(Ps["abstain"], y, labeled)
     fixed = _fit(Ps["abstain"], y, labeled, abstention=auto.abstention_)
-    assert fixed.abstention_ == auto.abstention_ and fixed.abstention_cv_ is None
+    assert fixed.abstention_ == auto.abstention_ and fixed.abstention_test_ is None
     # the same final solve, from the same start, on the same input
     np.testing.assert_allclose(fixed.coef_, auto.coef_, rtol=0, atol=1e-12)
     np.testing.assert_allclose(fixed.intercept_, auto.intercept_, rtol=0, atol=1e-12)
@@ -172,14 +187,24 @@ def test_auto_equals_the_value_it_chose(problems):
     )
 
 
-def test_auto_needs_five_labeled_rows_of_each_class(problems):
+def test_the_test_needs_no_labels(problems):
+    """Two labeled positives, or none at all: the same choice (the test is label-free);
+    without labels the prediction is the mean of the blended input."""
     Ps, y, labeled = problems
-    few = labeled & ((y == 0) | (np.cumsum(labeled & (y == 1)) <= 4))  # 4 positives
-    assert (y[few] == 1).sum() == 4
-    clf = _fit(Ps["abstain"], y, few)
-    assert clf.abstention_ == 0.0 and clf.abstention_cv_ is None
-    five = labeled & ((y == 0) | (np.cumsum(labeled & (y == 1)) <= 5))
-    assert _fit(Ps["abstain"], y, five).abstention_cv_ is not None
+    two = labeled & ((y == 0) | (np.cumsum(labeled & (y == 1)) <= 2))
+    assert (y[two] == 1).sum() == 2
+    reference = _fit(Ps["abstain"], y, labeled)
+    few = _fit(Ps["abstain"], y, two)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        none = CFEnsembleClassifier(random_state=0).fit(Ps["abstain"], np.full(y.size, -1))
+    for clf in (few, none):
+        assert clf.abstention_ == 0.5
+        np.testing.assert_allclose(clf.abstention_test_["z"], reference.abstention_test_["z"])
+    P_hat = none.instance_factors_ @ none.classifier_factors_.T
+    P_hat += none.classifier_bias_ + none.instance_bias_[:, None]
+    A = np.where(np.isnan(Ps["abstain"]), 0.5 * P_hat + 0.25, Ps["abstain"])
+    np.testing.assert_allclose(none.transduction_, np.clip(A.mean(axis=1), 0, 1), atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -189,7 +214,6 @@ def test_auto_needs_five_labeled_rows_of_each_class(problems):
         {"aggregator_input": "reconstructed"},
         {"aggregator_solver": "gd"},
         {"freeze_aggregator_iters": 50},
-        {"aggregator_type": "mean"},
         {"solver": "torch", "max_epochs": 5},
     ],
 )
@@ -199,40 +223,19 @@ def test_auto_is_zero_where_the_factors_see_the_labels(problems, params):
         pytest.importorskip("torch")
     Ps, y, labeled = problems
     clf = _fit(Ps["abstain"], y, labeled, max_iter=20, **params)
-    assert clf.abstention_ == 0.0 and clf.abstention_cv_ is None
+    assert clf.abstention_ == 0.0 and clf.abstention_test_ is None
     zero = _fit(Ps["abstain"], y, labeled, max_iter=20, abstention=0.0, **params)
     np.testing.assert_array_equal(clf.transduction_, zero.transduction_)
 
 
-def test_without_labels_auto_is_zero(problems):
-    Ps, _, _ = problems
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf = CFEnsembleClassifier(random_state=0).fit(Ps["abstain"], np.full(3000, -1))
-    assert clf.abstention_ == 0.0 and clf.abstention_cv_ is None
-
-
-def test_rows_of_weight_zero_do_not_count_in_the_cross_validation(problems):
-    """Weight 0 leaves a row out of the fit; the cross-validation must not count it either
-    (the Dask fit keeps such rows with weight 0 and must choose alike)."""
-    from cfensemble._problem import Objective
-
-    rng = np.random.default_rng(0)
-    y = np.r_[np.ones(8), np.zeros(40)]
-    A = rng.random((48, 3))
-    kappa = np.where(y == 1, 3.0, 0.6)
-    kappa[:4] = 0.0  # 4 positives of weight 0: 4 left, fewer than the folds
-    objective = Objective(rho=1.0, aggregator_shrinkage=0.1)
-    gains = abstention_gains(lambda b: A + b, y, kappa, objective, np.random.RandomState(0))
-    assert gains is None
-    kappa[:4] = [0.0, 3.0, 3.0, 3.0]  # 7 positives of weight > 0
-    kept = np.flatnonzero(kappa > 0)
-    a = abstention_gains(lambda b: A + b, y, kappa, objective, np.random.RandomState(0))
-    b = abstention_gains(
-        lambda b: A[kept] + b, y[kept], kappa[kept], objective, np.random.RandomState(0)
-    )
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_array_equal(a[1], b[1])
+def test_the_mean_aggregator_averages_the_blended_input(problems):
+    Ps, y, labeled = problems
+    clf = _fit(Ps["abstain"], y, labeled, aggregator_type="mean")
+    assert clf.abstention_ == 0.5
+    P_hat = clf.instance_factors_ @ clf.classifier_factors_.T
+    P_hat += clf.classifier_bias_ + clf.instance_bias_[:, None]
+    A = np.where(np.isnan(Ps["abstain"]), 0.5 * P_hat + 0.25, Ps["abstain"])
+    np.testing.assert_allclose(clf.transduction_, np.clip(A.mean(axis=1), 0, 1), atol=1e-12)
 
 
 def test_a_fixed_abstention_is_the_blend_in_the_prediction(problems):
@@ -254,18 +257,23 @@ def test_three_classes(factorization):
     P, y = make_ensemble_problem(
         2000, 6, positive_rate=0.2, n_classes=3, error_correlation=0.3, random_state=1
     )
-    distance = np.abs(P - 1 / 3).sum(axis=2)  # a classifier abstains where it is unsure
-    Q = np.where((distance < np.quantile(distance, 0.3, axis=0))[:, :, None], np.nan, P)
+    confidence = P.max(axis=2)  # a classifier abstains where it is unsure
+    unsure = (confidence < np.quantile(confidence, 0.3, axis=0))[:, :, None]
+    Q = np.where(unsure, np.nan, P)
     empty = np.isnan(Q[:, :, 0]).all(axis=1)
     Q[empty, 0] = P[empty, 0]
+    mcar = np.where(np.random.default_rng(1).random(P.shape[:2])[:, :, None] < 0.3, np.nan, P)
+    mcar[np.isnan(mcar[:, :, 0]).all(axis=1), 0] = P[np.isnan(mcar[:, :, 0]).all(axis=1), 0]
     labeled = np.random.default_rng(0).random(y.size) < 0.3
     auto = _fit(Q, y, labeled, multiclass_factorization=factorization)
     fixed = _fit(
         Q, y, labeled, multiclass_factorization=factorization, abstention=auto.abstention_
     )
-    assert auto.abstention_cv_ is not None and auto.abstention_ > 0
+    assert auto.abstention_ == 0.5 and len(auto.abstention_test_["z"]) == 6
     np.testing.assert_allclose(auto.predict_proba(Q), fixed.predict_proba(Q), atol=1e-12)
     np.testing.assert_allclose(auto.predict_proba(Q).sum(axis=1), 1.0, atol=1e-12)
+    at_random = _fit(mcar, y, labeled, multiclass_factorization=factorization)
+    assert at_random.abstention_ == 0.0 and at_random.abstention_test_["share"] < 0.3
 
 
 def test_model_file_keeps_the_blend(problems, tmp_path):
@@ -275,7 +283,7 @@ def test_model_file_keeps_the_blend(problems, tmp_path):
     clf.save(tmp_path / "m.cfe")
     loaded = cfensemble.load(tmp_path / "m.cfe")
     assert loaded.abstention_ == clf.abstention_
-    assert loaded.abstention_cv_ == clf.abstention_cv_
+    assert loaded.abstention_test_ == clf.abstention_test_
     np.testing.assert_array_equal(
         loaded.predict_proba(Ps["abstain"]), clf.predict_proba(Ps["abstain"])
     )
@@ -288,30 +296,26 @@ def test_bad_abstention_is_a_clear_error(problems, value):
         CFEnsembleClassifier(abstention=value).fit(Ps["mcar"], np.where(labeled, y, -1))
 
 
-def test_many_labeled_rows_are_sampled(problems, monkeypatch):
-    """Above ABSTENTION_MAX_ROWS labeled rows the cross-validation runs on a stratified
-    sample of that many, drawn with the folds' seed: the same as giving that sample."""
-    import cfensemble.aggregators as agg
-    from cfensemble._problem import Objective
+def test_large_data_is_tested_on_a_seeded_sample(problems, monkeypatch):
+    """Above the sample size the test runs on that many rows drawn from random_state: the
+    statistics are those of those rows (checked against the function on them)."""
+    import cfensemble._estimator as est
 
-    rng = np.random.default_rng(1)
-    y = (rng.random(400) < 0.2).astype(float)
-    A = rng.random((400, 3)) + y[:, None] * 0.3
-    kappa = np.ones(400)
-    objective = Objective(rho=1.0, aggregator_shrinkage=0.1)
-    full = abstention_gains(lambda b: A + b, y, kappa, objective, np.random.RandomState(0))
-    monkeypatch.setattr(agg, "ABSTENTION_MAX_ROWS", 100)
-    sampled = abstention_gains(lambda b: A + b, y, kappa, objective, np.random.RandomState(0))
-    seed = np.random.RandomState(0).randint(2**31 - 1)
-    kept = np.sort(
-        train_test_split(np.arange(400), train_size=100, stratify=y, random_state=seed)[0]
-    )
-    monkeypatch.setattr(agg, "ABSTENTION_MAX_ROWS", 10_000)
-    by_hand = abstention_gains(
-        lambda b: A[kept] + b, y[kept], kappa[kept], objective, np.random.RandomState(0)
-    )
-    np.testing.assert_array_equal(sampled[0], by_hand[0])
-    assert not np.array_equal(sampled[0], full[0])
+    Ps, y, labeled = problems
+    P = Ps["abstain"]
+    monkeypatch.setattr(est, "ABSTENTION_SAMPLE", 500)
+    clf = _fit(P, y, labeled)
+    rows = np.sort(np.random.RandomState(0).choice(P.shape[0], 500, replace=False))
+
+    def reconstruct_without(masked):
+        Y, c = clf.fold_in(masked)
+        return Y @ clf.classifier_factors_.T + clf.classifier_bias_ + c[:, None]
+
+    expected = abstention_statistics(P[rows], reconstruct_without)
+    np.testing.assert_allclose(clf.abstention_test_["z"], expected, rtol=1e-12)
+    assert _fit(P, y, labeled).abstention_test_["z"] == clf.abstention_test_["z"]  # seeded
+    monkeypatch.setattr(est, "ABSTENTION_SAMPLE", 10_000)
+    assert _fit(P, y, labeled).abstention_test_["z"] != clf.abstention_test_["z"]
 
 
 def test_an_estimator_pickled_before_abstention_predicts_as_zero(problems):

@@ -79,7 +79,7 @@ def test_abstention_is_chosen_as_in_memory(problem):
         clf = DaskCFEnsembleClassifier(random_state=0).fit(_chunked(P, 3), y)
         transduction = clf.transduction_.compute()
     assert clf.abstention_ == ref.abstention_
-    np.testing.assert_allclose(clf.abstention_cv_["gain"], ref.abstention_cv_["gain"], atol=1e-10)
+    np.testing.assert_allclose(clf.abstention_test_["z"], ref.abstention_test_["z"], rtol=1e-10)
     np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
 
 

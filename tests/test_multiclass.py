@@ -379,7 +379,7 @@ def test_a_version_2_model_file_still_loads(problem, tmp_path):
     meta = json.loads(np.load(io.BytesIO(members["metadata.npy"])).tobytes().decode())
     meta["format_version"] = 2
     del meta["scalars"]["n_class_columns_"]  # as version 2 wrote it
-    for name in ("abstention_", "abstention_cv_"):  # newer still
+    for name in ("abstention_", "abstention_test_"):  # newer still
         del meta["scalars"][name]
     del meta["params"]["abstention"]
     buffer = io.BytesIO()
@@ -390,7 +390,7 @@ def test_a_version_2_model_file_still_loads(problem, tmp_path):
             archive.writestr(name, data)
     loaded = cfensemble.load(path)
     assert loaded.n_class_columns_ == 0
-    assert loaded.abstention_ == 0.0 and loaded.abstention_cv_ is None
+    assert loaded.abstention_ == 0.0 and loaded.abstention_test_ is None
     assert loaded.abstention == 0.0  # refitting a clone fits the model the file holds
     np.testing.assert_array_equal(loaded.predict_proba(P), _fit(P, y).predict_proba(P))
 

@@ -20,6 +20,8 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _als
+from ._abstention import SAMPLE as ABSTENTION_SAMPLE
+from ._abstention import abstention_statistics, choose_abstention
 from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
 from ._losses import logits
 from ._problem import (
@@ -38,7 +40,6 @@ from ._validation import (
     check_probabilities,
     encode_labels,
 )
-from .aggregators import ABSTENTION_GRID, abstention_gains, choose_abstention
 from .confidence import label_aware, resolve_confidence, strategy
 
 logger = logging.getLogger("cfensemble")
@@ -198,14 +199,16 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         sees ``(1 - abstention) * P_hat + abstention / K`` for a missing entry (with
         ``aggregator_input`` "observed" or "both"; "reconstructed" has no fill-in). 0: the
         factorization's fill-in, which assumes a prediction is missing for reasons the
-        other predictions explain. ``"auto"``: chosen among 0, 0.25, 0.5, 0.75 and 1 by
-        5-fold cross-validation of the aggregator on the labeled rows (class-weighted log
-        loss; a stratified sample of 10,000 of them when there are more); a value above 0
-        is taken only when its out-of-fold gain over 0 exceeds two
-        standard errors, so on data where missingness says nothing it stays 0. "auto"
-        needs at least 5 labeled rows of every class and label-free factors (``rho=1``,
-        ALS with ``aggregator_solver="newton"``); otherwise it is 0. The value used is
-        ``abstention_``.
+        other predictions explain. ``"auto"``: 0.5 when a label-free test finds that the
+        classifiers abstain where they are unsure, else 0. The test (on a seeded sample of
+        at most 10,000 rows, after the factorization): fold each row in without classifier
+        ``u``'s prediction and ask whether the rows where ``u`` is missing are predicted
+        less confident than ``u`` ever is on its observed rows more often than the rows
+        where it is present (a two-proportion z statistic); the blend is taken when z > 3
+        for at least 30 % of the classifiers. Where predictions are missing at random it
+        stays 0. "auto" needs label-free factors (``rho=1``, ALS with
+        ``aggregator_solver="newton"``); otherwise it is 0. The value used is
+        ``abstention_``, the statistics ``abstention_test_``.
     solver : {"als", "torch"}, default="als"
         ``"als"``: alternating least squares (numpy). ``"torch"``: the autograd trainer,
         optimising the same objective with a torch optimizer and early stopping (needs the
@@ -367,11 +370,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         With "auto": mean and per-fold PR-AUC of every candidate; None otherwise.
     abstention_ : float
         The ``abstention`` used (the chosen one for "auto").
-    abstention_cv_ : dict or None
-        For ``abstention="auto"`` when it was cross-validated: ``"grid"``, the out-of-fold
-        ``"gain"`` of each value over 0 (the fall of the aggregator's class-weighted loss,
-        log loss for ``focal_gamma=0``, as a weighted mean over the labeled rows) and its
-        ``"standard_error"``; None otherwise.
+    abstention_test_ : dict or None
+        For ``abstention="auto"`` when it was tested (some prediction missing): ``"z"``,
+        each classifier's z statistic (None where it had fewer than 5 missing or observed
+        rows in the sample), and ``"share"``, the share of the tested classifiers with
+        z > 3; None otherwise.
     coef_ : ndarray of shape (n_classifiers,) or (2 * n_classifiers,)
         Signed aggregator weights (observed columns first for ``aggregator_input="both"``);
         for K >= 3 classes shape (n_classifiers, K) (or (2 n_classifiers, K)): the weight of
@@ -601,9 +604,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             Non-negative weight of each row: a row of weight ``k`` counts as ``k`` copies of
             it, in the factorization, in the class counts and in the supervised loss (an
             integer weight gives the fit of the data with the row repeated, for a given
-            ``abstention``: "auto" cross-validates over rows, and copies of a row can fall in
-            different folds). A row of weight 0 does not enter the fit; it is folded in
-            afterwards for ``transduction_``.
+            ``abstention``: "auto" tests rows unweighted). A row of weight 0 does not enter
+            the fit; it is folded in afterwards for ``transduction_``.
 
         Returns
         -------
@@ -830,13 +832,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         return FitResult(state, n_iter, curve, all(r.converged for r in results))
 
     def _resolve_abstention(self, data, objective: Objective, result) -> Objective:
-        """Set ``abstention_`` (and ``abstention_cv_``); for "auto", cross-validate the blend
-        on the labeled rows at the fitted factors and, when one is taken, re-solve the
-        aggregator with it (the factors do not depend on it with rho = 1). Returns the
-        objective with the value used. The folds are drawn from ``random_state`` afresh (an
-        int or None; a RandomState instance goes on where the fit left it), so they do not
-        depend on how a solver used its random numbers (in memory or Dask)."""
-        self.abstention_cv_ = None
+        """Set ``abstention_`` (and ``abstention_test_``); for "auto", test whether the
+        classifiers abstain where unsure (:mod:`cfensemble._abstention`) at the fitted
+        factors and, when they do, re-solve the aggregator with the blend (the factors do
+        not depend on it with rho = 1). Returns the objective with the value used. The
+        sample of rows is drawn from ``random_state`` afresh (an int or None; a
+        RandomState instance goes on where the fit left it), so it does not depend on how
+        a solver used its random numbers (in memory or Dask)."""
+        self.abstention_test_ = None
         if self.abstention != "auto":
             self.abstention_ = float(self.abstention)
             return objective
@@ -844,45 +847,41 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         state = result.state
         label_free = (
             objective.rho == 1.0
-            and objective.train_aggregator
             and self.solver == "als"
             and (self.aggregator_solver == "newton" or state.Y.ndim == 3)
             and objective.aggregator_input != "reconstructed"
             # the aggregator was solved (not held at its start by freeze_aggregator_iters)
             and (state.Y.ndim == 3 or result.n_iter > self.freeze_aggregator_iters)
         )
-        if not label_free or not data.labeled.size:
+        if not label_free:
             return objective
-        rows = data.labeled_rows()
-        if rows[1].all():  # no missing entry among the labeled rows: nothing to blend
+        P = data.row_sample(ABSTENTION_SAMPLE, check_random_state(self.random_state))
+        if not np.isnan(P).any():  # nothing missing: nothing to blend
             return objective
 
-        def make_input(beta: float) -> np.ndarray:
-            return _als.labeled_input(data, state, replace(objective, abstention=beta), rows)
+        def reconstruct_without(P_masked: np.ndarray) -> np.ndarray:
+            rows = Data(P_masked, np.full(P_masked.shape[0], np.nan), unit_confidence)
+            Y, c = self._fold_in(rows, state.X, state.a)
+            return reconstruct(Y, state.X, state.a, c)
 
-        k = objective.outputs  # the start of the fit's final solve, as with a fixed value
-        start = (
-            _als.initial_weights(data.shape[1], objective.aggregator_input, k),
-            0.0 if k == 1 else np.zeros(k),
-        )
-        rng = check_random_state(self.random_state)
-        scores = abstention_gains(make_input, data.y_labeled, data.kappa, objective, rng, start)
-        if scores is not None:
-            self.abstention_cv_ = {
-                "grid": list(ABSTENTION_GRID),
-                "gain": scores[0].tolist(),
-                "standard_error": scores[1].tolist(),
-            }
-        beta = choose_abstention(scores)
+        z = abstention_statistics(P, reconstruct_without, objective.outputs)
+        beta, share = choose_abstention(z)
+        self.abstention_test_ = {
+            "z": [None if np.isnan(v) else float(v) for v in z],
+            "share": share,
+        }
         if beta:
             objective = replace(objective, abstention=beta)
-            A = make_input(beta)
-            state.w, state.b = start[0].copy(), start[1]
-            replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
-                data, state, objective, A
-            )
-            result.loss_curve[-1, 2] = _als.supervised_part(data, state, objective, A)
             self.abstention_ = beta
+            if objective.train_aggregator:  # the mean aggregator has nothing to re-solve
+                A = _als.labeled_input(data, state, objective)
+                k = objective.outputs  # the start of the fit's final solve
+                state.w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
+                state.b = 0.0 if k == 1 else np.zeros(k)
+                replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
+                    data, state, objective, A
+                )
+                result.loss_curve[-1, 2] = _als.supervised_part(data, state, objective, A)
         return objective
 
     def _costs(self, P: np.ndarray, y: np.ndarray) -> np.ndarray | None:
@@ -1242,28 +1241,24 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         data = self._new_rows(P, confidence)
         return self._fold_in(data)
 
-    def _fold_in(self, data: Data) -> tuple[np.ndarray, np.ndarray]:
+    def _fold_in(self, data: Data, X=None, a=None) -> tuple[np.ndarray, np.ndarray]:
+        """Fold the rows of ``data`` in with classifier factors ``X``, ``a`` (the fitted
+        ones by default)."""
+        if X is None:
+            X, a = self.classifier_factors_, self.classifier_bias_
         kernel = choose_kernel(data.shape[0], self._als_kernel())
         if getattr(self, "multiclass_factorization_", None) == "per_class":
             with thread_limits(self.n_jobs, kernel):
-                return self._fold_in_per_class(data, kernel)
+                return self._fold_in_per_class(data, kernel, X, a)
         with thread_limits(self.n_jobs, kernel):
-            return _als.fold_in(
-                data,
-                self.classifier_factors_,
-                self.classifier_bias_,
-                self.lambda_reg,
-                self.chunk_size,
-                kernel=kernel,
-            )
+            return _als.fold_in(data, X, a, self.lambda_reg, self.chunk_size, kernel=kernel)
 
-    def _fold_in_per_class(self, data: Data, kernel) -> tuple[np.ndarray, np.ndarray]:
+    def _fold_in_per_class(self, data: Data, kernel, X, a) -> tuple[np.ndarray, np.ndarray]:
         """Each class's instance factors and bias, folded in with its classifier factors:
         ``Y`` (n, K, d), ``c`` (n, K)."""
         K, d = self._outputs, self.latent_dim_
         n = data.shape[0]
         Y, c = np.empty((n, K, d)), np.empty((n, K))
-        X, a = self.classifier_factors_, self.classifier_bias_
         for block in data.blocks(_als.rows_per_block(self.chunk_size, d + 1)):
             for k in range(K):
                 theta = instance_solve(

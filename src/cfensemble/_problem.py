@@ -146,6 +146,14 @@ class Data:
                 C, C_free = C * weight[:, None], C_free * weight[:, None]
             yield Block(rows, np.where(observed, P, 0.0), observed, C, C_free, weight)
 
+    def row_sample(self, size: int, rng) -> np.ndarray:
+        """``P`` of all rows, or of ``size`` rows drawn by ``rng`` (in order) when there are
+        more."""
+        n = self.P.shape[0]
+        if n <= size:
+            return self.P
+        return self.P[np.sort(rng.choice(n, size, replace=False))]
+
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """``(P0, observed)`` of the labeled rows (made on demand: not kept during a fit)."""
         P = self.P[self.labeled]

@@ -23,16 +23,10 @@ from ._losses import (
     focal_loss_derivatives,
     logits,
     loss_gradient,
-    loss_per_row,
     supervised_loss,
 )
 
 __all__ = ["MeanAggregator", "WeightedAggregator"]
-
-ABSTENTION_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
-ABSTENTION_FOLDS = 5
-ABSTENTION_Z = 2.0  # a blend is taken only when its gain exceeds this many standard errors
-ABSTENTION_MAX_ROWS = 10_000  # labeled rows in the cross-validation (a stratified sample)
 
 
 def _reconstruct_labeled(X, Y, labeled_idx, labels, n_classifiers):
@@ -191,82 +185,6 @@ def solve_aggregator(
             break  # no decrease along the Newton direction: at the optimum numerically
         theta, value = candidate_theta, candidate
     return theta[:m].copy(), float(theta[m])
-
-
-def abstention_gains(make_input, y, kappa, objective, rng, start=None, grid=ABSTENTION_GRID):
-    """Out-of-fold gains of each ``abstention`` in ``grid`` over ``grid[0]`` (= 0).
-
-    ``make_input(beta)`` gives the aggregator input of the labeled rows (labels ``y``, class
-    weights ``kappa``) with the missing entries' fill-in blended by ``beta``. Rows with
-    ``kappa = 0`` (weight 0) are left out. The others are split into 5 stratified folds
-    (shuffled by ``rng``); on each, the aggregator of ``objective`` is solved on the other
-    folds, starting from ``start = (w, b)`` (default: equal weights, intercept 0), and its
-    loss ``kappa_i l(z_i, y_i) / sum(kappa)`` taken on the fold's rows (``l``: the
-    objective's focal loss, the log loss for ``focal_gamma = 0``). Returns ``(gains,
-    errors)``, both ``len(grid)`` long: the sum of those per-row losses at 0 minus at
-    ``beta`` (a class-weighted mean over the rows), and its standard error (``sqrt(n) std``
-    of the per-row differences). ``None`` when a class has fewer rows than folds: with two
-    or three rows of a class the standard error says little (tried on the accuracy
-    benchmark, such selections were mostly wrong). Of more than ``ABSTENTION_MAX_ROWS``
-    rows a stratified sample of that many is used (drawn with the folds' seed): the
-    standard error is small by then, and the cost stays bounded (25 aggregator solves).
-    """
-    from sklearn.model_selection import StratifiedKFold
-
-    rows = np.flatnonzero(kappa > 0)
-    y, kappa = y[rows], kappa[rows]
-    counts = np.bincount(y.astype(np.intp), minlength=max(objective.outputs, 2))
-    if counts.min() < ABSTENTION_FOLDS:
-        return None
-    seed = rng.randint(2**31 - 1)
-    if y.size > ABSTENTION_MAX_ROWS:
-        from sklearn.model_selection import train_test_split
-
-        kept = train_test_split(
-            np.arange(y.size), train_size=ABSTENTION_MAX_ROWS, stratify=y, random_state=seed
-        )[0]
-        kept.sort()
-        rows, y, kappa = rows[kept], y[kept], kappa[kept]
-        if np.bincount(y.astype(np.intp)).min() < ABSTENTION_FOLDS:  # a very rare class
-            return None
-    folds = list(StratifiedKFold(ABSTENTION_FOLDS, shuffle=True, random_state=seed).split(y, y))
-    weight = kappa / kappa.sum()
-    losses = np.empty((len(grid), y.size))
-    for j, beta in enumerate(grid):
-        A = make_input(beta)[rows]
-        if start is None:
-            start = (np.full(A.shape[1], 1.0 / A.shape[1]), 0.0)
-        w0, b0 = start
-        for train, test in folds:
-            w, b = solve_aggregator(
-                A[train],
-                y[train],
-                kappa[train],
-                objective.focal_gamma,
-                objective.aggregator_l2,
-                objective.positive,
-                w0,
-                b0,
-                shrinkage=objective.aggregator_shrinkage,
-                groups=objective.groups,
-                outputs=objective.outputs,
-            )
-            z = logits(A[test], w, b, objective.outputs)
-            losses[j, test] = weight[test] * loss_per_row(z, y[test], objective.focal_gamma)
-    diff = losses[0] - losses
-    return diff.sum(axis=1), np.sqrt(y.size) * diff.std(axis=1)
-
-
-def choose_abstention(scores, grid=ABSTENTION_GRID, z: float = ABSTENTION_Z) -> float:
-    """The ``beta`` of the largest out-of-fold gain among those above ``z`` standard errors
-    (``scores``: the ``(gains, errors)`` of :func:`abstention_gains`); 0 when none is, or
-    without scores: the factorization's fill-in unless a blend is clearly better on the
-    labeled rows."""
-    if scores is None:
-        return 0.0
-    gains, errors = scores
-    clear = [j for j in range(1, len(grid)) if gains[j] > z * errors[j]]
-    return float(grid[max(clear, key=lambda j: gains[j])]) if clear else 0.0
 
 
 def _multinomial_gradient(A, y, kappa, gamma, l2, w, b, shrinkage, groups, outputs):

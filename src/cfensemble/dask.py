@@ -204,6 +204,12 @@ class DaskData:
     def shape(self) -> tuple[int, int]:
         return tuple(int(s) for s in self.P.shape)  # type: ignore[return-value]
 
+    def row_sample(self, size: int, rng) -> np.ndarray:
+        """:meth:`cfensemble._problem.Data.row_sample`: the same rows, gathered."""
+        n = self.shape[0]
+        rows = np.arange(n) if n <= size else np.sort(rng.choice(n, size, replace=False))
+        return np.asarray(self.P[rows].compute(), dtype=np.float64)
+
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """``(P0, observed)`` of the labeled rows."""
         return self._labeled_data.labeled_rows()

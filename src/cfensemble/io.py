@@ -20,10 +20,11 @@ Format version 3 (cfensemble 0.2.x, unreleased): any class labels and K >= 3 cla
 ``P``, else its class axis) is new; for K >= 3 classes ``coef_`` is (m, K) or (2 m, K),
 ``intercept_`` a list of K numbers, ``transduction_`` (n, K) and ``classifier_factors_``
 has one row per classifier and class. Files of version 2 load as before (binary,
-``n_class_columns_ = 0``). The scalars ``abstention_`` and ``abstention_cv_`` (the fill-in's
-blend toward an abstaining classifier) are newer still; a file without them loads with
-``abstention_ = 0``, ``abstention_cv_ = None`` and the parameter ``abstention=0`` (the model
-it was fitted as, also when it is cloned and refitted).
+``n_class_columns_ = 0``). The scalars ``abstention_`` and ``abstention_test_`` (the
+fill-in's blend toward an abstaining classifier, and the test that chose it) are newer
+still; a file without them loads with ``abstention_ = 0``, ``abstention_test_ = None`` and
+the parameter ``abstention=0`` (the model it was fitted as, also when it is cloned and
+refitted).
 
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
@@ -69,14 +70,14 @@ _SCALARS = (
     "n_class_columns_",
     "multiclass_factorization_",
     "abstention_",
-    "abstention_cv_",
+    "abstention_test_",
 )
 # absent from older files: their value there
 _NEW_SCALARS = {
     "n_class_columns_": 0,
     "multiclass_factorization_": None,
     "abstention_": 0.0,
-    "abstention_cv_": None,
+    "abstention_test_": None,
 }
 
 
@@ -491,12 +492,15 @@ def _check_scalar(name: str, value, estimator):
     elif name in ("rho_", "abstention_"):
         ok = _is_number(value) and 0 <= value <= 1
         value = float(value) if ok else value
-    elif name == "abstention_cv_":
-        keys = {"grid", "gain", "standard_error"}
+    elif name == "abstention_test_":
         ok = value is None or (
             isinstance(value, dict)
-            and set(value) == keys
-            and all(isinstance(v, list) and all(_is_number(x) for x in v) for v in value.values())
+            and set(value) == {"z", "share"}
+            and isinstance(value["z"], list)
+            and len(value["z"]) == m
+            and all(x is None or _is_number(x) for x in value["z"])
+            and _is_number(value["share"])
+            and 0 <= value["share"] <= 1
         )
     elif name in ("n_features_in_", "latent_dim_"):
         expected = m if name == "n_features_in_" else d
