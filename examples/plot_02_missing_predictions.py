@@ -179,10 +179,10 @@ plt.show()
 # What to read from it: on one small synthetic problem the three methods can be close,
 # and the ordering can change with the seed. On real data the README's accuracy section
 # (``benchmarks/accuracy.py``, eight data sets, five repeats) found the default at or above
-# the best of the baselines in 27 of 30 settings, with its clearest gains where
+# the best of the baselines in 29 of 30 settings, with its clearest gains where
 # classifiers abstain when unsure and where few classifiers score each instance, and a
 # tie or a small loss to the mean of the available predictions when predictions are
 # missing completely at random. Where the *absence* of a prediction carries the signal,
-# an imputer throws it away; the default ``abstention="auto"`` moves the fill-in toward
-# 0.5 when cross-validation on the labeled rows shows that it helps (here it chose
-# ``abstention_`` > 0 in most *unsure* fits: the printed lines above show it).
+# an imputer throws it away; the default ``abstention="auto"`` moves the fill-in halfway
+# toward 0.5 when a label-free test finds that the classifiers abstain where unsure (the
+# printed lines above show ``abstention_`` for each seed: 0 at random, 0.5 when unsure).
