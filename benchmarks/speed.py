@@ -8,7 +8,7 @@ Three measurements, each configuration in a fresh subprocess:
    value; we report the iterations and seconds ALS needs to come within a relative gap of
    1e-6 of it (with ``abstention=0``: the solver alone), the default fit (``tol=1e-4``: its
    iterations, seconds and gap; with missing predictions the seconds include
-   ``abstention="auto"``'s cross-validation, also shown apart as the default fit with
+   ``abstention="auto"``'s test, also shown apart as the default fit with
    ``abstention=0``), the autograd trainer's default fit (``solver="torch"``, early
    stopping on 20 % of the labeled rows; one run), and logistic-regression stacking on the
    labeled rows (column-mean imputation included) — all in the same process.

@@ -11,7 +11,7 @@ import cfensemble
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._abstention import abstention_statistics, choose_abstention
 from cfensemble._losses import logits
-from cfensemble._problem import aggregator_input, input_weight
+from cfensemble._problem import aggregator_input, input_weight, reconstruct
 
 
 def _abstaining(P, rate=0.3):
@@ -118,13 +118,15 @@ def test_statistics_against_a_row_by_row_version(problems):
 
 
 def test_statistics_skip_classifiers_with_few_rows():
-    """A classifier with fewer than 5 missing or 5 observed rows is not tested (NaN); rows
-    left with no prediction once its column is removed are not used for it."""
+    """A classifier with fewer than 5 missing or 5 observed rows is not tested (NaN), also
+    when the rows with no other prediction, which are not used, leave it fewer than 5."""
     rng = np.random.default_rng(0)
-    P = rng.random((40, 4))
-    P[35:, [0, 1, 3]] = np.nan  # rows 35-39: classifier 2 alone
-    P[20:30, 2] = np.nan
+    P = rng.random((40, 5))
+    P[35:, [0, 1, 3, 4]] = np.nan  # rows 35-39: classifier 2 alone
+    P[20:32, 2] = np.nan
     P[4:, 3] = np.nan  # classifier 3: 4 observed rows
+    P[:30, 4] = np.nan  # classifier 4: 5 observed rows (30-34), alone in 30 and 31
+    P[30:32, :4] = np.nan
     seen = []
 
     def reconstruct_without(masked):
@@ -133,8 +135,8 @@ def test_statistics_skip_classifiers_with_few_rows():
         return np.full(masked.shape, 0.5)  # below every observed confidence: z = 0
 
     z = abstention_statistics(P, reconstruct_without)
-    assert seen == [40, 40, 35]
-    np.testing.assert_array_equal(z, [0.0, 0.0, 0.0, np.nan])
+    assert seen == [40, 40, 35]  # classifier 2 without rows 35-39; 3 and 4 not tested
+    np.testing.assert_array_equal(z, [0.0, 0.0, 0.0, np.nan, np.nan])
 
 
 def test_the_rule_needs_z_above_3_for_30_percent_of_the_tested():
@@ -232,6 +234,13 @@ def test_the_mean_aggregator_averages_the_blended_input(problems):
     Ps, y, labeled = problems
     clf = _fit(Ps["abstain"], y, labeled, aggregator_type="mean")
     assert clf.abstention_ == 0.5
+    fixed = _fit(Ps["abstain"], y, labeled, aggregator_type="mean", abstention=0.5)
+    np.testing.assert_allclose(clf.transduction_, fixed.transduction_, rtol=0, atol=1e-12)
+    # the supervised loss is the blend's: the last one as the fixed value's, the earlier
+    # ones (computed before the test, with 0) not kept
+    supervised = clf.loss_curve_["supervised"]
+    assert supervised[-1] == pytest.approx(fixed.loss_curve_["supervised"][-1], rel=1e-10)
+    assert np.isnan(supervised[:-1]).all()
     P_hat = clf.instance_factors_ @ clf.classifier_factors_.T
     P_hat += clf.classifier_bias_ + clf.instance_bias_[:, None]
     A = np.where(np.isnan(Ps["abstain"]), 0.5 * P_hat + 0.25, Ps["abstain"])
@@ -270,6 +279,14 @@ def test_three_classes(factorization):
         Q, y, labeled, multiclass_factorization=factorization, abstention=auto.abstention_
     )
     assert auto.abstention_ == 0.5 and len(auto.abstention_test_["z"]) == 6
+    n, m, K = Q.shape
+
+    def reconstruct_without(masked):  # through the public fold-in, in the (n, m K) layout
+        Y, c = auto.fold_in(masked.reshape(-1, m, K))
+        return reconstruct(Y, auto.classifier_factors_, auto.classifier_bias_, c)
+
+    expected = abstention_statistics(Q.reshape(n, m * K), reconstruct_without, outputs=K)
+    np.testing.assert_allclose(auto.abstention_test_["z"], expected, rtol=1e-9)
     np.testing.assert_allclose(auto.predict_proba(Q), fixed.predict_proba(Q), atol=1e-12)
     np.testing.assert_allclose(auto.predict_proba(Q).sum(axis=1), 1.0, atol=1e-12)
     at_random = _fit(mcar, y, labeled, multiclass_factorization=factorization)
@@ -294,6 +311,22 @@ def test_bad_abstention_is_a_clear_error(problems, value):
     Ps, y, labeled = problems
     with pytest.raises(ValueError, match="abstention"):
         CFEnsembleClassifier(abstention=value).fit(Ps["mcar"], np.where(labeled, y, -1))
+
+
+def test_the_test_folds_in_with_the_fitted_confidence(problems):
+    """With confidence="certainty" the rows are folded in as new rows are (the fitted
+    strategy without labels): the statistics of the public fold_in."""
+    Ps, y, labeled = problems
+    P = Ps["abstain"][:1000]
+    clf = _fit(P, y[:1000], labeled[:1000], confidence="certainty")
+
+    def reconstruct_without(masked):
+        Y, c = clf.fold_in(masked)
+        return Y @ clf.classifier_factors_.T + clf.classifier_bias_ + c[:, None]
+
+    np.testing.assert_allclose(
+        clf.abstention_test_["z"], abstention_statistics(P, reconstruct_without), rtol=1e-9
+    )
 
 
 def test_large_data_is_tested_on_a_seeded_sample(problems, monkeypatch):

@@ -64,7 +64,8 @@ def test_local_scheduler_equals_in_memory(problem):
 
 
 def test_abstention_is_chosen_as_in_memory(problem):
-    """abstention="auto" cross-validates on the gathered labeled rows: the same choice."""
+    """abstention="auto" tests a seeded sample of rows gathered from the chunks: the same
+    rows, statistics and choice as in memory."""
     P, y = problem
     full = make_ensemble_problem(
         n_samples=20_000, n_classifiers=10, positive_rate=0.05, error_correlation=0.5,
@@ -81,6 +82,28 @@ def test_abstention_is_chosen_as_in_memory(problem):
     assert clf.abstention_ == ref.abstention_
     np.testing.assert_allclose(clf.abstention_test_["z"], ref.abstention_test_["z"], rtol=1e-10)
     np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
+
+
+def test_abstention_ignores_rows_of_weight_zero_as_in_memory(problem):
+    """Rows of sample_weight 0 are not in the in-memory fit's data: the Dask test samples
+    from the rows of weight > 0 alike (the same rows, the same statistics)."""
+    _, y = problem
+    y = y[:4000]
+    full = make_ensemble_problem(
+        n_samples=4000, n_classifiers=10, positive_rate=0.05, error_correlation=0.5,
+        random_state=0,
+    )[0]  # fmt: skip
+    distance = np.abs(full - 0.5)
+    P = np.where(distance < np.quantile(distance, 0.3, axis=0), np.nan, full)
+    P[np.isnan(P).all(axis=1), 0] = 0.5
+    weights = np.random.default_rng(2).integers(0, 3, size=y.size).astype(float)  # 1/3 zeros
+    ref = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=weights)
+    with dask.config.set(scheduler="threads"):
+        clf = DaskCFEnsembleClassifier(random_state=0).fit(
+            _chunked(P, 3), y, sample_weight=weights
+        )
+    assert ref.abstention_ == clf.abstention_ == 0.5
+    np.testing.assert_allclose(clf.abstention_test_["z"], ref.abstention_test_["z"], rtol=1e-10)
 
 
 @pytest.mark.parametrize("chunks", [1, 2, 7])

@@ -279,8 +279,8 @@ def test_minus_one_as_a_class_is_a_clear_error(problem):
     [{}, {"rho": 0.7}, {"aggregator_input": "both"}, {"abstention": 0.5, "rho": 0.7}],
 )
 def test_integer_sample_weights_equal_repeated_rows(n_classes, params):
-    """For a given abstention (the default "auto" cross-validates over rows, and a repeated
-    row can fall in two folds, so its choice can differ from the weighted fit's)."""
+    """For a given abstention (the default "auto" tests rows unweighted, so a repeated row
+    counts twice in its statistic and its choice can differ from the weighted fit's)."""
     params = {"abstention": 0.0, **params}
     P, y = make_ensemble_problem(
         300, 5, positive_rate=0.2, n_classes=n_classes, missing_rate=0.3, random_state=0

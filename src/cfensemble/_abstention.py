@@ -8,7 +8,8 @@ on imbalanced data mostly near 0) throws it away. ``abstention`` > 0 moves such 
 toward ``1/K`` (:func:`cfensemble._problem.aggregator_input`).
 
 The test, for each classifier ``u`` (on a seeded sample of at most ``SAMPLE`` rows): fold
-every row in *without* ``u``'s prediction (the fitted classifier factors fixed), so that
+every row in *without* ``u``'s prediction (the fitted classifier factors fixed, the fitted
+confidence strategy without labels, as for new rows), so that
 ``P_hat[:, u]`` is an out-of-sample prediction on every row alike; call a row *below* when
 that prediction's confidence ``max_k P_hat[i, (u, k)]`` (two classes: ``max(p, 1 - p)``)
 is lower than the lowest confidence ``u`` shows on its observed rows. Under missingness

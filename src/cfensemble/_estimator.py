@@ -371,9 +371,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     abstention_ : float
         The ``abstention`` used (the chosen one for "auto").
     abstention_test_ : dict or None
-        For ``abstention="auto"`` when it was tested (some prediction missing): ``"z"``,
-        each classifier's z statistic (None where it had fewer than 5 missing or observed
-        rows in the sample), and ``"share"``, the share of the tested classifiers with
+        For ``abstention="auto"`` when it was tested (label-free factors and a missing
+        prediction in the sample of rows): ``"z"``, each classifier's z statistic (None
+        where it had fewer than 5 missing or 5 observed rows among the sample's rows with
+        another prediction), and ``"share"``, the share of the tested classifiers with
         z > 3; None otherwise.
     coef_ : ndarray of shape (n_classifiers,) or (2 * n_classifiers,)
         Signed aggregator weights (observed columns first for ``aggregator_input="both"``);
@@ -848,20 +849,21 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         label_free = (
             objective.rho == 1.0
             and self.solver == "als"
-            and (self.aggregator_solver == "newton" or state.Y.ndim == 3)
             and objective.aggregator_input != "reconstructed"
-            # the aggregator was solved (not held at its start by freeze_aggregator_iters)
-            and (state.Y.ndim == 3 or result.n_iter > self.freeze_aggregator_iters)
         )
-        if not label_free:
+        # an aggregator that is trained was solved exactly after the factors (not a
+        # gradient step, not held at its start by freeze_aggregator_iters)
+        solved_after = state.Y.ndim == 3 or (
+            self.aggregator_solver == "newton" and result.n_iter > self.freeze_aggregator_iters
+        )
+        if not label_free or (objective.train_aggregator and not solved_after):
             return objective
         P = data.row_sample(ABSTENTION_SAMPLE, check_random_state(self.random_state))
         if not np.isnan(P).any():  # nothing missing: nothing to blend
             return objective
 
         def reconstruct_without(P_masked: np.ndarray) -> np.ndarray:
-            rows = Data(P_masked, np.full(P_masked.shape[0], np.nan), unit_confidence)
-            Y, c = self._fold_in(rows, state.X, state.a)
+            Y, c = self._fold_in(self._unlabeled_data(P_masked), state.X, state.a)
             return reconstruct(Y, state.X, state.a, c)
 
         z = abstention_statistics(P, reconstruct_without, objective.outputs)
@@ -873,14 +875,18 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         if beta:
             objective = replace(objective, abstention=beta)
             self.abstention_ = beta
-            if objective.train_aggregator:  # the mean aggregator has nothing to re-solve
+            if data.labeled.size:
                 A = _als.labeled_input(data, state, objective)
-                k = objective.outputs  # the start of the fit's final solve
-                state.w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
-                state.b = 0.0 if k == 1 else np.zeros(k)
-                replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
-                    data, state, objective, A
-                )
+                if objective.train_aggregator:  # the mean aggregator has nothing to solve
+                    k = objective.outputs  # the start of the fit's final solve
+                    state.w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
+                    state.b = 0.0 if k == 1 else np.zeros(k)
+                    replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
+                        data, state, objective, A
+                    )
+                # the supervised part of the earlier iterations was that of beta = 0: gone
+                # (NaN, as for the exact aggregator), the last one is the blend's
+                result.loss_curve[:-1, 2] = np.nan
                 result.loss_curve[-1, 2] = _als.supervised_part(data, state, objective, A)
         return objective
 
@@ -1282,12 +1288,17 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         if P.ndim == 2:
             validate_data(self, X=named, reset=False, skip_check_array=True)  # same names
         columns = self._columns(P)
+        return self._unlabeled_data(columns, confidence)
+
+    def _unlabeled_data(self, columns: np.ndarray, confidence=None) -> Data:
+        """:class:`Data` of rows to fold in (``columns``: the factorized layout), without
+        labels; ``confidence`` given, or the fitted strategy (uniform for a fitted array)."""
         if confidence is None:
             confidence = self.confidence if not _is_array(self.confidence) else "uniform"
         confidence = self._confidence_for(columns.shape, confidence)
         if _is_array(confidence):
             confidence = check_confidence_array(confidence, columns.shape)
-        unlabeled = np.full(P.shape[0], np.nan)
+        unlabeled = np.full(columns.shape[0], np.nan)
         source = confidence_source(confidence, columns, unlabeled, False, 1.0)
         return Data(columns, unlabeled, source, self.use_class_weights)
 

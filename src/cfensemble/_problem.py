@@ -148,7 +148,7 @@ class Data:
 
     def row_sample(self, size: int, rng) -> np.ndarray:
         """``P`` of all rows, or of ``size`` rows drawn by ``rng`` (in order) when there are
-        more."""
+        more (the estimator's ``Data`` holds the rows of weight > 0 only)."""
         n = self.P.shape[0]
         if n <= size:
             return self.P

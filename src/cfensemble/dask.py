@@ -205,9 +205,14 @@ class DaskData:
         return tuple(int(s) for s in self.P.shape)  # type: ignore[return-value]
 
     def row_sample(self, size: int, rng) -> np.ndarray:
-        """:meth:`cfensemble._problem.Data.row_sample`: the same rows, gathered."""
-        n = self.shape[0]
-        rows = np.arange(n) if n <= size else np.sort(rng.choice(n, size, replace=False))
+        """:meth:`cfensemble._problem.Data.row_sample` of the rows that enter the fit (of
+        weight > 0, as in memory, where the others are left out of ``Data``), gathered."""
+        _, da = _dask()
+        rows = np.arange(self.shape[0])
+        if self.y.ndim == 2:  # y[:, 1]: the sample weights
+            rows = np.asarray(da.flatnonzero(self.y[:, 1] > 0).compute())
+        if rows.size > size:
+            rows = rows[np.sort(rng.choice(rows.size, size, replace=False))]
         return np.asarray(self.P[rows].compute(), dtype=np.float64)
 
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
