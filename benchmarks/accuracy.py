@@ -26,7 +26,10 @@ and cfensemble's ``random_state``):
      [-3, 3], so that an outlier is not a segment of its own) splits the rows into 3
      segments; in each segment a different subset of round(0.4 m) classifiers is
      absent (a rotation of a seeded permutation, so each classifier is absent somewhere);
-   - ``k_of_m``: each row is scored by only k = 3 random classifiers.
+   - ``k_of_m``: each row is scored by only k = 3 random classifiers;
+   - ``soft_unsure`` (only with ``--regimes``): a softer reject option, each entry is
+     withheld with probability 0.6 (1 - r), r in [0, 1) the rank of its |p - 0.5| in its
+     classifier's pool column (30 % on average, the least confident most often).
    A row left with no prediction gets one random classifier's prediction back.
 4. A label budget (5 %, 20 %, optionally 50 % of the pool rows; stratified, at least 2 per
    class; seeded by r and the budget, the same rows for every regime and m) is revealed
@@ -124,7 +127,8 @@ DATASETS = (
     "abalone9-18",
 )
 QUICK_DATASETS = ("breast_cancer_5pct", "ecoli4")
-REGIMES = ("complete", "mcar", "unsure", "blocks", "k_of_m")
+REGIMES = ("complete", "mcar", "unsure", "blocks", "k_of_m", "soft_unsure")
+DEFAULT_REGIMES = REGIMES[:5]  # soft_unsure on request (--regimes)
 QUICK_REGIMES = ("complete", "mcar", "blocks")
 BUDGETS = (0.05, 0.2)
 N_CLASSIFIERS = (5, 10, 20)
@@ -292,6 +296,16 @@ def apply_regime(regime, P_pool, P_held, seg_pool, seg_held, rng):
         below, equal = (d_pool < t).mean(axis=0), (d_pool == t).mean(axis=0)
         p_tie = np.clip((UNSURE_RATE - below) / np.maximum(equal, 1e-12), 0.0, 1.0)
         masks = [(d < t) | ((d == t) & (rng.random(d.shape) < p_tie)) for d in (d_pool, d_held)]
+    elif regime == "soft_unsure":
+        d_pool = np.sort(np.abs(P_pool - 0.5), axis=0)
+        masks = []
+        for P in (P_pool, P_held):
+            d = np.abs(P - 0.5)
+            rank = (
+                np.column_stack([np.searchsorted(d_pool[:, u], d[:, u]) for u in range(m)])
+                / d_pool.shape[0]
+            )
+            masks.append(rng.random(P.shape) < 2 * UNSURE_RATE * (1 - rank))
     elif regime == "blocks":
         n_absent = max(1, round(BLOCK_ABSENT * m))
         perm = rng.permutation(m)
@@ -826,7 +840,10 @@ def main() -> None:
         help=f"numbers of base classifiers (at most {MAX_CLASSIFIERS}); default "
         f"{' '.join(map(str, N_CLASSIFIERS))}",
     )
-    parser.add_argument("--regimes", nargs="+", choices=REGIMES, default=None)
+    parser.add_argument(
+        "--regimes", nargs="+", choices=REGIMES, default=None,
+        help=f"default: {' '.join(DEFAULT_REGIMES)}",
+    )  # fmt: skip
     parser.add_argument("--budgets", type=float, nargs="+", default=None)
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
     parser.add_argument(
@@ -847,7 +864,8 @@ def main() -> None:
     ms = sorted(set(args.n_classifiers or ((5,) if quick else N_CLASSIFIERS)))
     if max(ms) > MAX_CLASSIFIERS or min(ms) < 2:
         parser.error(f"--n-classifiers must be between 2 and {MAX_CLASSIFIERS}")
-    regimes = [r for r in REGIMES if r in (args.regimes or (QUICK_REGIMES if quick else REGIMES))]
+    chosen = args.regimes or (QUICK_REGIMES if quick else DEFAULT_REGIMES)
+    regimes = [r for r in REGIMES if r in chosen]
     budgets = sorted(args.budgets or ((0.2,) if quick else BUDGETS))
     names = args.datasets or (QUICK_DATASETS if quick else DATASETS)
     methods = {CF: {}} | dict(args.variant)
