@@ -395,6 +395,33 @@ def test_a_version_2_model_file_still_loads(problem, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(P), _fit(P, y).predict_proba(P))
 
 
+def test_a_development_file_with_the_cross_validated_choice_loads(problem, tmp_path):
+    """Development builds stored abstention_cv_ (the gains of the cross-validated choice
+    the label-free test replaced): such a file loads, with abstention_ as stored."""
+    P, _, y = problem
+    path = tmp_path / "dev.cfe"
+    est = _fit(P, y, abstention=0.25)
+    est.save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    import io
+
+    meta = json.loads(np.load(io.BytesIO(members["metadata.npy"])).tobytes().decode())
+    del meta["scalars"]["abstention_test_"]
+    meta["scalars"]["abstention_cv_"] = {"grid": [0.0, 0.25], "gain": [0.0, 0.1],
+                                         "standard_error": [0.0, 0.01]}  # fmt: skip
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    members["metadata.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    loaded = cfensemble.load(path)
+    assert loaded.abstention_ == 0.25 and loaded.abstention_test_ is None
+    assert not hasattr(loaded, "abstention_cv_")
+    np.testing.assert_array_equal(loaded.predict_proba(P), est.predict_proba(P))
+
+
 def test_multiclass_diagnostics_give_weights_per_class(multiclass):
     P, _, y = multiclass
     est = _fit(P, y)

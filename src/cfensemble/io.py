@@ -24,7 +24,8 @@ has one row per classifier and class. Files of version 2 load as before (binary,
 fill-in's blend toward an abstaining classifier, and the test that chose it) are newer
 still; a file without them loads with ``abstention_ = 0``, ``abstention_test_ = None`` and
 the parameter ``abstention=0`` (the model it was fitted as, also when it is cloned and
-refitted).
+refitted). Files of development builds that stored ``abstention_cv_`` instead (the
+cross-validated choice) load with ``abstention_test_ = None``.
 
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
@@ -412,6 +413,9 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
     unknown = set(params) - known
     if unknown:
         raise ValueError(f"params: unknown parameters {sorted(unknown)}")
+    # development builds between 0.2.0 and the label-free test stored the cross-validated
+    # choice's gains; the choice itself (abstention_) loads as it was
+    scalars.pop("abstention_cv_", None)
     extra = set(scalars) - set(_SCALARS)
     if extra:
         raise ValueError(f"scalars: unknown fitted attributes {sorted(extra)}")
