@@ -19,7 +19,7 @@ from cfensemble.dask import DaskCFEnsembleClassifier  # noqa: E402
 @pytest.fixture(scope="module")
 def problem():
     P, y = make_ensemble_problem(
-        n_samples=20_000,
+        n_samples=8_000,
         n_classifiers=10,
         positive_rate=0.05,
         error_correlation=0.5,
@@ -68,7 +68,7 @@ def test_abstention_is_chosen_as_in_memory(problem):
     rows, statistics and choice as in memory."""
     P, y = problem
     full = make_ensemble_problem(
-        n_samples=20_000, n_classifiers=10, positive_rate=0.05, error_correlation=0.5,
+        n_samples=8_000, n_classifiers=10, positive_rate=0.05, error_correlation=0.5,
         random_state=0,
     )[0]  # fmt: skip
     distance = np.abs(full - 0.5)
@@ -130,7 +130,7 @@ def test_sample_weight_and_fn_cost_as_in_memory(problem, client):
     clf = DaskCFEnsembleClassifier(**params).fit(_chunked(P, 4), y, sample_weight=weights)
     np.testing.assert_allclose(clf.coef_, ref.coef_, atol=1e-8)
     np.testing.assert_allclose(clf.intercept_, ref.intercept_, atol=1e-8)
-    lazy = da.from_array(weights, chunks=(5_000,))  # a dask array: only labeled rows gathered
+    lazy = da.from_array(weights, chunks=(2_000,))  # a dask array: only labeled rows gathered
     again = DaskCFEnsembleClassifier(**params).fit(_chunked(P, 4), y, sample_weight=lazy)
     np.testing.assert_allclose(again.coef_, ref.coef_, atol=1e-8)
     with pytest.raises(ValueError, match="sample_weight must be finite and >= 0"):
