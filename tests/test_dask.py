@@ -47,6 +47,19 @@ def reference(problem):
     return CFEnsembleClassifier(random_state=0).fit(P, y)
 
 
+def _abstaining(n):
+    """P of the module's kind of problem (n rows, complete) where each classifier leaves
+    out its 30 % least confident predictions (a row left empty gets 0.5 back)."""
+    full = make_ensemble_problem(
+        n_samples=n, n_classifiers=10, positive_rate=0.05, error_correlation=0.5,
+        random_state=0,
+    )[0]  # fmt: skip
+    distance = np.abs(full - 0.5)
+    P = np.where(distance < np.quantile(distance, 0.3, axis=0), np.nan, full)
+    P[np.isnan(P).all(axis=1), 0] = 0.5
+    return P
+
+
 def _chunked(P, k):
     return da.from_array(P, chunks=(-(-P.shape[0] // k), -1))
 
@@ -66,14 +79,8 @@ def test_local_scheduler_equals_in_memory(problem):
 def test_abstention_is_chosen_as_in_memory(problem):
     """abstention="auto" tests a seeded sample of rows gathered from the chunks: the same
     rows, statistics and choice as in memory."""
-    P, y = problem
-    full = make_ensemble_problem(
-        n_samples=8_000, n_classifiers=10, positive_rate=0.05, error_correlation=0.5,
-        random_state=0,
-    )[0]  # fmt: skip
-    distance = np.abs(full - 0.5)
-    P = np.where(distance < np.quantile(distance, 0.3, axis=0), np.nan, full)
-    P[np.isnan(P).all(axis=1), 0] = 0.5
+    _, y = problem
+    P = _abstaining(y.size)
     ref = CFEnsembleClassifier(random_state=0).fit(P, y)
     assert ref.abstention_ > 0
     with dask.config.set(scheduler="threads"):
@@ -89,13 +96,7 @@ def test_abstention_ignores_rows_of_weight_zero_as_in_memory(problem):
     from the rows of weight > 0 alike (the same rows, the same statistics)."""
     _, y = problem
     y = y[:4000]
-    full = make_ensemble_problem(
-        n_samples=4000, n_classifiers=10, positive_rate=0.05, error_correlation=0.5,
-        random_state=0,
-    )[0]  # fmt: skip
-    distance = np.abs(full - 0.5)
-    P = np.where(distance < np.quantile(distance, 0.3, axis=0), np.nan, full)
-    P[np.isnan(P).all(axis=1), 0] = 0.5
+    P = _abstaining(y.size)
     weights = np.random.default_rng(2).integers(0, 3, size=y.size).astype(float)  # 1/3 zeros
     ref = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=weights)
     with dask.config.set(scheduler="threads"):

@@ -368,26 +368,35 @@ def test_multiclass_model_file_round_trip(multiclass, tmp_path):
     np.testing.assert_array_equal(loaded.intercept_, est.intercept_)
 
 
-def test_a_version_2_model_file_still_loads(problem, tmp_path):
-    P, _, y = problem
-    path = tmp_path / "old.cfe"
-    _fit(P, y).save(path)
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
+def _edit_metadata(path, edit):
+    """Rewrite a model file with ``edit(meta)`` applied to its JSON metadata."""
     import io
 
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
     meta = json.loads(np.load(io.BytesIO(members["metadata.npy"])).tobytes().decode())
-    meta["format_version"] = 2
-    del meta["scalars"]["n_class_columns_"]  # as version 2 wrote it
-    for name in ("abstention_", "abstention_test_"):  # newer still
-        del meta["scalars"][name]
-    del meta["params"]["abstention"]
+    edit(meta)
     buffer = io.BytesIO()
     np.save(buffer, np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
     members["metadata.npy"] = buffer.getvalue()
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
+
+
+def test_a_version_2_model_file_still_loads(problem, tmp_path):
+    P, _, y = problem
+    path = tmp_path / "old.cfe"
+    _fit(P, y).save(path)
+
+    def as_version_2(meta):
+        meta["format_version"] = 2
+        del meta["scalars"]["n_class_columns_"]  # as version 2 wrote it
+        for name in ("abstention_", "abstention_test_"):  # newer still
+            del meta["scalars"][name]
+        del meta["params"]["abstention"]
+
+    _edit_metadata(path, as_version_2)
     loaded = cfensemble.load(path)
     assert loaded.n_class_columns_ == 0
     assert loaded.abstention_ == 0.0 and loaded.abstention_test_ is None
@@ -402,20 +411,13 @@ def test_a_development_file_with_the_cross_validated_choice_loads(problem, tmp_p
     path = tmp_path / "dev.cfe"
     est = _fit(P, y, abstention=0.25)
     est.save(path)
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    import io
 
-    meta = json.loads(np.load(io.BytesIO(members["metadata.npy"])).tobytes().decode())
-    del meta["scalars"]["abstention_test_"]
-    meta["scalars"]["abstention_cv_"] = {"grid": [0.0, 0.25], "gain": [0.0, 0.1],
-                                         "standard_error": [0.0, 0.01]}  # fmt: skip
-    buffer = io.BytesIO()
-    np.save(buffer, np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-    members["metadata.npy"] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    def as_development_build(meta):
+        del meta["scalars"]["abstention_test_"]
+        meta["scalars"]["abstention_cv_"] = {"grid": [0.0, 0.25], "gain": [0.0, 0.1],
+                                             "standard_error": [0.0, 0.01]}  # fmt: skip
+
+    _edit_metadata(path, as_development_build)
     loaded = cfensemble.load(path)
     assert loaded.abstention_ == 0.25 and loaded.abstention_test_ is None
     assert not hasattr(loaded, "abstention_cv_")
