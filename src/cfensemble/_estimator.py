@@ -206,8 +206,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         less confident than ``u`` ever is on its observed rows more often than the rows
         where it is present (a two-proportion z statistic); the blend is taken when z > 3
         for at least 30 % of the classifiers. Where predictions are missing at random it
-        stays 0. "auto" needs label-free factors (``rho=1``, ALS with
-        ``aggregator_solver="newton"``); otherwise it is 0. The value used is
+        stays 0. "auto" needs label-free factors (``rho=1`` and ALS; with a trained
+        aggregator, ``aggregator_solver="newton"``); otherwise it is 0. The value used is
         ``abstention_``, the statistics ``abstention_test_``.
     solver : {"als", "torch"}, default="als"
         ``"als"``: alternating least squares (numpy). ``"torch"``: the autograd trainer,
@@ -768,7 +768,6 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``data.P``. The aggregator is solved exactly, whatever ``aggregator_solver`` (one
         gradient step from the mean would be all the "gd" step does here)."""
         K = self._outputs
-        columns = data.shape[1]
         states, results = [], []
         # one seed per class, drawn first: a class's start does not depend on how many
         # numbers the previous classes drew (which depends on n)
@@ -814,15 +813,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             Y=np.stack([s.Y for s in states], axis=1),
             a=a,
             c=np.stack([s.c for s in states], axis=1),
-            w=_als.initial_weights(columns, objective.aggregator_input, K),
-            b=np.zeros(K),
+            w=np.empty(0),  # set by _final_aggregator
+            b=0.0,
         )
-        A = _als.labeled_input(data, state, objective)
-        if objective.train_aggregator and data.labeled.size:
-            replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
-                data, state, objective, A
-            )
-        supervised = _als.supervised_part(data, state, objective, A)
+        supervised = self._final_aggregator(data, state, objective)
         n_iter = max(r.n_iter for r in results)
         recon = np.column_stack(
             [np.pad(r.loss_curve[:, 1], (0, n_iter - r.n_iter), mode="edge") for r in results]
@@ -876,19 +870,25 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             objective = replace(objective, abstention=beta)
             self.abstention_ = beta
             if data.labeled.size:
-                A = _als.labeled_input(data, state, objective)
-                if objective.train_aggregator:  # the mean aggregator has nothing to solve
-                    k = objective.outputs  # the start of the fit's final solve
-                    state.w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
-                    state.b = 0.0 if k == 1 else np.zeros(k)
-                    replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
-                        data, state, objective, A
-                    )
                 # the supervised part of the earlier iterations was that of beta = 0: gone
                 # (NaN, as for the exact aggregator), the last one is the blend's
                 result.loss_curve[:-1, 2] = np.nan
-                result.loss_curve[-1, 2] = _als.supervised_part(data, state, objective, A)
+                result.loss_curve[-1, 2] = self._final_aggregator(data, state, objective)
         return objective
+
+    def _final_aggregator(self, data, state: State, objective: Objective) -> float:
+        """Solve the aggregator exactly at the fitted factors, from its start (the
+        classifiers' equal weights, intercept 0; the mean aggregator keeps them), and
+        return the supervised part of the objective."""
+        k = objective.outputs
+        state.w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
+        state.b = 0.0 if k == 1 else np.zeros(k)
+        A = _als.labeled_input(data, state, objective)
+        if objective.train_aggregator and data.labeled.size:
+            replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
+                data, state, objective, A
+            )
+        return _als.supervised_part(data, state, objective, A)
 
     def _costs(self, P: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """The supervised-only weights: instance weighting and the false-negative cost."""

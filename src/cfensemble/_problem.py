@@ -147,12 +147,10 @@ class Data:
             yield Block(rows, np.where(observed, P, 0.0), observed, C, C_free, weight)
 
     def row_sample(self, size: int, rng) -> np.ndarray:
-        """``P`` of all rows, or of ``size`` rows drawn by ``rng`` (in order) when there are
-        more (the estimator's ``Data`` holds the rows of weight > 0 only)."""
+        """``P`` of the rows :func:`sample_rows` draws (the estimator's ``Data`` holds the
+        rows of weight > 0 only)."""
         n = self.P.shape[0]
-        if n <= size:
-            return self.P
-        return self.P[np.sort(rng.choice(n, size, replace=False))]
+        return self.P if n <= size else self.P[sample_rows(n, size, rng)]
 
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """``(P0, observed)`` of the labeled rows (made on demand: not kept during a fit)."""
@@ -188,6 +186,12 @@ class FitResult:
     converged: bool
     validation_pr_auc: float | None = None
     validation_loss: float | None = None
+
+
+def sample_rows(n: int, size: int, rng) -> np.ndarray:
+    """Positions of the rows a test looks at: all ``n`` in order, or ``size`` of them drawn
+    by ``rng`` without replacement, in order (the same draw in memory and on Dask)."""
+    return np.arange(n) if n <= size else np.sort(rng.choice(n, size, replace=False))
 
 
 def reconstruct(Y: np.ndarray, X: np.ndarray, a: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ from . import _als
 from ._estimator import CFEnsembleClassifier, _check_sample_weight, confidence_source
 from ._kernels import choose_kernel
 from ._losses import class_weights
-from ._problem import Block, Data, Objective, State
+from ._problem import Block, Data, Objective, State, sample_rows
 from ._validation import check_labels, check_probabilities
 
 __all__ = ["DaskCFEnsembleClassifier", "DaskData"]
@@ -211,8 +211,7 @@ class DaskData:
         rows = np.arange(self.shape[0])
         if self.y.ndim == 2:  # y[:, 1]: the sample weights
             rows = np.asarray(da.flatnonzero(self.y[:, 1] > 0).compute())
-        if rows.size > size:
-            rows = rows[np.sort(rng.choice(rows.size, size, replace=False))]
+        rows = rows[sample_rows(rows.size, size, rng)]
         return np.asarray(self.P[rows].compute(), dtype=np.float64)
 
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
