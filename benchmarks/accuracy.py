@@ -45,6 +45,13 @@ PR-AUC, best prefix); LR stacking on P filled by scikit-learn's IterativeImputer
 all pool rows, max_iter=10, values bounded to [0, 1], random_state=r). With complete P the
 imputed variants coincide with their plain versions.
 
+Scores: PR-AUC (scikit-learn's average precision), ROC-AUC and Brier of the held-out and
+the unlabeled pool rows; also PR-AUC averaged over every order of tied scores
+(``cfensemble.metrics.tie_averaged_precision``: many base models give many rows the same
+probability). Each missing-regime row of the tables also shows cfensemble's score on the
+same rows and labels with nothing missing (its ``complete`` runs): what a fill-in that
+recovered every missing prediction exactly would reach, i.e. the room a regime leaves.
+
 The contender is ``CFEnsembleClassifier(random_state=r)`` with default parameters (never
 tuned here). ``--variant name='{"latent_dim": 2}'`` (repeatable) adds variants for
 ablations; the W/T/L columns always compare the default.
@@ -53,7 +60,7 @@ Usage::
 
     python benchmarks/accuracy.py [--quick] [--repeats 5] [--n-classifiers 5 10 20]
         [--regimes ...] [--budgets 0.05 0.2] [--datasets ...] [--variant NAME=JSON ...]
-        [--output NAME] [--estimate-only] [--update-readme]
+        [--output NAME] [--estimate-only] [--update-readme] [--render]
 
 The defaults (8 data sets, 5 repeats, m = 5, 10, 20, all five regimes, 5 % and 20 %
 labeled: 1,200 paired runs) take about 10-20 minutes on 2 cores, 5 of them for the base
@@ -62,7 +69,7 @@ models, whose outputs are cached per data set and seed in benchmarks/results/cac
 printed at the start (``--estimate-only`` stops there), progress to stderr.
 Writes benchmarks/results/<output>.json and .md (output: ``accuracy``, or
 ``accuracy_quick`` with ``--quick``); ``--update-readme`` writes the summary table into
-README.md. ``--quick`` (CI, < 60 s): two small data sets, one repeat, m = 5, regimes
+README.md; ``--render`` rewrites them from the saved .json without a run. ``--quick`` (CI, < 60 s): two small data sets, one repeat, m = 5, regimes
 complete, mcar and blocks, 20 % labeled.
 
 ``--multiclass`` hands over to the multi-class benchmark (benchmarks/accuracy_multiclass.py,
@@ -111,6 +118,7 @@ from threadpoolctl import threadpool_limits
 
 import cfensemble
 from cfensemble import CFEnsembleClassifier
+from cfensemble.metrics import tie_averaged_precision
 
 HERE = pathlib.Path(__file__).parent
 CACHE = HERE / "results" / "cache"
@@ -407,6 +415,7 @@ def baselines(P_pool, P_held, filled, y_pool, labeled, unlabeled):
 def metrics(y, p):
     return {
         "pr_auc": float(average_precision_score(y, p)),
+        "pr_auc_ties": tie_averaged_precision(y, p),
         "roc_auc": float(roc_auc_score(y, p)),
         "brier": float(brier_score_loss(y, np.clip(p, 0, 1))),
     }
@@ -599,8 +608,8 @@ def _wtl(diff) -> str:
     return f"{int((diff > TIE).sum())}/{int((abs(diff) <= TIE).sum())}/{int((diff < -TIE).sum())}"
 
 
-def _pr(runs, method, split):
-    return np.array([r["scores"][method][split]["pr_auc"] for r in runs])
+def _pr(runs, method, split, metric="pr_auc"):
+    return np.array([r["scores"][method][split][metric] for r in runs])
 
 
 def _cells(results, keys):
@@ -610,12 +619,12 @@ def _cells(results, keys):
     return groups
 
 
-def _row_stats(runs, split, methods):
+def _row_stats(runs, split, methods, metric="pr_auc"):
     """Means, margin, W/T/L against the best reference, flips and Brier ratio."""
-    means = {m: _pr(runs, m, split).mean() for m in methods}
+    means = {m: _pr(runs, m, split, metric).mean() for m in methods}
     best_ref = max(REFERENCE, key=lambda m: means[m])
     margin = means[CF] - means[best_ref]
-    wtl = _wtl(_pr(runs, CF, split) - _pr(runs, best_ref, split))
+    wtl = _wtl(_pr(runs, CF, split, metric) - _pr(runs, best_ref, split, metric))
     flips = sum(r["scores"][CF][split]["roc_auc"] < 0.5 for r in runs)
     brier = np.mean([r["scores"][CF][split]["brier"] for r in runs]) / np.mean(
         [r["scores"][BRIER_REFERENCE][split]["brier"] for r in runs]
@@ -623,27 +632,51 @@ def _row_stats(runs, split, methods):
     return means, best_ref, margin, wtl, flips, brier
 
 
-def summary_table(results, split) -> list[str]:
-    """Rows regime × budget × m, aggregated over data sets and repeats."""
-    methods = _methods(results)
+def _with_nothing_missing(results, split, metric) -> dict:
+    """(dataset, repeat, m, budget) -> the default's PR-AUC with complete P (same rows and
+    labels): what the missing regimes' rows are measured against in the column
+    "complete P"."""
+    return {
+        (r["dataset"], r["repeat"], r["m"], r["budget"]): r["scores"][CF][split][metric]
+        for r in results["runs"]
+        if r["regime"] == "complete"
+    }
+
+
+def summary_table(results, split, metric="pr_auc", methods=None) -> list[str]:
+    """Rows regime × budget × m, aggregated over data sets and repeats (the columns of
+    ``methods``, default all; the margin is always against the best reference)."""
+    shown = methods or _methods(results)
+    methods = list(dict.fromkeys([*shown, *REFERENCE, CF]))
     head = " | ".join(methods)
     lines = [
-        f"| regime | labeled | m | observed | {head} | margin | W/T/L | ROC<0.5 | Brier ratio |",
-        "|" + "---|" * (len(methods) + 8),
+        f"| regime | labeled | m | observed | {head} | margin | W/T/L | ROC<0.5 | Brier ratio "
+        "| complete P |",
+        "|" + "---|" * (len(methods) + 9),
     ]
+    if metric not in results["runs"][0]["scores"][CF][split]:  # results from before the key
+        return []
+    complete = _with_nothing_missing(results, split, metric)
     cells = _cells(results, ("regime", "budget", "m"))
     for key in sorted(cells, key=lambda k: (REGIMES.index(k[0]), k[1], k[2])):
         regime, budget, m = key
         runs = cells[key]
-        means, best_ref, margin, wtl, flips, brier = _row_stats(runs, split, methods)
+        means, best_ref, margin, wtl, flips, brier = _row_stats(runs, split, methods, metric)
         vals = " | ".join(
             f"**{means[x]:.3f}**" if x == max(means, key=means.get) else f"{means[x]:.3f}"
             for x in methods
         )
         observed = np.mean([r["observed"] for r in runs])
+        same = [complete.get((r["dataset"], r["repeat"], m, budget)) for r in runs]
+        ceiling = (
+            f"{np.mean(same):.3f} ({np.mean(same) - means[best_ref]:+.3f})"
+            if regime != "complete" and None not in same
+            else "–"
+        )
         lines.append(
             f"| {regime} | {budget:.0%} | {m} | {observed:.0%} | {vals} | "
-            f"{margin:+.3f} ({best_ref}) | {wtl} | {flips}/{len(runs)} | {brier:.2f} |"
+            f"{margin:+.3f} ({best_ref}) | {wtl} | {flips}/{len(runs)} | {brier:.2f} "
+            f"| {ceiling} |"
         )
     return lines
 
@@ -738,7 +771,10 @@ def render(results: dict, full: bool) -> str:
         f"observed: share of P present. margin: {CF} − the best of "
         f"{{{', '.join(REFERENCE)}}} in that row (named); W/T/L: paired wins/ties/losses of "
         f"{CF}'s PR-AUC against it (tie: |difference| ≤ {TIE}); ROC<0.5: runs where {CF}'s "
-        f"ranking flipped; Brier ratio: {CF}'s mean Brier / {BRIER_REFERENCE}'s.",
+        f"ranking flipped; Brier ratio: {CF}'s mean Brier / {BRIER_REFERENCE}'s; complete P: "
+        f"{CF}'s PR-AUC on the same rows with the same labels and nothing missing (its "
+        f"`complete` runs), in brackets its lead over that row's best baseline — the margin "
+        f"the fill-in would give if it recovered every missing prediction exactly.",
         "",
         f"Machine: {meta['machine']}; cfensemble {meta['cfensemble']} ({meta['commit']}); "
         f"{meta['seconds'] / 60:.1f} min. {fit_notes(results)}",
@@ -746,6 +782,21 @@ def render(results: dict, full: bool) -> str:
         *summary_table(results, "held-out"),
         "",
     ]
+    tied = summary_table(results, "held-out", "pr_auc_ties", [*REFERENCE, CF])
+    if tied:
+        out += [
+            "**The same held-out rows, PR-AUC averaged over every order of tied scores** "
+            "(`cfensemble.metrics.tie_averaged_precision`; it equals the PR-AUC above where "
+            "no scores tie). Trees, nearest neighbours and naive Bayes give many rows the same "
+            "probability, and scikit-learn's PR-AUC scores a block of tied rows at the "
+            "precision of its end, not at the average over the block's orders (below it when "
+            "the block holds fewer positives than the rows ranked above it, the usual case): "
+            "a combiner that only breaks ties (as the fill-in of randomly missing predictions "
+            "does) can gain there without ranking better.",
+            "",
+            *tied,
+            "",
+        ]
     if full:
         sizes = "; ".join(
             f"{k} {'/'.join(map(str, v['segment_sizes'][0]))}"
@@ -857,6 +908,12 @@ def main() -> None:
     parser.add_argument("--output", default=None, help="results file stem (default accuracy)")
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument("--estimate-only", action="store_true", help="print the estimate, exit")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="no run: render results/<output>.json again (.md, and the README with "
+        "--update-readme), e.g. after a change to the tables",
+    )
     args = parser.parse_args()
 
     quick = args.quick
@@ -871,6 +928,17 @@ def main() -> None:
     methods = {CF: {}} | dict(args.variant)
     output = args.output or ("accuracy_quick" if quick else "accuracy")
 
+    if args.render:
+        path = HERE / "results" / f"{output}.json"
+        if not path.exists():
+            parser.error(f"--render: {path} does not exist (run the benchmark first)")
+        results = json.loads(path.read_text())
+        (HERE / "results" / f"{output}.md").write_text(render(results, full=True))
+        readme_text = render(results, full=False)
+        print(readme_text)
+        if args.update_readme and not results["meta"]["quick"]:
+            replace_section("accuracy", readme_text)
+        return
     datasets = load_datasets(names)
     estimate = estimate_seconds(datasets, repeats, ms, regimes, budgets, methods)
     print(

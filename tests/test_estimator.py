@@ -339,6 +339,12 @@ BAD_INPUTS = [
     ("y -1 as a class", dict(y=np.array([1, -1, -1, 1])), ValueError, "If -1 is a class"),
     ("P above 1", dict(P=GOOD_P + 0.5), ValueError, r"P must hold probabilities in \[0, 1\]"),
     ("P negative", dict(P=GOOD_P - 0.5), ValueError, r"P must hold probabilities in \[0, 1\]"),
+    (
+        "P above 1 by rounding",  # a rounded format would print "found values in [0, 1]"
+        dict(P=np.where(GOOD_P == GOOD_P.max(), 1.0 + 2**-52, GOOD_P)),
+        ValueError,
+        r"found values in \[.*, 1\.0000000000000002\], the first at P\[\d+, \d+\]",
+    ),
     ("P inf", dict(P=np.where(GOOD_P > 0.85, np.inf, GOOD_P)), ValueError, "P contains ±inf"),
     ("P -inf", dict(P=np.where(GOOD_P > 0.85, -np.inf, GOOD_P)), ValueError, "P contains ±inf"),
     (

@@ -114,8 +114,12 @@ def check_probabilities(
     if observed.any():
         lo, hi = np.min(P[observed]), np.max(P[observed])
         if lo < 0.0 or hi > 1.0:
+            # repr, not a rounded format: 1 + 2e-16 must not read as 1 (clip such values)
+            first = tuple(int(j) for j in np.argwhere(observed & ((P < 0.0) | (P > 1.0)))[0])
             raise ValueError(
-                f"{name} must hold probabilities in [0, 1]; found values in [{lo:.4g}, {hi:.4g}]."
+                f"{name} must hold probabilities in [0, 1]; found values in "
+                f"[{float(lo)!r}, {float(hi)!r}], the first at {name}{list(first)} = "
+                f"{float(P[first])!r}."
             )
     if P.ndim == 3:
         observed = observed[:, :, 0]
