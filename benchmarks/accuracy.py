@@ -69,8 +69,9 @@ models, whose outputs are cached per data set and seed in benchmarks/results/cac
 printed at the start (``--estimate-only`` stops there), progress to stderr.
 Writes benchmarks/results/<output>.json and .md (output: ``accuracy``, or
 ``accuracy_quick`` with ``--quick``); ``--update-readme`` writes the summary table into
-README.md; ``--render`` rewrites them from the saved .json without a run. ``--quick`` (CI, < 60 s): two small data sets, one repeat, m = 5, regimes
-complete, mcar and blocks, 20 % labeled.
+README.md; ``--render`` rewrites them from the saved .json without a run. ``--quick``
+(CI, < 60 s): two small data sets, one repeat, m = 5, regimes complete, mcar and blocks,
+20 % labeled.
 
 ``--multiclass`` hands over to the multi-class benchmark (benchmarks/accuracy_multiclass.py,
 K >= 3 classes, its own options).
