@@ -279,9 +279,9 @@ def test_minus_one_as_a_class_is_a_clear_error(problem):
     [{}, {"rho": 0.7}, {"aggregator_input": "both"}, {"abstention": 0.5, "rho": 0.7}],
 )
 def test_integer_sample_weights_equal_repeated_rows(n_classes, params):
-    """For a given abstention (the default "auto" tests rows unweighted, so a repeated row
-    counts twice in its statistic and its choice can differ from the weighted fit's)."""
-    params = {"abstention": 0.0, **params}
+    """For a given abstention and no fill-in calibration (the default "auto" test and the
+    calibration use the sampled rows unweighted, so a repeated row counts twice there)."""
+    params = {"abstention": 0.0, "calibrate_fill": False, **params}
     P, y = make_ensemble_problem(
         300, 5, positive_rate=0.2, n_classes=n_classes, missing_rate=0.3, random_state=0
     )
@@ -437,7 +437,7 @@ def test_multiclass_diagnostics_give_weights_per_class(multiclass):
 def test_per_class_factorization_is_k_binary_reconstructions(multiclass):
     """multiclass_factorization="per_class" (the default with ALS and rho = 1): each class's
     factors are those of a pure reconstruction of its (n, m) slice, and the aggregator is
-    the exact softmax solve on the filled-in input."""
+    the exact softmax solve on the filled-in input (calibrated, ``calibrate_fill``)."""
     P, _, y = multiclass
     est = _fit(P, y)
     assert est.multiclass_factorization_ == "per_class"
@@ -459,8 +459,11 @@ def test_per_class_factorization_is_k_binary_reconstructions(multiclass):
         np.testing.assert_allclose(est.fold_in(P[:20])[1][:, k], c, atol=1e-12)
         hat = alone.instance_factors_ @ alone.classifier_factors_.T
         hat += alone.classifier_bias_ + alone.instance_bias_[:, None]
-        fills.append(np.where(np.isnan(P[:, :, k]), hat, P[:, :, k]))
-    A = np.stack(fills, axis=2).reshape(P.shape[0], -1)
+        fills.append(hat)
+    # the fill-in, calibrated per (classifier, class) column in the (n, m K) layout
+    hat = est.fill_calibration_(np.stack(fills, axis=2).reshape(P.shape[0], -1))
+    flat = P.reshape(P.shape[0], -1)
+    A = np.where(np.isnan(flat), hat, flat)
     labeled = y != -1
     yl = y[labeled].astype(float)
     w, b = solve_aggregator(

@@ -31,6 +31,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._fill import leave_one_out
+
 SAMPLE = 10_000  # rows the test folds in (a seeded uniform sample of larger data)
 Z = 3.0  # a classifier abstains when its z statistic exceeds this
 SHARE = 0.3  # ... and the blend is taken when this share of the tested classifiers does
@@ -72,22 +74,24 @@ def abstention_statistics(
     source may have kept its prediction whatever its confidence).
     """
     columns = 1 if outputs == 1 else outputs
+    return statistics_from(P, leave_one_out(P, reconstruct_without, columns), outputs)
+
+
+def statistics_from(P: np.ndarray, R: np.ndarray, outputs: int = 1) -> np.ndarray:
+    """:func:`abstention_statistics` from the leave-one-out reconstruction ``R``
+    (:func:`cfensemble._fill.leave_one_out`, NaN where a row has no other prediction)."""
+    columns = 1 if outputs == 1 else outputs
     m = P.shape[1] // columns
     z = np.full(m, np.nan)
     for u in range(m):
         own = slice(u * columns, (u + 1) * columns)
-        missing = np.isnan(P[:, own]).all(axis=1)
+        rows = ~np.isnan(R[:, own]).all(axis=1)
+        missing = np.isnan(P[rows][:, own]).all(axis=1)
         if min(missing.sum(), (~missing).sum()) < MIN_ROWS:
             continue
-        masked = P.copy()
-        masked[:, own] = np.nan
-        rows = ~np.isnan(masked).all(axis=1)
-        missing = missing[rows]
-        if min(missing.sum(), (~missing).sum()) < MIN_ROWS:
-            continue
-        P_hat = reconstruct_without(masked[rows])[:, own]
         lowest = _confidence(P[rows][~missing][:, own], columns).min()
-        z[u] = _two_proportion_z(_confidence(P_hat, columns) < lowest, missing)
+        below = _confidence(R[rows][:, own], columns) < lowest
+        z[u] = _two_proportion_z(below, missing)
     return z
 
 

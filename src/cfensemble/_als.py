@@ -110,7 +110,13 @@ def labeled_input(data: Data, state: State, objective: Objective, rows=None) -> 
     P0, observed = data.labeled_rows() if rows is None else rows
     P_hat = reconstruct(state.Y[data.labeled], state.X, state.a, state.c[data.labeled])
     return aggregator_input(
-        objective.aggregator_input, P0, observed, P_hat, objective.abstention, objective.outputs
+        objective.aggregator_input,
+        P0,
+        observed,
+        P_hat,
+        objective.abstention,
+        objective.outputs,
+        objective.fill_map,
     )
 
 

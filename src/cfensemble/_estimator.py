@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
 from numbers import Integral, Real
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import expit, softmax
@@ -21,7 +21,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _als
 from ._abstention import SAMPLE as ABSTENTION_SAMPLE
-from ._abstention import abstention_statistics, choose_abstention
+from ._abstention import choose_abstention
+from ._abstention import statistics_from as abstention_statistics_from
+from ._fill import fit_fill_map, leave_one_out
 from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
 from ._losses import logits
 from ._problem import (
@@ -209,6 +211,19 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         stays 0. "auto" needs label-free factors (``rho=1`` and ALS; with a trained
         aggregator, ``aggregator_solver="newton"``); otherwise it is 0. The value used is
         ``abstention_``, the statistics ``abstention_test_``.
+    calibrate_fill : bool, default=True
+        Calibrate the fill-in of each classifier's missing predictions without labels:
+        on a seeded sample of at most 10,000 rows (the abstention test's), fold each row in
+        without classifier ``u``'s prediction and fit the isotonic regression of ``u``'s
+        observed predictions on these out-of-sample reconstructions; a missing entry's
+        fill-in is then that monotone map of ``P_hat`` (continued with slope 1 beyond the
+        reconstructions it was fitted on), before the ``abstention`` blend. It corrects
+        what a linear factorization cannot fit (classifiers whose probabilities are not
+        linear in one another) and the ridge's pull toward the mean. Like "auto"
+        abstention it needs label-free factors (``rho=1`` and ALS; with a trained
+        aggregator, ``aggregator_solver="newton"``) and a missing prediction in the
+        sample; otherwise, and with ``aggregator_input="reconstructed"``, the fill-in is
+        ``P_hat``. The map used is ``fill_calibration_`` (None when none was fitted).
     solver : {"als", "torch"}, default="als"
         ``"als"``: alternating least squares (numpy). ``"torch"``: the autograd trainer,
         optimising the same objective with a torch optimizer and early stopping (needs the
@@ -376,6 +391,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         where it had fewer than 5 missing or 5 observed rows among the sample's rows with
         another prediction), and ``"share"``, the share of the tested classifiers with
         z > 3; None otherwise.
+    fill_calibration_ : object or None
+        The fill-in's calibration (``calibrate_fill``): per column of ``P`` the knots of a
+        monotone piecewise-linear map (attributes ``x``, ``y``, NaN-padded, and ``n``,
+        the knots used; 0 = the identity); None when none was fitted.
     coef_ : ndarray of shape (n_classifiers,) or (2 * n_classifiers,)
         Signed aggregator weights (observed columns first for ``aggregator_input="both"``);
         for K >= 3 classes shape (n_classifiers, K) (or (2 n_classifiers, K)): the weight of
@@ -432,6 +451,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "lambda_reg": [Interval(Real, 0, None, closed="left")],
         "aggregator_input": [StrOptions(set(AGGREGATOR_INPUTS))],
         "abstention": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
+        "calibrate_fill": ["boolean"],
         "solver": [StrOptions({"als", "torch"})],
         "aggregator_type": [StrOptions({"weighted", "mean"})],
         "aggregator_solver": [StrOptions({"newton", "gd"})],
@@ -481,6 +501,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         lambda_reg=0.03,
         aggregator_input="observed",
         abstention="auto",
+        calibrate_fill=True,
         solver="als",
         aggregator_type="weighted",
         aggregator_solver="newton",
@@ -522,6 +543,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.lambda_reg = lambda_reg
         self.aggregator_input = aggregator_input
         self.abstention = abstention
+        self.calibrate_fill = calibrate_fill
         self.solver = solver
         self.aggregator_type = aggregator_type
         self.aggregator_solver = aggregator_solver
@@ -605,7 +627,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             Non-negative weight of each row: a row of weight ``k`` counts as ``k`` copies of
             it, in the factorization, in the class counts and in the supervised loss (an
             integer weight gives the fit of the data with the row repeated, for a given
-            ``abstention``: "auto" tests rows unweighted). A row of weight 0 does not enter
+            ``abstention`` and ``calibrate_fill=False``: the "auto" test and the fill-in
+            calibration use a sample of rows unweighted). A row of weight 0 does not enter
             the fit; it is folded in afterwards for ``transduction_``.
 
         Returns
@@ -694,7 +717,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             else:
                 result = self._solver().fit(data, objective, None, rng, validation=validation)
         state = result.state
-        objective = self._resolve_abstention(data, objective, result)
+        objective = self._resolve_fill(data, objective, result)
         self._set_fitted(result, data, objective)
         if kept is not None:
             data = self._data(columns, y, confidence=confidence)
@@ -826,19 +849,23 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         curve = np.column_stack([recon, recon, sup])
         return FitResult(state, n_iter, curve, all(r.converged for r in results))
 
-    def _resolve_abstention(self, data, objective: Objective, result) -> Objective:
-        """Set ``abstention_`` (and ``abstention_test_``); for "auto", test whether the
-        classifiers abstain where unsure (:mod:`cfensemble._abstention`) at the fitted
-        factors and, when they do, re-solve the aggregator with the blend (the factors do
-        not depend on it with rho = 1). Returns the objective with the value used. The
-        sample of rows is drawn from ``random_state`` afresh (an int or None; a
-        RandomState instance goes on where the fit left it), so it does not depend on how
-        a solver used its random numbers (in memory or Dask)."""
+    def _resolve_fill(self, data, objective: Objective, result) -> Objective:
+        """Set ``abstention_`` (and ``abstention_test_``) and ``fill_calibration_``: on a
+        seeded sample of rows, fold each row in without each classifier in turn (the
+        fitted factors fixed) and, from these leave-one-out reconstructions, calibrate the
+        fill-in (``calibrate_fill``, :mod:`cfensemble._fill`) and, for "auto", test whether
+        the classifiers abstain where unsure (:mod:`cfensemble._abstention`). When either
+        changes the fill-in, the aggregator is solved again (the factors do not depend on
+        it with rho = 1). Returns the objective with what was used. The sample is drawn
+        from ``random_state`` afresh (an int or None; a RandomState instance goes on where
+        the fit left it), so it does not depend on how a solver used its random numbers
+        (in memory or Dask)."""
         self.abstention_test_ = None
-        if self.abstention != "auto":
-            self.abstention_ = float(self.abstention)
+        self.fill_calibration_ = None
+        auto = self.abstention == "auto"
+        self.abstention_ = 0.0 if auto else float(self.abstention)
+        if not (auto or self.calibrate_fill):
             return objective
-        self.abstention_ = 0.0
         state = result.state
         label_free = (
             objective.rho == 1.0
@@ -853,25 +880,32 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         if not label_free or (objective.train_aggregator and not solved_after):
             return objective
         P = data.row_sample(ABSTENTION_SAMPLE, check_random_state(self.random_state))
-        if not np.isnan(P).any():  # nothing missing: nothing to blend
+        if not np.isnan(P).any():  # nothing missing: no fill-in to calibrate or blend
             return objective
 
         def reconstruct_without(P_masked: np.ndarray) -> np.ndarray:
             Y, c = self._fold_in(self._unlabeled_data(P_masked), state.X, state.a)
             return reconstruct(Y, state.X, state.a, c)
 
-        z = abstention_statistics(P, reconstruct_without, objective.outputs)
-        beta, share = choose_abstention(z)
-        self.abstention_test_ = {
-            "z": [None if np.isnan(v) else float(v) for v in z],
-            "share": share,
-        }
-        if beta:
-            objective = replace(objective, abstention=beta)
-            self.abstention_ = beta
+        k = objective.outputs
+        R = leave_one_out(P, reconstruct_without, 1 if k == 1 else k)
+        changes: dict[str, Any] = {}
+        if self.calibrate_fill:
+            self.fill_calibration_ = changes["fill_map"] = fit_fill_map(P, R)
+        if auto:
+            z = abstention_statistics_from(P, R, k)
+            beta, share = choose_abstention(z)
+            self.abstention_test_ = {
+                "z": [None if np.isnan(v) else float(v) for v in z],
+                "share": share,
+            }
+            if beta:
+                changes["abstention"] = self.abstention_ = beta
+        if changes:
+            objective = replace(objective, **changes)
             if data.labeled.size:
-                # the supervised part of the earlier iterations was that of beta = 0: gone
-                # (NaN, as for the exact aggregator), the last one is the blend's
+                # the supervised part of the earlier iterations was that of the plain
+                # fill-in: gone (NaN, as for the exact aggregator), the last one is the new
                 result.loss_curve[:-1, 2] = np.nan
                 result.loss_curve[-1, 2] = self._final_aggregator(data, state, objective)
         return objective
@@ -1212,7 +1246,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             if missing.any():
                 lo, hi = min(lo, float(P_hat[missing].min())), max(hi, float(P_hat[missing].max()))
             beta = getattr(self, "abstention_", 0.0)  # estimators pickled before it: 0
-            A = aggregator_input(self.aggregator_input, block.P0, block.observed, P_hat, beta, k)
+            fill_map = getattr(self, "fill_calibration_", None)
+            A = aggregator_input(
+                self.aggregator_input, block.P0, block.observed, P_hat, beta, k, fill_map
+            )
             if not self.aggregator_trained_:
                 p = np.clip(logits(A, w, 0.0, k), 0.0, 1.0)
                 if k > 1:  # the mean of each class, rescaled to sum to 1

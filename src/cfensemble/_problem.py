@@ -61,6 +61,8 @@ class Objective:
     aggregator_shrinkage: float = 0.0
     outputs: int = 1  # logits per row: 1 (binary, sigmoid) or K >= 3 classes (softmax)
     abstention: float = 0.0  # beta: the fill-in of a missing entry moves toward 1/K by beta
+    # the fill-in's label-free calibration per column (cfensemble._fill.FillMap) or None
+    fill_map: object = field(default=None, compare=False)
 
     @property
     def groups(self) -> int:
@@ -229,17 +231,22 @@ def aggregator_input(
     P_hat: np.ndarray,
     abstention: float = 0.0,
     outputs: int = 1,
+    fill_map=None,
 ):
     """The aggregator's input rows for ``kind`` in ``AGGREGATOR_INPUTS``.
 
-    A missing entry's fill-in is ``(1 - abstention) P_hat + abstention / K`` (``K`` =
-    ``max(outputs, 2)``) in ``"observed"`` and in the observed half of ``"both"``;
-    ``"reconstructed"`` is ``P_hat`` unchanged. For ``"observed"`` the result is written into
-    ``P_hat`` (no copy): pass a temporary.
+    A missing entry's fill-in is ``(1 - abstention) g(P_hat) + abstention / K`` (``K`` =
+    ``max(outputs, 2)``; ``g`` = ``fill_map``, a :class:`cfensemble._fill.FillMap`, or the
+    identity) in ``"observed"`` and in the observed half of ``"both"``; ``"reconstructed"``
+    is ``P_hat`` unchanged. For ``"observed"`` without ``fill_map`` the result is written
+    into ``P_hat`` (no copy): pass a temporary.
     """
     if kind == "reconstructed":
         return P_hat
-    filled = P_hat if kind == "observed" else P_hat.copy()
+    if fill_map is not None:
+        filled = fill_map(P_hat)
+    else:
+        filled = P_hat if kind == "observed" else P_hat.copy()
     if abstention:
         filled *= 1.0 - abstention
         filled += abstention / max(outputs, 2)

@@ -75,6 +75,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_positive=False,
         aggregator_input="reconstructed",
         abstention=0.0,
+        calibrate_fill=False,
         prior_correction=False,
         instance_weighting="none",
         fn_cost=1.0,
@@ -107,6 +108,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
         self.abstention = abstention
+        self.calibrate_fill = calibrate_fill
         self.prior_correction = prior_correction
         self.instance_weighting = instance_weighting
         self.fn_cost = fn_cost
@@ -162,6 +164,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_positive=False,
         aggregator_input="reconstructed",
         abstention=0.0,
+        calibrate_fill=False,
         prior_correction=False,
         instance_weighting="none",
         fn_cost=1.0,
@@ -199,6 +202,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
         self.abstention = abstention
+        self.calibrate_fill = calibrate_fill
         self.prior_correction = prior_correction
         self.instance_weighting = instance_weighting
         self.fn_cost = fn_cost

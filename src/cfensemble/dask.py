@@ -389,7 +389,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         result = self._als_solver().fit(
             data, objective, None, check_random_state(self.random_state)
         )
-        objective = self._resolve_abstention(data, objective, result)
+        objective = self._resolve_fill(data, objective, result)
         self._set_fitted(result, data, objective)
         self.cv_results_ = None
         self.labeled_index_ = data.labeled_index

@@ -25,7 +25,12 @@ fill-in's blend toward an abstaining classifier, and the test that chose it) are
 still; a file without them loads with ``abstention_ = 0``, ``abstention_test_ = None`` and
 the parameter ``abstention=0`` (the model it was fitted as, also when it is cloned and
 refitted). Files of development builds that stored ``abstention_cv_`` instead (the
-cross-validated choice) load with ``abstention_test_ = None``.
+cross-validated choice) load with ``abstention_test_ = None``. The fill-in's calibration
+(``fill_calibration_``, parameter ``calibrate_fill``) is three optional arrays,
+``fill_calibration.x`` and ``fill_calibration.y`` (columns × knots, NaN-padded) and
+``fill_calibration.n`` (knots per column); a file without them loads with
+``fill_calibration_ = None`` and, when its params predate the parameter,
+``calibrate_fill=False``.
 
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
@@ -58,6 +63,7 @@ _ARRAYS = (
     "classes_",
 )
 _OPTIONAL_ARRAYS = ("feature_names_in_",)
+_FILL_ARRAYS = ("fill_calibration.x", "fill_calibration.y", "fill_calibration.n")
 _SCALARS = (
     "intercept_",
     "aggregator_trained_",
@@ -143,6 +149,10 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
     for name in _OPTIONAL_ARRAYS:
         if hasattr(estimator, name):
             arrays[name] = np.asarray(getattr(estimator, name), dtype=str)
+    fill_map = getattr(estimator, "fill_calibration_", None)
+    if fill_map is not None:
+        for name in _FILL_ARRAYS:
+            arrays[name] = getattr(fill_map, name.rsplit(".", 1)[1])
     for part, values in estimator.loss_curve_.items():
         arrays[f"loss_curve_{part}"] = values
     diagnostics = dict(estimator.diagnostics_)
@@ -308,7 +318,7 @@ def _read_arrays(archive: zipfile.ZipFile, meta: dict) -> dict[str, np.ndarray]:
     if not isinstance(parts, list) or not set(parts) <= set(_LOSS_PARTS) or "total" not in parts:
         raise ValueError(f"loss_parts must be a list of {list(_LOSS_PARTS)}; got {parts!r}")
     names = [*_ARRAYS, "weights", *(f"loss_curve_{part}" for part in parts)]
-    optional = [*_OPTIONAL_ARRAYS]
+    optional = [*_OPTIONAL_ARRAYS, *_FILL_ARRAYS]
     confidence = meta["params"].get("confidence") if isinstance(meta["params"], dict) else None
     if isinstance(confidence, dict):
         if confidence != {"array": "param.confidence"}:
@@ -392,6 +402,16 @@ def _check_shapes(headers: dict[str, tuple[tuple[int, ...], np.dtype]], k) -> No
     for name, (shape, _) in headers.items():
         if name.startswith("loss_curve_") and len(shape) != 1:
             raise ValueError(f"{name} has shape {shape}; expected 1-D")
+    fill = [name for name in _FILL_ARRAYS if name in headers]
+    if fill and len(fill) < 3:
+        raise ValueError(f"{', '.join(fill)} without the other fill_calibration arrays")
+    if fill:
+        x, y, count = (headers[name][0] for name in _FILL_ARRAYS)
+        if len(x) != 2 or x[0] != columns or y != x or count != (columns,):
+            raise ValueError(
+                f"fill_calibration.x {x}, .y {y} and .n {count} must be ({columns}, knots), "
+                f"the same, and ({columns},)"
+            )
 
 
 def _build(meta: dict, arrays: dict[str, np.ndarray]):
@@ -422,6 +442,8 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
     params = dict(params)
     if "abstention_" not in scalars:  # written before abstention: it was fitted without one
         params.setdefault("abstention", 0.0)
+    if "fill_calibration.x" not in arrays:  # fitted without a calibration
+        params.setdefault("calibrate_fill", False)
     if isinstance(params.get("confidence"), dict):
         params["confidence"] = arrays["param.confidence"]
     estimator = cls(**params)
@@ -434,6 +456,7 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
     scalars = {**_NEW_SCALARS, **scalars}
     for name in _SCALARS:
         setattr(estimator, name, _check_scalar(name, scalars[name], estimator))
+    estimator.fill_calibration_ = _fill_map(arrays)
     estimator.loss_curve_ = {part: arrays[f"loss_curve_{part}"] for part in meta["loss_parts"]}
     estimator.diagnostics_ = {"weights": arrays["weights"], **_check_diagnostics(meta)}
     user = meta.get("user", {})
@@ -460,6 +483,27 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
         if not np.all(np.isfinite(C)) or (C < 0).any():
             raise ValueError("param.confidence must be finite and >= 0")
     return estimator
+
+
+def _fill_map(arrays: dict[str, np.ndarray]):
+    """The fill-in's calibration from its three arrays (None without them), checked: each
+    column's used knots finite and increasing in ``x``, the rest NaN."""
+    if "fill_calibration.x" not in arrays:
+        return None
+    from ._fill import FillMap
+
+    x, y, count = (arrays[name] for name in _FILL_ARRAYS)
+    if count.dtype.kind not in "iu" or (count < 0).any() or (count > x.shape[1]).any():
+        raise ValueError(f"fill_calibration.n must hold integers in [0, {x.shape[1]}]")
+    used = np.arange(x.shape[1]) < count[:, None]
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    if not (np.isfinite(x[used]).all() and np.isfinite(y[used]).all()):
+        raise ValueError("fill_calibration.x and .y hold NaN or infinite values at used knots")
+    if not (np.isnan(x[~used]).all() and np.isnan(y[~used]).all()):
+        raise ValueError("fill_calibration.x and .y must be NaN beyond each column's knots")
+    if (used[:, 1:] & ~(x[:, 1:] > x[:, :-1])).any():
+        raise ValueError("fill_calibration.x must increase along each column's knots")
+    return FillMap(x, y, count.astype(np.int64))
 
 
 def _is_number(value) -> bool:

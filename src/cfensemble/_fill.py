@@ -1,0 +1,94 @@
+"""The fill-in of a missing prediction, calibrated per classifier column without labels.
+
+The factorization's reconstruction ``P_hat`` is linear in its factors; base classifiers'
+probabilities are not linear in one another (a tree's 0/1 leaves beside a logistic
+model's smooth scores, calibrations that differ), and the ridge pulls the fill-in toward
+the column's mean. Both can be measured where the truth is known: on the rows where
+classifier ``u`` *is* present, fold the row in without ``u`` (as the test of
+:mod:`cfensemble._abstention` does) and compare that out-of-sample reconstruction with
+``u``'s observed prediction. :func:`fit_fill_map` fits, per column, the isotonic
+regression of the observed prediction on that reconstruction (monotone: it reorders no
+two rows' fill-ins of the same column), and :class:`FillMap` applies it to the fill-in of
+the missing entries, ``g_u(P_hat_iu)``. Outside the range of reconstructions it was
+fitted on, it continues with slope 1 from its end (clipping there, as isotonic regression
+does by default, flattened the fill-in of every row beyond it: under segment-wise
+missingness, one segment's rows calibrate a column that is missing in the others).
+
+Under missingness at random given the other predictions, ``g_u(P_hat)`` estimates
+``E[p_iu | the row's other predictions]`` through the reconstruction; a reject option
+(missing *because* unsure) breaks that assumption, which is what ``abstention`` is for
+(it blends the calibrated fill-in toward 1/K). No label is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+MIN_ROWS = 5  # a column is calibrated with at least this many observed rows to fit on
+
+
+def leave_one_out(
+    P: np.ndarray, reconstruct_without: Callable[[np.ndarray], np.ndarray], columns: int = 1
+) -> np.ndarray:
+    """``R[i, j]``: the reconstruction of entry ``(i, j)`` from row ``i`` without the
+    classifier of column ``j`` (its ``columns`` class columns masked), NaN where the row
+    has no other prediction.
+
+    ``P`` (k, m columns) with NaN for missing entries; ``reconstruct_without(P_masked)``
+    folds the rows of ``P_masked`` in with the fitted classifier factors and returns their
+    reconstruction.
+    """
+    R = np.full(P.shape, np.nan)
+    for start in range(0, P.shape[1], columns):
+        own = slice(start, start + columns)
+        masked = P.copy()
+        masked[:, own] = np.nan
+        rows = ~np.isnan(masked).all(axis=1)
+        if rows.any():
+            R[rows, own] = reconstruct_without(masked[rows])[:, own]
+    return R
+
+
+@dataclass(frozen=True)
+class FillMap:
+    """Per column ``j``, a piecewise-linear monotone map through the knots
+    ``(x[j, :n[j]], y[j, :n[j]])``, continued with slope 1 beyond its first and last knot;
+    ``n[j] = 0``: the identity (the column was not calibrated)."""
+
+    x: np.ndarray  # (columns, knots), NaN-padded
+    y: np.ndarray
+    n: np.ndarray  # (columns,) knots used
+
+    def __call__(self, P_hat: np.ndarray) -> np.ndarray:
+        out = np.array(P_hat, dtype=np.float64, copy=True)
+        for j in np.flatnonzero(self.n):
+            x, y = self.x[j, : self.n[j]], self.y[j, : self.n[j]]
+            v = out[:, j]
+            out[:, j] = np.interp(v, x, y) + np.minimum(v - x[0], 0) + np.maximum(v - x[-1], 0)
+        return out
+
+
+def fit_fill_map(P: np.ndarray, R: np.ndarray) -> FillMap:
+    """The isotonic regression of each column's observed ``P`` on its leave-one-out
+    reconstruction ``R`` (:func:`leave_one_out`), over the rows where both exist; a column
+    with fewer than ``MIN_ROWS`` such rows, or one whose reconstructions are all equal,
+    keeps the identity."""
+    knots = []
+    for j in range(P.shape[1]):
+        rows = ~np.isnan(P[:, j]) & ~np.isnan(R[:, j])
+        r = R[rows, j]
+        if rows.sum() < MIN_ROWS or r.min() == r.max():
+            knots.append((np.empty(0), np.empty(0)))
+            continue
+        iso = IsotonicRegression().fit(r, P[rows, j])
+        knots.append((iso.X_thresholds_, iso.y_thresholds_))
+    n = np.array([k[0].size for k in knots], dtype=np.int64)
+    x = np.full((P.shape[1], max(int(n.max(initial=0)), 1)), np.nan)
+    y = np.full_like(x, np.nan)
+    for j, (kx, ky) in enumerate(knots):
+        x[j, : kx.size], y[j, : ky.size] = kx, ky
+    return FillMap(x, y, n)

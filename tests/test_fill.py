@@ -1,0 +1,199 @@
+"""The fill-in's label-free calibration (``calibrate_fill``, cfensemble._fill)."""
+
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from sklearn.isotonic import IsotonicRegression
+
+from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble._fill import MIN_ROWS, FillMap, fit_fill_map, leave_one_out
+from cfensemble._problem import reconstruct
+from cfensemble.io import load_model
+
+
+@pytest.fixture(scope="module")
+def problem():
+    P, y = make_ensemble_problem(
+        1500, 6, positive_rate=0.1, error_correlation=0.5, missing_rate=0.3, random_state=3
+    )
+    return P, np.where(np.random.default_rng(0).random(y.size) < 0.3, y, -1)
+
+
+def _fit(P, y, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CFEnsembleClassifier(random_state=0, **params).fit(P, y)
+
+
+def _slow_map(fill_map, j, v):
+    """One value through column j's map, written out: the knots' linear interpolation
+    inside, slope 1 from the first or last knot outside."""
+    x, y = fill_map.x[j, : fill_map.n[j]], fill_map.y[j, : fill_map.n[j]]
+    if not x.size:
+        return v
+    if v <= x[0]:
+        return y[0] + (v - x[0])
+    if v >= x[-1]:
+        return y[-1] + (v - x[-1])
+    i = np.searchsorted(x, v, side="right") - 1
+    return y[i] + (y[i + 1] - y[i]) * (v - x[i]) / (x[i + 1] - x[i])
+
+
+def _through_fold_in(clf):
+    def reconstruct_without(masked):
+        Y, c = clf.fold_in(masked)
+        return reconstruct(Y, clf.classifier_factors_, clf.classifier_bias_, c)
+
+    return reconstruct_without
+
+
+def test_the_map_against_a_value_by_value_version():
+    rng = np.random.default_rng(0)
+    x = np.full((3, 5), np.nan)
+    y = np.full_like(x, np.nan)
+    x[0, :4], y[0, :4] = [0.1, 0.2, 0.5, 0.9], [0.0, 0.3, 0.3, 0.8]
+    x[1, :5], y[1, :5] = np.sort(rng.random(5)), np.sort(rng.random(5))
+    fill_map = FillMap(x, y, np.array([4, 5, 0]))  # column 2: the identity
+    P_hat = rng.uniform(-0.3, 1.3, (200, 3))  # inside and beyond the knots
+    out = fill_map(P_hat)
+    slow = [[_slow_map(fill_map, j, v) for j, v in enumerate(row)] for row in P_hat]
+    np.testing.assert_allclose(out, slow, atol=1e-14)
+    np.testing.assert_array_equal(out[:, 2], P_hat[:, 2])
+
+
+def test_fit_is_sklearn_isotonic_regression_inside_its_range():
+    rng = np.random.default_rng(1)
+    R = rng.random((300, 4))
+    P = np.clip(R**2 + 0.1 * rng.standard_normal(R.shape), 0, 1)
+    P[rng.random(P.shape) < 0.3] = np.nan
+    R[:10, 1] = np.nan  # rows without another prediction do not count
+    P[: 300 - MIN_ROWS + 1, 2] = np.nan  # fewer than MIN_ROWS pairs: the identity
+    R[:, 3] = 0.4  # constant reconstruction: the identity
+    fill_map = fit_fill_map(P, R)
+    assert list(fill_map.n[2:]) == [0, 0]
+    grid = np.linspace(0.05, 0.95, 50)
+    for j in (0, 1):
+        rows = ~np.isnan(P[:, j]) & ~np.isnan(R[:, j])
+        iso = IsotonicRegression().fit(R[rows, j], P[rows, j])
+        inside = (grid >= R[rows, j].min()) & (grid <= R[rows, j].max())
+        ours = fill_map(np.column_stack([grid] * 4))[:, j]
+        np.testing.assert_allclose(ours[inside], iso.predict(grid[inside]), atol=1e-12)
+        assert np.all(np.diff(ours) >= 0)  # monotone: no two fill-ins swap
+
+
+def test_leave_one_out_against_a_row_by_row_version(problem):
+    P, y = problem
+    clf = _fit(P, y)
+    reconstruct_without = _through_fold_in(clf)
+    R = leave_one_out(P[:40], reconstruct_without)
+    for i in range(40):
+        for u in range(P.shape[1]):
+            row = P[i : i + 1].copy()
+            row[0, u] = np.nan
+            if np.isnan(row).all():
+                assert np.isnan(R[i, u])
+            else:
+                assert R[i, u] == pytest.approx(reconstruct_without(row)[0, u], abs=1e-12)
+
+
+def test_fitted_calibration_and_its_use_in_the_prediction(problem):
+    """``fill_calibration_`` is fit_fill_map on every row's leave-one-out reconstruction
+    (1,500 rows: all of them), and the mean aggregator's prediction is the mean of the
+    observed predictions and the calibrated fill-in (blended by abstention)."""
+    P, y = problem
+    for beta in (0.0, 0.5):
+        clf = _fit(P, y, aggregator_type="mean", abstention=beta)
+        R = leave_one_out(P, _through_fold_in(clf))
+        expected = fit_fill_map(P, R)
+        np.testing.assert_array_equal(clf.fill_calibration_.n, expected.n)
+        np.testing.assert_allclose(clf.fill_calibration_.x, expected.x, atol=1e-12)
+        np.testing.assert_allclose(clf.fill_calibration_.y, expected.y, atol=1e-12)
+        hat = reconstruct(
+            clf.instance_factors_,
+            clf.classifier_factors_,
+            clf.classifier_bias_,
+            clf.instance_bias_,
+        )
+        fill = (1 - beta) * _slow_fill(clf.fill_calibration_, hat) + beta / 2
+        A = np.where(np.isnan(P), fill, P)
+        np.testing.assert_allclose(clf.transduction_, np.clip(A.mean(axis=1), 0, 1), atol=1e-12)
+        new = P[:50]
+        Y, c = clf.fold_in(new)
+        hat_new = reconstruct(Y, clf.classifier_factors_, clf.classifier_bias_, c)
+        fill_new = (1 - beta) * _slow_fill(clf.fill_calibration_, hat_new) + beta / 2
+        A_new = np.where(np.isnan(new), fill_new, new)
+        np.testing.assert_allclose(
+            clf.predict_proba(new)[:, 1], np.clip(A_new.mean(axis=1), 0, 1), atol=1e-12
+        )
+
+
+def _slow_fill(fill_map, P_hat):
+    return np.array([[_slow_map(fill_map, j, v) for j, v in enumerate(row)] for row in P_hat])
+
+
+def test_the_trained_aggregator_sees_the_calibrated_fill_in(problem):
+    P, y = problem
+    on, off = _fit(P, y), _fit(P, y, calibrate_fill=False)
+    assert on.fill_calibration_ is not None and off.fill_calibration_ is None
+    assert not np.allclose(on.coef_, off.coef_)
+    # the factors do not depend on it (rho = 1): the same fit, another aggregator input
+    np.testing.assert_array_equal(on.classifier_factors_, off.classifier_factors_)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"calibrate_fill": False},
+        {"rho": 0.7},
+        {"aggregator_input": "reconstructed"},
+        {"solver": "torch", "max_epochs": 3},
+    ],
+)
+def test_no_calibration_where_it_does_not_apply(problem, params):
+    if params.get("solver") == "torch":
+        pytest.importorskip("torch")
+    P, y = problem
+    assert _fit(P, y, **params).fill_calibration_ is None
+
+
+def test_nothing_missing_nothing_to_calibrate():
+    P, y = make_ensemble_problem(400, 5, positive_rate=0.2, random_state=0)
+    assert _fit(P, y).fill_calibration_ is None
+
+
+def test_three_classes_calibrate_every_class_column():
+    P, y = make_ensemble_problem(
+        600, 5, positive_rate=0.2, n_classes=3, missing_rate=0.3, random_state=1
+    )
+    clf = _fit(P, np.where(np.arange(600) % 3 == 0, y, -1))
+    assert clf.fill_calibration_.x.shape[0] == 15  # (classifier, class) columns
+    assert (clf.fill_calibration_.n > 0).all()
+    proba = clf.predict_proba(P[:30])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_model_file_keeps_the_calibration(problem, tmp_path):
+    P, y = problem
+    clf = _fit(P, y)
+    clf.save(tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.fill_calibration_.x, clf.fill_calibration_.x)
+    np.testing.assert_array_equal(loaded.predict_proba(P), clf.predict_proba(P))
+    off = _fit(P, y, calibrate_fill=False)
+    off.save(tmp_path / "off.npz")
+    assert load_model(tmp_path / "off.npz").fill_calibration_ is None
+
+
+def test_a_damaged_calibration_is_refused(problem, tmp_path):
+    P, y = problem
+    clf = _fit(P, y)
+    x = clf.fill_calibration_.x.copy()
+    x[0, :2] = x[0, 1::-1]  # knots out of order
+    object.__setattr__(clf.fill_calibration_, "x", x)
+    clf.save(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match=r"fill_calibration\.x must increase"):
+        load_model(tmp_path / "bad.npz")
+    with zipfile.ZipFile(tmp_path / "bad.npz") as archive:
+        assert "fill_calibration.n.npy" in archive.namelist()
