@@ -61,6 +61,11 @@ def test_the_map_against_a_value_by_value_version():
     slow = [[_slow_map(fill_map, j, v) for j, v in enumerate(row)] for row in P_hat]
     np.testing.assert_allclose(out, slow, atol=1e-14)
     np.testing.assert_array_equal(out[:, 2], P_hat[:, 2])
+    # only the entries of `where`, in place
+    where = rng.random(P_hat.shape) < 0.3
+    inplace = P_hat.copy()
+    assert fill_map(inplace, where=where) is inplace
+    np.testing.assert_array_equal(inplace, np.where(where, out, P_hat))
 
 
 def test_fit_is_sklearn_isotonic_regression_inside_its_range():

@@ -63,12 +63,15 @@ class FillMap:
     y: np.ndarray
     n: np.ndarray  # (columns,) knots used
 
-    def __call__(self, P_hat: np.ndarray) -> np.ndarray:
-        out = np.array(P_hat, dtype=np.float64, copy=True)
+    def __call__(self, P_hat: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        """The mapped copy of ``P_hat``; with a boolean ``where`` (its shape), only those
+        entries are mapped, in place (the others are left as they are)."""
+        out = np.array(P_hat, dtype=np.float64, copy=True) if where is None else P_hat
         for j in np.flatnonzero(self.n):
             x, y = self.x[j, : self.n[j]], self.y[j, : self.n[j]]
-            v = out[:, j]
-            out[:, j] = np.interp(v, x, y) + np.minimum(v - x[0], 0) + np.maximum(v - x[-1], 0)
+            rows = slice(None) if where is None else where[:, j]
+            v = out[rows, j]
+            out[rows, j] = np.interp(v, x, y) + np.minimum(v - x[0], 0) + np.maximum(v - x[-1], 0)
         return out
 
 

@@ -238,15 +238,14 @@ def aggregator_input(
     A missing entry's fill-in is ``(1 - abstention) g(P_hat) + abstention / K`` (``K`` =
     ``max(outputs, 2)``; ``g`` = ``fill_map``, a :class:`cfensemble._fill.FillMap`, or the
     identity) in ``"observed"`` and in the observed half of ``"both"``; ``"reconstructed"``
-    is ``P_hat`` unchanged. For ``"observed"`` without ``fill_map`` the result is written
-    into ``P_hat`` (no copy): pass a temporary.
+    is ``P_hat`` unchanged. For ``"observed"`` the result is written into ``P_hat`` (no
+    copy): pass a temporary.
     """
     if kind == "reconstructed":
         return P_hat
+    filled = P_hat if kind == "observed" else P_hat.copy()
     if fill_map is not None:
-        filled = fill_map(P_hat)
-    else:
-        filled = P_hat if kind == "observed" else P_hat.copy()
+        fill_map(filled, where=~observed)
     if abstention:
         filled *= 1.0 - abstention
         filled += abstention / max(outputs, 2)
