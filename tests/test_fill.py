@@ -202,3 +202,23 @@ def test_a_damaged_calibration_is_refused(problem, tmp_path):
         load_model(tmp_path / "bad.npz")
     with zipfile.ZipFile(tmp_path / "bad.npz") as archive:
         assert "fill_calibration.n.npy" in archive.namelist()
+
+
+def test_weights_count_a_row_that_many_times():
+    """fit_fill_map and the abstention statistics with integer weights equal the unweighted
+    versions on the rows repeated."""
+    from cfensemble._abstention import statistics_from
+
+    rng = np.random.default_rng(2)
+    R = rng.random((60, 3))
+    P = np.clip(R + 0.2 * rng.standard_normal(R.shape), 0, 1)
+    P[rng.random(P.shape) < 0.4] = np.nan
+    R[:4, 0] = np.nan
+    weight = rng.integers(1, 4, 60).astype(float)
+    copies = np.repeat(np.arange(60), weight.astype(int))
+    ours, repeated = fit_fill_map(P, R, weight), fit_fill_map(P[copies], R[copies])
+    grid = np.column_stack([np.linspace(-0.2, 1.2, 80)] * 3)
+    np.testing.assert_allclose(ours(grid), repeated(grid), atol=1e-12)
+    np.testing.assert_allclose(
+        statistics_from(P, R, 1, weight), statistics_from(P[copies], R[copies]), rtol=1e-12
+    )

@@ -276,12 +276,18 @@ def test_minus_one_as_a_class_is_a_clear_error(problem):
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize(
     "params",
-    [{}, {"rho": 0.7}, {"aggregator_input": "both"}, {"abstention": 0.5, "rho": 0.7}],
+    [
+        {},
+        {"abstention": 0.5},
+        {"abstention": 0.0, "calibrate_fill": False},
+        {"rho": 0.7},
+        {"aggregator_input": "both"},
+        {"abstention": 0.5, "rho": 0.7},
+    ],
 )
 def test_integer_sample_weights_equal_repeated_rows(n_classes, params):
-    """For a given abstention and no fill-in calibration (the default "auto" test and the
-    calibration use the sampled rows unweighted, so a repeated row counts twice there)."""
-    params = {"abstention": 0.0, "calibrate_fill": False, **params}
+    """Also for the default estimator: the "auto" abstention test and the fill-in
+    calibration count each sampled row by its weight (here every row is sampled)."""
     P, y = make_ensemble_problem(
         300, 5, positive_rate=0.2, n_classes=n_classes, missing_rate=0.3, random_state=0
     )
@@ -292,6 +298,10 @@ def test_integer_sample_weights_equal_repeated_rows(n_classes, params):
     repeated = _fit(P[copies], y[copies], **params)
     np.testing.assert_allclose(weighted.predict_proba(P), repeated.predict_proba(P), atol=1e-8)
     np.testing.assert_allclose(weighted.transduction_[copies], repeated.transduction_, atol=1e-8)
+    if params.get("abstention", "auto") == "auto" and params.get("rho", 1.0) == 1.0:
+        # the test's statistics, not only its choice, count a row by its weight
+        z_w, z_r = (np.array(e.abstention_test_["z"], float) for e in (weighted, repeated))
+        np.testing.assert_allclose(z_w, z_r, rtol=1e-10)
     # rows of weight 0 are folded in afterwards, like new rows
     dropped = weight == 0
     np.testing.assert_allclose(

@@ -48,15 +48,22 @@ def _confidence(P: np.ndarray, columns: int) -> np.ndarray:
     return P.max(axis=1)
 
 
-def _two_proportion_z(hit: np.ndarray, group: np.ndarray) -> float:
-    """z statistic of ``mean(hit[group]) - mean(hit[~group])`` (pooled variance); 0 when
-    every row is alike (no evidence either way)."""
-    n1, n0 = int(group.sum()), int((~group).sum())
-    pooled = hit.mean()
+def _two_proportion_z(hit: np.ndarray, group: np.ndarray, weight=None) -> float:
+    """z statistic of ``mean(hit[group]) - mean(hit[~group])`` (pooled variance), each row
+    counted ``weight`` times (None: once); 0 when every row is alike (no evidence either
+    way)."""
+    if weight is None:
+        n1, n0 = int(group.sum()), int((~group).sum())
+        pooled, p1, p0 = hit.mean(), hit[group].mean(), hit[~group].mean()
+    else:
+        n1, n0 = weight[group].sum(), weight[~group].sum()
+        pooled = np.average(hit, weights=weight)
+        p1 = np.average(hit[group], weights=weight[group])
+        p0 = np.average(hit[~group], weights=weight[~group])
     if pooled in (0.0, 1.0):
         return 0.0
     error = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n0))
-    return float((hit[group].mean() - hit[~group].mean()) / error)
+    return float((p1 - p0) / error)
 
 
 def abstention_statistics(
@@ -77,9 +84,12 @@ def abstention_statistics(
     return statistics_from(P, leave_one_out(P, reconstruct_without, columns), outputs)
 
 
-def statistics_from(P: np.ndarray, R: np.ndarray, outputs: int = 1) -> np.ndarray:
+def statistics_from(
+    P: np.ndarray, R: np.ndarray, outputs: int = 1, weight: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`abstention_statistics` from the leave-one-out reconstruction ``R``
-    (:func:`cfensemble._fill.leave_one_out`, NaN where a row has no other prediction)."""
+    (:func:`cfensemble._fill.leave_one_out`, NaN where a row has no other prediction),
+    each row counted ``weight`` times (sample weights, > 0; None: once)."""
     columns = 1 if outputs == 1 else outputs
     m = P.shape[1] // columns
     z = np.full(m, np.nan)
@@ -87,11 +97,17 @@ def statistics_from(P: np.ndarray, R: np.ndarray, outputs: int = 1) -> np.ndarra
         own = slice(u * columns, (u + 1) * columns)
         rows = ~np.isnan(R[:, own]).all(axis=1)
         missing = np.isnan(P[rows][:, own]).all(axis=1)
-        if min(missing.sum(), (~missing).sum()) < MIN_ROWS:
+        w = None if weight is None else weight[rows]
+        counts = (
+            (missing.sum(), (~missing).sum())
+            if w is None
+            else (w[missing].sum(), w[~missing].sum())
+        )
+        if min(counts) < MIN_ROWS:
             continue
         lowest = _confidence(P[rows][~missing][:, own], columns).min()
         below = _confidence(R[rows][:, own], columns) < lowest
-        z[u] = _two_proportion_z(below, missing)
+        z[u] = _two_proportion_z(below, missing, w)
     return z
 
 

@@ -626,9 +626,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weight of each row: a row of weight ``k`` counts as ``k`` copies of
             it, in the factorization, in the class counts and in the supervised loss (an
-            integer weight gives the fit of the data with the row repeated, for a given
-            ``abstention`` and ``calibrate_fill=False``: the "auto" test and the fill-in
-            calibration use a sample of rows unweighted). A row of weight 0 does not enter
+            integer weight gives the fit of the data with the row repeated; the "auto"
+            abstention test and the fill-in calibration count each row of their sample by
+            its weight, so this holds for them too while all rows fit in the sample, i.e.
+            up to 10,000 rows). A row of weight 0 does not enter
             the fit; it is folded in afterwards for ``transduction_``.
 
         Returns
@@ -879,7 +880,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         )
         if not label_free or (objective.train_aggregator and not solved_after):
             return objective
-        P = data.row_sample(ABSTENTION_SAMPLE, check_random_state(self.random_state))
+        P, weight = data.row_sample(ABSTENTION_SAMPLE, check_random_state(self.random_state))
         if not np.isnan(P).any():  # nothing missing: no fill-in to calibrate or blend
             return objective
 
@@ -891,9 +892,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         R = leave_one_out(P, reconstruct_without, 1 if k == 1 else k)
         changes: dict[str, Any] = {}
         if self.calibrate_fill:
-            self.fill_calibration_ = changes["fill_map"] = fit_fill_map(P, R)
+            self.fill_calibration_ = changes["fill_map"] = fit_fill_map(P, R, weight)
         if auto:
-            z = abstention_statistics_from(P, R, k)
+            z = abstention_statistics_from(P, R, k, weight)
             beta, share = choose_abstention(z)
             self.abstention_test_ = {
                 "z": [None if np.isnan(v) else float(v) for v in z],

@@ -75,19 +75,22 @@ class FillMap:
         return out
 
 
-def fit_fill_map(P: np.ndarray, R: np.ndarray) -> FillMap:
+def fit_fill_map(P: np.ndarray, R: np.ndarray, weight: np.ndarray | None = None) -> FillMap:
     """The isotonic regression of each column's observed ``P`` on its leave-one-out
-    reconstruction ``R`` (:func:`leave_one_out`), over the rows where both exist; a column
-    with fewer than ``MIN_ROWS`` such rows, or one whose reconstructions are all equal,
-    keeps the identity."""
+    reconstruction ``R`` (:func:`leave_one_out`), over the rows where both exist, each row
+    counted ``weight`` times (sample weights; None: once); a column with fewer than
+    ``MIN_ROWS`` such rows (counted so), or one whose reconstructions are all equal, keeps
+    the identity."""
     knots = []
     for j in range(P.shape[1]):
         rows = ~np.isnan(P[:, j]) & ~np.isnan(R[:, j])
         r = R[rows, j]
-        if rows.sum() < MIN_ROWS or r.min() == r.max():
+        w = None if weight is None else weight[rows]
+        count = rows.sum() if w is None else w.sum()
+        if count < MIN_ROWS or r.min() == r.max():
             knots.append((np.empty(0), np.empty(0)))
             continue
-        iso = IsotonicRegression().fit(r, P[rows, j])
+        iso = IsotonicRegression().fit(r, P[rows, j], sample_weight=w)
         knots.append((iso.X_thresholds_, iso.y_thresholds_))
     n = np.array([k[0].size for k in knots], dtype=np.int64)
     x = np.full((P.shape[1], max(int(n.max(initial=0)), 1)), np.nan)

@@ -148,11 +148,12 @@ class Data:
                 C, C_free = C * weight[:, None], C_free * weight[:, None]
             yield Block(rows, np.where(observed, P, 0.0), observed, C, C_free, weight)
 
-    def row_sample(self, size: int, rng) -> np.ndarray:
-        """``P`` of the rows :func:`sample_rows` draws (the estimator's ``Data`` holds the
-        rows of weight > 0 only)."""
-        n = self.P.shape[0]
-        return self.P if n <= size else self.P[sample_rows(n, size, rng)]
+    def row_sample(self, size: int, rng) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(P, sample_weight)`` of the rows :func:`sample_rows` draws (the estimator's
+        ``Data`` holds the rows of weight > 0 only; the weights are None without them)."""
+        rows = sample_rows(self.P.shape[0], size, rng)
+        weight = None if self.sample_weight is None else self.sample_weight[rows]
+        return self.P[rows], weight
 
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """``(P0, observed)`` of the labeled rows (made on demand: not kept during a fit)."""

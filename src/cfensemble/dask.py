@@ -204,15 +204,19 @@ class DaskData:
     def shape(self) -> tuple[int, int]:
         return tuple(int(s) for s in self.P.shape)  # type: ignore[return-value]
 
-    def row_sample(self, size: int, rng) -> np.ndarray:
+    def row_sample(self, size: int, rng) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`cfensemble._problem.Data.row_sample` of the rows that enter the fit (of
         weight > 0, as in memory, where the others are left out of ``Data``), gathered."""
-        _, da = _dask()
-        rows = np.arange(self.shape[0])
-        if self.y.ndim == 2:  # y[:, 1]: the sample weights
-            rows = np.asarray(da.flatnonzero(self.y[:, 1] > 0).compute())
+        dask, da = _dask()
+        if self.y.ndim == 1:
+            rows = np.arange(self.shape[0])
+            rows = rows[sample_rows(rows.size, size, rng)]
+            return np.asarray(self.P[rows].compute(), dtype=np.float64), None
+        weights = self.y[:, 1]  # y[:, 1]: the sample weights
+        rows = np.asarray(da.flatnonzero(weights > 0).compute())
         rows = rows[sample_rows(rows.size, size, rng)]
-        return np.asarray(self.P[rows].compute(), dtype=np.float64)
+        P, weight = dask.compute(self.P[rows], weights[rows])
+        return np.asarray(P, dtype=np.float64), np.asarray(weight, dtype=np.float64)
 
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """``(P0, observed)`` of the labeled rows."""
