@@ -48,20 +48,15 @@ def _confidence(P: np.ndarray, columns: int) -> np.ndarray:
     return P.max(axis=1)
 
 
-def _two_proportion_z(hit: np.ndarray, group: np.ndarray, weight=None) -> float:
+def _two_proportion_z(hit: np.ndarray, group: np.ndarray, weight: np.ndarray) -> float:
     """z statistic of ``mean(hit[group]) - mean(hit[~group])`` (pooled variance), each row
-    counted ``weight`` times (None: once); 0 when every row is alike (no evidence either
-    way)."""
-    if weight is None:
-        n1, n0 = int(group.sum()), int((~group).sum())
-        pooled, p1, p0 = hit.mean(), hit[group].mean(), hit[~group].mean()
-    else:
-        n1, n0 = weight[group].sum(), weight[~group].sum()
-        pooled = np.average(hit, weights=weight)
-        p1 = np.average(hit[group], weights=weight[group])
-        p0 = np.average(hit[~group], weights=weight[~group])
+    counted ``weight`` times; 0 when every row is alike (no evidence either way)."""
+    n1, n0 = weight[group].sum(), weight[~group].sum()
+    pooled = np.average(hit, weights=weight)
     if pooled in (0.0, 1.0):
         return 0.0
+    p1 = np.average(hit[group], weights=weight[group])
+    p0 = np.average(hit[~group], weights=weight[~group])
     error = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n0))
     return float((p1 - p0) / error)
 
@@ -80,8 +75,7 @@ def abstention_statistics(
     that every other classifier left out is an unsure row: where ``u`` is alone, a data
     source may have kept its prediction whatever its confidence).
     """
-    columns = 1 if outputs == 1 else outputs
-    return statistics_from(P, leave_one_out(P, reconstruct_without, columns), outputs)
+    return statistics_from(P, leave_one_out(P, reconstruct_without, outputs), outputs)
 
 
 def statistics_from(
@@ -90,23 +84,18 @@ def statistics_from(
     """:func:`abstention_statistics` from the leave-one-out reconstruction ``R``
     (:func:`cfensemble._fill.leave_one_out`, NaN where a row has no other prediction),
     each row counted ``weight`` times (sample weights, > 0; None: once)."""
-    columns = 1 if outputs == 1 else outputs
-    m = P.shape[1] // columns
+    weight = np.ones(P.shape[0]) if weight is None else weight
+    m = P.shape[1] // outputs  # outputs: each classifier's columns (1 for two classes)
     z = np.full(m, np.nan)
     for u in range(m):
-        own = slice(u * columns, (u + 1) * columns)
+        own = slice(u * outputs, (u + 1) * outputs)
         rows = ~np.isnan(R[:, own]).all(axis=1)
         missing = np.isnan(P[rows][:, own]).all(axis=1)
-        w = None if weight is None else weight[rows]
-        counts = (
-            (missing.sum(), (~missing).sum())
-            if w is None
-            else (w[missing].sum(), w[~missing].sum())
-        )
-        if min(counts) < MIN_ROWS:
+        w = weight[rows]
+        if min(w[missing].sum(), w[~missing].sum()) < MIN_ROWS:
             continue
-        lowest = _confidence(P[rows][~missing][:, own], columns).min()
-        below = _confidence(R[rows][:, own], columns) < lowest
+        lowest = _confidence(P[rows][~missing][:, own], outputs).min()
+        below = _confidence(R[rows][:, own], outputs) < lowest
         z[u] = _two_proportion_z(below, missing, w)
     return z
 

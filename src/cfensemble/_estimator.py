@@ -889,7 +889,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             return reconstruct(Y, state.X, state.a, c)
 
         k = objective.outputs
-        R = leave_one_out(P, reconstruct_without, 1 if k == 1 else k)
+        R = leave_one_out(P, reconstruct_without, k)  # k columns per classifier
         changes: dict[str, Any] = {}
         if self.calibrate_fill:
             self.fill_calibration_ = changes["fill_map"] = fit_fill_map(P, R, weight)
@@ -1239,6 +1239,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         lo, hi = np.inf, -np.inf
         X, a = self.classifier_factors_, self.classifier_bias_
         w = np.asarray(self.coef_).reshape(-1)
+        beta = getattr(self, "abstention_", 0.0)  # estimators pickled before it: 0
+        fill_map = getattr(self, "fill_calibration_", None)
         # a block makes about ten (rows, columns) temporaries: 2^16 elements each at most
         size = max(1, min(self.chunk_size, 2**16 // data.shape[1]))
         for block in data.blocks(size):
@@ -1246,8 +1248,6 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             missing = ~block.observed
             if missing.any():
                 lo, hi = min(lo, float(P_hat[missing].min())), max(hi, float(P_hat[missing].max()))
-            beta = getattr(self, "abstention_", 0.0)  # estimators pickled before it: 0
-            fill_map = getattr(self, "fill_calibration_", None)
             A = aggregator_input(
                 self.aggregator_input, block.P0, block.observed, P_hat, beta, k, fill_map
             )

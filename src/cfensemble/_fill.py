@@ -81,13 +81,12 @@ def fit_fill_map(P: np.ndarray, R: np.ndarray, weight: np.ndarray | None = None)
     counted ``weight`` times (sample weights; None: once); a column with fewer than
     ``MIN_ROWS`` such rows (counted so), or one whose reconstructions are all equal, keeps
     the identity."""
+    weight = np.ones(P.shape[0]) if weight is None else weight
     knots = []
     for j in range(P.shape[1]):
         rows = ~np.isnan(P[:, j]) & ~np.isnan(R[:, j])
-        r = R[rows, j]
-        w = None if weight is None else weight[rows]
-        count = rows.sum() if w is None else w.sum()
-        if count < MIN_ROWS or r.min() == r.max():
+        r, w = R[rows, j], weight[rows]
+        if w.sum() < MIN_ROWS or r.min() == r.max():
             knots.append((np.empty(0), np.empty(0)))
             continue
         iso = IsotonicRegression().fit(r, P[rows, j], sample_weight=w)
