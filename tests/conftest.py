@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from cfensemble import make_ensemble_problem
+from cfensemble._problem import reconstruct
 
 
 @pytest.fixture
@@ -22,3 +23,22 @@ def problem():
     )
     labeled = np.random.default_rng(1).random(y.size) < 0.5
     return P, y, np.where(labeled, y, -1)
+
+
+def fitted_P_hat(clf):
+    """The reconstruction of a fitted estimator's rows, from its fitted attributes."""
+    return reconstruct(
+        clf.instance_factors_, clf.classifier_factors_, clf.classifier_bias_, clf.instance_bias_
+    )
+
+
+def through_fold_in(clf, classes_shape=None):
+    """``reconstruct_without(rows)``: the reconstruction of ``rows`` folded in through the
+    public ``fold_in`` (``classes_shape`` = (m, K): the rows come in the (n, m K) layout)."""
+
+    def reconstruct_without(masked):
+        rows = masked if classes_shape is None else masked.reshape(-1, *classes_shape)
+        Y, c = clf.fold_in(rows)
+        return reconstruct(Y, clf.classifier_factors_, clf.classifier_bias_, c)
+
+    return reconstruct_without

@@ -5,13 +5,14 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import fitted_P_hat, through_fold_in
 from sklearn.metrics import average_precision_score
 
 import cfensemble
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._abstention import abstention_statistics, choose_abstention
 from cfensemble._losses import logits
-from cfensemble._problem import aggregator_input, input_weight, reconstruct
+from cfensemble._problem import aggregator_input, input_weight
 
 
 def _abstaining(P, rate=0.3):
@@ -43,29 +44,10 @@ def _fit(P, y, labeled, **params):
         return CFEnsembleClassifier(random_state=0, **params).fit(P, np.where(labeled, y, -1))
 
 
-def _fitted_P_hat(clf):
-    """The reconstruction of the fitted rows, from the fitted attributes."""
-    return reconstruct(
-        clf.instance_factors_, clf.classifier_factors_, clf.classifier_bias_, clf.instance_bias_
-    )
-
-
-def _through_fold_in(clf, classes_shape=None):
-    """``reconstruct_without`` for abstention_statistics through the public fold_in
-    (``classes_shape`` = (m, K): the rows come in the (n, m K) layout)."""
-
-    def reconstruct_without(masked):
-        rows = masked if classes_shape is None else masked.reshape(-1, *classes_shape)
-        Y, c = clf.fold_in(rows)
-        return reconstruct(Y, clf.classifier_factors_, clf.classifier_bias_, c)
-
-    return reconstruct_without
-
-
 def _assert_the_mean_of_the_blend(clf, P):
     """Without a trained aggregator the prediction is the mean of the input with the
     fill-in blended halfway toward 0.5."""
-    A = np.where(np.isnan(P), 0.5 * _fitted_P_hat(clf) + 0.25, P)
+    A = np.where(np.isnan(P), 0.5 * fitted_P_hat(clf) + 0.25, P)
     np.testing.assert_allclose(clf.transduction_, np.clip(A.mean(axis=1), 0, 1), atol=1e-12)
 
 
@@ -135,7 +117,7 @@ def test_statistics_against_a_row_by_row_version(problems):
     P = Ps["abstain"][:300]
     clf = _fit(P, y[:300], labeled[:300])
 
-    z = abstention_statistics(P, _through_fold_in(clf))
+    z = abstention_statistics(P, through_fold_in(clf))
     for u in (0, 9):
         assert z[u] == pytest.approx(_z_by_hand(clf, P, u), rel=1e-9)
     np.testing.assert_allclose(clf.abstention_test_["z"], z, rtol=1e-12)
@@ -277,7 +259,7 @@ def test_a_fixed_abstention_is_the_blend_in_the_prediction(problems):
     a, b = (_fit(Ps["complete"], y, labeled, abstention=v) for v in (0.0, 0.8))
     np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=0, atol=1e-12)
     clf = _fit(Ps["mcar"], y, labeled, abstention=0.8)
-    A = np.where(np.isnan(Ps["mcar"]), 0.2 * _fitted_P_hat(clf) + 0.4, Ps["mcar"])
+    A = np.where(np.isnan(Ps["mcar"]), 0.2 * fitted_P_hat(clf) + 0.4, Ps["mcar"])
     z = A @ clf.coef_ + clf.intercept_
     np.testing.assert_allclose(clf.transduction_, 1 / (1 + np.exp(-z)), rtol=0, atol=1e-12)
 
@@ -301,9 +283,7 @@ def test_three_classes(factorization):
     )
     assert auto.abstention_ == 0.5 and len(auto.abstention_test_["z"]) == 6
     n, m, K = Q.shape
-    expected = abstention_statistics(
-        Q.reshape(n, m * K), _through_fold_in(auto, (m, K)), outputs=K
-    )
+    expected = abstention_statistics(Q.reshape(n, m * K), through_fold_in(auto, (m, K)), outputs=K)
     np.testing.assert_allclose(auto.abstention_test_["z"], expected, rtol=1e-9)
     np.testing.assert_allclose(auto.predict_proba(Q), fixed.predict_proba(Q), atol=1e-12)
     np.testing.assert_allclose(auto.predict_proba(Q).sum(axis=1), 1.0, atol=1e-12)
@@ -339,7 +319,7 @@ def test_the_test_folds_in_with_the_fitted_confidence(problems):
     clf = _fit(P, y[:1000], labeled[:1000], confidence="certainty")
 
     np.testing.assert_allclose(
-        clf.abstention_test_["z"], abstention_statistics(P, _through_fold_in(clf)), rtol=1e-9
+        clf.abstention_test_["z"], abstention_statistics(P, through_fold_in(clf)), rtol=1e-9
     )
 
 
@@ -354,7 +334,7 @@ def test_large_data_is_tested_on_a_seeded_sample(problems, monkeypatch):
     clf = _fit(P, y, labeled)
     rows = np.sort(np.random.RandomState(0).choice(P.shape[0], 500, replace=False))
 
-    expected = abstention_statistics(P[rows], _through_fold_in(clf))
+    expected = abstention_statistics(P[rows], through_fold_in(clf))
     np.testing.assert_allclose(clf.abstention_test_["z"], expected, rtol=1e-12)
     assert _fit(P, y, labeled).abstention_test_["z"] == clf.abstention_test_["z"]  # seeded
     monkeypatch.setattr(est, "ABSTENTION_SAMPLE", 10_000)

@@ -5,11 +5,11 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import fitted_P_hat, through_fold_in
 from sklearn.isotonic import IsotonicRegression
 
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._fill import MIN_ROWS, FillMap, fit_fill_map, leave_one_out
-from cfensemble._problem import reconstruct
 from cfensemble.io import load_model
 
 
@@ -39,14 +39,6 @@ def _slow_map(fill_map, j, v):
         return y[-1] + (v - x[-1])
     i = np.searchsorted(x, v, side="right") - 1
     return y[i] + (y[i + 1] - y[i]) * (v - x[i]) / (x[i + 1] - x[i])
-
-
-def _through_fold_in(clf):
-    def reconstruct_without(masked):
-        Y, c = clf.fold_in(masked)
-        return reconstruct(Y, clf.classifier_factors_, clf.classifier_bias_, c)
-
-    return reconstruct_without
 
 
 def test_the_map_against_a_value_by_value_version():
@@ -91,7 +83,7 @@ def test_fit_is_sklearn_isotonic_regression_inside_its_range():
 def test_leave_one_out_against_a_row_by_row_version(problem):
     P, y = problem
     clf = _fit(P, y)
-    reconstruct_without = _through_fold_in(clf)
+    reconstruct_without = through_fold_in(clf)
     R = leave_one_out(P[:40], reconstruct_without)
     for i in range(40):
         for u in range(P.shape[1]):
@@ -110,23 +102,17 @@ def test_fitted_calibration_and_its_use_in_the_prediction(problem):
     P, y = problem
     for beta in (0.0, 0.5):
         clf = _fit(P, y, aggregator_type="mean", abstention=beta)
-        R = leave_one_out(P, _through_fold_in(clf))
+        R = leave_one_out(P, through_fold_in(clf))
         expected = fit_fill_map(P, R)
         np.testing.assert_array_equal(clf.fill_calibration_.n, expected.n)
         np.testing.assert_allclose(clf.fill_calibration_.x, expected.x, atol=1e-12)
         np.testing.assert_allclose(clf.fill_calibration_.y, expected.y, atol=1e-12)
-        hat = reconstruct(
-            clf.instance_factors_,
-            clf.classifier_factors_,
-            clf.classifier_bias_,
-            clf.instance_bias_,
-        )
+        hat = fitted_P_hat(clf)
         fill = (1 - beta) * _slow_fill(clf.fill_calibration_, hat) + beta / 2
         A = np.where(np.isnan(P), fill, P)
         np.testing.assert_allclose(clf.transduction_, np.clip(A.mean(axis=1), 0, 1), atol=1e-12)
         new = P[:50]
-        Y, c = clf.fold_in(new)
-        hat_new = reconstruct(Y, clf.classifier_factors_, clf.classifier_bias_, c)
+        hat_new = through_fold_in(clf)(new)
         fill_new = (1 - beta) * _slow_fill(clf.fill_calibration_, hat_new) + beta / 2
         A_new = np.where(np.isnan(new), fill_new, new)
         np.testing.assert_allclose(
