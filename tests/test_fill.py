@@ -9,7 +9,7 @@ from conftest import fitted_P_hat, through_fold_in
 from sklearn.isotonic import IsotonicRegression
 
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
-from cfensemble._fill import MIN_ROWS, FillMap, fit_fill_map, leave_one_out
+from cfensemble._fill import MIN_ROWS, TIE_TOL, FillMap, fit_fill_map, leave_one_out
 from cfensemble.io import load_model
 
 
@@ -67,7 +67,9 @@ def test_fit_is_sklearn_isotonic_regression_inside_its_range():
     P[rng.random(P.shape) < 0.3] = np.nan
     R[:10, 1] = np.nan  # rows without another prediction do not count
     P[: 300 - MIN_ROWS + 1, 2] = np.nan  # fewer than MIN_ROWS pairs: the identity
-    R[:, 3] = 0.4  # constant reconstruction: the identity
+    # constant up to rounding (an exact 0.4 in one chunking, 0.4 + an ulp in another):
+    # the identity
+    R[:, 3] = 0.4 + TIE_TOL * rng.random(300)
     fill_map = fit_fill_map(P, R)
     assert list(fill_map.n[2:]) == [0, 0]
     grid = np.linspace(0.05, 0.95, 50)
@@ -78,6 +80,24 @@ def test_fit_is_sklearn_isotonic_regression_inside_its_range():
         ours = fill_map(np.column_stack([grid] * 4))[:, j]
         np.testing.assert_allclose(ours[inside], iso.predict(grid[inside]), atol=1e-12)
         assert np.all(np.diff(ours) >= 0)  # monotone: no two fill-ins swap
+
+
+def test_reconstructions_that_differ_by_rounding_are_one_point():
+    rng = np.random.default_rng(2)
+    levels = np.repeat([0.2, 0.5, 0.7], 20)
+    P = np.clip(levels + 0.2 * rng.standard_normal(60), 0, 1)[:, None]
+    exact = fit_fill_map(P, levels[:, None])
+    rounded = fit_fill_map(P, (levels + TIE_TOL * rng.random(60))[:, None])
+    grid = np.linspace(0, 1, 41)[:, None]
+    np.testing.assert_allclose(rounded(grid), exact(grid), atol=2 * TIE_TOL)
+    # found by the chunk-size fuzz test: every row the same, two missing; one chunking gave
+    # all leave-one-out reconstructions equal (the identity), another an ulp apart (a shift)
+    P = np.full((6, 4), 0.5)
+    P[2, 0] = P[5, 2] = np.nan
+    params = {"latent_dim": 1, "rho": 1.0, "aggregator_input": "observed", "max_iter": 10}
+    fits = [_fit(P, -np.ones(6, int), chunk_size=c, **params).transduction_ for c in (1, 2, 3)]
+    np.testing.assert_allclose(fits[1], fits[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fits[2], fits[0], rtol=0, atol=1e-12)
 
 
 def test_leave_one_out_against_a_row_by_row_version(problem):

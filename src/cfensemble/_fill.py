@@ -29,6 +29,11 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
 MIN_ROWS = 5  # a column is calibrated with at least this many observed rows to fit on
+# Reconstructions closer than this are one point of the fit: the block sums of the
+# solver round differently with the chunk size, and a map fitted through two knots that
+# differ by rounding alone (or that tells all-equal from all-equal-but-rounding) would
+# make the result depend on it.
+TIE_TOL = 1e-9
 
 
 def leave_one_out(
@@ -79,17 +84,17 @@ def fit_fill_map(P: np.ndarray, R: np.ndarray, weight: np.ndarray | None = None)
     """The isotonic regression of each column's observed ``P`` on its leave-one-out
     reconstruction ``R`` (:func:`leave_one_out`), over the rows where both exist, each row
     counted ``weight`` times (sample weights; None: once); a column with fewer than
-    ``MIN_ROWS`` such rows (counted so), or one whose reconstructions are all equal, keeps
-    the identity."""
+    ``MIN_ROWS`` such rows (counted so), or one whose reconstructions are all equal (to
+    ``TIE_TOL``), keeps the identity."""
     weight = np.ones(P.shape[0]) if weight is None else weight
     knots = []
     for j in range(P.shape[1]):
-        rows = ~np.isnan(P[:, j]) & ~np.isnan(R[:, j])
-        r, w = R[rows, j], weight[rows]
-        if w.sum() < MIN_ROWS or r.min() == r.max():
+        rows = ~np.isnan(P[:, j]) & ~np.isnan(R[:, j]) & (weight > 0)
+        r, p, w = _pool_ties(R[rows, j], P[rows, j], weight[rows])
+        if w.sum() < MIN_ROWS or r.size < 2:
             knots.append((np.empty(0), np.empty(0)))
             continue
-        iso = IsotonicRegression().fit(r, P[rows, j], sample_weight=w)
+        iso = IsotonicRegression().fit(r, p, sample_weight=w)
         knots.append((iso.X_thresholds_, iso.y_thresholds_))
     n = np.array([k[0].size for k in knots], dtype=np.int64)
     x = np.full((P.shape[1], max(int(n.max(initial=0)), 1)), np.nan)
@@ -97,3 +102,16 @@ def fit_fill_map(P: np.ndarray, R: np.ndarray, weight: np.ndarray | None = None)
     for j, (kx, ky) in enumerate(knots):
         x[j, : kx.size], y[j, : ky.size] = kx, ky
     return FillMap(x, y, n)
+
+
+def _pool_ties(r: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Runs of sorted ``r`` with gaps of at most ``TIE_TOL`` as one point each: the
+    weighted means of ``r`` and ``p`` and the summed weight (exact ties are what
+    IsotonicRegression pools itself). Weights are positive."""
+    if r.size == 0:
+        return r, p, w
+    order = np.argsort(r, kind="stable")
+    r, p, w = r[order], p[order], w[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(r) > TIE_TOL])
+    total = np.add.reduceat(w, starts)
+    return np.add.reduceat(w * r, starts) / total, np.add.reduceat(w * p, starts) / total, total
