@@ -131,6 +131,10 @@ def test_fitted_calibration_and_its_use_in_the_prediction(problem):
         fill = (1 - beta) * _slow_fill(clf.fill_calibration_, hat) + beta / 2
         A = np.where(np.isnan(P), fill, P)
         np.testing.assert_allclose(clf.transduction_, np.clip(A.mean(axis=1), 0, 1), atol=1e-12)
+        missing = np.isnan(P)
+        for key, values in (("reconstruction", hat), ("fill", fill)):
+            lo, hi = clf.diagnostics_[f"missing_{key}_range"]
+            np.testing.assert_allclose([lo, hi], [values[missing].min(), values[missing].max()])
         new = P[:50]
         hat_new = through_fold_in(clf)(new)
         fill_new = (1 - beta) * _slow_fill(clf.fill_calibration_, hat_new) + beta / 2
@@ -171,7 +175,10 @@ def test_no_calibration_where_it_does_not_apply(problem, params):
 
 def test_nothing_missing_nothing_to_calibrate():
     P, y = make_ensemble_problem(400, 5, positive_rate=0.2, random_state=0)
-    assert _fit(P, y).fill_calibration_ is None
+    clf = _fit(P, y)
+    assert clf.fill_calibration_ is None
+    assert clf.diagnostics_["missing_reconstruction_range"] is None
+    assert clf.diagnostics_["missing_fill_range"] is None
 
 
 def test_three_classes_calibrate_every_class_column():

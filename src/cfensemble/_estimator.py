@@ -420,7 +420,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     diagnostics_ : dict
         Signed weights, their std, min, max, range and sum, the number of negative weights,
         the prediction spread of ``transduction_``, the range of the reconstruction of the
-        missing entries, and a ``collapsed`` flag.
+        missing entries (``missing_reconstruction_range``) and of their fill-in as the
+        aggregator sees it, calibrated and blended (``missing_fill_range``; both None when
+        nothing is missing), and a ``collapsed`` flag.
 
     Notes
     -----
@@ -727,10 +729,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             state.Y, state.c = Y, c
         self.instance_factors_ = state.Y
         self.instance_bias_ = state.c
-        self.transduction_, recon_range = self._predict_rows(
-            data, state.Y, state.c, with_range=True
-        )
-        self._set_diagnostics(self.transduction_, recon_range)
+        self.transduction_, ranges = self._predict_rows(data, state.Y, state.c, with_range=True)
+        self._set_diagnostics(self.transduction_, ranges)
         return self
 
     def _set_classes(self, P: np.ndarray, y: np.ndarray, classes: np.ndarray) -> None:
@@ -1041,9 +1041,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             name: result.loss_curve[:, k].copy() for k, name in enumerate(LOSS_PARTS)
         }
 
-    def _set_diagnostics(self, proba: np.ndarray, recon_range) -> None:
+    def _set_diagnostics(self, proba: np.ndarray, ranges=(None, None)) -> None:
+        """``ranges``: of the missing entries' reconstruction and of their fill-in (what
+        the aggregator sees: calibrated and blended), None where nothing is missing."""
         self.diagnostics_ = aggregator_diagnostics(self.coef_, proba)
-        self.diagnostics_["missing_reconstruction_range"] = recon_range
+        self.diagnostics_["missing_reconstruction_range"] = ranges[0]
+        self.diagnostics_["missing_fill_range"] = ranges[1]
         if self.diagnostics_["collapsed"]:
             warnings.warn(
                 "The aggregator collapsed: weight sum "
@@ -1236,7 +1239,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         the second class's (n,) for two classes, (n, K) for K >= 3."""
         n, k = data.shape[0], self._outputs
         out = np.empty(n) if k == 1 else np.empty((n, k))
-        lo, hi = np.inf, -np.inf
+        lo, hi = np.full(2, np.inf), np.full(2, -np.inf)  # reconstruction, fill-in
         X, a = self.classifier_factors_, self.classifier_bias_
         w = np.asarray(self.coef_).reshape(-1)
         beta = getattr(self, "abstention_", 0.0)  # estimators pickled before it: 0
@@ -1247,10 +1250,13 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             P_hat = reconstruct(Y[block.rows], X, a, c[block.rows])
             missing = ~block.observed
             if missing.any():
-                lo, hi = min(lo, float(P_hat[missing].min())), max(hi, float(P_hat[missing].max()))
+                lo[0], hi[0] = min(lo[0], P_hat[missing].min()), max(hi[0], P_hat[missing].max())
             A = aggregator_input(
                 self.aggregator_input, block.P0, block.observed, P_hat, beta, k, fill_map
             )
+            if missing.any():
+                fill = A[:, : missing.shape[1]][missing]
+                lo[1], hi[1] = min(lo[1], fill.min()), max(hi[1], fill.max())
             if not self.aggregator_trained_:
                 p = np.clip(logits(A, w, 0.0, k), 0.0, 1.0)
                 if k > 1:  # the mean of each class, rescaled to sum to 1
@@ -1261,8 +1267,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             else:
                 p = softmax(logits(A, w, self.intercept_, k), axis=1)
             out[block.rows] = p
-        recon_range = (lo, hi) if np.isfinite(lo) else None
-        return (out, recon_range) if with_range else out
+        ranges = [(float(lo[j]), float(hi[j])) if np.isfinite(lo[j]) else None for j in (0, 1)]
+        return (out, ranges) if with_range else out
 
     def fold_in(self, P, confidence=None) -> tuple[np.ndarray, np.ndarray]:
         """Instance factors and biases of new rows, folded in with the classifiers fixed.

@@ -399,7 +399,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         self.labeled_index_ = data.labeled_index
         model = self.to_model()
         if data.labeled.size:
-            self._set_diagnostics(model.predict_proba(data.P_labeled)[:, 1], None)
+            self._set_diagnostics(model.predict_proba(data.P_labeled)[:, 1])
         else:
             self.diagnostics_ = {"computed_on": "no labeled rows: not computed"}
         d = self.latent_dim_
