@@ -277,9 +277,19 @@ def test_diagnostics_and_collapse_warning(problem):
         flipped = _fit(P, y_flip, aggregator_positive=False)
     assert flipped.diagnostics_["weight_sum"] < 0
     assert flipped.diagnostics_["n_negative_weights"] > 0
-    # the default non-negative aggregator cannot count a classifier against the ensemble
-    constrained = _fit(P, y_flip)
+    assert not flipped.diagnostics_["mean_fallback"] and not d["mean_fallback"]
+    # the default non-negative aggregator cannot count a classifier against the ensemble:
+    # every weight goes to 0, a constant that ranks nothing, and the mean aggregator
+    # predicts instead
+    with pytest.warns(CollapseWarning, match="every weight is 0"):
+        constrained = _fit(P, y_flip)
     assert constrained.diagnostics_["n_negative_weights"] == 0
+    assert constrained.diagnostics_["mean_fallback"] and not constrained.aggregator_trained_
+    mean = _fit(P, y_flip, aggregator_type="mean")
+    np.testing.assert_array_equal(constrained.coef_, mean.coef_)
+    np.testing.assert_allclose(constrained.transduction_, mean.transduction_, atol=1e-12)
+    np.testing.assert_allclose(constrained.predict_proba(P), mean.predict_proba(P), atol=1e-12)
+    assert constrained.transduction_.std() > 0.01
 
 
 def test_seed_front_end_is_the_same_estimator(problem):

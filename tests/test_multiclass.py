@@ -598,3 +598,19 @@ def test_per_class_fits_warn_once_and_count_iterations_on(multiclass):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         CFEnsembleClassifier(random_state=0, max_iter=500).fit(P, y)
+
+
+def test_labels_that_contradict_every_classifier_fall_back_to_the_mean():
+    """Every weight at 0 (each labeled row's class is the next one): the constant softmax
+    of the intercepts would rank nothing; the mean aggregator predicts instead."""
+    P, y = make_ensemble_problem(
+        600, 5, n_classes=3, positive_rate=0.2, missing_rate=0.2, random_state=0
+    )
+    y_shifted = np.where(np.arange(600) % 3 == 0, (y + 1) % 3, -1)
+    with pytest.warns(cfensemble.CollapseWarning, match="every weight is 0"):
+        clf = _fit(P, y_shifted)
+    assert clf.diagnostics_["mean_fallback"] and not clf.aggregator_trained_
+    mean = _fit(P, y_shifted, aggregator_type="mean")
+    np.testing.assert_array_equal(clf.coef_, mean.coef_)
+    np.testing.assert_allclose(clf.transduction_, mean.transduction_, atol=1e-12)
+    np.testing.assert_allclose(clf.predict_proba(P[:50]), mean.predict_proba(P[:50]), atol=1e-12)

@@ -404,8 +404,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         Probability of the second class (K classes: of every class) of every row seen in
         :meth:`fit`.
     aggregator_trained_ : bool
-        False for the mean aggregator and without labels: predictions are then the clipped
-        mean of the aggregator input.
+        False for the mean aggregator, without labels, and when the trained weights all
+        came out 0 (the labeled rows contradict every classifier: a constant prediction
+        that ranks nothing; a CollapseWarning says so and ``diagnostics_["mean_fallback"]``
+        is True): predictions are then the clipped mean of the aggregator input.
     n_iter_ : int
         ALS iterations or autograd epochs run (for K classes fitted per class, the most any
         class's factorization ran).
@@ -422,7 +424,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         the prediction spread of ``transduction_``, the range of the reconstruction of the
         missing entries (``missing_reconstruction_range``) and of their fill-in as the
         aggregator sees it, calibrated and blended (``missing_fill_range``; both None when
-        nothing is missing), and a ``collapsed`` flag.
+        nothing is missing), a ``collapsed`` flag and ``mean_fallback`` (see
+        ``aggregator_trained_``).
 
     Notes
     -----
@@ -1040,6 +1043,24 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_ = {
             name: result.loss_curve[:, k].copy() for k, name in enumerate(LOSS_PARTS)
         }
+        self._mean_fallback = self.aggregator_trained_ and not np.any(self.coef_)
+        if self._mean_fallback:
+            # Every weight 0: the labeled rows contradict every classifier (a handful of
+            # positives ranked below the negatives by all of them) and the non-negative
+            # aggregator predicts a constant, which ranks nothing. Predict as the mean
+            # aggregator does; the labels carry too little to do better.
+            warnings.warn(
+                "The aggregator collapsed: every weight is 0 (the labeled rows contradict "
+                "every classifier), so the predictions would be one constant; predicting "
+                "with the mean aggregator instead (aggregator_type='mean'). Label more "
+                "rows, especially positives.",
+                CollapseWarning,
+                stacklevel=3,
+            )
+            self.aggregator_trained_ = False
+            w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
+            self.coef_ = w if k == 1 else w.reshape(-1, k)
+            self.intercept_ = 0.0 if k == 1 else np.zeros(k)
 
     def _set_diagnostics(self, proba: np.ndarray, ranges=(None, None)) -> None:
         """``ranges``: of the missing entries' reconstruction and of their fill-in (what
@@ -1047,6 +1068,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.diagnostics_ = aggregator_diagnostics(self.coef_, proba)
         self.diagnostics_["missing_reconstruction_range"] = ranges[0]
         self.diagnostics_["missing_fill_range"] = ranges[1]
+        self.diagnostics_["mean_fallback"] = getattr(self, "_mean_fallback", False)
         if self.diagnostics_["collapsed"]:
             warnings.warn(
                 "The aggregator collapsed: weight sum "
