@@ -12,7 +12,7 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 
 import cfensemble  # noqa: E402
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem  # noqa: E402
+from cfensemble import CFEnsembleClassifier, CollapseWarning, make_ensemble_problem  # noqa: E402
 from cfensemble.dask import DaskCFEnsembleClassifier  # noqa: E402
 
 
@@ -74,6 +74,21 @@ def test_local_scheduler_equals_in_memory(problem):
     assert clf.n_iter_ == ref.n_iter_
     np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
     np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=1e-8)
+
+
+def test_mean_fallback_as_in_memory(problem):
+    """Labels that contradict every classifier: every weight 0, the mean aggregator
+    predicts, on the cluster as in memory."""
+    P, y = problem
+    y_flip = np.where(y == -1, -1, 1 - y)[:2000]
+    with pytest.warns(CollapseWarning, match="every weight is 0"):
+        ref = CFEnsembleClassifier(random_state=0).fit(P[:2000], y_flip)
+    with dask.config.set(scheduler="threads"), pytest.warns(CollapseWarning):
+        clf = DaskCFEnsembleClassifier(random_state=0).fit(_chunked(P[:2000], 3), y_flip)
+        transduction = clf.transduction_.compute()
+    assert clf.diagnostics_["mean_fallback"] and not clf.aggregator_trained_
+    np.testing.assert_array_equal(clf.coef_, ref.coef_)
+    np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
 
 
 def test_abstention_is_chosen_as_in_memory(problem):
