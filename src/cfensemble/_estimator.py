@@ -252,7 +252,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     aggregator_positive : bool, default=True
         Constrain the aggregator weights to ``w >= 0`` (non-negative stacking): a base
         classifier can be ignored but never counted against, so the ensemble cannot invert
-        the ranking of its members.
+        the ranking of its members. On the accuracy benchmark signed weights lowered the
+        mean PR-AUC in every missing regime and with complete predictions, most with 5 %
+        labels (``benchmarks/results/accuracy_positive.md``).
     confidence : {"uniform", "certainty"}, callable or array-like, default="uniform"
         Base confidence of each entry of ``P``: a strategy name, a callable
         ``f(P, y) -> C`` (``y`` holds NaN for unlabeled rows; it is also called with every
