@@ -62,12 +62,13 @@ def random_fit_state(seed, n, m, d, frac_labeled, kind="observed", missing=0.2):
     return P, y, state
 
 
-KERNELS = [
-    "numpy",
-    pytest.param(
-        "numba", marks=pytest.mark.skipif(not numba_available(), reason="numba not installed")
-    ),
+# The numba kernel's tests compile it first (about 20 s on 2 cores, cached afterwards), so
+# they run on their own: `python -m pytest -m numba` (CI does).
+NEEDS_NUMBA = [
+    pytest.mark.numba,
+    pytest.mark.skipif(not numba_available(), reason="numba not installed"),
 ]
+KERNELS = ["numpy", pytest.param("numba", marks=NEEDS_NUMBA)]
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -95,6 +96,7 @@ def test_solve_spd_equals_loop_oracle(rng):
     )
 
 
+@pytest.mark.numba
 @pytest.mark.skipif(not numba_available(), reason="numba not installed")
 @pytest.mark.parametrize(
     ("confidence", "label_aware", "weighted", "rho"),
@@ -394,6 +396,7 @@ def test_rho_one_solves_the_aggregator_once_at_the_final_factors(problem, kind):
     np.testing.assert_array_equal(result.loss_curve[:, 0], result.loss_curve[:, 1])
 
 
+@pytest.mark.numba
 @pytest.mark.skipif(not numba_available(), reason="numba not installed")
 @pytest.mark.parametrize("rows", [3, 8, 517])
 @pytest.mark.parametrize("deficient", [False, True])
@@ -416,6 +419,7 @@ def test_householder_r_is_the_qr_r_factor(rng, rows, deficient):
         np.testing.assert_allclose(R * sign[:, None], expected, rtol=1e-11, atol=1e-12)
 
 
+@pytest.mark.numba
 @pytest.mark.skipif(not numba_available(), reason="numba not installed")
 @pytest.mark.parametrize(("confidence", "label_aware"), [("uniform", False), ("certainty", True)])
 def test_fused_sweep_gathers_the_sums_of_the_numpy_sweep(confidence, label_aware):
