@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cfensemble import CFEnsembleClassifier
@@ -68,12 +68,38 @@ def _check(P, y, params):
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
+# found by a CI run: values near 1e-300 made the balancing gauge's inverse overflow (NaN)
+@example(
+    case=(
+        np.array([[0.0, 1 - 2**-53], [float.fromhex("0x1.56e1fc2f8f359p-997"), 1 - 2**-53]]),
+        np.array([-1, -1]),
+        {
+            "latent_dim": 1,
+            "rho": 0.01,
+            "lambda_reg": 0.1,
+            "aggregator_input": "observed",
+            "confidence": "uniform",
+            "use_label_aware_confidence": False,
+            "label_aware_alpha": 0.0,
+            "focal_gamma": 0.0,
+            "aggregator_positive": False,
+            "aggregator_l2": 0.0,
+            "chunk_size": 2,
+            "max_iter": 15,
+        },
+    )
+)
 def test_any_valid_input_fits_and_gives_probabilities(case):
     _check(*case)
 
 
 @pytest.mark.slow
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=1000,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(problems())
 def test_any_valid_input_fits_and_gives_probabilities_long(case):
     _check(*case)
@@ -162,7 +188,12 @@ def test_any_valid_multiclass_input_fits_and_gives_probabilities(case):
 
 
 @pytest.mark.slow
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=500,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(multiclass_problems())
 def test_any_valid_multiclass_input_fits_and_gives_probabilities_long(case):
     _check_multiclass(*case)

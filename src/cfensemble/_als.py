@@ -243,8 +243,13 @@ def balance_transforms(R_y: np.ndarray, R_x: np.ndarray) -> tuple[np.ndarray, np
     half = np.sqrt(S)
     T_y = np.zeros((d, d))
     T_x = np.zeros((d, d))
-    T_y[:, :k] = np.linalg.pinv(R_y, rcond=1e-14) @ (U * half[None, :])
-    T_x[:, :k] = np.linalg.pinv(R_x, rcond=1e-14) @ (Vt.T * half[None, :])
+    with np.errstate(over="ignore", invalid="ignore"):
+        T_y[:, :k] = np.linalg.pinv(R_y, rcond=1e-14) @ (U * half[None, :])
+        T_x[:, :k] = np.linalg.pinv(R_x, rcond=1e-14) @ (Vt.T * half[None, :])
+    if not (np.isfinite(T_x).all() and np.isfinite(T_y).all()):
+        # A factor so small (P's values near 1e-300) that its inverse overflows: its
+        # low-rank term is zero to working precision, and any gauge serves; keep this one.
+        return np.eye(d), np.eye(d)
     return T_x, T_y
 
 
