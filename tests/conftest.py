@@ -12,6 +12,13 @@ settings.register_profile("cfensemble", derandomize=True)
 settings.load_profile("cfensemble")
 
 
+@pytest.fixture(scope="module")
+def base_fits():
+    """A module's cache of the fits its parameter tests compare with, one per input or
+    setting (fits are deterministic; no test changes them)."""
+    return {}
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -171,13 +171,6 @@ DEFAULT_CHANGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def base_fits():
-    """The BASE fits the parameter tests compare with, once per input (fits are
-    deterministic; no test changes them)."""
-    return {}
-
-
 @pytest.mark.parametrize(("name", "value"), DEFAULT_CHANGES)
 def test_every_parameter_changes_the_result(problem, base_fits, name, value):
     P, _, y = problem

@@ -181,13 +181,6 @@ TORCH_CHANGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def base_fits():
-    """The fits the parameter tests compare with, once per setting (fits are
-    deterministic; no test changes them)."""
-    return {}
-
-
 @pytest.mark.parametrize(("name", "value"), TORCH_CHANGES)
 def test_every_torch_parameter_changes_the_result(problem, base_fits, name, value):
     P, _, y = problem

@@ -209,8 +209,7 @@ class DaskData:
         weight > 0, as in memory, where the others are left out of ``Data``), gathered."""
         dask, da = _dask()
         if self.y.ndim == 1:
-            rows = np.arange(self.shape[0])
-            rows = rows[sample_rows(rows.size, size, rng)]
+            rows = sample_rows(self.shape[0], size, rng)
             return np.asarray(self.P[rows].compute(), dtype=np.float64), None
         weights = self.y[:, 1]  # y[:, 1]: the sample weights
         rows = np.asarray(da.flatnonzero(weights > 0).compute())
