@@ -29,16 +29,18 @@ def _fit(P, y, **params):
 
 def _slow_map(fill_map, j, v):
     """One value through column j's map, written out: the knots' linear interpolation
-    inside, slope 1 from the first or last knot outside."""
+    inside, slope 1 from the first or last knot outside, then cut to [0, 1]."""
     x, y = fill_map.x[j, : fill_map.n[j]], fill_map.y[j, : fill_map.n[j]]
     if not x.size:
-        return v
-    if v <= x[0]:
-        return y[0] + (v - x[0])
-    if v >= x[-1]:
-        return y[-1] + (v - x[-1])
-    i = np.searchsorted(x, v, side="right") - 1
-    return y[i] + (y[i + 1] - y[i]) * (v - x[i]) / (x[i + 1] - x[i])
+        g = v
+    elif v <= x[0]:
+        g = y[0] + (v - x[0])
+    elif v >= x[-1]:
+        g = y[-1] + (v - x[-1])
+    else:
+        i = np.searchsorted(x, v, side="right") - 1
+        g = y[i] + (y[i + 1] - y[i]) * (v - x[i]) / (x[i + 1] - x[i])
+    return min(max(g, 0.0), 1.0)
 
 
 def test_the_map_against_a_value_by_value_version():
@@ -52,7 +54,11 @@ def test_the_map_against_a_value_by_value_version():
     out = fill_map(P_hat)
     slow = [[_slow_map(fill_map, j, v) for j, v in enumerate(row)] for row in P_hat]
     np.testing.assert_allclose(out, slow, atol=1e-14)
-    np.testing.assert_array_equal(out[:, 2], P_hat[:, 2])
+    np.testing.assert_array_equal(out[:, 2], np.clip(P_hat[:, 2], 0, 1))
+    # beyond the knots, slope 1 while inside [0, 1], cut beyond it
+    beyond = (P_hat[:, 0] > 0.9) & (P_hat[:, 0] < 1.1)
+    np.testing.assert_allclose(out[beyond, 0], 0.8 + P_hat[beyond, 0] - 0.9, atol=1e-14)
+    assert out.min() == 0.0 and out.max() == 1.0
     # only the entries of `where`, in place
     where = rng.random(P_hat.shape) < 0.3
     inplace = P_hat.copy()

@@ -217,7 +217,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         without classifier ``u``'s prediction and fit the isotonic regression of ``u``'s
         observed predictions on these out-of-sample reconstructions; a missing entry's
         fill-in is then that monotone map of ``P_hat`` (continued with slope 1 beyond the
-        reconstructions it was fitted on), before the ``abstention`` blend. It corrects
+        reconstructions it was fitted on, kept in [0, 1]), before the ``abstention`` blend. It corrects
         what a linear factorization cannot fit (classifiers whose probabilities are not
         linear in one another) and the ridge's pull toward the mean. Like "auto"
         abstention it needs label-free factors (``rho=1`` and ALS; with a trained
