@@ -48,7 +48,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from cfensemble import CFEnsembleClassifier
-from cfensemble._problem import aggregator_input, reconstruct
 from cfensemble.metrics import tie_averaged_precision
 
 HERE = pathlib.Path(__file__).parent
@@ -62,22 +61,6 @@ REFERENCES = {
 }
 MIN_PATTERN_ROWS = 20
 TARGET = 0.02
-
-
-def model_input(clf: CFEnsembleClassifier, P: np.ndarray) -> np.ndarray:
-    """The fitted model's aggregator input for the rows of ``P`` (folded in)."""
-    Y, c = clf.fold_in(P)
-    P_hat = reconstruct(Y, clf.classifier_factors_, clf.classifier_bias_, c)
-    observed = ~np.isnan(P)
-    return aggregator_input(
-        clf.aggregator_input,
-        np.where(observed, P, 0.0),
-        observed,
-        P_hat,
-        clf.abstention_,
-        1,
-        getattr(clf, "fill_calibration_", None),
-    )
 
 
 def pattern_lr(P_pool, y_pool, P_held, fallback) -> np.ndarray:
@@ -102,8 +85,8 @@ def references(P_pool, y_pool, P_held, y_held, seed) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf = CFEnsembleClassifier(random_state=seed).fit(P_pool, y_pool)
-        lr = LogisticRegression(max_iter=5000).fit(model_input(clf, P_pool), y_pool)
-        lr_input = lr.predict_proba(model_input(clf, P_held))[:, 1]
+        lr = LogisticRegression(max_iter=5000).fit(clf.impute(P_pool), y_pool)
+        lr_input = lr.predict_proba(clf.impute(P_held))[:, 1]
         hgb = HistGradientBoostingClassifier(random_state=seed).fit(P_pool, y_pool)
         scores = {
             "cf_all": clf.predict_proba(P_held)[:, 1],

@@ -44,11 +44,6 @@ COLUMNS = {
 }
 
 
-def _filled(clf, P, Y, c):
-    X, a = clf.classifier_factors_, clf.classifier_bias_
-    return np.where(np.isnan(P), Y @ X.T + a + c[:, None], P)
-
-
 def one_condition(Pp, Ph, y_pool, y_held, labeled, seed) -> dict:
     from cfensemble import CFEnsembleClassifier
 
@@ -58,9 +53,7 @@ def one_condition(Pp, Ph, y_pool, y_held, labeled, seed) -> dict:
         warnings.simplefilter("ignore")
         clf = CFEnsembleClassifier(random_state=seed).fit(Pp, y_train)
         scores = {"default": clf.predict_proba(Ph)[:, 1], "nanmean": np.nanmean(Ph, axis=1)}
-        Yh, ch = clf.fold_in(Ph)
-    Ap = _filled(clf, Pp, clf.instance_factors_, clf.instance_bias_)
-    Ah = _filled(clf, Ph, Yh, ch)
+    Ap, Ah = clf.impute(Pp), clf.impute(Ph)
     inputs = {
         "lr_A": (Ap, Ah),
         "lr_A_frac": (np.c_[Ap, np.isnan(Pp).mean(1)], np.c_[Ah, np.isnan(Ph).mean(1)]),

@@ -184,6 +184,10 @@ def test_to_model_folds_in_and_saves_no_rows(problem, client, tmp_path):
     np.testing.assert_allclose(
         model.predict_proba(P[:100]), clf.predict_proba(_chunked(P[:100], 2)).compute()
     )
+    lazy = clf.impute(_chunked(P[:100], 2))
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_allclose(lazy.compute(), model.impute(P[:100]), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(clf.impute(P[:10]), model.impute(P[:10]))  # in memory
     model.save(tmp_path / "model.cfe")
     loaded = cfensemble.load(tmp_path / "model.cfe")
     assert loaded.instance_factors_.shape == (0, clf.latent_dim_)

@@ -6,6 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 from conftest import fitted_P_hat, through_fold_in
+from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
@@ -29,16 +30,18 @@ def _fit(P, y, **params):
 
 def _slow_map(fill_map, j, v):
     """One value through column j's map, written out: the knots' linear interpolation
-    inside, slope 1 from the first or last knot outside."""
+    inside, slope 1 from the first or last knot outside, then cut to [0, 1]."""
     x, y = fill_map.x[j, : fill_map.n[j]], fill_map.y[j, : fill_map.n[j]]
     if not x.size:
-        return v
-    if v <= x[0]:
-        return y[0] + (v - x[0])
-    if v >= x[-1]:
-        return y[-1] + (v - x[-1])
-    i = np.searchsorted(x, v, side="right") - 1
-    return y[i] + (y[i + 1] - y[i]) * (v - x[i]) / (x[i + 1] - x[i])
+        g = v
+    elif v <= x[0]:
+        g = y[0] + (v - x[0])
+    elif v >= x[-1]:
+        g = y[-1] + (v - x[-1])
+    else:
+        i = np.searchsorted(x, v, side="right") - 1
+        g = y[i] + (y[i + 1] - y[i]) * (v - x[i]) / (x[i + 1] - x[i])
+    return min(max(g, 0.0), 1.0)
 
 
 def test_the_map_against_a_value_by_value_version():
@@ -52,7 +55,11 @@ def test_the_map_against_a_value_by_value_version():
     out = fill_map(P_hat)
     slow = [[_slow_map(fill_map, j, v) for j, v in enumerate(row)] for row in P_hat]
     np.testing.assert_allclose(out, slow, atol=1e-14)
-    np.testing.assert_array_equal(out[:, 2], P_hat[:, 2])
+    np.testing.assert_array_equal(out[:, 2], np.clip(P_hat[:, 2], 0, 1))
+    # beyond the knots, slope 1 while inside [0, 1], cut beyond it
+    beyond = (P_hat[:, 0] > 0.9) & (P_hat[:, 0] < 1.1)
+    np.testing.assert_allclose(out[beyond, 0], 0.8 + P_hat[beyond, 0] - 0.9, atol=1e-14)
+    assert out.min() == 0.0 and out.max() == 1.0
     # only the entries of `where`, in place
     where = rng.random(P_hat.shape) < 0.3
     inplace = P_hat.copy()
@@ -142,6 +149,57 @@ def test_fitted_calibration_and_its_use_in_the_prediction(problem):
         np.testing.assert_allclose(
             clf.predict_proba(new)[:, 1], np.clip(A_new.mean(axis=1), 0, 1), atol=1e-12
         )
+
+
+def test_impute_is_the_fill_in_the_aggregator_reads(problem):
+    """``impute``: observed entries unchanged, missing ones the calibrated, blended fill-in
+    of the folded-in rows (written out), and the trained aggregator's prediction is its
+    logistic function of them."""
+    P, y = problem
+    new = P[:200]
+    for beta in (0.0, 0.5):
+        clf = _fit(P, y, abstention=beta)
+        filled = clf.impute(new)
+        missing = np.isnan(new)
+        assert filled.shape == new.shape and not np.isnan(filled).any()
+        np.testing.assert_array_equal(filled[~missing], new[~missing])
+        fill = (1 - beta) * _slow_fill(clf.fill_calibration_, through_fold_in(clf)(new)) + beta / 2
+        np.testing.assert_allclose(filled[missing], fill[missing], atol=1e-12)
+        assert 0 <= filled.min() and filled.max() <= 1
+        z = filled @ np.ravel(clf.coef_) + clf.intercept_
+        np.testing.assert_allclose(clf.predict_proba(new)[:, 1], 1 / (1 + np.exp(-z)), atol=1e-12)
+
+
+def test_impute_with_class_probabilities():
+    P, y = make_ensemble_problem(
+        600, 5, positive_rate=0.2, n_classes=3, missing_rate=0.3, random_state=1
+    )
+    clf = _fit(P, np.where(np.arange(600) % 3 == 0, y, -1))
+    filled = clf.impute(P[:40])
+    missing = np.isnan(P[:40])
+    assert filled.shape == (40, 5, 3) and not np.isnan(filled).any()
+    np.testing.assert_array_equal(filled[~missing], P[:40][~missing])
+    # each class column filled by its own calibrated fill-in: (n, m K) layout
+    hat = through_fold_in(clf, (5, 3))(P[:40].reshape(40, -1))
+    fill = _slow_fill(clf.fill_calibration_, hat).reshape(40, 5, 3)
+    beta = clf.abstention_
+    np.testing.assert_allclose(filled[missing], ((1 - beta) * fill + beta / 3)[missing])
+    # two classes given as (n, m, 2): the second class filled, the first its complement
+    P2, y2 = make_ensemble_problem(400, 4, positive_rate=0.2, missing_rate=0.3, random_state=2)
+    P3 = np.stack([1 - P2, P2], axis=2)
+    clf2 = _fit(P3, y2)
+    filled2 = clf2.impute(P3)
+    np.testing.assert_allclose(filled2[:, :, 1], _fit(P2, y2).impute(P2), atol=1e-12)
+    np.testing.assert_allclose(filled2.sum(axis=2), 1.0, atol=1e-12)
+
+
+def test_impute_checks_its_input(problem):
+    P, y = problem
+    with pytest.raises(NotFittedError):
+        CFEnsembleClassifier().impute(P)
+    clf = _fit(P, y)
+    with pytest.raises(ValueError, match="classifiers"):
+        clf.impute(P[:, :4])
 
 
 def _slow_fill(fill_map, P_hat):

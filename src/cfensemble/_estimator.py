@@ -217,9 +217,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         without classifier ``u``'s prediction and fit the isotonic regression of ``u``'s
         observed predictions on these out-of-sample reconstructions; a missing entry's
         fill-in is then that monotone map of ``P_hat`` (continued with slope 1 beyond the
-        reconstructions it was fitted on), before the ``abstention`` blend. It corrects
-        what a linear factorization cannot fit (classifiers whose probabilities are not
-        linear in one another) and the ridge's pull toward the mean. Like "auto"
+        reconstructions it was fitted on, kept in [0, 1]), before the ``abstention``
+        blend (:meth:`impute` returns it). It corrects what a linear factorization cannot
+        fit (classifiers whose probabilities are not linear in one another) and the
+        ridge's pull toward the mean. Like "auto"
         abstention it needs label-free factors (``rho=1`` and ALS; with a trained
         aggregator, ``aggregator_solver="newton"``) and a missing prediction in the
         sample; otherwise, and with ``aggregator_input="reconstructed"``, the fill-in is
@@ -1264,21 +1265,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         n, k = data.shape[0], self._outputs
         out = np.empty(n) if k == 1 else np.empty((n, k))
         lo, hi = np.full(2, np.inf), np.full(2, -np.inf)  # reconstruction, fill-in
-        X, a = self.classifier_factors_, self.classifier_bias_
         w = np.asarray(self.coef_).reshape(-1)
-        beta = getattr(self, "abstention_", 0.0)  # estimators pickled before it: 0
-        fill_map = getattr(self, "fill_calibration_", None)
-        # a block makes about ten (rows, columns) temporaries: 2^16 elements each at most
-        size = max(1, min(self.chunk_size, 2**16 // data.shape[1]))
-        for block in data.blocks(size):
-            P_hat = reconstruct(Y[block.rows], X, a, c[block.rows])
+        for block, A, raw in self._aggregator_inputs(data, Y, c, self.aggregator_input):
             missing = ~block.observed
-            if missing.any():
-                lo[0], hi[0] = min(lo[0], P_hat[missing].min()), max(hi[0], P_hat[missing].max())
-            A = aggregator_input(
-                self.aggregator_input, block.P0, block.observed, P_hat, beta, k, fill_map
-            )
-            if missing.any():
+            if raw is not None:
+                lo[0], hi[0] = min(lo[0], raw[0]), max(hi[0], raw[1])
                 fill = A[:, : missing.shape[1]][missing]
                 lo[1], hi[1] = min(lo[1], fill.min()), max(hi[1], fill.max())
             if not self.aggregator_trained_:
@@ -1293,6 +1284,32 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             out[block.rows] = p
         ranges = [(float(lo[j]), float(hi[j])) if np.isfinite(lo[j]) else None for j in (0, 1)]
         return (out, ranges) if with_range else out
+
+    def _filled(self, data: Data, Y, c) -> np.ndarray:
+        """The rows of ``data`` (factors ``Y``, ``c``) with their missing entries filled in,
+        in the factorized layout."""
+        filled = np.empty(data.shape)
+        for block, A, _ in self._aggregator_inputs(data, Y, c, "observed"):
+            filled[block.rows] = A
+        return filled
+
+    def _aggregator_inputs(self, data: Data, Y, c, kind: str):
+        """Block by block of ``data``'s rows (factors ``Y``, ``c``): ``(block, A, raw)``, the
+        aggregator input ``A`` of ``kind`` and the (min, max) of the reconstruction over
+        the block's missing entries (None if none is missing)."""
+        X, a = self.classifier_factors_, self.classifier_bias_
+        beta = getattr(self, "abstention_", 0.0)  # estimators pickled before it: 0
+        fill_map = getattr(self, "fill_calibration_", None)
+        # a block makes about ten (rows, columns) temporaries: 2^16 elements each at most
+        size = max(1, min(self.chunk_size, 2**16 // data.shape[1]))
+        for block in data.blocks(size):
+            P_hat = reconstruct(Y[block.rows], X, a, c[block.rows])
+            missing = ~block.observed
+            raw = (P_hat[missing].min(), P_hat[missing].max()) if missing.any() else None
+            A = aggregator_input(
+                kind, block.P0, block.observed, P_hat, beta, self._outputs, fill_map
+            )
+            yield block, A, raw
 
     def fold_in(self, P, confidence=None) -> tuple[np.ndarray, np.ndarray]:
         """Instance factors and biases of new rows, folded in with the classifiers fixed.
@@ -1347,16 +1364,18 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         return Y, c
 
     def _new_rows(self, P, confidence) -> Data:
-        named = P
-        P = check_probabilities(
+        return self._unlabeled_data(self._columns(self._checked_rows(P)), confidence)
+
+    def _checked_rows(self, P) -> np.ndarray:
+        """New rows' ``P`` checked against the fitted model (shape, names)."""
+        checked = check_probabilities(
             P,
             n_classifiers=self.n_features_in_,
             n_classes=getattr(self, "n_class_columns_", 0),
         )
-        if P.ndim == 2:
-            validate_data(self, X=named, reset=False, skip_check_array=True)  # same names
-        columns = self._columns(P)
-        return self._unlabeled_data(columns, confidence)
+        if checked.ndim == 2:
+            validate_data(self, X=P, reset=False, skip_check_array=True)  # same names
+        return checked
 
     def _unlabeled_data(self, columns: np.ndarray, confidence=None) -> Data:
         """:class:`Data` of rows to fold in (``columns``: the factorized layout), without
@@ -1394,6 +1413,43 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         Y, c = self._fold_in(data)
         p = self._predict_rows(data, Y, c)
         return np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
+
+    def impute(self, P, confidence=None) -> np.ndarray:
+        """``P`` with each missing prediction replaced by the model's fill-in.
+
+        The rows are folded in as in :meth:`predict_proba`; a missing entry becomes
+        ``(1 - abstention_) g_u(P_hat_iu) + abstention_ / K`` (``g_u`` the label-free
+        calibration ``fill_calibration_``, the identity without one): what the aggregator
+        of ``aggregator_input="observed"`` (the default) reads. Observed entries are
+        returned unchanged. With 3-D two-class ``P`` the first class is filled with
+        ``1 -`` the second's fill-in; with K >= 3 classes each class column has its own
+        fill-in, so a filled K-vector need not sum to 1.
+
+        Parameters
+        ----------
+        P : array-like of shape (n_samples, n_classifiers[, n_classes])
+            Shaped as in :meth:`fit`; NaN marks a missing prediction.
+        confidence : array-like, optional
+            See :meth:`fold_in`.
+
+        Returns
+        -------
+        P_filled : ndarray of the shape of ``P``, without NaN
+        """
+        check_is_fitted(self, "classifier_factors_")
+        P = self._checked_rows(P)
+        data = self._unlabeled_data(self._columns(P), confidence)
+        filled = self._filled(data, *self._fold_in(data))
+        if P.ndim == 2:
+            return filled
+        out = P.copy()
+        missing = np.isnan(P[:, :, 0])
+        if P.shape[2] == 2:
+            out[missing, 1] = filled[missing]
+            out[missing, 0] = 1.0 - filled[missing]
+        else:
+            out[missing] = filled.reshape(P.shape)[missing]
+        return out
 
     def predict(self, P, confidence=None) -> np.ndarray:
         """Class labels of new rows: the most probable class (for two classes, the second

@@ -12,7 +12,9 @@ two rows' fill-ins of the same column), and :class:`FillMap` applies it to the f
 the missing entries, ``g_u(P_hat_iu)``. Outside the range of reconstructions it was
 fitted on, it continues with slope 1 from its end (clipping there, as isotonic regression
 does by default, flattened the fill-in of every row beyond it: under segment-wise
-missingness, one segment's rows calibrate a column that is missing in the others).
+missingness, one segment's rows calibrate a column that is missing in the others), and
+its values are kept in [0, 1] (only the part of the continuation beyond a probability's
+range is cut).
 
 Under missingness at random given the other predictions, ``g_u(P_hat)`` estimates
 ``E[p_iu | the row's other predictions]`` through the reconstruction; a reject option
@@ -62,7 +64,8 @@ def leave_one_out(
 class FillMap:
     """Per column ``j``, a piecewise-linear monotone map through the knots
     ``(x[j, :n[j]], y[j, :n[j]])``, continued with slope 1 beyond its first and last knot;
-    ``n[j] = 0``: the identity (the column was not calibrated)."""
+    ``n[j] = 0``: the identity (the column was not calibrated). Its values are kept in
+    [0, 1]: the fill-in stands for a probability."""
 
     x: np.ndarray  # (columns, knots), NaN-padded
     y: np.ndarray
@@ -77,6 +80,10 @@ class FillMap:
             rows = slice(None) if where is None else where[:, j]
             v = out[rows, j]
             out[rows, j] = np.interp(v, x, y) + np.minimum(v - x[0], 0) + np.maximum(v - x[-1], 0)
+        if where is None:
+            np.clip(out, 0.0, 1.0, out=out)
+        else:
+            out[where] = np.clip(out[where], 0.0, 1.0)
         return out
 
 

@@ -136,6 +136,11 @@ def _chunk_proba(P, model: CFEnsembleClassifier) -> np.ndarray:
     return np.column_stack([1.0 - p, p])
 
 
+def _chunk_filled(P, model: CFEnsembleClassifier) -> np.ndarray:
+    """``impute`` of a chunk."""
+    return model._filled(*_fold(P, model))
+
+
 def _add(*parts):
     """Sum of per-chunk results: arrays, floats or tuples of them."""
     if isinstance(parts[0], tuple):
@@ -437,17 +442,28 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
 
     def predict_proba(self, P, confidence=None):
         """Class probabilities of new rows; lazy (a dask array) when ``P`` is one."""
+        return self._per_row("predict_proba", _chunk_proba, P, confidence, columns=2)
+
+    def impute(self, P, confidence=None):
+        """``P`` with each missing prediction replaced by the model's fill-in (see
+        :meth:`cfensemble.CFEnsembleClassifier.impute`); lazy (a dask array) when ``P`` is
+        one."""
+        return self._per_row("impute", _chunk_filled, P, confidence)
+
+    def _per_row(self, method: str, per_chunk, P, confidence, columns: int | None = None):
+        """The in-memory model's ``method`` for in-memory ``P``; for a dask array (or
+        dataframe), ``per_chunk(chunk, model)`` mapped over its row chunks, lazily, each
+        giving ``columns`` columns (None: as many as ``P``)."""
         model = self.to_model()
         _, da = _dask()
         if not isinstance(P, da.Array) and not hasattr(P, "to_dask_array"):
-            return model.predict_proba(P, confidence)
+            return getattr(model, method)(P, confidence)
         if confidence is not None:
             raise ValueError("confidence per row is not supported for dask input.")
         P = P.to_dask_array(lengths=True) if hasattr(P, "to_dask_array") else P
         P = P.rechunk({1: -1})
-        return P.map_blocks(
-            partial(_chunk_proba, model=model), chunks=(P.chunks[0], (2,)), dtype=np.float64
-        )
+        chunks = P.chunks if columns is None else (P.chunks[0], (columns,))
+        return P.map_blocks(partial(per_chunk, model=model), chunks=chunks, dtype=np.float64)
 
     def predict(self, P, confidence=None):
         """Class labels of new rows: 1 where the positive probability is at least 0.5."""
