@@ -247,7 +247,7 @@ def test_labels_never_reach_the_instance_factors(problem):
     np.testing.assert_allclose(clf.predict_proba(P)[:, 1], clf.transduction_, atol=1e-9)
 
 
-@pytest.mark.parametrize("m", [4, 8])
+@pytest.mark.parametrize("m", [4, pytest.param(8, marks=pytest.mark.slow)])
 def test_chunk_size_does_not_change_the_result(m):
     """Also with latent_dim above the number of classifiers' rank (issue: fresh machine)."""
     P, y = make_ensemble_problem(300, m, positive_rate=0.2, missing_rate=0.2, random_state=2)

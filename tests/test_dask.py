@@ -122,7 +122,7 @@ def test_abstention_ignores_rows_of_weight_zero_as_in_memory(problem):
     np.testing.assert_allclose(clf.abstention_test_["z"], ref.abstention_test_["z"], rtol=1e-10)
 
 
-@pytest.mark.parametrize("chunks", [1, 2, 7])
+@pytest.mark.parametrize("chunks", [1, 2, pytest.param(7, marks=pytest.mark.slow)])
 def test_cluster_fit_equals_in_memory(problem, reference, client, chunks):
     P, y = problem
     ref = reference
@@ -268,6 +268,7 @@ def dataset(tmp_path, problem):
     return tmp_path
 
 
+@pytest.mark.slow  # 4 s: the CLI fit and predict on a cluster (CI runs -m slow)
 def test_cli_fits_a_parquet_dataset_on_a_cluster(dataset, client, capsys):
     pd = pytest.importorskip("pandas")
     from cfensemble.cli import main

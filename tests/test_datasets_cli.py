@@ -106,6 +106,7 @@ def test_version(capsys):
     assert cfensemble.__version__ in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a new interpreter: 3 s
 def test_module_entry_point():
     done = subprocess.run(
         [sys.executable, "-m", "cfensemble", "demo", "--n-samples", "600"],
