@@ -86,6 +86,23 @@ def test_fit_predict_report_end_to_end(files, capsys):
         assert f"({figure})" in text
 
 
+def test_predict_impute_writes_the_filled_in_columns(files, capsys):
+    tmp, train, held, P, _, labeled = files
+    model = tmp / "m.cfe"
+    assert main(["fit", str(train), "--label-column", "y", "--model", str(model), "--quiet"]) == 0
+    out = tmp / "filled.csv"
+    assert main(["predict", "--model", str(model), str(held), "-o", str(out), "--impute"]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["row", *NAMES]  # the model's columns, no probability
+    new = np.round(P[~labeled], 8)  # the file holds 8 decimals
+    np.testing.assert_allclose(table[NAMES].to_numpy(), cfensemble.load(model).impute(new))
+    assert not table.isna().any().any()
+    observed = ~np.isnan(new)
+    np.testing.assert_array_equal(table[NAMES].to_numpy()[observed], new[observed])
+
+
 def test_report_without_labels_and_quiet_fit(files, capsys):
     tmp, train, *_ = files
     model = tmp / "m.cfe"
@@ -438,6 +455,13 @@ def test_multiclass_fit_predict_report(tmp_path, capsys):
         reference.predict_proba(P[:50]),
         atol=1e-8,
     )
+    imputed = tmp_path / "imputed.csv"
+    assert main(["predict", "--model", str(model), str(new), "-o", str(imputed), "--impute"]) == 0
+    table = pd.read_csv(imputed)
+    filled = reference.impute(P[:50])
+    for u, name in enumerate(("lr", "nb", "knn")):
+        for k, label in enumerate(names):
+            np.testing.assert_allclose(table[f"{name}__{label}"], filled[:, u, k], atol=1e-8)
     report = tmp_path / "report"
     assert main(["report", "--model", str(model), "--labels", str(train), "-o", str(report)]) == 0
     assert (report / "report.md").exists()

@@ -294,6 +294,24 @@ def test_cli_fits_a_parquet_dataset_on_a_cluster(dataset, client, capsys):
     assert "not an empty directory" in capsys.readouterr().err
 
 
+def test_cli_predict_impute_on_a_dataset(dataset, reference):
+    """``predict --impute`` on a Parquet dataset (the local scheduler): the classifier
+    columns with the fill-in, as in memory."""
+    pd = pytest.importorskip("pandas")
+    from cfensemble.cli import main
+
+    model = dataset / "m.cfe"
+    reference.save(model, {"classifier_columns": [f"m{u}" for u in range(10)]})
+    out = dataset / "filled"
+    assert main(["predict", "--model", str(model), str(dataset / "data"), "-o", str(out),
+                 "--impute", "--id-column", "id"]) == 0  # fmt: skip
+    table = pd.read_parquet(out)
+    assert list(table.columns) == ["id", *(f"m{u}" for u in range(10))]
+    P = pd.read_csv(dataset / "all.csv")[[f"m{u}" for u in range(10)]].to_numpy()
+    expected = reference.impute(P)
+    np.testing.assert_allclose(table.drop(columns="id").to_numpy(), expected, atol=1e-12)
+
+
 def test_cli_dataset_errors(dataset, capsys, monkeypatch):
     from cfensemble import _cli_dask
     from cfensemble.cli import main

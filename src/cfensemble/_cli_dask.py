@@ -108,8 +108,9 @@ def _numeric(frame, columns, error):
             raise error(f"column {name!r} is not numeric ({frame[name].dtype}).")
 
 
-def _predictions(frame, model, columns, id_column, label=None):
-    """A dask DataFrame of predictions, one partition per input partition."""
+def _predictions(frame, model, columns, id_column, label=None, impute=False):
+    """A dask DataFrame of predictions (with ``impute``: of the classifier columns, missing
+    entries filled in), one partition per input partition."""
 
     import pandas as pd
 
@@ -123,6 +124,9 @@ def _predictions(frame, model, columns, id_column, label=None):
             y = np.nan_to_num(df[label].to_numpy(dtype=np.float64), nan=-1.0)
             out["label"] = _labels_column(y)
             out["labeled"] = (y != -1).astype(np.int64)
+        if impute:
+            filled = model.impute(P) if len(df) else P
+            return pd.DataFrame({**out, **dict(zip(columns, filled.T, strict=True))})
         proba = model.predict_proba(P) if len(df) else np.zeros((0, 2))
         out["probability"] = proba[:, 1]
         out["predicted"] = predicted_labels(model.classes_, proba).astype(np.int64)
@@ -131,8 +135,11 @@ def _predictions(frame, model, columns, id_column, label=None):
     meta = {} if id_column is None else {id_column: frame[id_column].dtype}
     if label is not None:
         meta.update({"label": "Int64", "labeled": "int64"})
-    meta["probability"] = "float64"
-    meta["predicted"] = "int64"
+    if impute:
+        meta.update(dict.fromkeys(columns, "float64"))
+    else:
+        meta["probability"] = "float64"
+        meta["predicted"] = "int64"
     empty = pd.DataFrame({k: pd.Series(dtype=v) for k, v in meta.items()})
     return frame.map_partitions(part, meta=empty)
 
@@ -191,7 +198,8 @@ def predict_dataset(args, model, columns, error) -> int:
         recorded = model.model_metadata_.get("id_column")
         id_column = args.id_column or (recorded if recorded in frame.columns else None)
         _numeric(frame, columns, error)
-        _write_dataset(_predictions(frame, model, list(columns), id_column), output, error)
+        predictions = _predictions(frame, model, list(columns), id_column, impute=args.impute)
+        _write_dataset(predictions, output, error)
     return 0
 
 

@@ -924,16 +924,21 @@ def predict_command(args: argparse.Namespace) -> int:
     id_column = _id_column(args, clf, table)
     columns = _model_columns(clf, args.model, table, [id_column])
     _check_id_column(id_column, columns, "one of the model's classifier columns")
-    if id_column == "predicted" or (id_column or "").startswith("probability"):
+    if not args.impute and (
+        id_column == "predicted" or (id_column or "").startswith("probability")
+    ):
         raise CLIError(f"--id-column {id_column!r} would collide with the output's columns.")
     ids = _ids(table, id_column)
     P = _model_matrix(clf, table, columns)
     try:
-        proba = clf.predict_proba(P)
+        if args.impute:  # the model's columns, in their order, missing entries filled in
+            written = dict(zip(columns, clf.impute(P).reshape(len(P), -1).T, strict=True))
+        else:
+            written = _probability_columns(clf, clf.predict_proba(P))
     except ValueError as exc:
         raise CLIError(f"{source}: {exc}") from None
     with _Outputs() as outputs:
-        outputs.stage(output, _table_writer(output, {**ids, **_probability_columns(clf, proba)}))
+        outputs.stage(output, _table_writer(output, {**ids, **written}))
         outputs.commit()
     return 0
 
@@ -1192,6 +1197,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--id-column", help="copied to the output (default: fit's --id-column when present)"
     )
     p_predict.add_argument("-o", "--output", required=True, help=f"file to write: {_KNOWN}")
+    p_predict.add_argument(
+        "--impute",
+        action="store_true",
+        help="write the model's classifier columns with each missing prediction filled in "
+        "(the model's fill-in, what its aggregator reads) instead of probabilities",
+    )
     _delimiter_option(p_predict)
     _scheduler_option(p_predict)
     p_predict.set_defaults(func=predict_command)
