@@ -87,7 +87,7 @@ def test_fit_predict_report_end_to_end(files, capsys):
 
 
 def test_predict_impute_writes_the_filled_in_columns(files, capsys):
-    tmp, train, held, P, _, labeled = files
+    tmp, train, held, P, y, labeled = files
     model = tmp / "m.cfe"
     assert main(["fit", str(train), "--label-column", "y", "--model", str(model), "--quiet"]) == 0
     out = tmp / "filled.csv"
@@ -101,6 +101,15 @@ def test_predict_impute_writes_the_filled_in_columns(files, capsys):
     assert not table.isna().any().any()
     observed = ~np.isnan(new)
     np.testing.assert_array_equal(table[NAMES].to_numpy()[observed], new[observed])
+    # a classifier named like the row-number column: an error, not an overwritten column
+    _write_csv(tmp / "row.csv", P, np.where(labeled, y, -1), names=["row", *NAMES[1:]])
+    row_model = str(tmp / "row.cfe")
+    assert main(["fit", str(tmp / "row.csv"), "--label-column", "y", "--model", row_model,
+                 "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["predict", "--model", row_model, str(tmp / "row.csv"), "-o", str(out),
+                 "--impute"]) == 2  # fmt: skip
+    assert "a classifier column is named 'row'" in capsys.readouterr().err
 
 
 def test_report_without_labels_and_quiet_fit(files, capsys):

@@ -929,6 +929,9 @@ def predict_command(args: argparse.Namespace) -> int:
     ):
         raise CLIError(f"--id-column {id_column!r} would collide with the output's columns.")
     ids = _ids(table, id_column)
+    if args.impute and "row" in ids and "row" in columns:
+        raise CLIError("--impute: a classifier column is named 'row', the output's row numbers; "
+                       "give --id-column.")  # fmt: skip
     P = _model_matrix(clf, table, columns)
     try:
         if args.impute:  # the model's columns, in their order, missing entries filled in
