@@ -80,10 +80,7 @@ class FillMap:
             rows = slice(None) if where is None else where[:, j]
             v = out[rows, j]
             out[rows, j] = np.interp(v, x, y) + np.minimum(v - x[0], 0) + np.maximum(v - x[-1], 0)
-        if where is None:
-            np.clip(out, 0.0, 1.0, out=out)
-        else:
-            out[where] = np.clip(out[where], 0.0, 1.0)
+        np.clip(out, 0.0, 1.0, out=out, where=True if where is None else where)
         return out
 
 
