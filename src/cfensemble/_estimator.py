@@ -25,7 +25,7 @@ from ._abstention import choose_abstention
 from ._abstention import statistics_from as abstention_statistics_from
 from ._fill import fit_fill_map, leave_one_out
 from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
-from ._losses import logits
+from ._losses import class_weights, logits
 from ._problem import (
     AGGREGATOR_INPUTS,
     Data,
@@ -42,6 +42,7 @@ from ._validation import (
     check_probabilities,
     encode_labels,
 )
+from .aggregators import solve_aggregator
 from .confidence import label_aware, resolve_confidence, strategy
 
 logger = logging.getLogger("cfensemble")
@@ -49,6 +50,8 @@ logger = logging.getLogger("cfensemble")
 LOSS_PARTS = ("total", "reconstruction", "supervised")
 AUTO_LATENT_DIMS = (1, 2, 4)  # candidates of latent_dim="auto" (capped at n_classifiers)
 AUTO_RHOS = (0.5, 0.8, 1.0)  # candidates of rho="auto"
+AUTO_SHRINKAGES = (0.0, 0.01, 0.1, 1.0)  # candidates of aggregator_shrinkage="auto"
+SHRINKAGE_FALLBACK = 0.1  # "auto" where it cannot cross-validate, and on a tie
 
 
 class CollapseWarning(UserWarning):
@@ -465,7 +468,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "aggregator_solver": [StrOptions({"newton", "gd"})],
         "aggregator_lr": [Interval(Real, 0, None, closed="neither")],
         "aggregator_l2": [Interval(Real, 0, None, closed="left")],
-        "aggregator_shrinkage": [Interval(Real, 0, None, closed="left")],
+        "aggregator_shrinkage": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "aggregator_positive": ["boolean"],
         "confidence": [StrOptions({"uniform", "certainty"}), callable, "array-like"],
         "use_label_aware_confidence": ["boolean"],
@@ -726,7 +729,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             else:
                 result = self._solver().fit(data, objective, None, rng, validation=validation)
         state = result.state
-        objective = self._resolve_fill(data, objective, result)
+        objective = self._resolve_shrinkage(
+            data, self._resolve_fill(data, objective, result), result
+        )
         self._set_fitted(result, data, objective)
         if kept is not None:
             data = self._data(columns, y, confidence=confidence)
@@ -915,6 +920,52 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 # fill-in: gone (NaN, as for the exact aggregator), the last one is the new
                 result.loss_curve[:-1, 2] = np.nan
                 result.loss_curve[-1, 2] = self._final_aggregator(data, state, objective)
+        return objective
+
+    def _resolve_shrinkage(self, data, objective: Objective, result) -> Objective:
+        """Set ``aggregator_shrinkage_`` (and ``shrinkage_cv_``): for "auto", each of
+        ``AUTO_SHRINKAGES`` is scored by stratified cross-validation of the aggregator on
+        the labeled rows (:func:`_cross_validated_shrinkage`) and the aggregator is solved
+        again with the best. The aggregator input does not depend on the labels when the
+        factors do not (``rho=1``, ALS) and the aggregator is solved exactly after them;
+        otherwise "auto" is ``SHRINKAGE_FALLBACK``. Returns the objective with the value
+        used."""
+        self.shrinkage_cv_ = None
+        auto = self.aggregator_shrinkage == "auto"
+        self.aggregator_shrinkage_ = objective.aggregator_shrinkage
+        state = result.state
+        solved_after = state.Y.ndim == 3 or (
+            self.aggregator_solver == "newton" and result.n_iter > self.freeze_aggregator_iters
+        )
+        if not (
+            auto
+            and objective.rho == 1.0
+            and self.solver == "als"
+            and objective.train_aggregator
+            and solved_after
+            and data.labeled.size
+        ):
+            return objective
+        weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
+        means = _cross_validated_shrinkage(
+            _als.labeled_input(data, state, objective),
+            data.y_labeled,
+            data.kappa,
+            weight,
+            objective,
+            data.shape[1],
+            self.use_class_weights,
+        )
+        if means is None:
+            return objective
+        self.shrinkage_cv_ = {"candidates": list(AUTO_SHRINKAGES), "mean_pr_auc": means}
+        best = AUTO_SHRINKAGES[int(np.argmax(means))]
+        if means[AUTO_SHRINKAGES.index(SHRINKAGE_FALLBACK)] == max(means):
+            best = SHRINKAGE_FALLBACK
+        if best != objective.aggregator_shrinkage:
+            objective = replace(objective, aggregator_shrinkage=best)
+            result.loss_curve[-1, 2] = self._final_aggregator(data, state, objective)
+            self.aggregator_shrinkage_ = best
         return objective
 
     def _final_aggregator(self, data, state: State, objective: Objective) -> float:
@@ -1128,7 +1179,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             lambda_reg=float(self.lambda_reg),
             focal_gamma=float(self.focal_gamma),
             aggregator_l2=float(self.aggregator_l2),
-            aggregator_shrinkage=float(self.aggregator_shrinkage),
+            aggregator_shrinkage=(
+                SHRINKAGE_FALLBACK
+                if self.aggregator_shrinkage == "auto"
+                else float(self.aggregator_shrinkage)
+            ),
             positive=bool(self.aggregator_positive),
             aggregator_input=self.aggregator_input,
             train_aggregator=train_aggregator and self.aggregator_type == "weighted",
@@ -1505,6 +1560,59 @@ def _pr_auc(y: np.ndarray, proba: np.ndarray, sample_weight=None) -> float:
     return float(
         average_precision_score(onehot, proba, average="macro", sample_weight=sample_weight)
     )
+
+
+def _cross_validated_shrinkage(
+    A, y, kappa, weight, objective: Objective, m: int, use_class_weights: bool
+):
+    """Mean PR-AUC of the aggregator with each of ``AUTO_SHRINKAGES``, by stratified
+    cross-validation on the labeled rows: aggregator input ``A``, classes ``y``, the fit's
+    supervised weights ``kappa`` and sample weights ``weight`` (None: all 1); ``m`` columns
+    of the factorized matrix. 3 folds, or fewer when a class has fewer labeled rows; None
+    when one has fewer than 2. Each fold is fitted as the fit would be on its training
+    rows: class weights from their class counts (times the rows' sample weights and
+    costs, the rest of ``kappa``), the aggregator solved from the equal weights; one whose
+    weights all come out 0 scores as the mean aggregator (the fit's mean fallback). The
+    held-out fold is scored with its sample weights."""
+    from sklearn.model_selection import StratifiedKFold
+
+    k = objective.outputs
+    classes = y.astype(np.intp)
+    n_folds = int(min(3, np.bincount(classes, minlength=max(k, 2)).min()))
+    if n_folds < 2:
+        return None
+    folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=0).split(A, classes))
+    start = _als.initial_weights(m, objective.aggregator_input, k)
+    rest = kappa / class_weights(y, use_class_weights, weight)  # sample weights x costs
+    means = []
+    for shrinkage in AUTO_SHRINKAGES:
+        scores = []
+        for train, held in folds:
+            w, b = solve_aggregator(
+                A[train],
+                y[train],
+                class_weights(y[train], use_class_weights, _rows(weight, train)) * rest[train],
+                objective.focal_gamma,
+                objective.aggregator_l2,
+                objective.positive,
+                start.copy(),
+                0.0 if k == 1 else np.zeros(k),
+                shrinkage=shrinkage,
+                groups=objective.groups,
+                outputs=k,
+            )
+            if np.any(w):
+                z = logits(A[held], w, b, k)
+                proba = expit(z) if k == 1 else softmax(z, axis=1)
+            else:
+                proba = _als.mean_prediction(A[held], start, k)
+            scores.append(_pr_auc(y[held], proba, _rows(weight, held)))
+        means.append(float(np.mean(scores)))
+    return means
+
+
+def _rows(weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if weight is None else weight[rows]
 
 
 def _marks_minus_one(y) -> bool:

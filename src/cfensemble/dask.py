@@ -397,7 +397,9 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         result = self._als_solver().fit(
             data, objective, None, check_random_state(self.random_state)
         )
-        objective = self._resolve_fill(data, objective, result)
+        objective = self._resolve_shrinkage(
+            data, self._resolve_fill(data, objective, result), result
+        )
         self._set_fitted(result, data, objective)
         self.cv_results_ = None
         self.labeled_index_ = data.labeled_index
