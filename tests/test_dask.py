@@ -106,6 +106,25 @@ def test_abstention_is_chosen_as_in_memory(problem):
     np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
 
 
+def test_shrinkage_is_chosen_as_in_memory(problem):
+    """aggregator_shrinkage="auto" cross-validates the aggregator on the labeled rows'
+    input gathered from the chunks: the same scores and choice as in memory."""
+    P, y = problem
+    P = P[:3000].copy()
+    P[:, 5:] = np.clip(P[:, 5:] + np.random.default_rng(0).normal(0, 0.3, (3000, 5)), 0, 1)
+    ref = CFEnsembleClassifier(random_state=0, aggregator_shrinkage="auto").fit(P, y[:3000])
+    assert ref.aggregator_shrinkage_ != 0.1  # five noisy classifiers: not the fallback
+    with dask.config.set(scheduler="threads"):
+        clf = DaskCFEnsembleClassifier(random_state=0, aggregator_shrinkage="auto")
+        clf.fit(_chunked(P, 3), y[:3000])
+        transduction = clf.transduction_.compute()
+    assert clf.aggregator_shrinkage_ == ref.aggregator_shrinkage_
+    np.testing.assert_allclose(
+        clf.shrinkage_cv_["mean_pr_auc"], ref.shrinkage_cv_["mean_pr_auc"], rtol=0, atol=1e-9
+    )
+    np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
+
+
 def test_abstention_ignores_rows_of_weight_zero_as_in_memory(problem):
     """Rows of sample_weight 0 are not in the in-memory fit's data: the Dask test samples
     from the rows of weight > 0 alike (the same rows, the same statistics)."""

@@ -30,7 +30,9 @@ cross-validated choice) load with ``abstention_test_ = None``. The fill-in's cal
 ``fill_calibration.x`` and ``fill_calibration.y`` (columns × knots, NaN-padded) and
 ``fill_calibration.n`` (knots per column); a file without them loads with
 ``fill_calibration_ = None`` and, when its params predate the parameter,
-``calibrate_fill=False``.
+``calibrate_fill=False``. The scalars ``aggregator_shrinkage_`` (the shrinkage used) and
+``shrinkage_cv_`` (the cross-validation of ``aggregator_shrinkage="auto"``) are newer; a
+file without them loads with the parameter's value and None.
 
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
@@ -78,6 +80,8 @@ _SCALARS = (
     "multiclass_factorization_",
     "abstention_",
     "abstention_test_",
+    "aggregator_shrinkage_",
+    "shrinkage_cv_",
 )
 # absent from older files: their value there
 _NEW_SCALARS = {
@@ -85,6 +89,8 @@ _NEW_SCALARS = {
     "multiclass_factorization_": None,
     "abstention_": 0.0,
     "abstention_test_": None,
+    "aggregator_shrinkage_": None,  # older files: the parameter's value (a number then)
+    "shrinkage_cv_": None,
 }
 
 
@@ -454,6 +460,8 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
         if name in arrays:
             setattr(estimator, name, arrays[name].astype(object))
     scalars = {**_NEW_SCALARS, **scalars}
+    if scalars["aggregator_shrinkage_"] is None:
+        scalars["aggregator_shrinkage_"] = estimator.aggregator_shrinkage
     for name in _SCALARS:
         setattr(estimator, name, _check_scalar(name, scalars[name], estimator))
     estimator.fill_calibration_ = _fill_map(arrays)
@@ -540,6 +548,18 @@ def _check_scalar(name: str, value, estimator):
     elif name in ("rho_", "abstention_"):
         ok = _is_number(value) and 0 <= value <= 1
         value = float(value) if ok else value
+    elif name == "aggregator_shrinkage_":
+        ok = _is_number(value) and np.isfinite(value) and value >= 0
+        value = float(value) if ok else value
+    elif name == "shrinkage_cv_":
+        ok = value is None or (
+            isinstance(value, dict)
+            and set(value) == {"candidates", "mean_pr_auc"}
+            and isinstance(value["candidates"], list)
+            and isinstance(value["mean_pr_auc"], list)
+            and len(value["candidates"]) == len(value["mean_pr_auc"])
+            and all(_is_number(x) for x in value["candidates"] + value["mean_pr_auc"])
+        )
     elif name == "abstention_test_":
         ok = value is None or (
             isinstance(value, dict)

@@ -1,0 +1,158 @@
+"""``aggregator_shrinkage="auto"``: the shrinkage chosen by cross-validating the aggregator."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+from sklearn.model_selection import StratifiedKFold
+
+from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble._estimator import AUTO_SHRINKAGES, SHRINKAGE_FALLBACK
+from cfensemble.io import load_model, save_model
+
+
+def _problem(quality, missing_rate=0.3, n=1500, seed=1):
+    P, y = make_ensemble_problem(
+        n,
+        len(quality),
+        positive_rate=0.1,
+        base_quality=np.asarray(quality),
+        missing_rate=missing_rate,
+        random_state=seed,
+    )
+    return P, y, np.where(np.random.default_rng(0).random(n) < 0.3, y, -1)
+
+
+UNEQUAL = np.linspace(0.2, 0.9, 6)  # classifiers of clearly different quality
+
+
+def _fit(P, y, sample_weight=None, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CFEnsembleClassifier(random_state=0, **params).fit(P, y, sample_weight)
+
+
+def _slow_cv_means(A, y_semi, sample_weight=None):
+    """The cross-validation written out with the public estimator: on the complete
+    aggregator input ``A`` the factorization does not touch the aggregator input
+    (``aggregator_input="observed"`` reads ``A`` itself), so fitting on ``A`` with one
+    fold's labels hidden is the fold's aggregator; its transductive probabilities of the
+    hidden rows are scored by PR-AUC."""
+    labeled = np.flatnonzero(y_semi >= 0)
+    y_lab = y_semi[labeled]
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(labeled, y_lab))
+    means = []
+    for shrinkage in AUTO_SHRINKAGES:
+        scores = []
+        for _, held in folds:
+            y_cv = y_semi.copy()
+            y_cv[labeled[held]] = -1
+            est = _fit(A, y_cv, sample_weight, aggregator_shrinkage=shrinkage)
+            w = None if sample_weight is None else sample_weight[labeled[held]]
+            scores.append(
+                average_precision_score(
+                    y_lab[held], est.transduction_[labeled[held]], sample_weight=w
+                )
+            )
+        means.append(np.mean(scores))
+    return means
+
+
+@pytest.mark.parametrize("missing_rate", [0.0, 0.3])
+def test_the_choice_equals_a_fit_with_the_chosen_value(missing_rate):
+    P, _, y_semi = _problem(UNEQUAL, missing_rate)
+    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    assert auto.aggregator_shrinkage_ == 0.0  # unequal classifiers: no pull to equal weights
+    fixed = _fit(P, y_semi, aggregator_shrinkage=auto.aggregator_shrinkage_)
+    np.testing.assert_array_equal(auto.coef_, fixed.coef_)
+    np.testing.assert_array_equal(auto.predict_proba(P), fixed.predict_proba(P))
+    assert auto.loss_curve_["supervised"][-1] == pytest.approx(fixed.loss_curve_["supervised"][-1])
+
+
+def test_the_scores_match_the_cross_validation_written_out():
+    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.3)
+    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    A = auto.impute(P)  # the aggregator input of every row (label-free factors)
+    assert auto.shrinkage_cv_["candidates"] == list(AUTO_SHRINKAGES)
+    np.testing.assert_allclose(
+        auto.shrinkage_cv_["mean_pr_auc"], _slow_cv_means(A, y_semi), atol=1e-9
+    )
+
+
+def test_sample_weights_enter_the_class_weights_and_the_score():
+    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.0, n=800)
+    weight = np.random.default_rng(1).integers(1, 4, P.shape[0]).astype(float)
+    auto = _fit(P, y_semi, weight, aggregator_shrinkage="auto")
+    np.testing.assert_allclose(
+        auto.shrinkage_cv_["mean_pr_auc"], _slow_cv_means(P, y_semi, weight), atol=1e-9
+    )
+
+
+def test_equal_classifiers_keep_the_fallback_on_a_tie_and_the_scores_decide():
+    P, _, y_semi = _problem(np.full(6, 0.6), missing_rate=0.3)
+    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    means = auto.shrinkage_cv_["mean_pr_auc"]
+    best = AUTO_SHRINKAGES[int(np.argmax(means))]
+    expected = SHRINKAGE_FALLBACK if means[AUTO_SHRINKAGES.index(0.1)] == max(means) else best
+    assert auto.aggregator_shrinkage_ == expected
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"rho": 0.5}, {"aggregator_type": "mean"}, {"aggregator_solver": "gd"}],
+    ids=["rho<1", "mean aggregator", "gradient step"],
+)
+def test_where_it_cannot_cross_validate_it_is_the_fallback(params):
+    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.0, n=600)
+    auto = _fit(P, y_semi, aggregator_shrinkage="auto", max_iter=20, **params)
+    fixed = _fit(P, y_semi, aggregator_shrinkage=SHRINKAGE_FALLBACK, max_iter=20, **params)
+    assert auto.aggregator_shrinkage_ == SHRINKAGE_FALLBACK
+    assert auto.shrinkage_cv_ is None
+    np.testing.assert_array_equal(auto.predict_proba(P), fixed.predict_proba(P))
+
+
+def test_one_labeled_positive_is_the_fallback():
+    P, y, _ = _problem(UNEQUAL, missing_rate=0.0, n=600)
+    y_semi = np.full(y.size, -1)
+    y_semi[np.flatnonzero(y == 1)[:1]] = 1
+    y_semi[np.flatnonzero(y == 0)[:50]] = 0
+    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    assert auto.aggregator_shrinkage_ == SHRINKAGE_FALLBACK and auto.shrinkage_cv_ is None
+
+
+def test_a_number_is_used_as_given():
+    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.0, n=600)
+    est = _fit(P, y_semi, aggregator_shrinkage=0.01)
+    assert est.aggregator_shrinkage_ == 0.01 and est.shrinkage_cv_ is None
+
+
+def test_three_classes():
+    rng = np.random.default_rng(0)
+    n, m, k = 600, 5, 3
+    y = rng.integers(0, k, n)
+    quality = np.linspace(0.5, 4.0, m)  # unequal classifiers
+    logits = rng.normal(size=(n, m, k)) + quality[None, :, None] * np.eye(k)[y][:, None, :]
+    P = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+    y_semi = np.where(rng.random(n) < 0.3, y, -1)
+    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    assert auto.aggregator_shrinkage_ in AUTO_SHRINKAGES
+    fixed = _fit(P, y_semi, aggregator_shrinkage=auto.aggregator_shrinkage_)
+    np.testing.assert_allclose(auto.predict_proba(P), fixed.predict_proba(P), atol=1e-10)
+
+
+def test_a_bad_value_names_the_parameter():
+    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.0, n=300)
+    with pytest.raises(ValueError, match="aggregator_shrinkage"):
+        _fit(P, y_semi, aggregator_shrinkage="cv")
+
+
+def test_model_files_keep_the_choice(tmp_path):
+    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.3, n=800)
+    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    save_model(auto, tmp_path / "m.cfe")
+    loaded = load_model(tmp_path / "m.cfe")
+    assert loaded.aggregator_shrinkage == "auto"
+    assert loaded.aggregator_shrinkage_ == auto.aggregator_shrinkage_
+    assert loaded.shrinkage_cv_ == auto.shrinkage_cv_
+    np.testing.assert_array_equal(loaded.predict_proba(P), auto.predict_proba(P))
