@@ -397,6 +397,21 @@ def test_seed_is_printed_and_repeats_the_fit(files, capsys):
     np.testing.assert_array_equal(a.transduction_, b.transduction_)
 
 
+def test_aggregator_shrinkage_auto_from_the_command_line(files, capsys):
+    tmp, train, *_ = files
+    args = ["fit", str(train), "--label-column", "y", "--model", str(tmp / "s.cfe")]
+    assert main([*args, "--aggregator-shrinkage", "auto"]) == 0
+    chosen = float(
+        re.search(r"aggregator_shrinkage='auto' chose ([\d.]+)", capsys.readouterr().out)[1]
+    )
+    model = cfensemble.load(tmp / "s.cfe")
+    assert model.aggregator_shrinkage == "auto" and model.aggregator_shrinkage_ == chosen
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--aggregator-shrinkage", "often"])
+    assert exc.value.code == 2
+    assert "argument --aggregator-shrinkage: expected a float" in capsys.readouterr().err
+
+
 def test_delimiter_option(files, capsys):
     tmp, train, *_ = files
     semi = tmp / "semi.csv"
