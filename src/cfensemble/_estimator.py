@@ -898,12 +898,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             and self.solver == "als"
             and objective.aggregator_input != "reconstructed"
         )
-        # an aggregator that is trained was solved exactly after the factors (not a
-        # gradient step, not held at its start by freeze_aggregator_iters)
-        solved_after = state.Y.ndim == 3 or (
-            self.aggregator_solver == "newton" and result.n_iter > self.freeze_aggregator_iters
-        )
-        if not label_free or (objective.train_aggregator and not solved_after):
+        if not label_free or (objective.train_aggregator and not self._solved_after(result)):
             return objective
         P, weight = data.row_sample(ABSTENTION_SAMPLE, check_random_state(self.random_state))
         if not np.isnan(P).any():  # nothing missing: no fill-in to calibrate or blend
@@ -948,15 +943,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         auto = self.aggregator_shrinkage == "auto"
         self.aggregator_shrinkage_ = objective.aggregator_shrinkage
         state = result.state
-        solved_after = state.Y.ndim == 3 or (
-            self.aggregator_solver == "newton" and result.n_iter > self.freeze_aggregator_iters
-        )
         if not (
             auto
             and objective.rho == 1.0
             and self.solver == "als"
             and objective.train_aggregator
-            and solved_after
+            and self._solved_after(result)
             and data.labeled.size
         ):
             return objective
@@ -981,6 +973,13 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             result.loss_curve[-1, 2] = self._final_aggregator(data, state, objective)
             self.aggregator_shrinkage_ = best
         return objective
+
+    def _solved_after(self, result) -> bool:
+        """Whether the aggregator was solved exactly after the factors (not a gradient step,
+        not held at its start by ``freeze_aggregator_iters``)."""
+        return result.state.Y.ndim == 3 or (
+            self.aggregator_solver == "newton" and result.n_iter > self.freeze_aggregator_iters
+        )
 
     def _final_aggregator(self, data, state: State, objective: Objective) -> float:
         """Solve the aggregator exactly at the fitted factors, from its start (the
