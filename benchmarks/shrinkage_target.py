@@ -155,7 +155,7 @@ def digits_runs(seeds):
                     lab = acc.labeled_subset(
                         yp, budget, np.random.default_rng([seed, round(budget * 1000)])
                     )
-                    yield regime, budget, scores(Pp, semi(yp, lab), Ph, yh, seed)
+                    yield regime, budget, Pp.shape[1], scores(Pp, semi(yp, lab), Ph, yh, seed)
 
 
 def benchmark_runs(repeats):
@@ -175,7 +175,7 @@ def benchmark_runs(repeats):
                         lab = acc.labeled_subset(
                             y_pool, budget, np.random.default_rng([r, round(budget * 1000)])
                         )
-                        yield regime, budget, scores(Pp, semi(y_pool, lab), Ph, y_held, r)
+                        yield regime, budget, m, scores(Pp, semi(y_pool, lab), Ph, y_held, r)
 
 
 def main() -> None:
@@ -184,9 +184,10 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     runs = list(digits_runs(3) if args.data == "digits" else benchmark_runs(acc.REPEATS))
-    cells = collections.defaultdict(list)
-    for regime, budget, s in runs:
+    cells, by_m = collections.defaultdict(list), collections.defaultdict(list)
+    for regime, budget, m, s in runs:
         cells[(regime, budget)].append(s)
+        by_m[(regime, budget, m)].append(s)
     what = (
         "digits k vs rest x 3 seeds (benchmarks/untuned.py's problems)"
         if args.data == "digits"
@@ -207,6 +208,22 @@ def main() -> None:
         wtl = f"{(d > 0.002).sum()}/{(np.abs(d) <= 0.002).sum()}/{(d < -0.002).sum()}"
         lines.append(
             f"| {regime} | {budget:.0%} | " + " | ".join(f"{v:.4f}" for v in mean) + f" | {wtl} |"
+        )
+    lines += [
+        "",
+        "By number of classifiers m: the default, the gated consensus target, their "
+        "difference and W/T/L.",
+        "",
+        "| regime | labeled | m | cfensemble (default) | gated | difference | W/T/L |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (regime, budget, m), rows in by_m.items():
+        d = np.array([s["gated"] - s["default"] for s in rows])
+        default = np.mean([s["default"] for s in rows])
+        wtl = f"{(d > 0.002).sum()}/{(np.abs(d) <= 0.002).sum()}/{(d < -0.002).sum()}"
+        lines.append(
+            f"| {regime} | {budget:.0%} | {m} | {default:.4f} | {default + d.mean():.4f} | "
+            f"{d.mean():+.4f} | {wtl} |"
         )
     text = "\n".join(lines)
     stem = f"shrinkage_target_{args.data}"
