@@ -89,7 +89,7 @@ def test_sample_weights_enter_the_class_weights_and_the_score():
     )
 
 
-def test_equal_classifiers_keep_the_fallback_on_a_tie_and_the_scores_decide():
+def test_the_choice_follows_the_reported_scores_with_ties_to_the_fallback():
     P, _, y_semi = _problem(np.full(6, 0.6), missing_rate=0.3)
     auto = _fit(P, y_semi, aggregator_shrinkage="auto")
     means = auto.shrinkage_cv_["mean_pr_auc"]
