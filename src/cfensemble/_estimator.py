@@ -1264,8 +1264,6 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         smaller ``latent_dim`` and the larger ``rho``. Returns ``(latent_dim, rho,
         cv_results)``.
         """
-        from sklearn.model_selection import StratifiedKFold
-
         m = P.shape[1]
         dims = (
             sorted({min(d, m) for d in AUTO_LATENT_DIMS})
@@ -1279,14 +1277,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ):
             rhos = [r for r in rhos if r == 1.0] or rhos  # rho < 1 is not available there
         labeled = np.flatnonzero(~np.isnan(y))
-        k = max(self._outputs, 2)
-        counts = np.bincount(y[labeled].astype(int), minlength=k) if labeled.size else [0, 0]
-        n_folds = int(min(3, np.min(counts)))
+        folds = _label_folds(y[labeled], self._outputs)
         fallback = (
             2 if self.latent_dim == "auto" else dims[0],
             0.5 if self.rho == "auto" else rhos[0],
         )
-        if n_folds < 2:
+        if folds is None:
             warnings.warn(
                 "latent_dim/rho='auto' needs at least 2 labeled rows of each class for "
                 f"cross-validation; using latent_dim={fallback[0]}, rho={fallback[1]}.",
@@ -1294,8 +1290,6 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=3,
             )
             return fallback[0], fallback[1], None
-        splitter = StratifiedKFold(n_folds, shuffle=True, random_state=0)
-        folds = list(splitter.split(labeled, y[labeled]))
         results = []
         # not clone(self): the callback (a progress bar, say) need not be copyable
         quiet = {**self.get_params(deep=False), "verbose": False, "callback": None}
@@ -1587,14 +1581,10 @@ def _cross_validated_shrinkage(
     costs, the rest of ``kappa``), the aggregator solved from the equal weights; one whose
     weights all come out 0 scores as the mean aggregator (the fit's mean fallback). The
     held-out fold is scored with its sample weights."""
-    from sklearn.model_selection import StratifiedKFold
-
     k = objective.outputs
-    classes = y.astype(np.intp)
-    n_folds = int(min(3, np.bincount(classes, minlength=max(k, 2)).min()))
-    if n_folds < 2:
+    folds = _label_folds(y, k)
+    if folds is None:
         return None
-    folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=0).split(A, classes))
     start = _als.initial_weights(m, objective.aggregator_input, k)
     rest = kappa / class_weights(y, use_class_weights, weight)  # sample weights x costs
     means = []
@@ -1622,6 +1612,19 @@ def _cross_validated_shrinkage(
             scores.append(_pr_auc(y[held], proba, _rows(weight, held)))
         means.append(float(np.mean(scores)))
     return means
+
+
+def _label_folds(y: np.ndarray, outputs: int) -> list | None:
+    """Stratified folds (train, held) of labeled rows of classes ``y`` (0, 1, ...) for the
+    internal cross-validations: 3, or fewer when a class has fewer rows, shuffled with a
+    fixed seed; None when a class has fewer than 2 rows."""
+    from sklearn.model_selection import StratifiedKFold
+
+    classes = y.astype(np.intp)
+    n_folds = int(min(3, np.bincount(classes, minlength=max(outputs, 2)).min()))
+    if n_folds < 2:
+        return None
+    return list(StratifiedKFold(n_folds, shuffle=True, random_state=0).split(classes, classes))
 
 
 def _rows(weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
