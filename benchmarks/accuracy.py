@@ -436,6 +436,34 @@ def labeled_subset(y, budget, rng):
     )
 
 
+def budget_rows(y_pool, repeat: int, budget: float) -> np.ndarray:
+    """The pool rows whose labels the combiners see at ``budget`` in ``repeat``: the
+    benchmark's draw, which the other scripts replay."""
+    return labeled_subset(y_pool, budget, np.random.default_rng([repeat, round(budget * 1000)]))
+
+
+def replay(ms, regimes, repeats: int = REPEATS, log=None):
+    """The benchmark's masked matrices, for the scripts that replay its runs: per data set,
+    repeat, m and regime ``(dataset, repeat, m, regime, P_pool, y_pool, P_held, y_held)``,
+    with the splits, base models and masks of :func:`main`. ``log(dataset, repeat)`` is
+    called after each repeat."""
+    for name, (X, y) in load_datasets(DATASETS).items():
+        for r in range(repeats):
+            pool, held, P_pool_all, y_pool, P_held_all, y_held = probability_matrices(
+                name, X, y, r, max(ms)
+            )
+            seg_pool, seg_held = segments(X, pool, held, r)
+            for m in ms:
+                for regime in regimes:
+                    rng = np.random.default_rng([r, REGIMES.index(regime), m, 7])
+                    P_pool, P_held = apply_regime(
+                        regime, P_pool_all[:, :m], P_held_all[:, :m], seg_pool, seg_held, rng
+                    )
+                    yield name, r, m, regime, P_pool, y_pool, P_held, y_held
+            if log is not None:
+                log(name, r)
+
+
 def run_condition(P_pool, y_pool, P_held, y_held, labeled, seed, methods, filled=None):
     """Score every method on one masked problem; returns (scores, cfensemble fit info)."""
     unlabeled = np.setdiff1d(np.arange(y_pool.size), labeled)
@@ -556,10 +584,7 @@ def run(datasets, repeats, ms, regimes, budgets, methods) -> dict:
             results["datasets"][name].setdefault("segment_sizes", []).append(
                 np.bincount(np.r_[seg_pool, seg_held], minlength=BLOCK_SEGMENTS).tolist()
             )
-            labeled = {
-                b: labeled_subset(y_pool, b, np.random.default_rng([r, round(b * 1000)]))
-                for b in budgets
-            }
+            labeled = {b: budget_rows(y_pool, r, b) for b in budgets}
             for m in ms:
                 for regime in regimes:
                     rng = np.random.default_rng([r, REGIMES.index(regime), m, 7])

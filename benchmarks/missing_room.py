@@ -141,27 +141,19 @@ def main() -> None:
     for run in saved["runs"]:
         accuracy_runs[(run["dataset"], run["repeat"], run["m"], run["regime"])].append(run)
     runs = []
-    for name, (X, y) in acc.load_datasets(acc.DATASETS).items():
-        for r in range(args.repeats):
-            pool, held, Pp_all, y_pool, Ph_all, y_held = acc.probability_matrices(
-                name, X, y, r, max(args.m)
-            )
-            seg_pool, seg_held = acc.segments(X, pool, held, r)
-            for m in args.m:
-                for regime in REGIMES:
-                    rng = np.random.default_rng([r, acc.REGIMES.index(regime), m, 7])
-                    Pp, Ph = acc.apply_regime(
-                        regime, Pp_all[:, :m], Ph_all[:, :m], seg_pool, seg_held, rng
-                    )
-                    at_budget = budget_scores(accuracy_runs, (name, r, m, regime))
-                    if not at_budget:
-                        sys.exit(f"results/accuracy.json has no run {(name, r, m, regime)}")
-                    refs = references(Pp, y_pool, Ph, y_held, r)
-                    for b, s in at_budget.items():
-                        runs.append(
-                            dict(dataset=name, repeat=r, m=m, regime=regime, budget=b, **s, **refs)
-                        )
-            print(f"[{time.perf_counter() - start:5.0f} s] {name} repeat {r}", file=sys.stderr)
+
+    def log(name, r):
+        print(f"[{time.perf_counter() - start:5.0f} s] {name} repeat {r}", file=sys.stderr)
+
+    for name, r, m, regime, Pp, y_pool, Ph, y_held in acc.replay(
+        args.m, REGIMES, args.repeats, log
+    ):
+        at_budget = budget_scores(accuracy_runs, (name, r, m, regime))
+        if not at_budget:
+            sys.exit(f"results/accuracy.json has no run {(name, r, m, regime)}")
+        refs = references(Pp, y_pool, Ph, y_held, r)
+        for b, s in at_budget.items():
+            runs.append(dict(dataset=name, repeat=r, m=m, regime=regime, budget=b, **s, **refs))
     text = render(runs, args, saved["meta"]["commit"], time.perf_counter() - start)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "missing_room.json").write_text(json.dumps(runs, indent=1))

@@ -72,26 +72,16 @@ def main() -> None:
     args = parser.parse_args()
     regimes, budgets = ("mcar", "unsure", "blocks", "k_of_m"), (0.05, 0.2)
     runs = []
-    for name, (X, y) in acc.load_datasets(acc.DATASETS).items():
-        for r in range(args.repeats):
-            pool, held, Pp_all, y_pool, Ph_all, y_held = acc.probability_matrices(
-                name, X, y, r, args.m
-            )
-            seg_pool, seg_held = acc.segments(X, pool, held, r)
-            for regime in regimes:
-                rng = np.random.default_rng([r, acc.REGIMES.index(regime), args.m, 7])
-                Pp, Ph = acc.apply_regime(
-                    regime, Pp_all[:, : args.m], Ph_all[:, : args.m], seg_pool, seg_held, rng
-                )
-                for b in budgets:
-                    labeled = acc.labeled_subset(
-                        y_pool, b, np.random.default_rng([r, round(b * 1000)])
-                    )
-                    scores = one_condition(Pp, Ph, y_pool, y_held, labeled, r)
-                    runs.append(
-                        {"dataset": name, "repeat": r, "regime": regime, "budget": b, **scores}
-                    )
-            print(f"{name} repeat {r}", file=sys.stderr, flush=True)
+
+    def log(name, r):
+        print(f"{name} repeat {r}", file=sys.stderr, flush=True)
+
+    for name, r, _, regime, Pp, y_pool, Ph, y_held in acc.replay(
+        [args.m], regimes, args.repeats, log
+    ):
+        for b in budgets:
+            scores = one_condition(Pp, Ph, y_pool, y_held, acc.budget_rows(y_pool, r, b), r)
+            runs.append({"dataset": name, "repeat": r, "regime": regime, "budget": b, **scores})
     cells = collections.defaultdict(list)
     for run in runs:
         cells[(run["regime"], run["budget"])].append(run)

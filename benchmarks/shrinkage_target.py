@@ -43,7 +43,6 @@ import warnings
 import accuracy as acc
 import numpy as np
 import untuned
-from sklearn.datasets import load_digits
 
 from cfensemble import CFEnsembleClassifier
 from cfensemble._losses import class_weights
@@ -142,40 +141,16 @@ def semi(y, labeled):
 
 
 def digits_runs(seeds):
-    X, digit = load_digits(return_X_y=True)
-    for k in range(10):
-        y = (digit == k).astype(int)
-        for seed in range(seeds):
-            Pp_full, yp, Ph_full, yh = untuned.probabilities(X, y, seed)
-            for regime, rate in untuned.REGIMES.items():
-                rng = np.random.default_rng([seed, k, round(rate * 100)])
-                kind = "mcar" if rate else "complete"
-                Pp, Ph = acc.apply_regime(kind, Pp_full, Ph_full, None, None, rng)
-                for budget in untuned.BUDGETS:
-                    lab = acc.labeled_subset(
-                        yp, budget, np.random.default_rng([seed, round(budget * 1000)])
-                    )
-                    yield regime, budget, Pp.shape[1], scores(Pp, semi(yp, lab), Ph, yh, seed)
+    for _, seed, regime, budget, Pp, yp, Ph, yh, lab in untuned.problems(seeds):
+        yield regime, budget, Pp.shape[1], scores(Pp, semi(yp, lab), Ph, yh, seed)
 
 
 def benchmark_runs(repeats):
-    for name, (X, y) in acc.load_datasets(acc.DATASETS).items():
-        for r in range(repeats):
-            pool, held, Pp_all, y_pool, Ph_all, y_held = acc.probability_matrices(
-                name, X, y, r, 20
-            )
-            seg_pool, seg_held = acc.segments(X, pool, held, r)
-            for m in (5, 10, 20):
-                for regime in ("complete", "mcar", "unsure", "blocks", "k_of_m"):
-                    rng = np.random.default_rng([r, acc.REGIMES.index(regime), m, 7])
-                    Pp, Ph = acc.apply_regime(
-                        regime, Pp_all[:, :m], Ph_all[:, :m], seg_pool, seg_held, rng
-                    )
-                    for budget in acc.BUDGETS:
-                        lab = acc.labeled_subset(
-                            y_pool, budget, np.random.default_rng([r, round(budget * 1000)])
-                        )
-                        yield regime, budget, m, scores(Pp, semi(y_pool, lab), Ph, y_held, r)
+    regimes = ("complete", "mcar", "unsure", "blocks", "k_of_m")
+    for _, r, m, regime, Pp, y_pool, Ph, y_held in acc.replay((5, 10, 20), regimes, repeats):
+        for budget in acc.BUDGETS:
+            lab = acc.budget_rows(y_pool, r, budget)
+            yield regime, budget, m, scores(Pp, semi(y_pool, lab), Ph, y_held, r)
 
 
 def main() -> None:

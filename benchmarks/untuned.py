@@ -58,6 +58,26 @@ def probabilities(X, y, seed):
     return Pp, yp, Ph, yh
 
 
+def problems(seeds, log=None):
+    """Per digit k, seed, regime and budget ``(k, seed, regime, budget, P_pool, y_pool,
+    P_held, y_held, labeled)``; ``log(k)`` is called after each digit."""
+    X, digit = load_digits(return_X_y=True)
+    for k in range(10):
+        y = (digit == k).astype(int)
+        for seed in range(seeds):
+            Pp_full, yp, Ph_full, yh = probabilities(X, y, seed)
+            for regime, rate in REGIMES.items():
+                rng = np.random.default_rng([seed, k, round(rate * 100)])
+                Pp, Ph = acc.apply_regime(
+                    "mcar" if rate else "complete", Pp_full, Ph_full, None, None, rng
+                )
+                for budget in BUDGETS:
+                    labeled = acc.budget_rows(yp, seed, budget)
+                    yield k, seed, regime, budget, Pp, yp, Ph, yh, labeled
+        if log is not None:
+            log(k)
+
+
 def scores(Pp, yp, Ph, yh, labeled, seed, variants) -> dict:
     y_semi = np.full(yp.size, -1)
     y_semi[labeled] = yp[labeled]
@@ -89,24 +109,14 @@ def main() -> None:
     if args.variant:
         variants = {v.split("=", 1)[0]: json.loads(v.split("=", 1)[1]) for v in args.variant}
     start = time.perf_counter()
-    X, digit = load_digits(return_X_y=True)
     runs = []
-    for k in range(10):
-        y = (digit == k).astype(int)
-        for seed in range(args.seeds):
-            Pp_full, yp, Ph_full, yh = probabilities(X, y, seed)
-            for regime, rate in REGIMES.items():
-                rng = np.random.default_rng([seed, k, round(rate * 100)])
-                Pp, Ph = acc.apply_regime(
-                    "mcar" if rate else "complete", Pp_full, Ph_full, None, None, rng
-                )
-                for budget in BUDGETS:
-                    labeled = acc.labeled_subset(
-                        yp, budget, np.random.default_rng([seed, round(budget * 1000)])
-                    )
-                    s = scores(Pp, yp, Ph, yh, labeled, seed, variants)
-                    runs.append(dict(digit=k, seed=seed, regime=regime, budget=budget, **s))
+
+    def log(k):
         print(f"[{time.perf_counter() - start:5.0f} s] digit {k}", flush=True)
+
+    for k, seed, regime, budget, Pp, yp, Ph, yh, labeled in problems(args.seeds, log):
+        s = scores(Pp, yp, Ph, yh, labeled, seed, variants)
+        runs.append(dict(digit=k, seed=seed, regime=regime, budget=budget, **s))
     text = render(runs, variants, args, time.perf_counter() - start)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "untuned.json").write_text(json.dumps(runs, indent=1))
