@@ -412,6 +412,20 @@ def test_aggregator_shrinkage_auto_from_the_command_line(files, capsys):
     assert "argument --aggregator-shrinkage: expected a float" in capsys.readouterr().err
 
 
+def test_shrinkage_target_from_the_command_line(files, capsys):
+    tmp, train, *_ = files
+    args = ["fit", str(train), "--label-column", "y", "--quiet", "--random-state", "0"]
+    assert main([*args, "--model", str(tmp / "t.cfe"), "--shrinkage-target", "consensus"]) == 0
+    model = cfensemble.load(tmp / "t.cfe")
+    assert model.shrinkage_target == "consensus"
+    assert model.shrinkage_target_.mean() == pytest.approx(1.0)
+    assert not np.all(model.shrinkage_target_ == 1.0)
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--model", str(tmp / "x.cfe"), "--shrinkage-target", "median"])
+    assert exc.value.code == 2
+    assert "argument --shrinkage-target: invalid choice" in capsys.readouterr().err
+
+
 def test_delimiter_option(files, capsys):
     tmp, train, *_ = files
     semi = tmp / "semi.csv"

@@ -125,6 +125,23 @@ def test_shrinkage_is_chosen_as_in_memory(problem):
     np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
 
 
+def test_consensus_target_is_the_in_memory_one(problem):
+    """shrinkage_target="consensus" adds the chunks' moments: the target and the fit as in
+    memory, with sample weights (rows of weight 0 count for nothing in both)."""
+    P, y = problem
+    P, y = P[:3000], y[:3000]
+    weights = np.random.default_rng(1).integers(0, 3, size=y.size).astype(float)
+    ref = CFEnsembleClassifier(random_state=0, shrinkage_target="consensus")
+    ref.fit(P, y, sample_weight=weights)
+    assert not np.allclose(ref.shrinkage_target_, 1.0)
+    with dask.config.set(scheduler="threads"):
+        clf = DaskCFEnsembleClassifier(random_state=0, shrinkage_target="consensus")
+        clf.fit(_chunked(P, 3), y, sample_weight=weights)
+        transduction = clf.transduction_.compute()
+    np.testing.assert_allclose(clf.shrinkage_target_, ref.shrinkage_target_, rtol=1e-12)
+    np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
+
+
 def test_abstention_ignores_rows_of_weight_zero_as_in_memory(problem):
     """Rows of sample_weight 0 are not in the in-memory fit's data: the Dask test samples
     from the rows of weight > 0 alike (the same rows, the same statistics)."""

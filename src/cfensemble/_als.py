@@ -339,6 +339,7 @@ def supervised_part(data: Data, state: State, objective: Objective, A=None) -> f
             objective.aggregator_l2,
             objective.aggregator_shrinkage,
             objective.groups,
+            objective.weight_target,
         )
     z = mean_prediction(A, state.w, objective.outputs)
     # the mean aggregator: clipped, no link; its log (odds) as logits
@@ -763,6 +764,7 @@ class ALSSolver:
                 shrinkage=objective.aggregator_shrinkage,
                 groups=objective.groups,
                 outputs=objective.outputs,
+                target=objective.weight_target,
             )
         else:
             state.w, state.b = aggregator_gradient_step(
@@ -778,4 +780,5 @@ class ALSSolver:
                 objective.aggregator_shrinkage,
                 objective.groups,
                 objective.outputs,
+                objective.weight_target,
             )

@@ -23,6 +23,7 @@ from . import _als
 from ._abstention import SAMPLE as ABSTENTION_SAMPLE
 from ._abstention import choose_abstention
 from ._abstention import statistics_from as abstention_statistics_from
+from ._consensus import check_target, consensus_target
 from ._fill import fit_fill_map, leave_one_out
 from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
 from ._losses import class_weights, logits
@@ -262,6 +263,19 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``solver="torch"``, the ``"gd"`` step, the mean aggregator) or a class has fewer
         than 2 labeled rows, "auto" is 0.1. The value used is ``aggregator_shrinkage_``,
         the scores ``shrinkage_cv_``.
+    shrinkage_target : "equal", "consensus" or array-like, default="equal"
+        What ``aggregator_shrinkage`` pulls the weights toward: weights proportional to a
+        target ``t``, the penalty then being ``aggregator_shrinkage / 2 * |w/t -
+        mean(w/t)|^2``. "equal": all 1, the simple average. "consensus": a label-free
+        target from ``P`` alone (all its rows, labeled or not): each classifier's
+        agreement with the mean of the other classifiers' available predictions, as the
+        factor-score weight of a one-factor model, tempered by a cube root
+        (:mod:`cfensemble._consensus`); a classifier that tracks what the others agree on
+        with little noise of its own is pulled toward a larger weight. Where the
+        classifiers abstain where unsure (``abstention_ > 0``), their agreement on the rows
+        they keep is biased and "equal" is used. An array: your own prior weights (for
+        example each base model's validation score), one positive number per classifier
+        (shape (n_classifiers,)); only the ratios matter. The target used is ``shrinkage_target_``.
     aggregator_positive : bool, default=True
         Constrain the aggregator weights to ``w >= 0`` (non-negative stacking): a base
         classifier can be ignored but never counted against, so the ensemble cannot invert
@@ -402,6 +416,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         The ``abstention`` used (the chosen one for "auto").
     aggregator_shrinkage_ : float
         The ``aggregator_shrinkage`` used (the chosen one for "auto").
+    shrinkage_target_ : ndarray of shape (n_classifiers,) or (n_classifiers * K,)
+        The target the shrinkage pulled the weights toward, one number per column of ``P``
+        (per classifier, or per classifier and class), mean 1 within each class; all 1 for
+        "equal".
     shrinkage_cv_ : dict or None
         For ``aggregator_shrinkage="auto"`` when it cross-validated: ``"candidates"`` and
         their ``"mean_pr_auc"`` over the folds; None otherwise.
@@ -455,7 +473,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         L_recon = [sum c_iu (p_iu - P_hat_iu)^2
                    + lambda_reg (sum_u n_u |x_u, a_u|^2 + sum_i n_i |y_i, c_i|^2)] / sum c_iu
         L_sup   = sum_labeled kappa_i l(z_i, y_i) / sum kappa_i + aggregator_l2 / 2 |w|^2
-                  + aggregator_shrinkage / 2 |w - mean(w)|^2
+                  + aggregator_shrinkage / 2 |w/t - mean(w/t)|^2
 
     with ``z_i = w . A_i + b``, ``kappa`` the class weights and ``l`` the focal loss
     (cross-entropy for ``focal_gamma = 0``). For K >= 3 classes ``P`` (n, m, K) is laid out
@@ -483,6 +501,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "aggregator_lr": [Interval(Real, 0, None, closed="neither")],
         "aggregator_l2": [Interval(Real, 0, None, closed="left")],
         "aggregator_shrinkage": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
+        "shrinkage_target": [StrOptions({"equal", "consensus"}), "array-like"],
         "aggregator_positive": ["boolean"],
         "confidence": [StrOptions({"uniform", "certainty"}), callable, "array-like"],
         "use_label_aware_confidence": ["boolean"],
@@ -533,6 +552,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         aggregator_lr=0.01,
         aggregator_l2=1e-3,
         aggregator_shrinkage=0.1,
+        shrinkage_target="equal",
         aggregator_positive=True,
         confidence="uniform",
         use_label_aware_confidence=False,
@@ -575,6 +595,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.aggregator_lr = aggregator_lr
         self.aggregator_l2 = aggregator_l2
         self.aggregator_shrinkage = aggregator_shrinkage
+        self.shrinkage_target = shrinkage_target
         self.aggregator_positive = aggregator_positive
         self.confidence = confidence
         self.use_label_aware_confidence = use_label_aware_confidence
@@ -735,7 +756,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             self._costs(P if kept is None else P[kept], y_fit),
             confidence_fit,
         )
-        objective = self._objective(self.rho_, train_aggregator=bool(labeled.any()))
+        objective = self._with_shrinkage_target(
+            data, self._objective(self.rho_, train_aggregator=bool(labeled.any()))
+        )
         self.multiclass_factorization_ = self._factorization()
         with _verbosity(self.verbose):
             if self.multiclass_factorization_ == "per_class":
@@ -834,7 +857,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 float(self.label_aware_alpha),
             )
             data_k = Data(P_k, y_k, source, self.use_class_weights, data.sample_weight)
-            objective_k = replace(objective, rho=1.0, train_aggregator=False, outputs=1)
+            objective_k = replace(
+                objective, rho=1.0, train_aggregator=False, outputs=1, shrinkage_target=None
+            )
             solver = self._als_solver()
             if self.callback is not None:
                 solver.callback = partial(_offset_callback, self.callback, done)
@@ -922,6 +947,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             }
             if beta:
                 changes["abstention"] = self.abstention_ = beta
+                if _is_consensus(self.shrinkage_target):  # biased where they abstain
+                    changes["shrinkage_target"] = None
+                    self.shrinkage_target_ = np.ones(data.shape[1])
         if changes:
             objective = replace(objective, **changes)
             if data.labeled.size:
@@ -930,6 +958,24 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 result.loss_curve[:-1, 2] = np.nan
                 result.loss_curve[-1, 2] = self._final_aggregator(data, state, objective)
         return objective
+
+    def _with_shrinkage_target(self, data, objective: Objective) -> Objective:
+        """Set ``shrinkage_target_`` and return the objective with the target (None for
+        equal weights): a user's array as given, "consensus" from the moments of all the
+        fit's rows (:mod:`cfensemble._consensus`), equal where the classifiers are known to
+        abstain (``abstention`` > 0 given) or nothing is trained."""
+        n_columns, k = data.shape[1], objective.outputs
+        self.shrinkage_target_ = np.ones(n_columns)
+        target = self.shrinkage_target
+        if _is_consensus(target):
+            if not objective.train_aggregator or objective.abstention > 0:
+                return objective
+            self.shrinkage_target_ = consensus_target(data.consensus_moments(k), k)
+        elif not isinstance(target, str):
+            self.shrinkage_target_ = check_target(target, n_columns, k)
+        if np.all(self.shrinkage_target_ == 1.0):
+            return objective
+        return replace(objective, shrinkage_target=self.shrinkage_target_)
 
     def _resolve_shrinkage(self, data, objective: Objective, result) -> Objective:
         """Set ``aggregator_shrinkage_`` (and ``shrinkage_cv_``): for "auto", each of
@@ -1603,6 +1649,7 @@ def _cross_validated_shrinkage(
                 shrinkage=shrinkage,
                 groups=objective.groups,
                 outputs=k,
+                target=objective.weight_target,
             )
             if np.any(w):
                 z = logits(A[held], w, b, k)
@@ -1625,6 +1672,10 @@ def _label_folds(y: np.ndarray, outputs: int) -> list | None:
     if n_folds < 2:
         return None
     return list(StratifiedKFold(n_folds, shuffle=True, random_state=0).split(classes, classes))
+
+
+def _is_consensus(target) -> bool:
+    return isinstance(target, str) and target == "consensus"
 
 
 def _rows(weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:

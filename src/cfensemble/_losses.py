@@ -13,12 +13,14 @@ The combined objective is
     L_recon = [sum_iu c_iu (p_iu - y_i . x_u)^2 + lambda_reg (|X|^2 + |Y|^2)] / sum_iu c_iu
 
     L_sup   = sum_{i labeled} kappa_i * l_gamma(z_i, y_i) / sum_{i labeled} kappa_i
-              + aggregator_l2 / 2 * |w|^2 + aggregator_shrinkage / 2 * |w - mean(w)|^2
+              + aggregator_l2 / 2 * |w|^2 + aggregator_shrinkage / 2 * |w/t - mean(w/t)|^2
 
-with ``z_i = w @ P_hat[i] + b`` and ``l_gamma`` the focal loss
-``-(1 - p_t)^gamma * log(p_t)`` (``p_t = p`` if ``y = 1`` else ``1 - p``), which is the
-binary cross-entropy for ``gamma = 0``. ``kappa_i = n_L / (2 * n_class(i))`` are the
-inverse-frequency class weights (all 1 when disabled or when one class only is labeled).
+with ``z_i = w @ P_hat[i] + b``, ``t`` the shrinkage target (positive; the shrinkage pulls
+``w`` toward weights proportional to ``t``: all 1, the simple average, by default) and
+``l_gamma`` the focal loss ``-(1 - p_t)^gamma * log(p_t)`` (``p_t = p`` if ``y = 1`` else
+``1 - p``), which is the binary cross-entropy for ``gamma = 0``.
+``kappa_i = n_L / (2 * n_class(i))`` are the inverse-frequency class weights (all 1 when
+disabled or when one class only is labeled).
 
 Normalisation: ``L_recon`` is divided by the total confidence and ``L_sup`` by the total
 class weight, so both are averages whose size does not grow with n and ``rho`` means the
@@ -214,19 +216,39 @@ def centered(w: np.ndarray, groups: int = 1, outputs: int = 1) -> np.ndarray:
 
 
 def aggregator_penalty(
-    w: np.ndarray, l2: float, shrinkage: float = 0.0, groups: int = 1, outputs: int = 1
+    w: np.ndarray,
+    l2: float,
+    shrinkage: float = 0.0,
+    groups: int = 1,
+    outputs: int = 1,
+    target: np.ndarray | None = None,
 ):
-    """``l2 / 2 |w|^2 + shrinkage / 2 |w - mean(w)|^2`` (the mean taken within each group
-    and class).
+    """``l2 / 2 |w|^2 + shrinkage / 2 |w/t - mean(w/t)|^2`` (the mean taken within each
+    group and class; ``t = target`` of ``w``'s shape, None: all 1).
 
-    The second term shrinks the weights toward equal weights (the simple average) rather
-    than toward 0, as in the forecast-combination literature.
+    The second term shrinks the weights toward weights proportional to ``target`` rather
+    than toward 0: toward equal weights (the simple average) by default, as in the
+    forecast-combination literature.
     """
     value = 0.5 * l2 * float(w @ w)
     if shrinkage and w.size:
-        dev = centered(w, groups, outputs)
+        dev = centered(w if target is None else w / target, groups, outputs)
         value += 0.5 * shrinkage * float(dev @ dev)
     return value
+
+
+def shrinkage_gradient(
+    w: np.ndarray,
+    shrinkage: float,
+    groups: int = 1,
+    outputs: int = 1,
+    target: np.ndarray | None = None,
+) -> np.ndarray:
+    """Gradient of the shrinkage term of :func:`aggregator_penalty` in ``w``:
+    ``shrinkage * centered(w/t) / t`` (``centered`` is a projection, so symmetric)."""
+    if target is None:
+        return shrinkage * centered(w, groups, outputs)
+    return shrinkage * centered(w / target, groups, outputs) / target
 
 
 def supervised_loss(
@@ -238,11 +260,12 @@ def supervised_loss(
     aggregator_l2: float,
     shrinkage: float = 0.0,
     groups: int = 1,
+    target: np.ndarray | None = None,
 ) -> float:
     """``L_sup``: class-weighted focal loss of the labeled logits ``z`` (shape (n,) binary,
     (n, K) multi-class) plus the penalty on ``w`` (:func:`aggregator_penalty`)."""
     outputs = 1 if z.ndim == 1 else z.shape[1]
-    penalty = aggregator_penalty(w, aggregator_l2, shrinkage, groups, outputs)
+    penalty = aggregator_penalty(w, aggregator_l2, shrinkage, groups, outputs, target)
     if z.shape[0] == 0:
         return penalty
     return float(np.sum(kappa * loss_per_row(z, y, gamma)) / np.sum(kappa)) + penalty

@@ -22,11 +22,14 @@ The objective ``L = rho * L_recon + (1 - rho) * L_sup`` with
     L_recon = [sum_iu c_iu (p_iu - P_hat_iu)^2
                + lambda_reg (sum_u n_u |x_u, a_u|^2 + sum_i n_i |y_i, c_i|^2)] / sum_iu c_iu
     L_sup   = sum_{i labeled} kappa_i l_gamma(z_i, y_i) / sum kappa_i + aggregator_l2/2 |w|^2
-              + aggregator_shrinkage/2 |w - mean(w)|^2
+              + aggregator_shrinkage/2 |w/t - mean(w/t)|^2
 
-where ``n_u = sum_i c_iu`` and ``n_i = sum_u c_iu``: the ridge grows with the observations of
-each factor (ALS-WR), so a row with two predictions is held as firmly, per observation, as a
-row with twenty. Both parts are averages, so ``rho`` means the same at every n.
+where ``t`` is the shrinkage target (one positive number per column of ``P``, repeated per
+group; all 1 by default, so the shrinkage pulls toward the simple average; see
+:mod:`cfensemble._consensus`), ``n_u = sum_i c_iu`` and ``n_i = sum_u c_iu``: the ridge
+grows with the observations of each factor (ALS-WR), so a row with two predictions is held
+as firmly, per observation, as a row with twenty. Both parts are averages, so ``rho`` means
+the same at every n.
 
 Labels never reach the instance factors: ``(Y, c)`` minimise ``L_recon`` with label-free
 confidence only, for labeled and unlabeled rows alike, so the aggregator is trained on the
@@ -41,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._consensus import moments
 from ._losses import class_weights
 from .confidence import uniform
 
@@ -63,11 +67,22 @@ class Objective:
     abstention: float = 0.0  # beta: the fill-in of a missing entry moves toward 1/K by beta
     # the fill-in's label-free calibration per column (cfensemble._fill.FillMap) or None
     fill_map: object = field(default=None, compare=False)
+    # what the shrinkage pulls the weights toward: (m,) > 0, one per column of P (per
+    # classifier and class), or None: equal weights
+    shrinkage_target: object = field(default=None, compare=False)
 
     @property
     def groups(self) -> int:
         """Weight groups centred by the shrinkage: observed and reconstructed for "both"."""
         return 2 if self.aggregator_input == "both" else 1
+
+    @property
+    def weight_target(self) -> np.ndarray | None:
+        """The shrinkage target in the layout of the weights ``w`` (per group, classifier
+        and class), or None for equal weights."""
+        if self.shrinkage_target is None:
+            return None
+        return np.tile(np.asarray(self.shrinkage_target, dtype=np.float64), self.groups)
 
 
 def unit_confidence(P: np.ndarray, y: np.ndarray, rows: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -154,6 +169,15 @@ class Data:
         rows = sample_rows(self.P.shape[0], size, rng)
         weight = None if self.sample_weight is None else self.sample_weight[rows]
         return self.P[rows], weight
+
+    def consensus_moments(self, outputs: int, size: int = 65536) -> np.ndarray:
+        """:func:`cfensemble._consensus.moments` of all rows, added over blocks of rows."""
+        total = np.zeros((6, self.P.shape[1]))
+        for start in range(0, self.P.shape[0], size):
+            rows = slice(start, start + size)
+            weight = None if self.sample_weight is None else self.sample_weight[rows]
+            total += moments(self.P[rows], outputs, weight)
+        return total
 
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """``(P0, observed)`` of the labeled rows (made on demand: not kept during a fit)."""

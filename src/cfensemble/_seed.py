@@ -72,6 +72,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_solver="gd",
         aggregator_l2=0.0,
         aggregator_shrinkage=0.0,
+        shrinkage_target="equal",
         aggregator_positive=False,
         aggregator_input="reconstructed",
         abstention=0.0,
@@ -105,6 +106,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_solver = aggregator_solver
         self.aggregator_l2 = aggregator_l2
         self.aggregator_shrinkage = aggregator_shrinkage
+        self.shrinkage_target = shrinkage_target
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
         self.abstention = abstention
@@ -161,6 +163,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         aggregator_solver="newton",
         aggregator_l2=0.0,
         aggregator_shrinkage=0.0,
+        shrinkage_target="equal",
         aggregator_positive=False,
         aggregator_input="reconstructed",
         abstention=0.0,
@@ -199,6 +202,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.aggregator_solver = aggregator_solver
         self.aggregator_l2 = aggregator_l2
         self.aggregator_shrinkage = aggregator_shrinkage
+        self.shrinkage_target = shrinkage_target
         self.aggregator_positive = aggregator_positive
         self.aggregator_input = aggregator_input
         self.abstention = abstention

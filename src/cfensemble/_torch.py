@@ -53,13 +53,15 @@ def resolve_device(device: str):
     return torch.device(device)
 
 
-def torch_supervised(z, y, kappa, gamma, w, l2, shrinkage=0.0, groups=1, outputs=1):
+def torch_supervised(
+    z, y, kappa, gamma, w, l2, shrinkage=0.0, groups=1, outputs=1, target=None
+):  # fmt: skip
     """``L_sup`` in torch: class-weighted focal loss of the logits ``z`` ((n,) binary, (n, K)
     softmax) plus the penalty on w (:func:`cfensemble._losses.aggregator_penalty`)."""
     torch = import_torch()
     ridge = 0.5 * l2 * (w * w).sum()
     if shrinkage:
-        parts = w.reshape(groups, -1, outputs)
+        parts = (w if target is None else w / target).reshape(groups, -1, outputs)
         dev = parts - parts.mean(dim=1, keepdim=True)
         ridge = ridge + 0.5 * shrinkage * (dev * dev).sum()
     if z.numel() == 0:
@@ -116,6 +118,8 @@ class TorchProblem:
         self.label, self.kappa = tensor(label), tensor(kappa)
         self.objective = objective
         self.tensor = tensor
+        target = objective.weight_target
+        self.weight_target = None if target is None else tensor(target)
 
     def aggregator_input(self, P0, obs, P_hat):
         """:func:`cfensemble._problem.aggregator_input` on tensors."""
@@ -133,6 +137,7 @@ class TorchProblem:
         """(total, reconstruction, supervised) on ``rows``; ``scale`` = n / batch size."""
         X, Y, a, c, w, b = params
         ob, lam = self.objective, self.objective.lambda_reg
+        target = self.weight_target
         Yb, cb = Y[rows], c[rows]
         P0, obs = self.P0[rows], self.obs[rows]
 
@@ -182,6 +187,7 @@ class TorchProblem:
                     ob.aggregator_shrinkage,
                     ob.groups,
                     ob.outputs,
+                    target,
                 )
             P_hat = Yb[lab].detach() @ Xs.T + a_s[None, :] + cb[lab].detach()[:, None]
             z = torch_logits(self.aggregator_input(P0[lab], obs[lab], P_hat), w, b, ob.outputs)
@@ -195,6 +201,7 @@ class TorchProblem:
                 ob.aggregator_shrinkage,
                 ob.groups,
                 ob.outputs,
+                target,
             )
 
         sup = supervised(X, a)

@@ -17,12 +17,12 @@ import numpy as np
 from scipy.special import expit
 
 from ._losses import (
-    centered,
     class_weights,
     focal_factor,
     focal_loss_derivatives,
     logits,
     loss_gradient,
+    shrinkage_gradient,
     supervised_loss,
 )
 
@@ -54,8 +54,9 @@ def _reconstruct_labeled(X, Y, labeled_idx, labels, n_classifiers):
 
 
 def aggregator_gradient_step(
-    A, y, kappa, focal_gamma, l2, positive, w, b, lr, shrinkage=0.0, groups=1, outputs=1
-):
+    A, y, kappa, focal_gamma, l2, positive, w, b, lr, shrinkage=0.0, groups=1, outputs=1,
+    target=None,
+):  # fmt: skip
     """One class-weighted gradient step on ``(w, b)`` (the original method's); new ``(w, b)``.
 
     Residual ``r = sigmoid(A w + b) - y``, instance weights ``s = kappa (1 - p_t)^gamma``,
@@ -69,7 +70,7 @@ def aggregator_gradient_step(
         return w, b
     if outputs > 1:
         grad_w, grad_b = _multinomial_gradient(
-            A, y, kappa / np.sum(kappa), focal_gamma, l2, w, b, shrinkage, groups, outputs
+            A, y, kappa / np.sum(kappa), focal_gamma, l2, w, b, shrinkage, groups, outputs, target
         )
         w = w - lr * grad_w
         if positive:
@@ -79,7 +80,9 @@ def aggregator_gradient_step(
     s = kappa * focal_factor(z, y, focal_gamma)
     weighted = s * (expit(z) - y)
     total = np.sum(s)
-    grad_penalty = l2 * w + (shrinkage * centered(w, groups) if shrinkage else 0.0)
+    grad_penalty = l2 * w
+    if shrinkage:
+        grad_penalty = grad_penalty + shrinkage_gradient(w, shrinkage, groups, 1, target)
     w = w - lr * (A.T @ weighted / total + grad_penalty)
     if positive:
         w = np.maximum(w, 0.0)
@@ -100,8 +103,11 @@ def solve_aggregator(
     shrinkage: float = 0.0,
     groups: int = 1,
     outputs: int = 1,
+    target: np.ndarray | None = None,
 ):
-    """Minimise the class-weighted focal loss of ``sigmoid(A w + b)`` plus ``l2/2 |w|^2``.
+    """Minimise the class-weighted focal loss of ``sigmoid(A w + b)`` plus the penalty
+    ``l2/2 |w|^2 + shrinkage/2 |w/t - mean(w/t)|^2`` (``t = target``, None: all 1; the mean
+    taken within each of ``groups`` equal parts of ``w``).
 
     Damped Newton steps warm-started at ``(w, b)``; returns the new ``(w, b)``. A convex
     class-weighted logistic regression in ``len(w) + 1`` parameters for ``focal_gamma = 0``.
@@ -131,6 +137,7 @@ def solve_aggregator(
             shrinkage,
             groups,
             outputs,
+            target,
         )
     m = A.shape[1]
     kappa = kappa / np.sum(kappa)
@@ -144,15 +151,20 @@ def solve_aggregator(
     def z_of(th):
         return A @ th[:m] + th[m]
 
-    # the penalty's Hessian: l2 I + shrinkage (I - J/k) within each group of k weights
+    # the penalty's Hessian: l2 I + shrinkage T^-1 (I - J/k) T^-1 within each group of k
+    # weights (T = diag(target))
     k = m // groups
     penalty = np.diag(ridge)
+    inverse = np.ones(m) if target is None else 1.0 / target
     for g in range(groups):
         block = slice(g * k, (g + 1) * k)
-        penalty[block, block] += shrinkage * (np.eye(k) - 1.0 / k)
+        scale = inverse[block]
+        penalty[block, block] += shrinkage * (np.eye(k) - 1.0 / k) * np.outer(scale, scale)
 
     def objective(th):
-        return supervised_loss(z_of(th), y, kappa, focal_gamma, th[:m], l2, shrinkage, groups)
+        return supervised_loss(
+            z_of(th), y, kappa, focal_gamma, th[:m], l2, shrinkage, groups, target
+        )
 
     value = objective(theta)
     for _ in range(max_iter):
@@ -187,18 +199,20 @@ def solve_aggregator(
     return theta[:m].copy(), float(theta[m])
 
 
-def _multinomial_gradient(A, y, kappa, gamma, l2, w, b, shrinkage, groups, outputs):
+def _multinomial_gradient(A, y, kappa, gamma, l2, w, b, shrinkage, groups, outputs, target):
     """Gradient in ``(w, b)`` of the softmax ``L_sup`` (``kappa`` summing to 1)."""
     n = A.shape[0]
     G = kappa[:, None] * loss_gradient(logits(A, w, b, outputs), y, gamma)
     grad_w = np.einsum("ijk,ik->jk", A.reshape(n, -1, outputs), G).reshape(-1)
     grad_w += l2 * w
     if shrinkage:
-        grad_w += shrinkage * centered(w, groups, outputs)
+        grad_w += shrinkage_gradient(w, shrinkage, groups, outputs, target)
     return grad_w, G.sum(axis=0)
 
 
-def _solve_multinomial(A, y, kappa, gamma, l2, positive, w, b, shrinkage, groups, outputs):
+def _solve_multinomial(
+    A, y, kappa, gamma, l2, positive, w, b, shrinkage, groups, outputs, target
+):  # fmt: skip
     from scipy.optimize import minimize
 
     m = w.size
@@ -207,10 +221,10 @@ def _solve_multinomial(A, y, kappa, gamma, l2, positive, w, b, shrinkage, groups
     def value_and_gradient(theta):
         w_, b_ = theta[:m], theta[m:]
         value = supervised_loss(
-            logits(A, w_, b_, outputs), y, kappa, gamma, w_, l2, shrinkage, groups
+            logits(A, w_, b_, outputs), y, kappa, gamma, w_, l2, shrinkage, groups, target
         )
         grad_w, grad_b = _multinomial_gradient(
-            A, y, kappa, gamma, l2, w_, b_, shrinkage, groups, outputs
+            A, y, kappa, gamma, l2, w_, b_, shrinkage, groups, outputs, target
         )
         return value, np.concatenate([grad_w, grad_b])
 

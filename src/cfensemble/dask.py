@@ -90,6 +90,10 @@ def _chunk_square_sum(P, y, spec, a, X):
     return _als.initial_square_sum(_chunk_data(P, y, spec), a, X)
 
 
+def _chunk_consensus_moments(P, y, spec, outputs):
+    return _chunk_data(P, y, spec).consensus_moments(outputs)
+
+
 def _chunk_sweep(P, y, spec, X, a, objective, chunk_size, kernel) -> _als.Sweep:
     """:func:`cfensemble._als.sweep` on a chunk (its instance factors are dropped after)."""
     data = _chunk_data(P, y, spec)
@@ -225,6 +229,10 @@ class DaskData:
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """``(P0, observed)`` of the labeled rows."""
         return self._labeled_data.labeled_rows()
+
+    def consensus_moments(self, outputs: int) -> np.ndarray:
+        """:meth:`cfensemble._problem.Data.consensus_moments`, added over the chunks."""
+        return self._map_reduce(_chunk_consensus_moments, outputs)
 
     def _labeled_block(self) -> Block:
         return next(self._labeled_data.blocks(max(1, self.labeled.size)))
@@ -393,7 +401,9 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         if data.sample_weight is not None:
             _check_sample_weight(data.sample_weight, data.y_labeled)
         self._set_dimensions(self.latent_dim, self.rho, n_classifiers, n_classifiers)
-        objective = self._objective(self.rho_, train_aggregator=bool(data.labeled.size))
+        objective = self._with_shrinkage_target(
+            data, self._objective(self.rho_, train_aggregator=bool(data.labeled.size))
+        )
         result = self._als_solver().fit(
             data, objective, None, check_random_state(self.random_state)
         )

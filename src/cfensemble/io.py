@@ -32,7 +32,10 @@ cross-validated choice) load with ``abstention_test_ = None``. The fill-in's cal
 ``fill_calibration_ = None`` and, when its params predate the parameter,
 ``calibrate_fill=False``. The scalars ``aggregator_shrinkage_`` (the shrinkage used) and
 ``shrinkage_cv_`` (the cross-validation of ``aggregator_shrinkage="auto"``) are newer; a
-file without them loads with the parameter's value and None.
+file without them loads with the parameter's value and None. The optional array
+``shrinkage_target_`` (what the shrinkage pulled the weights toward, one number per column
+of ``P``) is newer still; a file without it loads with all 1 (equal weights, the only target
+then).
 
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
@@ -65,6 +68,7 @@ _ARRAYS = (
     "classes_",
 )
 _OPTIONAL_ARRAYS = ("feature_names_in_",)
+_TARGET = "shrinkage_target_"
 _FILL_ARRAYS = ("fill_calibration.x", "fill_calibration.y", "fill_calibration.n")
 _SCALARS = (
     "intercept_",
@@ -155,6 +159,8 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
     for name in _OPTIONAL_ARRAYS:
         if hasattr(estimator, name):
             arrays[name] = np.asarray(getattr(estimator, name), dtype=str)
+    if hasattr(estimator, _TARGET):
+        arrays[_TARGET] = np.asarray(getattr(estimator, _TARGET), dtype=np.float64)
     fill_map = getattr(estimator, "fill_calibration_", None)
     if fill_map is not None:
         for name in _FILL_ARRAYS:
@@ -324,7 +330,7 @@ def _read_arrays(archive: zipfile.ZipFile, meta: dict) -> dict[str, np.ndarray]:
     if not isinstance(parts, list) or not set(parts) <= set(_LOSS_PARTS) or "total" not in parts:
         raise ValueError(f"loss_parts must be a list of {list(_LOSS_PARTS)}; got {parts!r}")
     names = [*_ARRAYS, "weights", *(f"loss_curve_{part}" for part in parts)]
-    optional = [*_OPTIONAL_ARRAYS, *_FILL_ARRAYS]
+    optional = [*_OPTIONAL_ARRAYS, _TARGET, *_FILL_ARRAYS]
     confidence = meta["params"].get("confidence") if isinstance(meta["params"], dict) else None
     if isinstance(confidence, dict):
         if confidence != {"array": "param.confidence"}:
@@ -465,6 +471,14 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
     for name in _SCALARS:
         setattr(estimator, name, _check_scalar(name, scalars[name], estimator))
     estimator.fill_calibration_ = _fill_map(arrays)
+    columns = arrays["classifier_factors_"].shape[0]
+    target = arrays.get(_TARGET, np.ones(columns))
+    if target.shape != (columns,) or not np.all(np.isfinite(target)) or not np.all(target > 0):
+        raise ValueError(
+            f"{_TARGET} must hold {columns} finite numbers > 0 (one per column of P); got "
+            f"shape {target.shape}"
+        )
+    estimator.shrinkage_target_ = target
     estimator.loss_curve_ = {part: arrays[f"loss_curve_{part}"] for part in meta["loss_parts"]}
     estimator.diagnostics_ = {"weights": arrays["weights"], **_check_diagnostics(meta)}
     user = meta.get("user", {})
