@@ -15,6 +15,7 @@ from sklearn.metrics import log_loss
 import cfensemble
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._als import ALSSolver, classifier_step, losses
+from cfensemble._consensus import consensus_target, moments
 from cfensemble._estimator import confidence_source
 from cfensemble._losses import (
     class_weights,
@@ -476,9 +477,12 @@ def test_per_class_factorization_is_k_binary_reconstructions(multiclass):
     A = np.where(np.isnan(flat), hat, flat)
     labeled = y != -1
     yl = y[labeled].astype(float)
+    # the shrinkage target: the label-free consensus of the class columns of P
+    target = consensus_target(moments(flat, K), K)
+    np.testing.assert_allclose(est.shrinkage_target_, target, rtol=1e-12)
     w, b = solve_aggregator(
         A[labeled], yl, class_weights(yl), 0.0, 1e-3, True, np.full(A.shape[1], 1 / 5),
-        np.zeros(K), shrinkage=0.1, outputs=K,
+        np.zeros(K), shrinkage=0.1, outputs=K, target=target,
     )  # fmt: skip
     np.testing.assert_allclose(est.coef_, w.reshape(-1, K), atol=1e-6)
     prior = np.log(np.bincount(y[labeled], minlength=K) / labeled.sum())

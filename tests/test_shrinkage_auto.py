@@ -33,12 +33,13 @@ def _fit(P, y, sample_weight=None, **params):
         return CFEnsembleClassifier(random_state=0, **params).fit(P, y, sample_weight)
 
 
-def _slow_cv_means(A, y_semi, sample_weight=None):
+def _slow_cv_means(A, y_semi, sample_weight=None, target="consensus"):
     """The cross-validation written out with the public estimator: on the complete
     aggregator input ``A`` the factorization does not touch the aggregator input
     (``aggregator_input="observed"`` reads ``A`` itself), so fitting on ``A`` with one
     fold's labels hidden is the fold's aggregator; its transductive probabilities of the
-    hidden rows are scored by PR-AUC."""
+    hidden rows are scored by PR-AUC. ``target``: the fit's shrinkage target (its
+    consensus of ``P``; computed from a filled-in ``A`` it would differ)."""
     labeled = np.flatnonzero(y_semi >= 0)
     y_lab = y_semi[labeled]
     folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(labeled, y_lab))
@@ -48,7 +49,9 @@ def _slow_cv_means(A, y_semi, sample_weight=None):
         for _, held in folds:
             y_cv = y_semi.copy()
             y_cv[labeled[held]] = -1
-            est = _fit(A, y_cv, sample_weight, aggregator_shrinkage=shrinkage)
+            est = _fit(
+                A, y_cv, sample_weight, aggregator_shrinkage=shrinkage, shrinkage_target=target
+            )
             w = None if sample_weight is None else sample_weight[labeled[held]]
             scores.append(
                 average_precision_score(
@@ -76,7 +79,9 @@ def test_the_scores_match_the_cross_validation_written_out():
     A = auto.impute(P)  # the aggregator input of every row (label-free factors)
     assert auto.shrinkage_cv_["candidates"] == list(AUTO_SHRINKAGES)
     np.testing.assert_allclose(
-        auto.shrinkage_cv_["mean_pr_auc"], _slow_cv_means(A, y_semi), atol=1e-9
+        auto.shrinkage_cv_["mean_pr_auc"],
+        _slow_cv_means(A, y_semi, target=auto.shrinkage_target_),
+        atol=1e-9,
     )
 
 

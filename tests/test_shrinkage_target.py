@@ -199,13 +199,19 @@ def test_the_gradient_step_follows_the_penalty_gradient():
     np.testing.assert_allclose(difference, expected, atol=1e-12)
 
 
-def test_equal_and_an_all_ones_array_are_the_default_fit():
+def test_an_all_ones_array_is_equal_and_consensus_is_the_default():
     P, _, y_semi = _problem()
-    default = _fit(P, y_semi)
-    np.testing.assert_array_equal(default.shrinkage_target_, np.ones(P.shape[1]))
-    for target in ("equal", np.ones(P.shape[1]), [2.0] * P.shape[1]):
+    equal = _fit(P, y_semi, shrinkage_target="equal")
+    np.testing.assert_array_equal(equal.shrinkage_target_, np.ones(P.shape[1]))
+    for target in (np.ones(P.shape[1]), [2.0] * P.shape[1]):
         clf = _fit(P, y_semi, shrinkage_target=target)
-        np.testing.assert_array_equal(clf.predict_proba(P), default.predict_proba(P))
+        np.testing.assert_array_equal(clf.predict_proba(P), equal.predict_proba(P))
+    default = _fit(P, y_semi)
+    assert CFEnsembleClassifier().shrinkage_target == "consensus"
+    np.testing.assert_array_equal(
+        default.predict_proba(P), _fit(P, y_semi, shrinkage_target="consensus").predict_proba(P)
+    )
+    assert not np.allclose(default.predict_proba(P), equal.predict_proba(P))
 
 
 @pytest.mark.parametrize("missing_rate", [0.0, 0.3])
@@ -254,7 +260,7 @@ def test_consensus_is_equal_where_the_classifiers_abstain():
     clf = _fit(P, y_semi, shrinkage_target="consensus", calibrate_fill=False)
     assert clf.abstention_ > 0
     np.testing.assert_array_equal(clf.shrinkage_target_, np.ones(10))
-    same = _fit(P, y_semi, calibrate_fill=False)
+    same = _fit(P, y_semi, calibrate_fill=False, shrinkage_target="equal")
     np.testing.assert_array_equal(clf.predict_proba(P), same.predict_proba(P))
     given = _fit(P, y_semi, shrinkage_target="consensus", abstention=0.5)
     np.testing.assert_array_equal(given.shrinkage_target_, np.ones(10))
@@ -267,7 +273,7 @@ def test_auto_shrinkage_cross_validates_with_the_target():
         P, y_semi, aggregator_shrinkage=auto.aggregator_shrinkage_, shrinkage_target="consensus"
     )
     np.testing.assert_array_equal(auto.coef_, fixed.coef_)
-    equal = _fit(P, y_semi, aggregator_shrinkage="auto")
+    equal = _fit(P, y_semi, aggregator_shrinkage="auto", shrinkage_target="equal")
     assert auto.shrinkage_cv_["mean_pr_auc"][0] == pytest.approx(  # shrinkage 0: no target
         equal.shrinkage_cv_["mean_pr_auc"][0], abs=1e-12
     )

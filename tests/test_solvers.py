@@ -1,6 +1,7 @@
 """One behaviour suite over both solvers: the estimator does not care which one ran."""
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -68,7 +69,8 @@ def test_objective_decreases_and_matches_the_shared_loss(fitted):
             clf.coef_,
             clf.intercept_ - _prior_shift(y),
         )
-        expected = losses(data, state, clf._objective(clf.rho_), 1000)[0]
+        objective = replace(clf._objective(clf.rho_), shrinkage_target=clf.shrinkage_target_)
+        expected = losses(data, state, objective, 1000)[0]
         assert total[-1] == pytest.approx(expected, rel=1e-10)
 
 

@@ -1,24 +1,25 @@
 """A label-free shrinkage target: how well each classifier agrees with the others.
 
 ``aggregator_shrinkage`` pulls the aggregator's weights toward weights proportional to a
-target ``t`` (:func:`cfensemble._losses.aggregator_penalty`); all 1 (the simple average)
-unless ``shrinkage_target="consensus"``. Then each classifier's target is its factor-score
-weight in a one-factor model of the predictions, with the consensus of the *others* standing
-in for the factor: with ``r_u`` the correlation of classifier ``u``'s observed predictions
-with the mean of the other classifiers' available predictions on the same rows and ``s_u``
-the spread of ``u``'s predictions,
+target ``t`` (:func:`cfensemble._losses.aggregator_penalty`): all 1 (the simple average)
+for ``shrinkage_target="equal"``; for "consensus" (the default) each classifier's target is
+its factor-score weight in a one-factor model of the predictions, with the consensus of the
+*others* standing in for the factor: with ``r_u`` the correlation of classifier ``u``'s
+observed predictions with the mean of the other classifiers' available predictions on the
+same rows and ``s_u`` the spread of ``u``'s predictions,
 
     t_u  proportional to  (r_u / (s_u (1 - r_u^2))) ** CONSENSUS_EXPONENT
 
 (``r_u`` clipped to [1e-3, 0.99]; a classifier whose correlation cannot be computed, or
 whose raw weight is below 1e-3 of the largest, is held at that floor). A classifier that
 tracks what the others agree on, with little noise of its own, is pulled toward a larger
-weight: on base models of clearly different quality the simple average is a poor centre
-to shrink toward. The exponent tempers the spread of the raw weights (correlated errors
+weight: on base models of clearly different quality the simple average is a poor centre to
+shrink toward. The exponent tempers the spread of the raw weights (correlated errors
 inflate the agreement of similar models); ``benchmarks/shrinkage_target.py`` measured 1/3
 against 0.2 ... 1. For K >= 3 classes each class column is compared with the others' same
 class column, so the target is per classifier and class. The target uses ``P`` only, never
-the labels: it is computed once per fit from all of its rows.
+the labels: it is computed once per fit from all of its rows (weighted by
+``sample_weight``; an entry of label-free confidence 0 counts as missing).
 
 Everything comes from per-column sums over rows (:func:`moments`), so a row-chunked fit
 adds the chunks' moments (:mod:`cfensemble.dask`) and gets the same target.

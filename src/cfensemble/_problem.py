@@ -171,12 +171,12 @@ class Data:
         return self.P[rows], weight
 
     def consensus_moments(self, outputs: int, size: int = 65536) -> np.ndarray:
-        """:func:`cfensemble._consensus.moments` of all rows, added over blocks of rows."""
+        """:func:`cfensemble._consensus.moments` of all rows, added over blocks of rows; an
+        entry of label-free confidence 0 counts as missing (its value cannot matter)."""
         total = np.zeros((6, self.P.shape[1]))
-        for start in range(0, self.P.shape[0], size):
-            rows = slice(start, start + size)
-            weight = None if self.sample_weight is None else self.sample_weight[rows]
-            total += moments(self.P[rows], outputs, weight)
+        for block in self.blocks(size):
+            used = block.observed & (block.C_free > 0)
+            total += moments(np.where(used, self.P[block.rows], np.nan), outputs, block.weight)
         return total
 
     def labeled_rows(self) -> tuple[np.ndarray, np.ndarray]:
