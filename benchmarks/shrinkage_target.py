@@ -29,8 +29,8 @@ error correlation 0.5, m = 10 and 20, every classifier of quality 0.7 or each dr
 U(0.3, 0.9), complete and 30 % missing at random, 3 seeds, 3,000 rows fitted and 3,000 held
 out, 5/20 % labels). The exponent was chosen on the second table of these runs: the larger
 it is, the more it gains where base models differ (digits, the generator's unequal
-classifiers), but from 0.4 up it costs more than 0.001 in some rows of the benchmark (m x
-regime x budget).
+classifiers), but from 0.5 up it costs 0.004-0.005 in some rows of the benchmark (m x
+regime x budget), 0.2 to 1/3 at most 0.0012.
 
 Usage::
 

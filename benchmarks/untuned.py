@@ -13,7 +13,8 @@ labels, mask), 5 %, 20 % and 50 % of the pool labeled (at least 2 per class), co
 
 Methods: the mean of the available predictions, LR stacking on column-mean-imputed ``P``,
 the default ``CFEnsembleClassifier``, and the variants given with ``--variant
-name='{json params}'`` (by default ``aggregator_shrinkage="auto"`` and 0).
+name='{json params}'`` (by default ``shrinkage_target="equal"``, the default before the
+consensus target, ``aggregator_shrinkage="auto"`` and 0).
 
 Written to ``results/untuned.md`` (and ``.json``). Usage::
 
@@ -42,7 +43,11 @@ HERE = pathlib.Path(__file__).parent
 BUDGETS = (0.05, 0.2, 0.5)
 REGIMES = {"complete": 0.0, "mcar 30%": 0.3}
 TIE = 0.002
-DEFAULT_VARIANTS = {"auto": {"aggregator_shrinkage": "auto"}, "s0": {"aggregator_shrinkage": 0.0}}
+DEFAULT_VARIANTS = {
+    "equal": {"shrinkage_target": "equal"},
+    "auto": {"aggregator_shrinkage": "auto"},
+    "s0": {"aggregator_shrinkage": 0.0},
+}
 
 
 def probabilities(X, y, seed):

@@ -43,8 +43,8 @@ y_semi = np.where(~test & (rng.random(n) < 0.3), y, -1)
 # %%
 # Two settings differ from the defaults here, to make the figures show something:
 #
-# - ``aggregator_shrinkage=0``: the labels alone decide how far the weights move from
-#   equal weights (the default, 0.1, keeps them close to equal on this problem);
+# - ``aggregator_shrinkage=0``: the labels alone decide the weights (the default, 0.1,
+#   keeps them close to its label-free target, ``shrinkage_target_``, on this problem);
 # - ``lambda_reg=0.01``: a smaller ridge than the default (0.03 per observation) keeps more
 #   of the low-rank term ``Y X^T`` of this problem, so the classifier factors show more
 #   structure (with a large ridge, e.g. 0.1, they shrink to noise around zero and the
