@@ -273,7 +273,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         on with little noise of its own is pulled toward a larger weight. Where the
         classifiers abstain where unsure (``abstention_ > 0``) their agreement on the rows
         they keep is biased, and equal weights are used. "equal": all 1, the simple
-        average (the default before 0.3). An array: your own prior weights (for example
+        average (the default before this parameter). An array: your own prior weights (for example
         each base model's validation score), one positive number per classifier (shape
         (n_classifiers,)); only the ratios matter. The target used is
         ``shrinkage_target_``. On the accuracy benchmark "consensus" was higher than
