@@ -49,8 +49,10 @@ def moments(P: np.ndarray, outputs: int = 1, weight: np.ndarray | None = None) -
     use = observed & (others > 0)
     z = np.where(use, (total - x) / np.maximum(others, 1), 0.0)
     w = use * (1.0 if weight is None else weight[:, None, None])
-    out = np.stack([w, w * x, w * z, w * x * x, w * z * z, w * x * z]).sum(axis=1)
-    return out.reshape(_MOMENTS, -1)
+    wx, wz = w * x, w * z  # one product at a time: a few (n, m, K) arrays at most
+    sums = [w.sum(axis=0), wx.sum(axis=0), wz.sum(axis=0)]
+    sums += [(wx * x).sum(axis=0), (wz * z).sum(axis=0), (wx * z).sum(axis=0)]
+    return np.stack(sums).reshape(_MOMENTS, -1)
 
 
 def consensus_target(sums: np.ndarray, outputs: int = 1) -> np.ndarray:

@@ -170,7 +170,7 @@ class Data:
         weight = None if self.sample_weight is None else self.sample_weight[rows]
         return self.P[rows], weight
 
-    def consensus_moments(self, outputs: int, size: int = 65536) -> np.ndarray:
+    def consensus_moments(self, outputs: int, size: int = 16384) -> np.ndarray:
         """:func:`cfensemble._consensus.moments` of all rows, added over blocks of rows; an
         entry of label-free confidence 0 counts as missing (its value cannot matter)."""
         total = np.zeros((6, self.P.shape[1]))
