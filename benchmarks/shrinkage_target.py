@@ -20,7 +20,8 @@ proportional to ``t``; the library writes the same as the penalty
 
 Compared on the held-out rows (PR-AUC with tied scores averaged) with
 ``shrinkage_target="equal"`` (the default before the consensus target; the emulation with
-equal weights is a check, it must equal it) and ``aggregator_shrinkage=0``. ``--data
+equal weights is a check, it must equal it), ``aggregator_shrinkage=0``,
+``aggregator_shrinkage="auto"`` and LR stacking on column-mean-imputed ``P``. ``--data
 digits``: the ten digit-vs-rest problems of ``benchmarks/untuned.py`` (3 seeds, complete
 and 30 % missing at random, 5/20/50 % labels); ``--data benchmark``: the 8 data sets x 5
 repeats x m = 5/10/20 of ``benchmarks/accuracy.py`` (its splits, masks and 5/20 % label
@@ -51,6 +52,7 @@ import warnings
 import accuracy as acc
 import numpy as np
 import untuned
+from sklearn.linear_model import LogisticRegression
 
 from cfensemble import CFEnsembleClassifier
 from cfensemble._losses import class_weights
@@ -74,6 +76,8 @@ METHODS = {
     "ungated": "consensus^1/3 ungated",
     "library": 'default ("consensus")',
     "s0": "aggregator_shrinkage=0",
+    "auto": 'aggregator_shrinkage="auto"',
+    "lr": "LR stacking",
 }
 
 
@@ -129,6 +133,17 @@ def targeted(A_pool, y_semi, A_held, target) -> np.ndarray:
     return (A_held * t) @ w
 
 
+def lr_stacking(P_pool, y_semi, P_held) -> np.ndarray:
+    """``LR·imp`` of ``benchmarks/accuracy.py``: logistic regression on the labeled rows of
+    ``P`` with missing entries set to the pool's column means; held-out scores."""
+    fill = np.nanmean(P_pool, axis=0)
+    labeled = y_semi >= 0
+    lr = LogisticRegression(max_iter=5000).fit(
+        np.where(np.isnan(P_pool), fill, P_pool)[labeled], y_semi[labeled]
+    )
+    return lr.predict_proba(np.where(np.isnan(P_held), fill, P_held))[:, 1]
+
+
 def scores(P_pool, y_semi, P_held, y_held, seed) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -155,6 +170,9 @@ def scores(P_pool, y_semi, P_held, y_held, seed) -> dict:
             random_state=seed, aggregator_shrinkage=0.0, shrinkage_target="equal"
         )
         out["s0"] = s0.fit(P_pool, y_semi).predict_proba(P_held)[:, 1]
+        auto = CFEnsembleClassifier(random_state=seed, aggregator_shrinkage="auto")
+        out["auto"] = auto.fit(P_pool, y_semi).predict_proba(P_held)[:, 1]
+        out["lr"] = lr_stacking(P_pool, y_semi, P_held)
     return {k: tie_averaged_precision(y_held, v) for k, v in out.items()}
 
 
