@@ -230,7 +230,9 @@ def test_consensus_is_the_fit_with_its_target_given(missing_rate):
 
 
 def test_consensus_helps_where_the_classifiers_are_unequal():
-    """The generator's classifiers of quality 0.2 ... 0.9: equal weights are a poor centre."""
+    """The generator's classifiers of quality 0.2 ... 0.9, each with its own calibration
+    (spread): equal weights are a poor centre to shrink toward; the consensus target,
+    which scales by each classifier's spread, does better on the held-out rows."""
     from sklearn.metrics import average_precision_score
 
     P, y, y_semi = _problem(missing_rate=0.0, n=4000)
