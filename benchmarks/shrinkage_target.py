@@ -15,6 +15,12 @@ proportional to ``t``; the library writes the same as the penalty
   ``r / (sd (1 - r^2))`` raised to the power ``a`` (a < 1 tempers its spread), used only
   where the label-free abstention test found no abstention (``abstention_ ==
   0``), else equal; "consensus^1/3 ungated" uses it everywhere;
+* "separation^2": consensus^1/3 (gated) times a factor from the labels: each classifier's
+  standardized class separation ``d_u = (mean_pos - mean_neg) / pooled within-class sd``
+  on the labeled rows of ``A``, shrunk toward the classifiers' mean by the share of their
+  spread that sampling noise does not explain (James-Stein; the noise from the
+  covariance of the class means, to first order), relative to the mean, squared;
+  "separation^2 (>= 20)" uses it only where 20 or more positives are labeled;
 * the library's ``CFEnsembleClassifier(shrinkage_target="consensus")`` (consensus^1/3,
   gated), fitted as a user would.
 
@@ -74,6 +80,8 @@ METHODS = {
     "one_factor": "one-factor",
     **{f"c{_power(a)}": f"consensus^{_power(a)}" for a in EXPONENTS},
     "ungated": "consensus^1/3 ungated",
+    "separation": "separation^2",
+    "separation20": "separation^2 (>= 20)",
     "library": 'default ("consensus")',
     "s0": "aggregator_shrinkage=0",
     "auto": 'aggregator_shrinkage="auto"',
@@ -114,6 +122,29 @@ def consensus(P: np.ndarray) -> np.ndarray:
                 r = float(np.clip(np.corrcoef(x, z)[0, 1], 1e-3, 0.99))
                 target[u] = r / (x.std() * (1 - r * r))
     return target
+
+
+def separation(A: np.ndarray, y_semi: np.ndarray) -> np.ndarray:
+    """The label-based factor of "separation^2": ``(d̃_u / mean(d))**2``, ``d̃`` the
+    standardized class separations of the labeled rows of ``A`` shrunk toward their mean
+    by ``max(s^2 - noise, 0) / s^2`` (``s^2`` their spread, ``noise`` the spread sampling
+    alone gives equally good classifiers: ``trace(H V) / (m - 1)``, ``V`` the covariance
+    of the estimates, ``H`` the centring matrix). All 1 where it cannot be estimated."""
+    labeled = y_semi >= 0
+    a, y = A[labeled], y_semi[labeled]
+    groups = [a[y == 1], a[y == 0]]
+    if min(len(g) for g in groups) < 2:
+        return np.ones(A.shape[1])
+    centred = [g - g.mean(axis=0) for g in groups]
+    sd = np.sqrt(sum((e**2).sum(axis=0) for e in centred) / (len(a) - 2))
+    d = (groups[0].mean(axis=0) - groups[1].mean(axis=0)) / sd
+    if d.mean() <= 0:
+        return np.ones(A.shape[1])
+    V = sum(e.T @ e / (len(e) * (len(e) - 1)) for e in centred) / np.outer(sd, sd)
+    spread = d.var(ddof=1)
+    noise = (np.trace(V) - V.sum() / d.size) / (d.size - 1)
+    share = max(spread - noise, 0.0) / spread if spread > 0 else 0.0
+    return np.maximum(1 + share * (d / d.mean() - 1), 1e-3) ** 2
 
 
 def targeted(A_pool, y_semi, A_held, target) -> np.ndarray:
@@ -164,8 +195,13 @@ def scores(P_pool, y_semi, P_held, y_held, seed) -> dict:
                 targeted(A_pool, y_semi, A_held, raw**a) if clf.abstention_ == 0 else equal
             )
         out["ungated"] = targeted(A_pool, y_semi, A_held, raw ** (1 / 3))
+        gated = raw ** (1 / 3) if clf.abstention_ == 0 else np.ones(raw.size)
+        factor = separation(A_pool, y_semi)
+        out["separation"] = targeted(A_pool, y_semi, A_held, gated * factor)
         library = CFEnsembleClassifier(random_state=seed)  # shrinkage_target="consensus"
         out["library"] = library.fit(P_pool, y_semi).predict_proba(P_held)[:, 1]
+        enough = np.sum(y_semi == 1) >= 20
+        out["separation20"] = out["separation"] if enough else out["library"]
         s0 = CFEnsembleClassifier(
             random_state=seed, aggregator_shrinkage=0.0, shrinkage_target="equal"
         )
