@@ -128,23 +128,29 @@ def separation(A: np.ndarray, y_semi: np.ndarray) -> np.ndarray:
     """The label-based factor of "separation^2": ``(d̃_u / mean(d))**2``, ``d̃`` the
     standardized class separations of the labeled rows of ``A`` shrunk toward their mean
     by ``max(s^2 - noise, 0) / s^2`` (``s^2`` their spread, ``noise`` the spread sampling
-    alone gives equally good classifiers: ``trace(H V) / (m - 1)``, ``V`` the covariance
-    of the estimates, ``H`` the centring matrix). All 1 where it cannot be estimated."""
+    of the estimates, ``H`` the centring matrix). 1 for a column constant on the labeled
+    rows; all 1 where it cannot be estimated."""
     labeled = y_semi >= 0
     a, y = A[labeled], y_semi[labeled]
+    factor = np.ones(A.shape[1])
     groups = [a[y == 1], a[y == 0]]
     if min(len(g) for g in groups) < 2:
-        return np.ones(A.shape[1])
+        return factor
     centred = [g - g.mean(axis=0) for g in groups]
     sd = np.sqrt(sum((e**2).sum(axis=0) for e in centred) / (len(a) - 2))
-    d = (groups[0].mean(axis=0) - groups[1].mean(axis=0)) / sd
+    valid = sd > 1e-12
+    if valid.sum() < 2:
+        return factor
+    sd, centred = sd[valid], [e[:, valid] for e in centred]
+    d = (groups[0].mean(axis=0) - groups[1].mean(axis=0))[valid] / sd
     if d.mean() <= 0:
-        return np.ones(A.shape[1])
+        return factor
     V = sum(e.T @ e / (len(e) * (len(e) - 1)) for e in centred) / np.outer(sd, sd)
     spread = d.var(ddof=1)
     noise = (np.trace(V) - V.sum() / d.size) / (d.size - 1)
     share = max(spread - noise, 0.0) / spread if spread > 0 else 0.0
-    return np.maximum(1 + share * (d / d.mean() - 1), 1e-3) ** 2
+    factor[valid] = np.maximum(1 + share * (d / d.mean() - 1), 1e-3) ** 2
+    return factor
 
 
 def targeted(A_pool, y_semi, A_held, target) -> np.ndarray:
