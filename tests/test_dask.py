@@ -125,17 +125,22 @@ def test_shrinkage_is_chosen_as_in_memory(problem):
     np.testing.assert_allclose(transduction, ref.transduction_, rtol=0, atol=1e-8)
 
 
-def test_consensus_target_is_the_in_memory_one(problem):
-    """shrinkage_target="consensus" adds the chunks' moments: the target and the fit as in
-    memory, with sample weights (rows of weight 0 count for nothing in both)."""
+@pytest.mark.parametrize("target", ["consensus", "separation"])
+def test_consensus_target_is_the_in_memory_one(problem, target):
+    """shrinkage_target="consensus" adds the chunks' moments ("separation" also uses the
+    gathered labeled rows): the target and the fit as in memory, with sample weights (rows
+    of weight 0 count for nothing in both)."""
     P, y = problem
     P, y = P[:3000], y[:3000]
     weights = np.random.default_rng(1).integers(0, 3, size=y.size).astype(float)
-    ref = CFEnsembleClassifier(random_state=0, shrinkage_target="consensus")
+    ref = CFEnsembleClassifier(random_state=0, shrinkage_target=target)
     ref.fit(P, y, sample_weight=weights)
     assert not np.allclose(ref.shrinkage_target_, 1.0)
+    if target == "separation":
+        consensus = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=weights)
+        assert not np.allclose(ref.shrinkage_target_, consensus.shrinkage_target_)
     with dask.config.set(scheduler="threads"):
-        clf = DaskCFEnsembleClassifier(random_state=0, shrinkage_target="consensus")
+        clf = DaskCFEnsembleClassifier(random_state=0, shrinkage_target=target)
         clf.fit(_chunked(P, 3), y, sample_weight=weights)
         transduction = clf.transduction_.compute()
     np.testing.assert_allclose(clf.shrinkage_target_, ref.shrinkage_target_, rtol=1e-12)

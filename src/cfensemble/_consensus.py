@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 
 CONSENSUS_EXPONENT = 1.0 / 3.0
+SEPARATION_EXPONENT = 2.0
+SEPARATION_MIN_LABELED = 20  # labeled rows of the class, at least
 _MOMENTS = 6  # count, sum x, sum z, sum x^2, sum z^2, sum x z
 
 
@@ -90,3 +92,75 @@ def check_target(target, n_columns: int, outputs: int = 1) -> np.ndarray:
     t = np.repeat(t, k) if t.size == m and k > 1 else t
     t = t.reshape(-1, k)
     return (t / t.mean(axis=0)).reshape(-1)
+
+
+def separation_factor(
+    P0: np.ndarray,
+    observed: np.ndarray,
+    y: np.ndarray,
+    outputs: int = 1,
+    weight: np.ndarray | None = None,
+) -> np.ndarray:
+    """What the labeled rows add to the consensus (``shrinkage_target="separation"``): per
+    column, its class separation relative to the other classifiers', shrunk by how much
+    of their spread is sampling noise.
+
+    For the column of classifier ``u`` and class ``k`` (the positive class for two
+    classes), on the labeled rows where ``u`` predicts: ``d_u = (mean over the rows of
+    class k - mean over the other rows) / pooled within-class sd`` (a row counted
+    ``weight`` times). Sampling noise alone spreads the ``d_u`` of equally good
+    classifiers by ``trace(H V) / (m - 1)``, ``V`` the covariance of the estimates (from
+    the within-class covariances of the columns, to first order) and ``H`` the centring
+    matrix; the part of their observed spread ``s^2`` above it is real. So each ``d_u``
+    is shrunk toward their mean ``d̄`` by the share ``max(s^2 - noise, 0) / s^2``
+    (James-Stein), and the factor is ``(d̃_u / d̄) ** SEPARATION_EXPONENT`` (floored at
+    1e-3): 1 everywhere for classifiers the labels cannot tell apart.
+
+    ``P0`` (n_L, m K) holds the labeled rows with missing entries 0, ``observed`` their
+    mask, ``y`` their class indices. A class with fewer than ``SEPARATION_MIN_LABELED``
+    labeled rows (weighted) in it or outside it, fewer than 2 columns with 2 labeled rows
+    on either side, or a mean separation <= 0 gets factor 1; so does a column constant on
+    the labeled rows. Returns the factor, shape (m K,).
+    """
+    k = max(outputs, 1)
+    n_columns = P0.shape[1]
+    factor = np.ones(n_columns)
+    w = np.ones(P0.shape[0]) if weight is None else np.asarray(weight, dtype=np.float64)
+    for c in range(k):
+        inside = y == (1 if k == 1 else c)
+        if min(w[inside].sum(), w[~inside].sum()) < SEPARATION_MIN_LABELED:
+            continue
+        columns = np.arange(c, n_columns, k)
+        x, seen = P0[:, columns], observed[:, columns]
+        count, mean, centred, squares = [], [], [], []
+        for group in (inside, ~inside):
+            wg = np.where(seen & group[:, None], w[:, None], 0.0)
+            n = wg.sum(axis=0)
+            mu = (wg * x).sum(axis=0) / np.maximum(n, 1e-300)
+            e = np.where(wg > 0, x - mu, 0.0)
+            count.append(n)
+            mean.append(mu)
+            centred.append(e)
+            squares.append((wg * e * e).sum(axis=0))
+        n_in, n_out = count
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sd = np.sqrt((squares[0] + squares[1]) / (n_in + n_out - 2))
+        valid = (n_in >= 2) & (n_out >= 2) & (sd > 1e-12)
+        if valid.sum() < 2:
+            continue
+        d = (mean[0] - mean[1])[valid] / sd[valid]
+        if d.mean() <= 0:
+            continue
+        # the covariance of each side's estimated means: sum_i w_i e_iu e_iv / (n_u n_v),
+        # times n / (n - 1) for the centring
+        V = np.zeros((d.size, d.size))
+        for e, n in zip(centred, count, strict=True):
+            e = e[:, valid] * np.sqrt(w)[:, None] / np.sqrt(n[valid] * (n[valid] - 1))
+            V += e.T @ e
+        V /= np.outer(sd[valid], sd[valid])
+        spread = d.var(ddof=1)
+        noise = (np.trace(V) - V.sum() / d.size) / (d.size - 1)
+        share = max(spread - noise, 0.0) / spread if spread > 0 else 0.0
+        relative = 1.0 + share * (d / d.mean() - 1.0)
+        factor[columns[valid]] = np.maximum(relative, 1e-3) ** SEPARATION_EXPONENT
+    return factor

@@ -23,7 +23,7 @@ from . import _als
 from ._abstention import SAMPLE as ABSTENTION_SAMPLE
 from ._abstention import choose_abstention
 from ._abstention import statistics_from as abstention_statistics_from
-from ._consensus import check_target, consensus_target
+from ._consensus import check_target, consensus_target, separation_factor
 from ._fill import fit_fill_map, leave_one_out
 from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
 from ._losses import class_weights, logits
@@ -263,7 +263,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``solver="torch"``, the ``"gd"`` step, the mean aggregator) or a class has fewer
         than 2 labeled rows, "auto" is 0.1. The value used is ``aggregator_shrinkage_``,
         the scores ``shrinkage_cv_``.
-    shrinkage_target : "consensus", "equal" or array-like, default="consensus"
+    shrinkage_target : "consensus", "separation", "equal" or array-like, default="consensus"
         What ``aggregator_shrinkage`` pulls the weights toward: weights proportional to a
         target ``t``, the penalty being ``aggregator_shrinkage / 2 * |w/t - mean(w/t)|^2``.
         "consensus": a label-free target from ``P`` alone (all its rows, labeled or not):
@@ -272,7 +272,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         root (:mod:`cfensemble._consensus`); a classifier that tracks what the others agree
         on with little noise of its own is pulled toward a larger weight. Where the
         classifiers abstain where unsure (``abstention_ > 0``) their agreement on the rows
-        they keep is biased, and equal weights are used. "equal": all 1, the simple
+        they keep is biased, and equal weights are used. "separation": the consensus
+        target times what the labels add: each classifier's class separation on the
+        labeled rows relative to the others', shrunk toward theirs by the share of its
+        spread that sampling noise explains, squared
+        (:func:`cfensemble._consensus.separation_factor`); the consensus alone while a
+        class has fewer than 20 labeled rows. "equal": all 1, the simple
         average (the default before this parameter). An array: your own prior weights (for example
         each base model's validation score), one positive number per classifier (shape
         (n_classifiers,)); only the ratios matter. The target used is
@@ -504,7 +509,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "aggregator_lr": [Interval(Real, 0, None, closed="neither")],
         "aggregator_l2": [Interval(Real, 0, None, closed="left")],
         "aggregator_shrinkage": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
-        "shrinkage_target": [StrOptions({"equal", "consensus"}), "array-like"],
+        "shrinkage_target": [StrOptions({"equal", "consensus", "separation"}), "array-like"],
         "aggregator_positive": ["boolean"],
         "confidence": [StrOptions({"uniform", "certainty"}), callable, "array-like"],
         "use_label_aware_confidence": ["boolean"],
@@ -951,8 +956,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             if beta:
                 changes["abstention"] = self.abstention_ = beta
                 if _is_consensus(self.shrinkage_target):  # biased where they abstain
-                    changes["shrinkage_target"] = None
                     self.shrinkage_target_ = np.ones(data.shape[1])
+                    if self.shrinkage_target == "separation":
+                        self.shrinkage_target_ = _normalised(self._separation(data, k), k)
+                    changes["shrinkage_target"] = (
+                        None if np.all(self.shrinkage_target_ == 1.0) else self.shrinkage_target_
+                    )
         if changes:
             objective = replace(objective, **changes)
             if data.labeled.size:
@@ -971,14 +980,25 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.shrinkage_target_ = np.ones(n_columns)
         target = self.shrinkage_target
         if _is_consensus(target):
-            if not objective.train_aggregator or objective.abstention > 0:
+            if not objective.train_aggregator:
                 return objective
-            self.shrinkage_target_ = consensus_target(data.consensus_moments(k), k)
+            if objective.abstention == 0:
+                self.shrinkage_target_ = consensus_target(data.consensus_moments(k), k)
+            if target == "separation":
+                self.shrinkage_target_ = _normalised(
+                    self.shrinkage_target_ * self._separation(data, k), k
+                )
         elif not isinstance(target, str):
             self.shrinkage_target_ = check_target(target, n_columns, k)
         if np.all(self.shrinkage_target_ == 1.0):
             return objective
         return replace(objective, shrinkage_target=self.shrinkage_target_)
+
+    def _separation(self, data, k: int) -> np.ndarray:
+        """:func:`cfensemble._consensus.separation_factor` of the fit's labeled rows."""
+        P0, observed = data.labeled_rows()
+        weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
+        return separation_factor(P0, observed, data.y_labeled, k, weight)
 
     def _resolve_shrinkage(self, data, objective: Objective, result) -> Objective:
         """Set ``aggregator_shrinkage_`` (and ``shrinkage_cv_``): for "auto", each of
@@ -1678,7 +1698,15 @@ def _label_folds(y: np.ndarray, outputs: int) -> list | None:
 
 
 def _is_consensus(target) -> bool:
-    return isinstance(target, str) and target == "consensus"
+    """A target that starts from the label-free consensus ("consensus", "separation")."""
+    return isinstance(target, str) and target in ("consensus", "separation")
+
+
+def _normalised(target: np.ndarray, k: int) -> np.ndarray:
+    """``target`` floored at 1e-3 of its largest and scaled to mean 1, within each class."""
+    t = target.reshape(-1, max(k, 1))
+    t = np.maximum(t, 1e-3 * t.max(axis=0))
+    return (t / t.mean(axis=0)).reshape(-1)
 
 
 def _rows(weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
