@@ -13,8 +13,8 @@ labels, mask), 5 %, 20 % and 50 % of the pool labeled (at least 2 per class), co
 
 Methods: the mean of the available predictions, LR stacking on column-mean-imputed ``P``,
 the default ``CFEnsembleClassifier``, and the variants given with ``--variant
-name='{json params}'`` (by default ``shrinkage_target="equal"``, the default before the
-consensus target, ``aggregator_shrinkage="auto"`` and 0).
+name='{json params}'`` (by default ``shrinkage_target="equal"`` and ``"consensus"``, the
+defaults before the separation target, ``aggregator_shrinkage="auto"`` and 0).
 
 Written to ``results/untuned.md`` (and ``.json``). Usage::
 
@@ -45,6 +45,7 @@ REGIMES = {"complete": 0.0, "mcar 30%": 0.3}
 TIE = 0.002
 DEFAULT_VARIANTS = {
     "equal": {"shrinkage_target": "equal"},
+    "consensus": {"shrinkage_target": "consensus"},
     "auto": {"aggregator_shrinkage": "auto"},
     "s0": {"aggregator_shrinkage": 0.0},
 }

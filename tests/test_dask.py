@@ -137,7 +137,8 @@ def test_consensus_target_is_the_in_memory_one(problem, target):
     ref.fit(P, y, sample_weight=weights)
     assert not np.allclose(ref.shrinkage_target_, 1.0)
     if target == "separation":
-        consensus = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=weights)
+        consensus = CFEnsembleClassifier(random_state=0, shrinkage_target="consensus")
+        consensus.fit(P, y, sample_weight=weights)
         assert not np.allclose(ref.shrinkage_target_, consensus.shrinkage_target_)
     with dask.config.set(scheduler="threads"):
         clf = DaskCFEnsembleClassifier(random_state=0, shrinkage_target=target)

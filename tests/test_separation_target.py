@@ -146,9 +146,9 @@ def test_the_fit_uses_consensus_times_the_factor(missing_rate):
     np.testing.assert_allclose(clf.shrinkage_target_, expected, rtol=1e-12)
     given = _fit(P, y_semi, shrinkage_target=expected)
     np.testing.assert_allclose(given.coef_, clf.coef_, rtol=1e-10)
-    # with abstention given, the consensus part is equal and the factor remains
+    # with abstention given, equal (as "consensus": biased on the rows they keep)
     abstaining = _fit(P, y_semi, shrinkage_target="separation", abstention=0.5)
-    np.testing.assert_allclose(abstaining.shrinkage_target_, _normalised(factor), rtol=1e-12)
+    np.testing.assert_array_equal(abstaining.shrinkage_target_, 1.0)
 
 
 def test_separation_is_consensus_with_few_labels():

@@ -8,6 +8,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble._consensus import consensus_target, moments, separation_factor
 from cfensemble._estimator import AUTO_SHRINKAGES, SHRINKAGE_FALLBACK
 from cfensemble.io import load_model, save_model
 
@@ -39,18 +40,20 @@ def _slow_cv_means(A, y_semi, sample_weight=None, target="consensus"):
     (``aggregator_input="observed"`` reads ``A`` itself), so fitting on ``A`` with one
     fold's labels hidden is the fold's aggregator; its transductive probabilities of the
     hidden rows are scored by PR-AUC. ``target``: the fit's shrinkage target (its
-    consensus of ``P``; computed from a filled-in ``A`` it would differ)."""
+    consensus of ``P``; computed from a filled-in ``A`` it would differ), or a function of
+    a fold's training rows (among the labeled rows) that gives the fold's target."""
     labeled = np.flatnonzero(y_semi >= 0)
     y_lab = y_semi[labeled]
     folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(labeled, y_lab))
     means = []
     for shrinkage in AUTO_SHRINKAGES:
         scores = []
-        for _, held in folds:
+        for train, held in folds:
             y_cv = y_semi.copy()
             y_cv[labeled[held]] = -1
+            fold = target(train) if callable(target) else target
             est = _fit(
-                A, y_cv, sample_weight, aggregator_shrinkage=shrinkage, shrinkage_target=target
+                A, y_cv, sample_weight, aggregator_shrinkage=shrinkage, shrinkage_target=fold
             )
             w = None if sample_weight is None else sample_weight[labeled[held]]
             scores.append(
@@ -66,7 +69,8 @@ def _slow_cv_means(A, y_semi, sample_weight=None, target="consensus"):
 def test_the_choice_equals_a_fit_with_the_chosen_value(missing_rate):
     P, _, y_semi = _problem(UNEQUAL, missing_rate)
     auto = _fit(P, y_semi, aggregator_shrinkage="auto")
-    assert auto.aggregator_shrinkage_ == 0.0  # unequal classifiers: no pull to equal weights
+    # unequal classifiers: little or no pull (the target already tells them apart)
+    assert auto.aggregator_shrinkage_ in (0.0, 0.01)
     fixed = _fit(P, y_semi, aggregator_shrinkage=auto.aggregator_shrinkage_)
     np.testing.assert_array_equal(auto.coef_, fixed.coef_)
     np.testing.assert_array_equal(auto.predict_proba(P), fixed.predict_proba(P))
@@ -75,7 +79,7 @@ def test_the_choice_equals_a_fit_with_the_chosen_value(missing_rate):
 
 def test_the_scores_match_the_cross_validation_written_out():
     P, _, y_semi = _problem(UNEQUAL, missing_rate=0.3)
-    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    auto = _fit(P, y_semi, aggregator_shrinkage="auto", shrinkage_target="consensus")
     A = auto.impute(P)  # the aggregator input of every row (label-free factors)
     assert auto.shrinkage_cv_["candidates"] == list(AUTO_SHRINKAGES)
     np.testing.assert_allclose(
@@ -85,12 +89,41 @@ def test_the_scores_match_the_cross_validation_written_out():
     )
 
 
+def test_separation_folds_take_their_factor_from_their_own_training_rows():
+    """With shrinkage_target="separation" (the default) each fold's target is the
+    consensus of P times the separation factor of the fold's training rows only: the
+    held-out fold's labels do not reach its target."""
+    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.3, n=2000)
+    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    labeled = np.flatnonzero(y_semi >= 0)
+    consensus = consensus_target(moments(P))
+
+    def fold_target(train):
+        rows = P[labeled[train]]
+        t = consensus * separation_factor(
+            np.nan_to_num(rows), ~np.isnan(rows), y_semi[labeled[train]]
+        )
+        t = np.maximum(t, 1e-3 * t.max())
+        return t / t.mean()
+
+    full = fold_target(np.arange(labeled.size))
+    np.testing.assert_allclose(auto.shrinkage_target_, full, rtol=1e-12)
+    assert not np.allclose(fold_target(np.arange(0, labeled.size, 2)), full)
+    np.testing.assert_allclose(
+        auto.shrinkage_cv_["mean_pr_auc"],
+        _slow_cv_means(auto.impute(P), y_semi, target=fold_target),
+        atol=1e-9,
+    )
+
+
 def test_sample_weights_enter_the_class_weights_and_the_score():
     P, _, y_semi = _problem(UNEQUAL, missing_rate=0.0, n=800)
     weight = np.random.default_rng(1).integers(1, 4, P.shape[0]).astype(float)
-    auto = _fit(P, y_semi, weight, aggregator_shrinkage="auto")
+    auto = _fit(P, y_semi, weight, aggregator_shrinkage="auto", shrinkage_target="consensus")
     np.testing.assert_allclose(
-        auto.shrinkage_cv_["mean_pr_auc"], _slow_cv_means(P, y_semi, weight), atol=1e-9
+        auto.shrinkage_cv_["mean_pr_auc"],
+        _slow_cv_means(P, y_semi, weight, target=auto.shrinkage_target_),
+        atol=1e-9,
     )
 
 

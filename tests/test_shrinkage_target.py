@@ -199,7 +199,7 @@ def test_the_gradient_step_follows_the_penalty_gradient():
     np.testing.assert_allclose(difference, expected, atol=1e-12)
 
 
-def test_an_all_ones_array_is_equal_and_consensus_is_the_default():
+def test_an_all_ones_array_is_equal_and_separation_is_the_default():
     P, _, y_semi = _problem()
     equal = _fit(P, y_semi, shrinkage_target="equal")
     np.testing.assert_array_equal(equal.shrinkage_target_, np.ones(P.shape[1]))
@@ -207,9 +207,9 @@ def test_an_all_ones_array_is_equal_and_consensus_is_the_default():
         clf = _fit(P, y_semi, shrinkage_target=target)
         np.testing.assert_array_equal(clf.predict_proba(P), equal.predict_proba(P))
     default = _fit(P, y_semi)
-    assert CFEnsembleClassifier().shrinkage_target == "consensus"
+    assert CFEnsembleClassifier().shrinkage_target == "separation"
     np.testing.assert_array_equal(
-        default.predict_proba(P), _fit(P, y_semi, shrinkage_target="consensus").predict_proba(P)
+        default.predict_proba(P), _fit(P, y_semi, shrinkage_target="separation").predict_proba(P)
     )
     assert not np.allclose(default.predict_proba(P), equal.predict_proba(P))
 

@@ -263,7 +263,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``solver="torch"``, the ``"gd"`` step, the mean aggregator) or a class has fewer
         than 2 labeled rows, "auto" is 0.1. The value used is ``aggregator_shrinkage_``,
         the scores ``shrinkage_cv_``.
-    shrinkage_target : "consensus", "separation", "equal" or array-like, default="consensus"
+    shrinkage_target : "separation", "consensus", "equal" or array-like, default="separation"
         What ``aggregator_shrinkage`` pulls the weights toward: weights proportional to a
         target ``t``, the penalty being ``aggregator_shrinkage / 2 * |w/t - mean(w/t)|^2``.
         "consensus": a label-free target from ``P`` alone (all its rows, labeled or not):
@@ -272,18 +272,22 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         root (:mod:`cfensemble._consensus`); a classifier that tracks what the others agree
         on with little noise of its own is pulled toward a larger weight. Where the
         classifiers abstain where unsure (``abstention_ > 0``) their agreement on the rows
-        they keep is biased, and equal weights are used. "separation": the consensus
-        target times what the labels add: each classifier's class separation on the
-        labeled rows relative to the others', shrunk toward theirs by the share of its
+        they keep is biased, and equal weights are used. "separation" (the default): the
+        consensus target times what the labels add: each classifier's class separation on
+        the labeled rows relative to the others', shrunk toward theirs by the share of its
         spread that sampling noise explains, squared
         (:func:`cfensemble._consensus.separation_factor`); the consensus alone while a
-        class has fewer than 20 labeled rows. "equal": all 1, the simple
-        average (the default before this parameter). An array: your own prior weights (for example
-        each base model's validation score), one positive number per classifier (shape
+        class has fewer than 20 labeled rows (or fewer than 20 outside it), equal weights
+        where the classifiers abstain (their separation on the rows they keep is biased
+        too). "equal": all 1, the simple average (the
+        default before this parameter). An array: your own prior weights (for example each
+        base model's validation score), one positive number per classifier (shape
         (n_classifiers,)); only the ratios matter. The target used is
         ``shrinkage_target_``. On the accuracy benchmark "consensus" was higher than
-        "equal" on average in every regime but one (level) and on data with base models of
-        clearly different quality by 0.003 PR-AUC (``benchmarks/shrinkage_target.py``).
+        "equal" on average in every regime but one (level), and "separation" higher than
+        "consensus" in every regime (+0.0001 to +0.0009 per run;
+        ``benchmarks/results/accuracy_separation.md``); on base models of clearly
+        different quality the gains are larger (``benchmarks/shrinkage_target.py``).
     aggregator_positive : bool, default=True
         Constrain the aggregator weights to ``w >= 0`` (non-negative stacking): a base
         classifier can be ignored but never counted against, so the ensemble cannot invert
@@ -560,7 +564,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         aggregator_lr=0.01,
         aggregator_l2=1e-3,
         aggregator_shrinkage=0.1,
-        shrinkage_target="consensus",
+        shrinkage_target="separation",
         aggregator_positive=True,
         confidence="uniform",
         use_label_aware_confidence=False,
@@ -956,12 +960,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             if beta:
                 changes["abstention"] = self.abstention_ = beta
                 if _is_consensus(self.shrinkage_target):  # biased where they abstain
+                    changes["shrinkage_target"] = None
                     self.shrinkage_target_ = np.ones(data.shape[1])
-                    if self.shrinkage_target == "separation":
-                        self.shrinkage_target_ = _normalised(self._separation(data, k), k)
-                    changes["shrinkage_target"] = (
-                        None if np.all(self.shrinkage_target_ == 1.0) else self.shrinkage_target_
-                    )
         if changes:
             objective = replace(objective, **changes)
             if data.labeled.size:
@@ -974,31 +974,36 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def _with_shrinkage_target(self, data, objective: Objective) -> Objective:
         """Set ``shrinkage_target_`` and return the objective with the target (None for
         equal weights): a user's array as given, "consensus" from the moments of all the
-        fit's rows (:mod:`cfensemble._consensus`), equal where the classifiers are known to
-        abstain (``abstention`` > 0 given) or nothing is trained."""
+        fit's rows (:mod:`cfensemble._consensus`), "separation" that times the factor of
+        the labeled rows, equal where the classifiers are known to abstain (``abstention``
+        > 0 given) or nothing is trained."""
         n_columns, k = data.shape[1], objective.outputs
         self.shrinkage_target_ = np.ones(n_columns)
         target = self.shrinkage_target
         if _is_consensus(target):
-            if not objective.train_aggregator:
+            if not objective.train_aggregator or objective.abstention > 0:
                 return objective
-            if objective.abstention == 0:
-                self.shrinkage_target_ = consensus_target(data.consensus_moments(k), k)
-            if target == "separation":
-                self.shrinkage_target_ = _normalised(
-                    self.shrinkage_target_ * self._separation(data, k), k
-                )
+            self._label_free_target = consensus_target(data.consensus_moments(k), k)
+            self.shrinkage_target_ = self._target_of(data, k)
         elif not isinstance(target, str):
             self.shrinkage_target_ = check_target(target, n_columns, k)
         if np.all(self.shrinkage_target_ == 1.0):
             return objective
         return replace(objective, shrinkage_target=self.shrinkage_target_)
 
-    def _separation(self, data, k: int) -> np.ndarray:
-        """:func:`cfensemble._consensus.separation_factor` of the fit's labeled rows."""
+    def _target_of(self, data, k: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """The "consensus" or "separation" target: the label-free consensus times, for
+        "separation", :func:`cfensemble._consensus.separation_factor` of the labeled rows
+        (``rows`` of them: a cross-validation fold's; None: all)."""
+        if not _is_separation(self.shrinkage_target):
+            return self._label_free_target
         P0, observed = data.labeled_rows()
+        y = data.y_labeled
         weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
-        return separation_factor(P0, observed, data.y_labeled, k, weight)
+        if rows is not None:
+            P0, observed, y, weight = P0[rows], observed[rows], y[rows], _rows(weight, rows)
+        factor = separation_factor(P0, observed, y, k, weight)
+        return _normalised(self._label_free_target * factor, k)
 
     def _resolve_shrinkage(self, data, objective: Objective, result) -> Objective:
         """Set ``aggregator_shrinkage_`` (and ``shrinkage_cv_``): for "auto", each of
@@ -1022,6 +1027,13 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ):
             return objective
         weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
+
+        def fold_target(train: np.ndarray) -> np.ndarray | None:
+            if not _is_separation(self.shrinkage_target) or objective.shrinkage_target is None:
+                return objective.weight_target  # the same for every fold (equal: None)
+            t = self._target_of(data, objective.outputs, train)
+            return replace(objective, shrinkage_target=None if np.all(t == 1) else t).weight_target
+
         means = _cross_validated_shrinkage(
             _als.labeled_input(data, state, objective),
             data.y_labeled,
@@ -1030,6 +1042,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             objective,
             data.shape[1],
             self.use_class_weights,
+            fold_target,
         )
         if means is None:
             return objective
@@ -1639,7 +1652,7 @@ def _pr_auc(y: np.ndarray, proba: np.ndarray, sample_weight=None) -> float:
 
 
 def _cross_validated_shrinkage(
-    A, y, kappa, weight, objective: Objective, m: int, use_class_weights: bool
+    A, y, kappa, weight, objective: Objective, m: int, use_class_weights: bool, fold_target
 ):
     """Mean PR-AUC of the aggregator with each of ``AUTO_SHRINKAGES``, by stratified
     cross-validation on the labeled rows: aggregator input ``A``, classes ``y``, the fit's
@@ -1649,17 +1662,20 @@ def _cross_validated_shrinkage(
     rows: class weights from their class counts (times the rows' sample weights and
     costs, the rest of ``kappa``), the aggregator solved from the equal weights; one whose
     weights all come out 0 scores as the mean aggregator (the fit's mean fallback). The
-    held-out fold is scored with its sample weights."""
+    held-out fold is scored with its sample weights. ``fold_target(train)`` is the
+    shrinkage target (per aggregator weight) of a fold: for "separation" its factor comes
+    from the fold's training rows only, as the fit's comes from its labeled rows."""
     k = objective.outputs
     folds = _label_folds(y, k)
     if folds is None:
         return None
     start = _als.initial_weights(m, objective.aggregator_input, k)
     rest = kappa / class_weights(y, use_class_weights, weight)  # sample weights x costs
+    targets = [fold_target(train) for train, _ in folds]
     means = []
     for shrinkage in AUTO_SHRINKAGES:
         scores = []
-        for train, held in folds:
+        for (train, held), target in zip(folds, targets, strict=True):
             w, b = solve_aggregator(
                 A[train],
                 y[train],
@@ -1672,7 +1688,7 @@ def _cross_validated_shrinkage(
                 shrinkage=shrinkage,
                 groups=objective.groups,
                 outputs=k,
-                target=objective.weight_target,
+                target=target,
             )
             if np.any(w):
                 z = logits(A[held], w, b, k)
@@ -1700,6 +1716,10 @@ def _label_folds(y: np.ndarray, outputs: int) -> list | None:
 def _is_consensus(target) -> bool:
     """A target that starts from the label-free consensus ("consensus", "separation")."""
     return isinstance(target, str) and target in ("consensus", "separation")
+
+
+def _is_separation(target) -> bool:
+    return isinstance(target, str) and target == "separation"
 
 
 def _normalised(target: np.ndarray, k: int) -> np.ndarray:
