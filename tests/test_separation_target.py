@@ -178,7 +178,7 @@ def test_separation_helps_where_the_classifiers_are_unequal():
     assert scores["separation"] > scores["consensus"] + 0.01
 
 
-def test_three_classes_have_a_factor_per_class():
+def test_three_classes_have_a_factor_per_class_which_the_estimator_leaves_out():
     P, y = make_ensemble_problem(
         1500, 5, n_classes=3, random_state=0, base_quality=np.linspace(0.3, 0.9, 5)
     )
@@ -196,8 +196,8 @@ def test_three_classes_have_a_factor_per_class():
             (y_semi[labeled] == c).astype(int),
         )
         np.testing.assert_allclose(factor[c::3], one_vs_rest, rtol=1e-12)
-    expected = (consensus_target(moments(flat, 3), 3) * factor).reshape(5, 3)
-    expected = np.maximum(expected, 1e-3 * expected.max(axis=0))
+    assert np.ptp(factor) > 0.1
+    # the estimator keeps the consensus for K >= 3 classes (the factor did not pay there)
     np.testing.assert_allclose(
-        clf.shrinkage_target_, (expected / expected.mean(axis=0)).reshape(-1), rtol=1e-12
+        clf.shrinkage_target_, consensus_target(moments(flat, 3), 3), rtol=1e-12
     )
