@@ -1006,6 +1006,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         if rows is not None:
             P0, observed, y, weight = P0[rows], observed[rows], y[rows], _rows(weight, rows)
         factor = separation_factor(P0, observed, y, k, weight)
+        if np.all(factor == 1.0):  # too few labels, or none told apart: exactly consensus
+            return self._label_free_target
         return _normalised(self._label_free_target * factor, k)
 
     def _resolve_shrinkage(self, data, objective: Objective, result) -> Objective:
