@@ -72,8 +72,15 @@ def consensus_target(sums: np.ndarray, outputs: int = 1) -> np.ndarray:
     raw = raw.reshape(-1, k)
     largest = raw.max(axis=0)
     raw = np.where(largest > 0, np.maximum(raw, 1e-3 * largest), 1.0)  # none valid: equal
-    target = raw**CONSENSUS_EXPONENT
-    return (target / target.mean(axis=0)).reshape(-1)
+    return normalised(raw**CONSENSUS_EXPONENT, k)
+
+
+def normalised(target: np.ndarray, outputs: int = 1) -> np.ndarray:
+    """``target`` (per column, m K; or (m, K)) floored at 1e-3 of its largest and scaled
+    to mean 1, within each class; shape (m K,)."""
+    t = np.asarray(target, dtype=np.float64).reshape(-1, max(outputs, 1))
+    t = np.maximum(t, 1e-3 * t.max(axis=0))
+    return (t / t.mean(axis=0)).reshape(-1)
 
 
 def check_target(target, n_columns: int, outputs: int = 1) -> np.ndarray:

@@ -23,7 +23,7 @@ from . import _als
 from ._abstention import SAMPLE as ABSTENTION_SAMPLE
 from ._abstention import choose_abstention
 from ._abstention import statistics_from as abstention_statistics_from
-from ._consensus import check_target, consensus_target, separation_factor
+from ._consensus import check_target, consensus_target, normalised, separation_factor
 from ._fill import fit_fill_map, leave_one_out
 from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
 from ._losses import class_weights, logits
@@ -1008,7 +1008,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         factor = separation_factor(P0, observed, y, k, weight)
         if np.all(factor == 1.0):  # too few labels, or none told apart: exactly consensus
             return self._label_free_target
-        return _normalised(self._label_free_target * factor, k)
+        return normalised(self._label_free_target * factor, k)
 
     def _resolve_shrinkage(self, data, objective: Objective, result) -> Objective:
         """Set ``aggregator_shrinkage_`` (and ``shrinkage_cv_``): for "auto", each of
@@ -1725,13 +1725,6 @@ def _is_consensus(target) -> bool:
 
 def _is_separation(target) -> bool:
     return isinstance(target, str) and target == "separation"
-
-
-def _normalised(target: np.ndarray, k: int) -> np.ndarray:
-    """``target`` floored at 1e-3 of its largest and scaled to mean 1, within each class."""
-    t = target.reshape(-1, max(k, 1))
-    t = np.maximum(t, 1e-3 * t.max(axis=0))
-    return (t / t.mean(axis=0)).reshape(-1)
 
 
 def _rows(weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
