@@ -1,8 +1,10 @@
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import settings
 
-from cfensemble import make_ensemble_problem
+from cfensemble import CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._problem import reconstruct
 
 # The property tests draw the same examples on every run and machine, so the default run
@@ -56,3 +58,27 @@ def through_fold_in(clf, classes_shape=None):
         return reconstruct(Y, clf.classifier_factors_, clf.classifier_bias_, c)
 
     return reconstruct_without
+
+
+UNEQUAL = np.linspace(0.2, 0.9, 6)  # classifiers of clearly different quality
+
+
+def labeled_problem(quality=UNEQUAL, missing_rate=0.3, n=1500, seed=1):
+    """``make_ensemble_problem`` with 10 % positives and one classifier per ``quality``;
+    returns ``(P, y_true, y_train)``, about 30 % of the rows labeled in ``y_train``."""
+    P, y = make_ensemble_problem(
+        n,
+        len(quality),
+        positive_rate=0.1,
+        base_quality=np.asarray(quality),
+        missing_rate=missing_rate,
+        random_state=seed,
+    )
+    return P, y, np.where(np.random.default_rng(0).random(n) < 0.3, y, -1)
+
+
+def quiet_fit(P, y, sample_weight=None, **params):
+    """``CFEnsembleClassifier(random_state=0, **params).fit``, its warnings silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CFEnsembleClassifier(random_state=0, **params).fit(P, y, sample_weight)

@@ -2,13 +2,12 @@
 rows, each classifier's class separation relative to the others', shrunk by how much of
 their spread sampling noise explains (:func:`cfensemble._consensus.separation_factor`)."""
 
-import warnings
-
 import numpy as np
 import pytest
+from conftest import quiet_fit
 from scipy.special import expit
 
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import make_ensemble_problem
 from cfensemble._consensus import (
     SEPARATION_EXPONENT,
     SEPARATION_MIN_LABELED,
@@ -120,12 +119,6 @@ def test_too_few_labeled_rows_of_a_class_give_factor_one():
     assert np.ptp(separation_factor(P0[keep], observed[keep], y[keep])) > 0
 
 
-def _fit(P, y, **params):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return CFEnsembleClassifier(random_state=0, **params).fit(P, y)
-
-
 def _normalised(t):
     t = np.maximum(t, 1e-3 * t.max())
     return t / t.mean()
@@ -138,16 +131,16 @@ def test_the_fit_uses_consensus_times_the_factor(missing_rate):
         random_state=0,
     )  # fmt: skip
     y_semi = np.where(np.random.default_rng(0).random(y.size) < 0.4, y, -1)
-    clf = _fit(P, y_semi, shrinkage_target="separation")
+    clf = quiet_fit(P, y_semi, shrinkage_target="separation")
     labeled = y_semi >= 0
     factor = separation_factor(np.nan_to_num(P[labeled]), ~np.isnan(P[labeled]), y_semi[labeled])
     assert np.ptp(factor) > 0.1
     expected = _normalised(consensus_target(moments(P)) * factor)
     np.testing.assert_allclose(clf.shrinkage_target_, expected, rtol=1e-12)
-    given = _fit(P, y_semi, shrinkage_target=expected)
+    given = quiet_fit(P, y_semi, shrinkage_target=expected)
     np.testing.assert_allclose(given.coef_, clf.coef_, rtol=1e-10)
     # with abstention given, equal (as "consensus": biased on the rows they keep)
-    abstaining = _fit(P, y_semi, shrinkage_target="separation", abstention=0.5)
+    abstaining = quiet_fit(P, y_semi, shrinkage_target="separation", abstention=0.5)
     np.testing.assert_array_equal(abstaining.shrinkage_target_, 1.0)
 
 
@@ -155,8 +148,8 @@ def test_separation_is_consensus_with_few_labels():
     P, y = make_ensemble_problem(2000, 6, positive_rate=0.05, base_quality=UNEQUAL, random_state=0)
     y_semi = np.where(np.random.default_rng(0).random(y.size) < 0.1, y, -1)
     assert (y_semi == 1).sum() < SEPARATION_MIN_LABELED
-    a = _fit(P, y_semi, shrinkage_target="separation")
-    b = _fit(P, y_semi, shrinkage_target="consensus")
+    a = quiet_fit(P, y_semi, shrinkage_target="separation")
+    b = quiet_fit(P, y_semi, shrinkage_target="consensus")
     np.testing.assert_array_equal(a.predict_proba(P), b.predict_proba(P))
 
 
@@ -173,7 +166,7 @@ def test_separation_helps_where_the_classifiers_are_unequal():
     y_semi = np.where(np.random.default_rng(1).random(3000) < 0.2, y[:3000], -1)
     scores = {}
     for target in ("consensus", "separation"):
-        clf = _fit(P[:3000], y_semi, shrinkage_target=target)
+        clf = quiet_fit(P[:3000], y_semi, shrinkage_target=target)
         scores[target] = average_precision_score(y[3000:], clf.predict_proba(P[3000:])[:, 1])
     assert scores["separation"] > scores["consensus"] + 0.01
 
@@ -183,7 +176,7 @@ def test_three_classes_have_a_factor_per_class_which_the_estimator_leaves_out():
         1500, 5, n_classes=3, random_state=0, base_quality=np.linspace(0.3, 0.9, 5)
     )
     y_semi = np.where(np.random.default_rng(0).random(1500) < 0.5, y, -1)
-    clf = _fit(P, y_semi, shrinkage_target="separation")
+    clf = quiet_fit(P, y_semi, shrinkage_target="separation")
     flat = P.reshape(1500, -1)
     labeled = y_semi >= 0
     factor = separation_factor(

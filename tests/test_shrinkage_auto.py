@@ -1,37 +1,14 @@
 """``aggregator_shrinkage="auto"``: the shrinkage chosen by cross-validating the aggregator."""
 
-import warnings
-
 import numpy as np
 import pytest
+from conftest import UNEQUAL, labeled_problem, quiet_fit
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._consensus import consensus_target, moments, separation_factor
 from cfensemble._estimator import AUTO_SHRINKAGES, SHRINKAGE_FALLBACK
 from cfensemble.io import load_model, save_model
-
-
-def _problem(quality, missing_rate=0.3, n=1500, seed=1):
-    P, y = make_ensemble_problem(
-        n,
-        len(quality),
-        positive_rate=0.1,
-        base_quality=np.asarray(quality),
-        missing_rate=missing_rate,
-        random_state=seed,
-    )
-    return P, y, np.where(np.random.default_rng(0).random(n) < 0.3, y, -1)
-
-
-UNEQUAL = np.linspace(0.2, 0.9, 6)  # classifiers of clearly different quality
-
-
-def _fit(P, y, sample_weight=None, **params):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return CFEnsembleClassifier(random_state=0, **params).fit(P, y, sample_weight)
 
 
 def _slow_cv_means(A, y_semi, sample_weight=None, target="consensus"):
@@ -52,7 +29,7 @@ def _slow_cv_means(A, y_semi, sample_weight=None, target="consensus"):
             y_cv = y_semi.copy()
             y_cv[labeled[held]] = -1
             fold = target(train) if callable(target) else target
-            est = _fit(
+            est = quiet_fit(
                 A, y_cv, sample_weight, aggregator_shrinkage=shrinkage, shrinkage_target=fold
             )
             w = None if sample_weight is None else sample_weight[labeled[held]]
@@ -67,19 +44,19 @@ def _slow_cv_means(A, y_semi, sample_weight=None, target="consensus"):
 
 @pytest.mark.parametrize("missing_rate", [0.0, 0.3])
 def test_the_choice_equals_a_fit_with_the_chosen_value(missing_rate):
-    P, _, y_semi = _problem(UNEQUAL, missing_rate)
-    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    P, _, y_semi = labeled_problem(UNEQUAL, missing_rate)
+    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto")
     # unequal classifiers: little or no pull (the target already tells them apart)
     assert auto.aggregator_shrinkage_ in (0.0, 0.01)
-    fixed = _fit(P, y_semi, aggregator_shrinkage=auto.aggregator_shrinkage_)
+    fixed = quiet_fit(P, y_semi, aggregator_shrinkage=auto.aggregator_shrinkage_)
     np.testing.assert_array_equal(auto.coef_, fixed.coef_)
     np.testing.assert_array_equal(auto.predict_proba(P), fixed.predict_proba(P))
     assert auto.loss_curve_["supervised"][-1] == pytest.approx(fixed.loss_curve_["supervised"][-1])
 
 
 def test_the_scores_match_the_cross_validation_written_out():
-    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.3)
-    auto = _fit(P, y_semi, aggregator_shrinkage="auto", shrinkage_target="consensus")
+    P, _, y_semi = labeled_problem(UNEQUAL, missing_rate=0.3)
+    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto", shrinkage_target="consensus")
     A = auto.impute(P)  # the aggregator input of every row (label-free factors)
     assert auto.shrinkage_cv_["candidates"] == list(AUTO_SHRINKAGES)
     np.testing.assert_allclose(
@@ -93,8 +70,8 @@ def test_separation_folds_take_their_factor_from_their_own_training_rows():
     """With shrinkage_target="separation" (the default) each fold's target is the
     consensus of P times the separation factor of the fold's training rows only: the
     held-out fold's labels do not reach its target."""
-    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.3, n=2000)
-    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    P, _, y_semi = labeled_problem(UNEQUAL, missing_rate=0.3, n=2000)
+    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto")
     labeled = np.flatnonzero(y_semi >= 0)
     consensus = consensus_target(moments(P))
 
@@ -117,9 +94,9 @@ def test_separation_folds_take_their_factor_from_their_own_training_rows():
 
 
 def test_sample_weights_enter_the_class_weights_and_the_score():
-    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.0, n=800)
+    P, _, y_semi = labeled_problem(UNEQUAL, missing_rate=0.0, n=800)
     weight = np.random.default_rng(1).integers(1, 4, P.shape[0]).astype(float)
-    auto = _fit(P, y_semi, weight, aggregator_shrinkage="auto", shrinkage_target="consensus")
+    auto = quiet_fit(P, y_semi, weight, aggregator_shrinkage="auto", shrinkage_target="consensus")
     np.testing.assert_allclose(
         auto.shrinkage_cv_["mean_pr_auc"],
         _slow_cv_means(P, y_semi, weight, target=auto.shrinkage_target_),
@@ -128,8 +105,8 @@ def test_sample_weights_enter_the_class_weights_and_the_score():
 
 
 def test_the_choice_follows_the_reported_scores_with_ties_to_the_fallback():
-    P, _, y_semi = _problem(np.full(6, 0.6), missing_rate=0.3)
-    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    P, _, y_semi = labeled_problem(np.full(6, 0.6), missing_rate=0.3)
+    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto")
     means = auto.shrinkage_cv_["mean_pr_auc"]
     best = AUTO_SHRINKAGES[int(np.argmax(means))]
     expected = SHRINKAGE_FALLBACK if means[AUTO_SHRINKAGES.index(0.1)] == max(means) else best
@@ -142,26 +119,26 @@ def test_the_choice_follows_the_reported_scores_with_ties_to_the_fallback():
     ids=["rho<1", "mean aggregator", "gradient step"],
 )
 def test_where_it_cannot_cross_validate_it_is_the_fallback(params):
-    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.0, n=600)
-    auto = _fit(P, y_semi, aggregator_shrinkage="auto", max_iter=20, **params)
-    fixed = _fit(P, y_semi, aggregator_shrinkage=SHRINKAGE_FALLBACK, max_iter=20, **params)
+    P, _, y_semi = labeled_problem(UNEQUAL, missing_rate=0.0, n=600)
+    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto", max_iter=20, **params)
+    fixed = quiet_fit(P, y_semi, aggregator_shrinkage=SHRINKAGE_FALLBACK, max_iter=20, **params)
     assert auto.aggregator_shrinkage_ == SHRINKAGE_FALLBACK
     assert auto.shrinkage_cv_ is None
     np.testing.assert_array_equal(auto.predict_proba(P), fixed.predict_proba(P))
 
 
 def test_one_labeled_positive_is_the_fallback():
-    P, y, _ = _problem(UNEQUAL, missing_rate=0.0, n=600)
+    P, y, _ = labeled_problem(UNEQUAL, missing_rate=0.0, n=600)
     y_semi = np.full(y.size, -1)
     y_semi[np.flatnonzero(y == 1)[:1]] = 1
     y_semi[np.flatnonzero(y == 0)[:50]] = 0
-    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto")
     assert auto.aggregator_shrinkage_ == SHRINKAGE_FALLBACK and auto.shrinkage_cv_ is None
 
 
 def test_a_number_is_used_as_given():
-    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.0, n=600)
-    est = _fit(P, y_semi, aggregator_shrinkage=0.01)
+    P, _, y_semi = labeled_problem(UNEQUAL, missing_rate=0.0, n=600)
+    est = quiet_fit(P, y_semi, aggregator_shrinkage=0.01)
     assert est.aggregator_shrinkage_ == 0.01 and est.shrinkage_cv_ is None
 
 
@@ -173,21 +150,21 @@ def test_three_classes():
     logits = rng.normal(size=(n, m, k)) + quality[None, :, None] * np.eye(k)[y][:, None, :]
     P = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
     y_semi = np.where(rng.random(n) < 0.3, y, -1)
-    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto")
     assert auto.aggregator_shrinkage_ in AUTO_SHRINKAGES
-    fixed = _fit(P, y_semi, aggregator_shrinkage=auto.aggregator_shrinkage_)
+    fixed = quiet_fit(P, y_semi, aggregator_shrinkage=auto.aggregator_shrinkage_)
     np.testing.assert_allclose(auto.predict_proba(P), fixed.predict_proba(P), atol=1e-10)
 
 
 def test_a_bad_value_names_the_parameter():
-    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.0, n=300)
+    P, _, y_semi = labeled_problem(UNEQUAL, missing_rate=0.0, n=300)
     with pytest.raises(ValueError, match="aggregator_shrinkage"):
-        _fit(P, y_semi, aggregator_shrinkage="cv")
+        quiet_fit(P, y_semi, aggregator_shrinkage="cv")
 
 
 def test_model_files_keep_the_choice(tmp_path):
-    P, _, y_semi = _problem(UNEQUAL, missing_rate=0.3, n=800)
-    auto = _fit(P, y_semi, aggregator_shrinkage="auto")
+    P, _, y_semi = labeled_problem(UNEQUAL, missing_rate=0.3, n=800)
+    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto")
     save_model(auto, tmp_path / "m.cfe")
     loaded = load_model(tmp_path / "m.cfe")
     assert loaded.aggregator_shrinkage == "auto"

@@ -1,10 +1,9 @@
 """``shrinkage_target``: the shrinkage pulls the weights toward weights proportional to a
 target (equal, the label-free consensus, or the user's) instead of toward equal weights."""
 
-import warnings
-
 import numpy as np
 import pytest
+from conftest import labeled_problem, quiet_fit
 from scipy.optimize import minimize
 
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
@@ -13,26 +12,6 @@ from cfensemble._losses import aggregator_penalty, class_weights, shrinkage_grad
 from cfensemble._problem import Data, unit_confidence
 from cfensemble.aggregators import aggregator_gradient_step, solve_aggregator
 from cfensemble.io import load_model, save_model
-
-UNEQUAL = np.linspace(0.2, 0.9, 6)  # classifiers of clearly different quality
-
-
-def _problem(quality=UNEQUAL, missing_rate=0.3, n=1500, seed=1):
-    P, y = make_ensemble_problem(
-        n,
-        len(quality),
-        positive_rate=0.1,
-        base_quality=np.asarray(quality),
-        missing_rate=missing_rate,
-        random_state=seed,
-    )
-    return P, y, np.where(np.random.default_rng(0).random(n) < 0.3, y, -1)
-
-
-def _fit(P, y, sample_weight=None, **params):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return CFEnsembleClassifier(random_state=0, **params).fit(P, y, sample_weight)
 
 
 def _slow_consensus(P, weight=None):
@@ -62,7 +41,7 @@ def _slow_consensus(P, weight=None):
 
 
 def test_the_consensus_target_against_a_row_by_row_version():
-    P, _, _ = _problem(n=200)
+    P, _, _ = labeled_problem(n=200)
     weight = np.random.default_rng(3).integers(1, 4, P.shape[0]).astype(float)
     for w in (None, weight):
         np.testing.assert_allclose(
@@ -72,7 +51,7 @@ def test_the_consensus_target_against_a_row_by_row_version():
 
 
 def test_an_integer_weight_is_that_many_copies_of_the_row():
-    P, _, _ = _problem(n=300)
+    P, _, _ = labeled_problem(n=300)
     weight = np.random.default_rng(0).integers(1, 4, P.shape[0])
     copies = np.repeat(P, weight, axis=0)
     np.testing.assert_allclose(
@@ -81,7 +60,7 @@ def test_an_integer_weight_is_that_many_copies_of_the_row():
 
 
 def test_the_moments_do_not_depend_on_the_block_size():
-    P, _, _ = _problem(n=1000)
+    P, _, _ = labeled_problem(n=1000)
     data = Data(P, np.full(P.shape[0], np.nan), unit_confidence)
     target = consensus_target(data.consensus_moments(1))
     for size in (7, 333):
@@ -106,7 +85,7 @@ def test_consensus_ranks_a_one_factor_model_by_its_noise_and_is_equal_for_copies
 
 
 def test_a_classifier_without_overlap_is_held_at_the_floor():
-    P, _, _ = _problem(missing_rate=0.0, n=400)
+    P, _, _ = labeled_problem(missing_rate=0.0, n=400)
     P = np.column_stack([P, np.full(P.shape[0], 0.5)])  # constant: no correlation
     t = consensus_target(moments(P))
     raw = (t / t[:-1].max()) ** 3
@@ -200,30 +179,31 @@ def test_the_gradient_step_follows_the_penalty_gradient():
 
 
 def test_an_all_ones_array_is_equal_and_separation_is_the_default():
-    P, _, y_semi = _problem()
-    equal = _fit(P, y_semi, shrinkage_target="equal")
+    P, _, y_semi = labeled_problem()
+    equal = quiet_fit(P, y_semi, shrinkage_target="equal")
     np.testing.assert_array_equal(equal.shrinkage_target_, np.ones(P.shape[1]))
     for target in (np.ones(P.shape[1]), [2.0] * P.shape[1]):
-        clf = _fit(P, y_semi, shrinkage_target=target)
+        clf = quiet_fit(P, y_semi, shrinkage_target=target)
         np.testing.assert_array_equal(clf.predict_proba(P), equal.predict_proba(P))
-    default = _fit(P, y_semi)
+    default = quiet_fit(P, y_semi)
     assert CFEnsembleClassifier().shrinkage_target == "separation"
     np.testing.assert_array_equal(
-        default.predict_proba(P), _fit(P, y_semi, shrinkage_target="separation").predict_proba(P)
+        default.predict_proba(P),
+        quiet_fit(P, y_semi, shrinkage_target="separation").predict_proba(P),
     )
     assert not np.allclose(default.predict_proba(P), equal.predict_proba(P))
 
 
 @pytest.mark.parametrize("missing_rate", [0.0, 0.3])
 def test_consensus_is_the_fit_with_its_target_given(missing_rate):
-    P, _, y_semi = _problem(missing_rate=missing_rate)
-    clf = _fit(P, y_semi, shrinkage_target="consensus")
+    P, _, y_semi = labeled_problem(missing_rate=missing_rate)
+    clf = quiet_fit(P, y_semi, shrinkage_target="consensus")
     assert clf.abstention_ == 0.0
     np.testing.assert_allclose(clf.shrinkage_target_, consensus_target(moments(P)), rtol=1e-12)
-    given = _fit(P, y_semi, shrinkage_target=3.0 * clf.shrinkage_target_)  # ratios only
+    given = quiet_fit(P, y_semi, shrinkage_target=3.0 * clf.shrinkage_target_)  # ratios only
     np.testing.assert_allclose(given.coef_, clf.coef_, rtol=1e-12)
     # a strong shrinkage makes the weights proportional to the target
-    strong = _fit(P, y_semi, shrinkage_target="consensus", aggregator_shrinkage=1e5)
+    strong = quiet_fit(P, y_semi, shrinkage_target="consensus", aggregator_shrinkage=1e5)
     ratio = strong.coef_ / strong.shrinkage_target_
     assert ratio.std() < 1e-3 * ratio.mean()
     assert (clf.coef_ / clf.shrinkage_target_).std() > 10 * ratio.std()
@@ -235,11 +215,11 @@ def test_consensus_helps_where_the_classifiers_are_unequal():
     which scales by each classifier's spread, does better on the held-out rows."""
     from sklearn.metrics import average_precision_score
 
-    P, y, y_semi = _problem(missing_rate=0.0, n=4000)
+    P, y, y_semi = labeled_problem(missing_rate=0.0, n=4000)
     held = y_semi < 0
     scores = {}
     for target in ("equal", "consensus"):
-        clf = _fit(P, y_semi, shrinkage_target=target)
+        clf = quiet_fit(P, y_semi, shrinkage_target=target)
         scores[target] = average_precision_score(y[held], clf.transduction_[held])
     assert scores["consensus"] > scores["equal"] + 0.005
 
@@ -259,23 +239,23 @@ def test_consensus_is_equal_where_the_classifiers_abstain():
     P = _abstaining(P)
     keep = ~np.isnan(P).all(axis=1)
     P, y_semi = P[keep], y_semi[keep]
-    clf = _fit(P, y_semi, shrinkage_target="consensus", calibrate_fill=False)
+    clf = quiet_fit(P, y_semi, shrinkage_target="consensus", calibrate_fill=False)
     assert clf.abstention_ > 0
     np.testing.assert_array_equal(clf.shrinkage_target_, np.ones(10))
-    same = _fit(P, y_semi, calibrate_fill=False, shrinkage_target="equal")
+    same = quiet_fit(P, y_semi, calibrate_fill=False, shrinkage_target="equal")
     np.testing.assert_array_equal(clf.predict_proba(P), same.predict_proba(P))
-    given = _fit(P, y_semi, shrinkage_target="consensus", abstention=0.5)
+    given = quiet_fit(P, y_semi, shrinkage_target="consensus", abstention=0.5)
     np.testing.assert_array_equal(given.shrinkage_target_, np.ones(10))
 
 
 def test_auto_shrinkage_cross_validates_with_the_target():
-    P, _, y_semi = _problem(missing_rate=0.3)
-    auto = _fit(P, y_semi, aggregator_shrinkage="auto", shrinkage_target="consensus")
-    fixed = _fit(
+    P, _, y_semi = labeled_problem(missing_rate=0.3)
+    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto", shrinkage_target="consensus")
+    fixed = quiet_fit(
         P, y_semi, aggregator_shrinkage=auto.aggregator_shrinkage_, shrinkage_target="consensus"
     )
     np.testing.assert_array_equal(auto.coef_, fixed.coef_)
-    equal = _fit(P, y_semi, aggregator_shrinkage="auto", shrinkage_target="equal")
+    equal = quiet_fit(P, y_semi, aggregator_shrinkage="auto", shrinkage_target="equal")
     assert auto.shrinkage_cv_["mean_pr_auc"][0] == pytest.approx(  # shrinkage 0: no target
         equal.shrinkage_cv_["mean_pr_auc"][0], abs=1e-12
     )
@@ -286,12 +266,14 @@ def test_auto_shrinkage_cross_validates_with_the_target():
 def test_three_classes_have_a_target_per_classifier_and_class(factorization):
     P, y = make_ensemble_problem(900, 5, n_classes=3, random_state=0, base_quality=0.6)
     y_semi = np.where(np.random.default_rng(0).random(900) < 0.3, y, -1)
-    clf = _fit(P, y_semi, shrinkage_target="consensus", multiclass_factorization=factorization)
+    clf = quiet_fit(
+        P, y_semi, shrinkage_target="consensus", multiclass_factorization=factorization
+    )
     target = clf.shrinkage_target_
     assert target.shape == (15,)
     np.testing.assert_allclose(target.reshape(5, 3).mean(axis=0), 1.0)
     np.testing.assert_allclose(target, consensus_target(moments(P.reshape(900, -1), 3), 3))
-    per_classifier = _fit(P, y_semi, shrinkage_target=[1, 2, 1, 1, 1])
+    per_classifier = quiet_fit(P, y_semi, shrinkage_target=[1, 2, 1, 1, 1])
     np.testing.assert_allclose(per_classifier.shrinkage_target_.reshape(5, 3)[1], 5 / 3)
 
 
@@ -310,11 +292,11 @@ def test_torch_penalty_equals_the_numpy_penalty():
 
 def test_torch_trainer_uses_the_target():
     pytest.importorskip("torch")
-    P, _, y_semi = _problem(n=600)
+    P, _, y_semi = labeled_problem(n=600)
     params = dict(solver="torch", max_epochs=30, shrinkage_target="consensus")
-    clf = _fit(P, y_semi, **params)
+    clf = quiet_fit(P, y_semi, **params)
     assert not np.all(clf.shrinkage_target_ == 1.0)
-    equal = _fit(P, y_semi, **(params | {"shrinkage_target": "equal"}))
+    equal = quiet_fit(P, y_semi, **(params | {"shrinkage_target": "equal"}))
     assert not np.allclose(clf.coef_, equal.coef_)
 
 
@@ -328,18 +310,18 @@ def test_torch_trainer_uses_the_target():
     ],
 )
 def test_bad_target_is_a_clear_error(target, message):
-    P, _, y_semi = _problem(n=200)
+    P, _, y_semi = labeled_problem(n=200)
     with pytest.raises(ValueError, match=message):
-        _fit(P, y_semi, shrinkage_target=target)
+        quiet_fit(P, y_semi, shrinkage_target=target)
 
 
 def test_model_file_keeps_the_target(tmp_path):
-    P, _, y_semi = _problem(n=600)
+    P, _, y_semi = labeled_problem(n=600)
     for target in ("consensus", [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]):
-        clf = _fit(P, y_semi, shrinkage_target=target)
+        clf = quiet_fit(P, y_semi, shrinkage_target=target)
         save_model(clf, tmp_path / "m.cfe")
         loaded = load_model(tmp_path / "m.cfe")
         np.testing.assert_array_equal(loaded.shrinkage_target_, clf.shrinkage_target_)
         np.testing.assert_array_equal(loaded.predict_proba(P), clf.predict_proba(P))
-        refit = _fit(P, y_semi, **{"shrinkage_target": loaded.shrinkage_target})
+        refit = quiet_fit(P, y_semi, **{"shrinkage_target": loaded.shrinkage_target})
         np.testing.assert_array_equal(refit.coef_, clf.coef_)
