@@ -164,7 +164,9 @@ def test_abstention_ignores_rows_of_weight_zero_as_in_memory(problem):
     np.testing.assert_allclose(clf.abstention_test_["z"], ref.abstention_test_["z"], rtol=1e-10)
 
 
-@pytest.mark.parametrize("chunks", [1, 2, pytest.param(7, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "chunks", [1, pytest.param(2, marks=pytest.mark.slow), pytest.param(7, marks=pytest.mark.slow)]
+)
 def test_cluster_fit_equals_in_memory(problem, reference, client, chunks):
     P, y = problem
     ref = reference
@@ -240,6 +242,7 @@ def test_to_model_folds_in_and_saves_no_rows(problem, client, tmp_path):
     np.testing.assert_array_equal(full.transduction_, clf.transduction_.compute())
 
 
+@pytest.mark.slow
 def test_a_lost_worker_is_recomputed(problem, client):
     P, y = problem
     Pd = _chunked(P, 6)
@@ -336,6 +339,7 @@ def test_cli_fits_a_parquet_dataset_on_a_cluster(dataset, client, capsys):
     assert "not an empty directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_predict_impute_on_a_dataset(dataset, reference):
     """``predict --impute`` on a Parquet dataset (the local scheduler): the classifier
     columns with the fill-in, as in memory."""
