@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--m", type=int, nargs="+", default=[5, 10, 20])
     args = parser.parse_args()
-    start = time.perf_counter()
+    start, own_commit = time.perf_counter(), acc._commit()  # the code the run imports
     saved = json.loads((HERE / "results" / "accuracy.json").read_text())
     accuracy_runs = collections.defaultdict(list)
     for run in saved["runs"]:
@@ -192,21 +192,22 @@ def main() -> None:
         refs = references(Pp, y_pool, Ph, y_held, r, truth[name, r, m])
         for b, s in at_budget.items():
             runs.append(dict(dataset=name, repeat=r, m=m, regime=regime, budget=b, **s, **refs))
-    text = render(runs, args, saved["meta"]["commit"], time.perf_counter() - start)
+    text = render(runs, args, own_commit, saved["meta"]["commit"], time.perf_counter() - start)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "missing_room.json").write_text(json.dumps(runs, indent=1))
     (HERE / "results" / "missing_room.md").write_text(text + "\n")
     print(text)
 
 
-def render(runs, args, accuracy_commit, seconds) -> str:
+def render(runs, args, own_commit, accuracy_commit, seconds) -> str:
     cells = collections.defaultdict(list)
     for run in runs:
         cells[(run["regime"], run["budget"], run["m"])].append(run)
     head = ["best baseline", "cfensemble", *REFERENCES.values(), "reference lead", "target met"]
     lines = [
         f"Held-out PR-AUC with tied scores averaged, mean over {len(acc.DATASETS)} data sets x "
-        f"{args.repeats} repeats (`python benchmarks/missing_room.py`, {seconds / 60:.1f} min; "
+        f"{args.repeats} repeats (`python benchmarks/missing_room.py`, {seconds / 60:.1f} min, "
+        f"{own_commit}; "
         f"the budget columns from `results/accuracy.json`, {accuracy_commit}). "
         "best baseline: the best row mean of nanmean, LR·imp and LR·iter at the row's "
         "label budget (as in the README); cfensemble: the default at that budget; the "
