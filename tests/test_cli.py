@@ -58,7 +58,8 @@ def test_fit_predict_report_end_to_end(files, capsys):
     assert code == 0
     captured = capsys.readouterr()
     assert "fitted 5 classifiers on 600 rows" in captured.out
-    assert f"/{cfensemble.CFEnsembleClassifier().max_iter}" in captured.err  # progress bar
+    # the progress bar of a fit that converged before max_iter ends at 100 %
+    assert re.search(r" (\d+)/\1 \[.*iterations \1 of max 100\]", captured.err)
     clf = cfensemble.load(model)
     assert clf.latent_dim == 3 and clf.rho == 0.6 and not clf.use_label_aware_confidence
     assert clf.model_metadata_["classifier_columns"] == NAMES
@@ -379,6 +380,8 @@ def test_progress_bar_and_warnings_on_their_own_lines(files, capsys, monkeypatch
     # the ConvergenceWarning (3 iterations) comes after the bar, on a line of its own
     warning = next(i for i, line in enumerate(lines) if "ConvergenceWarning" in line)
     assert warning > lines.index(bars[-1]) and "3/3" not in lines[warning]
+    # as a command line shows it: no Python file and line
+    assert lines[warning].startswith("cfensemble: ConvergenceWarning: ALS did not converge")
     if not tty:  # a log file gets one line, not one per iteration
         assert len([line for line in lines if "/3 [" in line]) == 1
 

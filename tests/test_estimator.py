@@ -2,6 +2,7 @@
 
 import pickle
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from cfensemble import CFEnsembleClassifier, CFEnsembleTrainer, CollapseWarning
+from cfensemble._estimator import _lower_on_the_positives
 
 OUTSIDE_01 = "the checks' X is not in [0, 1]; P holds probabilities and is rejected otherwise"
 EXPECTED_FAILED_CHECKS = {
@@ -295,6 +297,44 @@ def test_diagnostics_and_collapse_warning(problem):
     assert constrained.transduction_.std() > 0.01
 
 
+def test_collapse_names_the_class_order_when_every_classifier_is_reversed(problem):
+    """P given as the probability of the class that sorts first: the collapse warning says
+    which class P is read as, instead of asking for more labels."""
+    P, _, y = problem
+    names = np.where(y == -1, None, np.where(y == 1, "nine", "other")).astype(object)
+    with pytest.warns(CollapseWarning, match=r"classes_\[1\] = 'other'.*1 - P") as record:
+        _fit(P, names)
+    assert record[0].filename == __file__
+    # the test behind it: every classifier seen on both classes is lower on the positives
+    P0 = np.array([[0.2, 0.1, 0.0], [0.4, 0.3, 0.5], [0.8, 0.9, 0.0], [0.6, 0.7, 0.0]])
+    observed = np.array([[1, 1, 0], [1, 1, 1], [1, 1, 0], [1, 1, 0]], dtype=bool)
+
+    def data(y):
+        return SimpleNamespace(labeled_rows=lambda: (P0, observed), y_labeled=np.array(y))
+
+    assert _lower_on_the_positives(data([1, 1, 0, 0]))  # column 2: no negative, ignored
+    assert not _lower_on_the_positives(data([0, 0, 1, 1]))
+    P0[:, 1] = [0.9, 0.7, 0.1, 0.3]  # column 1 now higher on the positives: mixed
+    assert not _lower_on_the_positives(data([1, 1, 0, 0]))
+    assert not _lower_on_the_positives(data([0, 0, 0, 0]))  # one class: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("params", "category"),
+    [
+        ({"max_iter": 2, "tol": 0.0}, ConvergenceWarning),
+        ({"latent_dim": 50}, UserWarning),
+    ],
+)
+def test_warnings_point_at_the_callers_line(problem, params, category):
+    """However deep in the package a warning is raised, it names the line that called
+    fit (here: this file), not a line of cfensemble or ``sys:1``."""
+    P, _, y = problem
+    with pytest.warns(category) as record:
+        CFEnsembleClassifier(random_state=0, **params).fit(P, y)
+    assert {r.filename for r in record if r.category is category} == {__file__}
+
+
 def test_seed_front_end_is_the_same_estimator(problem):
     P, _, y = problem
     with warnings.catch_warnings():
@@ -374,6 +414,12 @@ BAD_INPUTS = [
         dict(y=np.array([0, 2, -1, 1])),
         ValueError,
         "Only binary classification is supported with a 2-D P",
+    ),
+    (
+        "y empty string as unlabeled",
+        dict(y=np.array(["neg", "", "pos", "neg"], dtype=object)),
+        ValueError,
+        "An empty string is a class: mark unlabeled rows with None",
     ),
     ("y continuous", dict(y=np.array([0, 0.5, -1, 1])), ValueError, "continuous"),
     ("y mixed types", dict(y=np.array(["a", 1, None, "b"], dtype=object)), ValueError, "mixes"),

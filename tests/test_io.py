@@ -1,6 +1,8 @@
 """Model files: round trip, version and corruption errors, no pickle."""
 
 import json
+import os
+import stat
 import warnings
 import zipfile
 
@@ -110,6 +112,53 @@ def test_corrupted_or_foreign_files_are_clear_errors(problem, tmp_path):
     _rewrite_metadata(path, lambda m: m.pop("scalars"))
     with pytest.raises(ValueError, match="damaged"):
         cfensemble.load(path)
+
+
+def test_missing_file_or_folder_is_a_clear_error(problem, tmp_path):
+    P, _, y = problem
+    clf = _fit(P, y)
+    with pytest.raises(FileNotFoundError, match=r"the directory .*no/such does not exist"):
+        clf.save(tmp_path / "no" / "such" / "m.cfe")
+    assert not (tmp_path / "no").exists()
+    with pytest.raises(FileNotFoundError, match=r"no model file at .*absent\.cfe"):
+        cfensemble.load(tmp_path / "absent.cfe")
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_written_files_get_the_usual_permissions(problem, tmp_path, umask_022):
+    """A model file, the CLI's outputs and a report folder are readable by others under a
+    0o022 umask (as ``open`` would make them), not ``tempfile``'s 0o600 / 0o700; a file
+    written over keeps its own mode."""
+    from cfensemble.cli import main
+
+    P, _, y = problem
+    mode = lambda path: stat.S_IMODE(path.stat().st_mode)  # noqa: E731
+    model = tmp_path / "m.cfe"
+    _fit(P, y).save(model)
+    assert mode(model) == 0o644
+    model.chmod(0o640)
+    _fit(P, y).save(model)
+    assert mode(model) == 0o640
+    table = tmp_path / "train.csv"
+    rows = ["a,b,c,y"] + [
+        ",".join(f"{v:.4f}" for v in p[:3]) + f",{t}" for p, t in zip(P, y, strict=True)
+    ]
+    table.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "cli.cfe"
+    args = ["fit", str(table), "--label-column", "y", "--model", str(out), "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main([*args, "--max-iter", "5"]) == 0
+        assert main(["report", "--model", str(out), "-o", str(tmp_path / "report")]) == 0
+    assert mode(out) == mode(tmp_path / "cli.predictions.csv") == 0o644
+    assert mode(tmp_path / "report") == 0o755
+    assert {mode(f) for f in (tmp_path / "report").iterdir()} == {0o644}
 
 
 def test_callable_confidence_cannot_be_saved(problem, tmp_path):

@@ -244,6 +244,32 @@ def test_save_and_load_round_trip(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X[:20]), stack.predict_proba(X[:20]))
 
 
+def test_round_trip_of_scikit_learn_models_with_fitted_parts(data, tmp_path):
+    """Trees, histogram boosting, an MLP and a calibrated model hold classes skops does not
+    trust by default (``sklearn.tree._tree.Tree``, ...): scikit-learn's own, so they load
+    without a name; a scikit-learn *function* is still refused."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = data
+    base = [
+        ("tree", DecisionTreeClassifier(max_depth=3, random_state=0)),
+        ("hgb", HistGradientBoostingClassifier(max_iter=5, random_state=0)),
+        ("mlp", MLPClassifier((4,), max_iter=20, random_state=0)),
+        ("cal", CalibratedClassifierCV(GaussianNB(), cv=2)),
+    ]
+    stack = _quiet_fit(CFEnsembleStackingClassifier(base, cv=3), X, y)
+    stack.save(tmp_path / "stack.skops")
+    loaded = load_stacking(tmp_path / "stack.skops")
+    np.testing.assert_array_equal(loaded.predict_proba(X[:20]), stack.predict_proba(X[:20]))
+    stack.hook_ = __import__("sklearn.utils", fromlist=["shuffle"]).shuffle
+    stack.save(tmp_path / "hook.skops")
+    with pytest.raises(ValueError, match=r"not trusted: \['sklearn.utils.*shuffle'\]"):
+        load_stacking(tmp_path / "hook.skops")
+
+
 def test_load_refuses_untrusted_types(data, tmp_path):
     X, y = data
     Recorder.seen = []

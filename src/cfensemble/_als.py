@@ -29,7 +29,6 @@ instance factors to ``P`` alone with label-free confidence (it never increases
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,6 +56,7 @@ from ._problem import (
     input_weight,
     reconstruct,
 )
+from ._validation import warn
 from .aggregators import aggregator_gradient_step, solve_aggregator
 
 logger = logging.getLogger("cfensemble")
@@ -719,11 +719,10 @@ class ALSSolver:
                 self._aggregator_step(data, state, objective, A)
             curve[-1] = (curve[-1][0], curve[-1][1], supervised_part(data, state, objective, A))
         if not converged:
-            warnings.warn(
+            warn(
                 f"ALS did not converge in max_iter={self.max_iter} iterations (relative change "
                 f"of the objective above tol={self.tol}); increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=5,
             )
         return FitResult(state, len(curve), np.asarray(curve), converged)
 

@@ -42,6 +42,7 @@ from ._validation import (
     check_confidence_array,
     check_probabilities,
     encode_labels,
+    warn,
 )
 from .aggregators import solve_aggregator
 from .confidence import label_aware, resolve_confidence, strategy
@@ -160,6 +161,24 @@ def _offset_callback(callback, offset: int, iteration: int, losses) -> None:
     callback(offset + iteration, losses)
 
 
+def _lower_on_the_positives(data) -> bool:
+    """Whether every classifier with observed labeled rows of both classes has a lower mean
+    prediction on the positive (``classes_[1]``) rows than on the negative ones: the sign
+    of a ``P`` that holds the other class's probabilities (binary ``P`` only)."""
+    P0, observed = data.labeled_rows()
+    y = np.asarray(data.y_labeled)
+
+    def class_mean(c):
+        seen = observed[y == c]
+        total = np.where(seen, P0[y == c], 0.0).sum(axis=0)
+        return total / np.maximum(seen.sum(axis=0), 1), seen.any(axis=0)
+
+    negative, has_negative = class_mean(0)
+    positive, has_positive = class_mean(1)
+    both = has_negative & has_positive
+    return bool(both.any() and np.all(positive[both] < negative[both]))
+
+
 class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     """Ensemble of base classifiers by confidence-weighted matrix factorization.
 
@@ -250,12 +269,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         Ridge penalty ``aggregator_l2 / 2 * |w|^2`` in the supervised loss; keeps ``w``
         finite when the labeled rows are separable.
     aggregator_shrinkage : float >= 0 or "auto", default=0.1
-        Penalty ``aggregator_shrinkage / 2 * |w - mean(w)|^2``: shrinks the weights toward
-        equal weights (the simple average of the aggregator input) rather than toward 0,
-        the standard remedy when estimated combination weights are noisy (few labels).
-        0.1 was chosen among 0, 0.01, 0.1 and 1 on the accuracy benchmark, whose base
-        classifiers are of similar quality; where they differ clearly, it holds the
-        weights near equal and costs ranking quality. "auto" chooses among 0, 0.01, 0.1
+        Strength of the pull of the weights toward weights proportional to
+        ``shrinkage_target`` (penalty ``aggregator_shrinkage / 2 * |w/t - mean(w/t)|^2``;
+        with ``shrinkage_target="equal"``, ``|w - mean(w)|^2``, toward the simple average
+        of the aggregator input) rather than toward 0: the standard remedy when estimated
+        combination weights are noisy (few labels). 0.1 was chosen among 0, 0.01, 0.1 and
+        1 on the accuracy benchmark, whose base classifiers are of similar quality; where
+        they differ clearly and few rows are labeled, it holds the weights near the target
+        and can cost ranking quality. "auto" chooses among 0, 0.01, 0.1
         and 1 by stratified cross-validation of the aggregator on the labeled rows (3
         folds, or 2 when a class has 2 labeled rows; PR-AUC; 0.1 on a tie): cheap, since
         with ``rho=1`` and ALS the aggregator input does not depend on the labels and only
@@ -701,11 +722,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         minus_one = _marks_minus_one(y)
         y, classes = encode_labels(y)
         if classes.size > 2 and np.ndim(P) == 2:
+            empty = " An empty string is a class: mark unlabeled rows with None, NaN or -1."
             raise ValueError(
                 "Only binary classification is supported with a 2-D P; y has "
                 f"{classes.size} classes {classes[:5].tolist()}. For more classes give P "
                 "of shape (n_samples, n_classifiers, n_classes), each classifier's "
-                "probabilities of every class."
+                "probabilities of every class." + (empty if "" in classes.tolist() else "")
             )
         named = P
         P = check_probabilities(P)
@@ -887,12 +909,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             results.append(fit)
             states.append(results[-1].state)
         if not_converged:
-            warnings.warn(
+            warn(
                 f"ALS did not converge in max_iter={self.max_iter} iterations for the "
                 f"factorization of class(es) {np.asarray(not_converged).tolist()} (relative "
                 f"change of the objective above tol={self.tol}); increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
             )
         d = self.latent_dim_
         X = np.stack([state.X for state in states], axis=1).reshape(-1, d)
@@ -1133,11 +1154,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                     "solver='torch' trains on labeled rows and y has none; use solver='als' "
                     "for a pure reconstruction of P."
                 )
-            warnings.warn(
+            warn(
                 "y has no labeled rows: fitting a pure reconstruction of P; predictions are "
                 "the clipped mean of the aggregator input (the aggregator is not trained).",
                 UserWarning,
-                stacklevel=3,
             )
 
     def _set_dimensions(self, latent_dim, rho, n_columns: int, n_classifiers: int) -> None:
@@ -1154,10 +1174,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 if joint
                 else "the number of classifiers"
             )
-            warnings.warn(
+            warn(
                 f"latent_dim={latent_dim} is above {what} ({cap}); using latent_dim={cap}.",
                 UserWarning,
-                stacklevel=3,
             )
             latent_dim = cap
         self.latent_dim_ = int(latent_dim)
@@ -1203,13 +1222,21 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             # positives ranked below the negatives by all of them) and the non-negative
             # aggregator predicts a constant, which ranks nothing. Predict as the mean
             # aggregator does; the labels carry too little to do better.
-            warnings.warn(
+            advice = "Label more rows, especially positives."
+            if k == 1 and _lower_on_the_positives(data):
+                first, last = (repr(c) for c in np.asarray(self.classes_).tolist())
+                advice = (
+                    f"Every classifier's mean prediction is lower on the rows labeled {last} "
+                    f"than on those labeled {first}. P is read as the probability of "
+                    f"classes_[1] = {last} (the last label in sorted order): if P holds the "
+                    f"probabilities of {first}, pass 1 - P or swap the labels; otherwise "
+                    f"label more rows, especially {last} rows."
+                )
+            warn(
                 "The aggregator collapsed: every weight is 0 (the labeled rows contradict "
                 "every classifier), so the predictions would be one constant; predicting "
-                "with the mean aggregator instead (aggregator_type='mean'). Label more "
-                "rows, especially positives.",
+                "with the mean aggregator instead (aggregator_type='mean'). " + advice,
                 CollapseWarning,
-                stacklevel=3,
             )
             self.aggregator_trained_ = False
             w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
@@ -1224,13 +1251,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.diagnostics_["missing_fill_range"] = ranges[1]
         self.diagnostics_["mean_fallback"] = getattr(self, "_mean_fallback", False)
         if self.diagnostics_["collapsed"]:
-            warnings.warn(
+            warn(
                 "The aggregator collapsed: weight sum "
                 f"{self.diagnostics_['weight_sum']:.3g}, prediction std "
                 f"{self.diagnostics_['prediction_std']:.3g}. On imbalanced data keep "
                 "use_class_weights=True; try aggregator_solver='newton'.",
                 CollapseWarning,
-                stacklevel=3,
             )
 
     def _data(self, P: np.ndarray, y: np.ndarray, sample_weight=None, cost=None, confidence=None):
@@ -1370,11 +1396,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             0.5 if self.rho == "auto" else rhos[0],
         )
         if folds is None:
-            warnings.warn(
+            warn(
                 "latent_dim/rho='auto' needs at least 2 labeled rows of each class for "
                 f"cross-validation; using latent_dim={fallback[0]}, rho={fallback[1]}.",
                 UserWarning,
-                stacklevel=3,
             )
             return fallback[0], fallback[1], None
         results = []

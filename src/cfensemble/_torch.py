@@ -25,6 +25,7 @@ from ._als import ALSSolver, initial_state
 from ._estimator import _pr_auc
 from ._losses import class_weights, supervised_loss
 from ._problem import Data, FitResult, Objective, State
+from ._validation import warn
 
 logger = logging.getLogger("cfensemble")
 
@@ -348,11 +349,10 @@ class AutogradSolver:
                 stopped = True
                 break
         if not stopped:
-            warnings.warn(
+            warn(
                 f"The autograd trainer ran max_epochs={self.max_epochs} epochs and was still "
                 "improving; increase max_epochs.",
                 ConvergenceWarning,
-                stacklevel=4,
             )
         final = best.state if val_rows.size else [p.detach() for p in params]
         X, Y, a, c, w, b = (p.cpu().numpy() for p in final)

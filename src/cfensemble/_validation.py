@@ -6,11 +6,28 @@ Every message names the argument and the problem, e.g.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
+from types import FrameType
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` pointing at the first caller outside cfensemble (the user's line,
+    or the scikit-learn or Dask code that called us), however deep inside the package the
+    warning is raised: the same path can be reached from ``fit``, the CLI, the Dask
+    front-end or a cross-validation."""
+    frame: FrameType | None = sys._getframe(1)
+    level = 2  # warn's caller
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _missing_as_nan(values):
@@ -214,10 +231,9 @@ def _one_dimensional(y: np.ndarray, n_samples: int | None) -> np.ndarray:
     """``y`` raveled from a column vector (with scikit-learn's warning), checked 1-D and of
     length ``n_samples`` when given."""
     if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn(
+        warn(
             "A column-vector y was passed when a 1d array was expected; it is raveled.",
             DataConversionWarning,
-            stacklevel=4,
         )
         y = y[:, 0]
     if y.ndim != 1:

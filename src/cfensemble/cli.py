@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import _cli_dask
+from .io import replace_keeping_mode
 from .metrics import labeled_mask
 
 
@@ -169,7 +170,7 @@ class _Outputs:
 
     def commit(self) -> None:
         for temporary, path in self.staged:
-            os.replace(temporary, path)
+            replace_keeping_mode(temporary, path)
         self.staged = []
 
     def __exit__(self, *exc) -> None:
@@ -674,21 +675,27 @@ class _Progress:
 
     def __exit__(self, *exc) -> None:
         self.held.__exit__(*exc)
+        # a fit that stopped before the limit (converged, or early stopping) ends at 100 %
+        done = self.iteration if 0 < self.iteration < self.total else self.total
+        name = {"it": "iterations"}.get(self.unit, f"{self.unit}s")
+        postfix = f"objective={self.objective:.5g}, {name} {self.iteration} of max {self.total}"
         if self.tty:
+            self.bar.total = done
+            self.bar.set_postfix_str(postfix, refresh=False)
             self.bar.close()
         else:
             line = self.tqdm.format_meter(
                 self.iteration,
-                self.total,
+                done,
                 time.monotonic() - self.start,
                 unit=self.unit,
-                postfix=f"objective={self.objective:.5g}",
+                postfix=postfix,
             )
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
         for record in self.warnings:
             message = (record.message, record.category, record.filename, record.lineno)
-            sys.stderr.write(warnings.formatwarning(*message))
+            sys.stderr.write(warnings.formatwarning(*message))  # main's: kind and message
 
 
 # ---------------------------------------------------------------- commands
@@ -995,10 +1002,10 @@ def _write_report(clf, output: Path, names, P, y) -> Path:
     try:
         markdown = write_report(clf, temporary, names=names, P=P, y=y)
         if not output.exists():
-            os.replace(temporary, output)
+            replace_keeping_mode(temporary, output)
         else:  # an existing directory: its report files are replaced, others kept
             for item in temporary.iterdir():
-                os.replace(item, output / item.name)
+                replace_keeping_mode(item, output / item.name)
             temporary.rmdir()
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -1155,7 +1162,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo.add_argument(
         "--save-csv",
         metavar="PREFIX",
-        help="also write PREFIX-train.csv and PREFIX-test.csv: sample files for `fit`",
+        help=(
+            "also write PREFIX-train.csv and PREFIX-test.csv, sample files for `fit` (a "
+            "simpler problem than the comparison's: complete predictions, every row in "
+            "train with the labels beyond --labeled-fraction blanked, those rows with "
+            "their labels in test)"
+        ),
     )
     p_demo.set_defaults(func=demo, check=_check_demo, subparser=p_demo)
 
@@ -1228,6 +1240,8 @@ def main(argv: list[str] | None = None) -> int:
     problem = check(args) if check is not None else None
     if problem:
         args.subparser.error(problem)  # usage and exit status 2, as argparse does
+    shown = warnings.formatwarning
+    warnings.formatwarning = _command_line_warning
     try:
         return args.func(args)
     except CLIError as exc:
@@ -1244,6 +1258,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        warnings.formatwarning = shown
+
+
+def _command_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as the command line shows it: its kind and message, without the Python
+    file and line it was raised for (a line of the ``cfensemble`` script, of no use)."""
+    return f"cfensemble: {category.__name__}: {message}\n"
 
 
 if __name__ == "__main__":

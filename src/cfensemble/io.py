@@ -45,7 +45,9 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
+import threading
 import zipfile
 from numbers import Integral
 from pathlib import Path
@@ -192,18 +194,43 @@ def write_atomically(path, write) -> None:
     """Call ``write(handle)`` on a temporary file beside ``path``, then rename it over ``path``.
 
     A failed write (full disk, an exception) leaves ``path`` as it was and no temporary file.
+    The file gets the permissions a plain ``open(path, "wb")`` would give it (see
+    :func:`replace_keeping_mode`).
     """
     path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write {path}: the directory {path.parent} does not exist."
+        )
     handle = tempfile.NamedTemporaryFile(
         "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     )
     try:
         with handle:
             write(handle)  # a file object: numpy adds no ".npz" suffix
-        os.replace(handle.name, path)
+        replace_keeping_mode(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def replace_keeping_mode(temporary, path) -> None:
+    """``os.replace(temporary, path)``, with the permissions ``path`` would get if it were
+    written in place: an existing file's (or folder's) own, else ``0o666`` (``0o777`` for
+    a folder) less the process umask. ``tempfile`` creates its files ``0o600`` and its
+    folders ``0o700``, which would otherwise hide every output from other users."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        with _UMASK_LOCK:  # reading the umask means setting it (no getter before 3.13)
+            umask = os.umask(0o022)
+            os.umask(umask)
+        mode = (0o777 if os.path.isdir(temporary) else 0o666) & ~umask
+    os.chmod(temporary, mode)
+    os.replace(temporary, path)
 
 
 def load_model(path):
@@ -219,10 +246,10 @@ def load_model(path):
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a directory, not a cfensemble model file.")
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {path}.")
     try:
         archive = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise _unreadable(path, exc) from None
     with archive:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -399,6 +400,25 @@ def _our_classes() -> set[str]:
     return classes | {"sklearn.utils._bunch.Bunch"}
 
 
+def _scikit_learn_classes(names) -> set[str]:
+    """The names among ``names`` that are classes of scikit-learn itself (the fitted parts
+    skops does not trust by default: a tree's ``sklearn.tree._tree.Tree``, a histogram
+    boosting's ``TreePredictor``, an MLP's optimizer, a calibrated classifier's calibrators).
+    Classes only, looked up in their module: a function is never trusted by its name."""
+    out = set()
+    for name in names:
+        module, _, attribute = name.rpartition(".")
+        if module.split(".")[0] != "sklearn":
+            continue
+        try:
+            found = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError):
+            continue
+        if isinstance(found, type):
+            out.add(name)
+    return out
+
+
 def load_stacking(path, trusted=None) -> CFEnsembleStackingClassifier:
     """Read a stack written by :meth:`CFEnsembleStackingClassifier.save`.
 
@@ -408,8 +428,10 @@ def load_stacking(path, trusted=None) -> CFEnsembleStackingClassifier:
     trusted : list of str or None, default=None
         Further type names to trust (e.g. ``["xgboost.sklearn.XGBClassifier"]``), after
         checking them with ``skops.io.get_untrusted_types(file=path)``. cfensemble's
-        estimator classes and the types skops trusts by default (scikit-learn's, numpy's,
-        ...) need no name; nothing else is trusted by a name prefix.
+        estimator classes, the types skops trusts by default (numpy's, scikit-learn's
+        estimators, ...) and the other classes of scikit-learn (the fitted parts of trees,
+        boosting, MLPs and calibration) need no name; a function is never trusted by its
+        module's name.
     """
     sio = _skops()
     path = Path(path)
@@ -420,7 +442,9 @@ def load_stacking(path, trusted=None) -> CFEnsembleStackingClassifier:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops raises several kinds on a damaged file
         raise ValueError(f"{path} is not a readable skops file: {exc}") from None
-    refused = sorted(set(untrusted) - _our_classes() - set(trusted or ()))
+    refused = sorted(
+        set(untrusted) - _our_classes() - _scikit_learn_classes(untrusted) - set(trusted or ())
+    )
     if refused:
         raise ValueError(
             f"{path} holds types that are not trusted: {refused}. Check them, then pass "
