@@ -185,11 +185,16 @@ def test_clear_errors_for_bad_files(tmp_path, capsys):
 
     text = tmp_path / "text.csv"
     text.write_text("a,b,y\n0.1,0.2,1\n0.3,high,0\n")
-    assert "column 'b', row 2: 'high' is not a number" in _fit_error(capsys, text)
+    assert "column 'b', row 1 (data row 2 of the file): 'high' is not a number" in _fit_error(
+        capsys, text
+    )
 
     outside = tmp_path / "outside.csv"
     outside.write_text("a,b,y\n0.1,0.2,1\n0.3,1.7,0\n")
-    assert "column 'b', row 2: 1.7 is not a probability in [0, 1]" in _fit_error(capsys, outside)
+    assert (
+        "column 'b', row 1 (data row 2 of the file): 1.7 is not a probability in [0, 1]"
+        in _fit_error(capsys, outside)
+    )
 
     bad_label = tmp_path / "label.csv"
     bad_label.write_text("a,b,y\n0.1,0.2,0.5\n0.3,0.7,0\n")
@@ -206,7 +211,9 @@ def test_clear_errors_for_bad_files(tmp_path, capsys):
 
     weights = tmp_path / "weights.csv"
     weights.write_text("a,b,y,w\n0.1,0.2,0,1\n0.3,0.7,1,\n")
-    assert "column 'w', row 2" in _fit_error(capsys, weights, "--sample-weight-column", "w")
+    assert "column 'w', row 1 (data row 2 of the file)" in _fit_error(
+        capsys, weights, "--sample-weight-column", "w"
+    )
 
     excel = tmp_path / "data.xlsx"
     excel.write_text("not really")

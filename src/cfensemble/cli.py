@@ -367,6 +367,12 @@ def _shown(cell) -> str:
     return repr(value if isinstance(value, str) else str(value))
 
 
+def _row(i: int) -> str:
+    """Where a bad cell is: its row number as the outputs' ``row`` column counts (from 0),
+    and as a person reading the file counts (data rows from 1)."""
+    return f"row {i} (data row {i + 1} of the file)"
+
+
 def probability_matrix(table: Table, columns: Sequence[str], hint: str = "") -> np.ndarray:
     """The classifier columns as a float matrix; empty cells are missing predictions (NaN)."""
     path = table.path
@@ -377,14 +383,14 @@ def probability_matrix(table: Table, columns: Sequence[str], hint: str = "") -> 
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise CLIError(
-                f"{path}: column {name!r}, row {i + 1}: {_shown(column.iloc[i])} is not a "
+                f"{path}: column {name!r}, {_row(i)}: {_shown(column.iloc[i])} is not a "
                 f"number{hint}."
             )
         outside = ~np.isnan(values) & ~((values >= 0.0) & (values <= 1.0))
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
             raise CLIError(
-                f"{path}: column {name!r}, row {i + 1}: {values[i]:g} is not a probability "
+                f"{path}: column {name!r}, {_row(i)}: {values[i]:g} is not a probability "
                 "in [0, 1]."
             )
         P[:, j] = values
@@ -402,7 +408,7 @@ def label_vector(table: Table, column_name: str) -> np.ndarray:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise CLIError(
-                f"{table.path}: column {column_name!r}, row {i + 1}: {_shown(column.iloc[i])} "
+                f"{table.path}: column {column_name!r}, {_row(i)}: {_shown(column.iloc[i])} "
                 "is not a class label (a whole number or a name; empty or -1 for unlabeled)."
             )
         return y.astype(np.int64)
@@ -510,7 +516,7 @@ def _sample_weight(table: Table, name: str | None) -> np.ndarray | None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise CLIError(
-            f"{table.path}: column {name!r}, row {i + 1}: {_shown(column.iloc[i])} is not a "
+            f"{table.path}: column {name!r}, {_row(i)}: {_shown(column.iloc[i])} is not a "
             "sample weight (a number >= 0 in every row)."
         )
     return values
