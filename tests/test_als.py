@@ -335,7 +335,7 @@ def test_objective_never_increases_from_one_iteration_to_the_next(accelerate, mi
     assert np.all(np.diff(total) <= 1e-12 * total[0])
 
 
-@pytest.mark.parametrize("missing", [0.0, 0.3])
+@pytest.mark.parametrize("missing", [pytest.param(0.0, marks=pytest.mark.slow), 0.3])
 def test_acceleration_reaches_the_same_optimum_in_fewer_iterations(missing):
     plain, plain_curve = _fit_curve(missing, accelerate=False, max_iter=300)
     fast, fast_curve = _fit_curve(missing, accelerate=True, max_iter=300)

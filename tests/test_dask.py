@@ -182,6 +182,7 @@ def test_cluster_fit_equals_in_memory(problem, reference, client, chunks):
     np.testing.assert_allclose(lazy.compute(), ref.predict_proba(P_new), atol=1e-8)
 
 
+@pytest.mark.slow
 def test_sample_weight_and_fn_cost_as_in_memory(problem, client):
     P, y = problem
     weights = np.random.default_rng(1).integers(1, 4, size=y.size).astype(float)
@@ -358,6 +359,7 @@ def test_cli_predict_impute_on_a_dataset(dataset, reference):
     np.testing.assert_allclose(table.drop(columns="id").to_numpy(), expected, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_cli_dataset_errors(dataset, capsys, monkeypatch):
     from cfensemble import _cli_dask
     from cfensemble.cli import main

@@ -188,6 +188,7 @@ def test_multiclass_classifier_factors_per_class_column(multiclass):
     assert len(plotting.plot_loss_curves(clf).get_lines()) == 3
 
 
+@pytest.mark.slow
 def test_multiclass_report(multiclass, tmp_path):
     clf, P, y, _ = multiclass
     path = plotting.write_report(clf, tmp_path / "r", names=NAMES, P=P, y=y)
@@ -219,6 +220,7 @@ def test_multiclass_report_needs_the_class_axis(multiclass, tmp_path):
         plotting.write_report(clf, tmp_path / "r", P=P[:, :, 0], y=y)
 
 
+@pytest.mark.slow
 def test_report_with_both_aggregator_inputs(problem, tmp_path):
     P, y_true, y = problem
     with warnings.catch_warnings():

@@ -183,6 +183,7 @@ def test_prefit_uses_the_given_estimators(data):
     np.testing.assert_allclose(stack.P_[:, 0], fitted[0][1].predict_proba(X[200:])[:, 1])
 
 
+@pytest.mark.slow
 def test_parallel_base_fits_give_the_same_result(data):
     X, y = data
     final = CFEnsembleClassifier(random_state=0, max_iter=10)
