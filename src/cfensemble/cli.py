@@ -681,8 +681,10 @@ class _Progress:
 
     def __exit__(self, *exc) -> None:
         self.held.__exit__(*exc)
-        # a fit that stopped before the limit (converged, or early stopping) ends at 100 %
-        done = self.iteration if 0 < self.iteration < self.total else self.total
+        # a fit that stopped before the limit (converged, or early stopping) ends at 100 %;
+        # one that failed keeps its place
+        stopped = exc[0] is None and 0 < self.iteration < self.total
+        done = self.iteration if stopped else self.total
         name = {"it": "iterations"}.get(self.unit, f"{self.unit}s")
         postfix = f"objective={self.objective:.5g}, {name} {self.iteration} of max {self.total}"
         if self.tty:
