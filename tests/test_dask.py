@@ -233,14 +233,37 @@ def test_to_model_folds_in_and_saves_no_rows(problem, client, tmp_path):
     assert isinstance(lazy, da.Array)
     np.testing.assert_allclose(lazy.compute(), model.impute(P[:100]), rtol=0, atol=1e-12)
     np.testing.assert_array_equal(clf.impute(P[:10]), model.impute(P[:10]))  # in memory
-    model.save(tmp_path / "model.cfe")
+    clf.save(tmp_path / "model.cfe")  # the model of to_model(): loads as the in-memory one
     loaded = cfensemble.load(tmp_path / "model.cfe")
+    assert type(loaded) is CFEnsembleClassifier
     assert loaded.instance_factors_.shape == (0, clf.latent_dim_)
     assert (tmp_path / "model.cfe").stat().st_size < 20_000  # no per-row array
     np.testing.assert_array_equal(loaded.predict_proba(P[:50]), model.predict_proba(P[:50]))
     full = clf.to_model(include_rows=True)  # asked for: the per-row arrays too
     assert full.instance_factors_.shape == (P.shape[0], clf.latent_dim_)
     np.testing.assert_array_equal(full.transduction_, clf.transduction_.compute())
+
+
+def test_class_names_in_memory_and_numbers_on_dask(problem):
+    """y in memory may hold any two class names (as for CFEnsembleClassifier: same fit,
+    predict gives the names); a dask y of names is a clear error, not a worker traceback."""
+    P, y = problem
+    names = np.where(y == -1, None, np.where(y == 1, "pos", "neg")).astype(object)
+    with dask.config.set(scheduler="synchronous"):
+        numbers = DaskCFEnsembleClassifier(random_state=0, max_iter=20).fit(_chunked(P, 2), y)
+        named = DaskCFEnsembleClassifier(random_state=0, max_iter=20).fit(_chunked(P, 2), names)
+        assert named.classes_.tolist() == ["neg", "pos"]
+        np.testing.assert_array_equal(named.coef_, numbers.coef_)
+        lazy = named.predict(_chunked(P[:200], 2))
+        assert isinstance(lazy, da.Array)
+        expected = np.where(numbers.predict(P[:200]) == 1, "pos", "neg")
+        np.testing.assert_array_equal(lazy.compute(), expected)
+        np.testing.assert_array_equal(named.predict(P[:200]), expected)  # in memory
+        with pytest.raises(ValueError, match="y as a dask array must hold numbers"):
+            DaskCFEnsembleClassifier().fit(_chunked(P, 2), da.from_array(names.astype(str)))
+        three = np.where(np.arange(P.shape[0]) % 3 == 0, "c", names).astype(object)
+        with pytest.raises(ValueError, match="binary only"):
+            DaskCFEnsembleClassifier().fit(_chunked(P, 2), three)
 
 
 @pytest.mark.slow
@@ -293,8 +316,10 @@ def test_bad_values_are_reported_from_the_chunk(problem):
     ):
         DaskCFEnsembleClassifier().fit(_chunked(bad, 2), y[:1000])
     assert "in the chunk of rows 500..999" in str(err.value)
-    with pytest.raises(ValueError, match=r"y must have shape \(1000,\)"):
+    with pytest.raises(ValueError, match="y has 999 entries but P has 1000 rows"):
         DaskCFEnsembleClassifier().fit(_chunked(P[:1000], 2), y[:999])
+    with pytest.raises(ValueError, match=r"y must have shape \(1000,\)"):  # a dask y
+        DaskCFEnsembleClassifier().fit(_chunked(P[:1000], 2), da.from_array(y[:999]))
 
 
 @pytest.fixture

@@ -429,6 +429,12 @@ BAD_INPUTS = [
     ("y complex", dict(y=GOOD_Y + 1j), ValueError, "Complex data not supported"),
     ("P complex", dict(P=GOOD_P + 0j), ValueError, "Complex data not supported"),
     ("latent_dim 0", dict(latent_dim=0), ValueError, "'latent_dim' parameter"),
+    (
+        "dtype with torch",
+        dict(solver="torch", dtype="float32"),
+        ValueError,
+        "the torch trainer computes in float64",
+    ),
     ("latent_dim True", dict(latent_dim=True), ValueError, "'latent_dim' parameter"),
     ("latent_dim 2.5", dict(latent_dim=2.5), ValueError, "'latent_dim' parameter"),
     (

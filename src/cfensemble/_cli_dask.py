@@ -102,10 +102,17 @@ def _frame(files, columns_needed, error):
     return frame
 
 
-def _numeric(frame, columns, error):
+def _numeric(frame, columns, error, label=None):
     for name in columns:
         if frame[name].dtype.kind not in "biuf":
-            raise error(f"column {name!r} is not numeric ({frame[name].dtype}).")
+            hint = (
+                ": on a Parquet dataset (the Dask route) labels are numbers, two classes "
+                "(0/1, -1 or empty for unlabeled); a single file also takes class names and "
+                "more classes."
+                if name == label
+                else "."
+            )
+            raise error(f"column {name!r} is not numeric ({frame[name].dtype}){hint}")
 
 
 def _predictions(frame, model, columns, id_column, label=None, impute=False):
@@ -163,7 +170,7 @@ def fit_dataset(args, params: dict, progress, error) -> int:
             c for c in frame.columns if c not in (label, id_column, weight)
         ]
         extra = [label] if weight is None else [label, weight]
-        _numeric(frame, [*columns, *extra], error)
+        _numeric(frame, [*columns, *extra], error, label)
         array = frame[[*columns, *extra]].astype(np.float64).to_dask_array(lengths=True)
         m = len(columns)
         P, y = array[:, :m], array[:, m]

@@ -91,8 +91,8 @@ def check_target(target, n_columns: int, outputs: int = 1) -> np.ndarray:
     t = np.asarray(target, dtype=np.float64)
     if t.ndim != 1 or t.size not in (m, n_columns):
         raise ValueError(
-            f"shrinkage_target must be 'equal', 'consensus' or an array of one positive "
-            f"number per classifier (shape ({m},)); got shape {t.shape}."
+            "shrinkage_target must be 'separation', 'consensus', 'equal' or an array of one "
+            f"positive number per classifier (shape ({m},)); got shape {t.shape}."
         )
     if not np.all(np.isfinite(t)) or not np.all(t > 0):
         raise ValueError("shrinkage_target must hold finite numbers > 0 (one per classifier).")

@@ -210,8 +210,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     lambda_reg : float >= 0, default=0.03
         Ridge penalty on the factors and biases, per observation: a factor seen by ``k``
         predictions gets ``lambda_reg * k`` (weighted-lambda regularisation, ALS-WR). At
-        0.1 (the default before 0.3) the low-rank part was shrunk to almost nothing and the
-        fill-in was the two biases; 0.03 keeps it, and did better than 0.1 in
+        0.1 (an earlier development default) the low-rank part was shrunk to almost nothing
+        and the fill-in was the two biases; 0.03 keeps it, and did better than 0.1 in
         ``benchmarks/accuracy.py`` (README, accuracy section).
     aggregator_input : {"observed", "reconstructed", "both"}, default="observed"
         What the aggregator combines. ``"observed"``: the base predictions, with the
@@ -397,8 +397,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``dtype="float32"`` asks for PyTorch's.
     dtype : {"float64", "float32"} or None, default=None
         ``solver="als"``: precision of the PyTorch kernels; None = float64 on the CPU,
-        float32 on a GPU. float32 solves use a relative jitter of 1e-5 (1e-10 in float64);
-        predictions agree with float64 to about 1e-4.
+        float32 on a GPU (``solver="torch"`` computes in float64 and refuses a dtype).
+        float32 solves use a relative jitter of 1e-5 (1e-10 in float64); predictions agree
+        with float64 to about 1e-4.
     batch_size : int >= 1 or None, default=None
         ``solver="torch"``: instances per mini-batch; None = full batch.
     patience : int >= 1, default=20
@@ -684,6 +685,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 "rho=0 leaves the factorization undetermined with solver='als' (and with "
                 "als_warm_start=True); use rho > 0."
+            )
+        if self.solver == "torch" and self.dtype is not None:
+            raise ValueError(
+                f"dtype={self.dtype!r} sets the precision of solver='als' (its PyTorch "
+                "kernels); the torch trainer computes in float64: leave dtype=None with "
+                "solver='torch'."
             )
         if self.solver == "torch" and self.aggregator_type != "weighted":
             raise ValueError(

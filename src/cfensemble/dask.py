@@ -38,7 +38,7 @@ from ._estimator import CFEnsembleClassifier, _check_sample_weight, confidence_s
 from ._kernels import choose_kernel
 from ._losses import class_weights
 from ._problem import Block, Data, Objective, State, sample_rows
-from ._validation import check_labels, check_probabilities
+from ._validation import check_labels, check_probabilities, encode_labels
 
 __all__ = ["DaskCFEnsembleClassifier", "DaskData"]
 
@@ -299,14 +299,27 @@ def _as_dask_arrays(P, y):
         raise ValueError("y is required: 0/1 for labeled rows, -1 or NaN for the others.")
     if hasattr(y, "to_dask_array"):
         y = y.to_dask_array(lengths=True)
-    if not isinstance(y, da.Array):
-        y = np.asarray(y)
-        if y.shape != (P.shape[0],):
-            raise ValueError(f"y must have shape ({P.shape[0]},) like P's rows; got {y.shape}.")
+    classes = np.array([0, 1])
+    if not isinstance(y, da.Array):  # in memory: any labels, as CFEnsembleClassifier takes
+        y, classes = encode_labels(y, int(P.shape[0]))
+        if classes.size > 2:
+            raise ValueError(
+                f"y has {classes.size} classes {classes[:5].tolist()}: "
+                "DaskCFEnsembleClassifier is binary only (use CFEnsembleClassifier with a "
+                "3-D P for more classes)."
+            )
         y = da.from_array(y, chunks=(P.chunks[0],))
+    elif y.dtype.kind not in "biuf":
+        raise ValueError(
+            f"y as a dask array must hold numbers (0/1, and -1 or NaN for unlabeled rows); "
+            f"got dtype {y.dtype}. For class names pass y in memory (a numpy array or a "
+            "pandas Series: one label per row), or map the names to 0/1 first."
+        )
     if y.shape != (P.shape[0],):
         raise ValueError(f"y must have shape ({P.shape[0]},) like P's rows; got {y.shape}.")
-    return P, y.rechunk((P.chunks[0],)).astype(np.float64)
+    if classes.size < 2:
+        classes = np.array([0, 1])
+    return P, y.rechunk((P.chunks[0],)).astype(np.float64), classes
 
 
 def _as_row_weights(sample_weight, P):
@@ -388,9 +401,9 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         dask, da = _dask()
         self._check_params()
         self._check_dask_params()
-        P, y = _as_dask_arrays(P, y)
+        P, y, self.classes_ = _as_dask_arrays(P, y)
         n_classifiers = int(P.shape[1])
-        self.classes_, self.n_class_columns_ = np.array([0, 1]), 0
+        self.n_class_columns_ = 0
         if sample_weight is not None:  # travels with y, as its second column
             y = da.stack([y, _as_row_weights(sample_weight, P)], axis=1).rechunk({1: -1})
         # on the workers for the whole fit (recomputed if one is lost)
@@ -478,9 +491,21 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         return P.map_blocks(partial(per_chunk, model=model), chunks=chunks, dtype=np.float64)
 
     def predict(self, P, confidence=None):
-        """Class labels of new rows: 1 where the positive probability is at least 0.5."""
+        """Class labels of new rows: ``classes_[1]`` where its probability is at least 0.5,
+        else ``classes_[0]``; lazy (a dask array) when ``P`` is one."""
         proba = self.predict_proba(P, confidence)
-        return (proba[:, 1] >= 0.5).astype(np.int64)
+        classes = np.asarray(self.classes_)
+        if isinstance(proba, np.ndarray):
+            return classes[(proba[:, 1] >= 0.5).astype(np.intp)]
+        return proba[:, 1].map_blocks(
+            lambda p: classes[(p >= 0.5).astype(np.intp)], dtype=classes.dtype
+        )
+
+    def save(self, path, metadata: dict | None = None) -> None:
+        """Write the fitted model to ``path``: the model file of :meth:`to_model` (the
+        classifier factors and the aggregator, not the per-row arrays), which
+        :func:`cfensemble.load` reads back as a :class:`CFEnsembleClassifier`."""
+        self.to_model().save(path, metadata)
 
     def fold_in(self, P, confidence=None):
         """Instance factors and biases of new rows (in memory; see :meth:`to_model`)."""

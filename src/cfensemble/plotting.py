@@ -574,7 +574,9 @@ def write_report(estimator, directory, names=None, P=None, y=None) -> Path:
     for filename, draw in figures.items():
         fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
         draw(ax)
-        fig.savefig(directory / filename, dpi=110)
+        fig.savefig(
+            directory / filename, dpi=110, bbox_inches="tight"
+        )  # a long title or an outside legend stays whole
         plt.close(fig)
         lines += [f"## {titles[filename]}", "", f"![{titles[filename]}]({filename})", ""]
     path = directory / "report.md"
