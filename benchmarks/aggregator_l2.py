@@ -25,29 +25,20 @@ import warnings
 
 import accuracy as acc
 import numpy as np
+from shrinkage_target import generator_problems
 from sklearn.linear_model import LogisticRegression
 
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import CFEnsembleClassifier
 from cfensemble.metrics import tie_averaged_precision
 
 HERE = pathlib.Path(__file__).parent
 
 
 def cells(seeds: int, l2s):
-    for seed in range(seeds):
-        for quality in ("equal", "unequal"):
-            for m in (10, 20):
-                q = 0.7 if quality == "equal" else np.random.default_rng(seed).uniform(0.3, 0.9, m)
-                for rate in (0.0, 0.3):
-                    P, y = make_ensemble_problem(
-                        6000, m, positive_rate=0.05, base_quality=q, error_correlation=0.5,
-                        missing_rate=rate, random_state=seed,
-                    )  # fmt: skip
-                    for budget in (0.05, 0.2):
-                        draw = np.random.default_rng([seed, round(budget * 100)]).random(3000)
-                        labeled = np.flatnonzero(draw < budget)
-                        key = (quality, "mcar 30%" if rate else "complete", budget)
-                        yield key, scores(P, y, labeled, seed, l2s)
+    """The generator problems of ``shrinkage_target.py --data generator``, scored."""
+    for seed, quality, _, rate, budget, P, y, labeled in generator_problems(seeds):
+        key = (quality, "mcar 30%" if rate else "complete", budget)
+        yield key, scores(P, y, labeled, seed, l2s)
 
 
 def scores(P, y, labeled, seed, l2s) -> dict:

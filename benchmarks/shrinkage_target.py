@@ -239,7 +239,12 @@ def benchmark_runs(repeats):
             yield regime, budget, m, scores(Pp, semi(y_pool, lab), Ph, y_held, r)
 
 
-def generator_runs(seeds):
+def generator_problems(seeds):
+    """The generator's problems: per seed, quality ("equal": 0.7 for all; "unequal":
+    U(0.3, 0.9)), m (10, 20), missing rate (0, 0.3; MCAR) and label budget,
+    ``(seed, quality, m, rate, budget, P, y, labeled)`` with 6,000 rows, 5 % positives and
+    error correlation 0.5; ``labeled`` indexes the first 3,000 rows (the pool), the other
+    3,000 are held out."""
     from cfensemble import make_ensemble_problem
 
     for seed in range(seeds):
@@ -251,12 +256,16 @@ def generator_runs(seeds):
                         6000, m, positive_rate=0.05, base_quality=q, error_correlation=0.5,
                         missing_rate=rate, random_state=seed,
                     )  # fmt: skip
-                    regime = f"{quality} quality, {'mcar 30%' if rate else 'complete'}"
                     for budget in acc.BUDGETS:
                         draw = np.random.default_rng([seed, round(budget * 100)]).random(3000)
-                        lab = np.flatnonzero(draw < budget)
-                        s = scores(P[:3000], semi(y[:3000], lab), P[3000:], y[3000:], seed)
-                        yield regime, budget, m, s
+                        yield seed, quality, m, rate, budget, P, y, np.flatnonzero(draw < budget)
+
+
+def generator_runs(seeds):
+    for seed, quality, m, rate, budget, P, y, lab in generator_problems(seeds):
+        regime = f"{quality} quality, {'mcar 30%' if rate else 'complete'}"
+        s = scores(P[:3000], semi(y[:3000], lab), P[3000:], y[3000:], seed)
+        yield regime, budget, m, s
 
 
 def _wtl(d: np.ndarray) -> str:
