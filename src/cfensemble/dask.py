@@ -34,7 +34,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _als
-from ._estimator import CFEnsembleClassifier, _check_sample_weight, confidence_source
+from ._estimator import (
+    CFEnsembleClassifier,
+    _check_sample_weight,
+    confidence_source,
+    predicted_labels,
+)
 from ._kernels import choose_kernel
 from ._losses import class_weights
 from ._problem import Block, Data, Objective, State, sample_rows
@@ -299,7 +304,7 @@ def _as_dask_arrays(P, y):
         raise ValueError("y is required: 0/1 for labeled rows, -1 or NaN for the others.")
     if hasattr(y, "to_dask_array"):
         y = y.to_dask_array(lengths=True)
-    classes = np.array([0, 1])
+    classes = np.array([0, 1])  # a dask y holds 0/1 (checked per chunk)
     if not isinstance(y, da.Array):  # in memory: any labels, as CFEnsembleClassifier takes
         y, classes = encode_labels(y, int(P.shape[0]))
         if classes.size > 2:
@@ -317,8 +322,6 @@ def _as_dask_arrays(P, y):
         )
     if y.shape != (P.shape[0],):
         raise ValueError(f"y must have shape ({P.shape[0]},) like P's rows; got {y.shape}.")
-    if classes.size < 2:
-        classes = np.array([0, 1])
     return P, y.rechunk((P.chunks[0],)).astype(np.float64), classes
 
 
@@ -401,9 +404,9 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         dask, da = _dask()
         self._check_params()
         self._check_dask_params()
-        P, y, self.classes_ = _as_dask_arrays(P, y)
+        P, y, classes = _as_dask_arrays(P, y)
         n_classifiers = int(P.shape[1])
-        self.n_class_columns_ = 0
+        self._set_classes(P, y, classes)  # as in memory: [0, 1] unless two are labeled
         if sample_weight is not None:  # travels with y, as its second column
             y = da.stack([y, _as_row_weights(sample_weight, P)], axis=1).rechunk({1: -1})
         # on the workers for the whole fit (recomputed if one is lost)
@@ -496,9 +499,9 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         proba = self.predict_proba(P, confidence)
         classes = np.asarray(self.classes_)
         if isinstance(proba, np.ndarray):
-            return classes[(proba[:, 1] >= 0.5).astype(np.intp)]
-        return proba[:, 1].map_blocks(
-            lambda p: classes[(p >= 0.5).astype(np.intp)], dtype=classes.dtype
+            return predicted_labels(classes, proba)
+        return proba.map_blocks(
+            partial(predicted_labels, classes), drop_axis=1, dtype=classes.dtype
         )
 
     def save(self, path, metadata: dict | None = None) -> None:
