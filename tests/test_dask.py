@@ -76,6 +76,21 @@ def test_local_scheduler_equals_in_memory(problem):
     np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=1e-8)
 
 
+def test_aggregator_l2_auto_counts_as_in_memory(problem):
+    """aggregator_l2="auto" counts the labeled rows gathered from the chunks (with their
+    sample weights): two labeled positives give the same raised ridge and fit."""
+    P, y = problem
+    P, y = P[:2000], y[:2000].copy()
+    y[np.flatnonzero(y == 1)[2:]] = -1
+    weight = np.where(y == 0, 2.0, 1.0)
+    ref = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=weight)
+    assert ref.aggregator_l2_ == pytest.approx(2.5e-3)
+    with dask.config.set(scheduler="threads"):
+        clf = DaskCFEnsembleClassifier(random_state=0).fit(_chunked(P, 3), y, weight)
+    assert clf.aggregator_l2_ == ref.aggregator_l2_
+    np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=1e-8)
+
+
 def test_mean_fallback_as_in_memory(problem):
     """Labels that contradict every classifier: every weight 0, the mean aggregator
     predicts, on the cluster as in memory."""

@@ -69,7 +69,7 @@ def test_objective_decreases_and_matches_the_shared_loss(fitted):
             clf.coef_,
             clf.intercept_ - _prior_shift(y),
         )
-        objective = replace(clf._objective(clf.rho_), shrinkage_target=clf.shrinkage_target_)
+        objective = replace(clf._objective(clf.rho_, data), shrinkage_target=clf.shrinkage_target_)
         expected = losses(data, state, objective, 1000)[0]
         assert total[-1] == pytest.approx(expected, rel=1e-10)
 

@@ -54,6 +54,8 @@ AUTO_LATENT_DIMS = (1, 2, 4)  # candidates of latent_dim="auto" (capped at n_cla
 AUTO_RHOS = (0.5, 0.8, 1.0)  # candidates of rho="auto"
 AUTO_SHRINKAGES = (0.0, 0.01, 0.1, 1.0)  # candidates of aggregator_shrinkage="auto"
 SHRINKAGE_FALLBACK = 0.1  # "auto" where it cannot cross-validate, and on a tie
+# aggregator_l2="auto": L2_AUTO, raised as if the rarest class had L2_ROWS labeled rows
+L2_AUTO, L2_ROWS = 1e-3, 5
 
 
 class CollapseWarning(UserWarning):
@@ -265,9 +267,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         original method's trainer). The per-class K-class fit solves it exactly, once.
     aggregator_lr : float > 0, default=0.01
         Learning rate of the ``"gd"`` aggregator step (unused by ``"newton"``).
-    aggregator_l2 : float >= 0, default=1e-3
+    aggregator_l2 : float >= 0 or "auto", default="auto"
         Ridge penalty ``aggregator_l2 / 2 * |w|^2`` in the supervised loss; keeps ``w``
-        finite when the labeled rows are separable.
+        finite when the labeled rows are separable. "auto" is ``1e-3 * max(1, 5 / n_rare)``
+        with ``n_rare`` the number of labeled rows of the rarest class (counted by
+        ``sample_weight``): 1e-3 unless fewer than 5 rows of a class are labeled, where the
+        class-weighted loss gives each of them a large share of the loss and the aggregator
+        would otherwise fit them too sharply (0.0025 with 2 labeled positives). The value
+        used is ``aggregator_l2_``.
     aggregator_shrinkage : float >= 0 or "auto", default=0.1
         Strength of the pull of the weights toward weights proportional to
         ``shrinkage_target`` (penalty ``aggregator_shrinkage / 2 * |w/t - mean(w/t)|^2``;
@@ -451,6 +458,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         With "auto": mean and per-fold PR-AUC of every candidate; None otherwise.
     abstention_ : float
         The ``abstention`` used (the chosen one for "auto").
+    aggregator_l2_ : float
+        The ``aggregator_l2`` used (for "auto", from the labeled class counts).
     aggregator_shrinkage_ : float
         The ``aggregator_shrinkage`` used (the chosen one for "auto").
     shrinkage_target_ : ndarray of shape (n_classifiers,) or (n_classifiers * K,)
@@ -536,7 +545,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "aggregator_type": [StrOptions({"weighted", "mean"})],
         "aggregator_solver": [StrOptions({"newton", "gd"})],
         "aggregator_lr": [Interval(Real, 0, None, closed="neither")],
-        "aggregator_l2": [Interval(Real, 0, None, closed="left")],
+        "aggregator_l2": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "aggregator_shrinkage": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "shrinkage_target": [StrOptions({"equal", "consensus", "separation"}), "array-like"],
         "aggregator_positive": ["boolean"],
@@ -587,7 +596,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         aggregator_type="weighted",
         aggregator_solver="newton",
         aggregator_lr=0.01,
-        aggregator_l2=1e-3,
+        aggregator_l2="auto",
         aggregator_shrinkage=0.1,
         shrinkage_target="separation",
         aggregator_positive=True,
@@ -801,7 +810,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             confidence_fit,
         )
         objective = self._with_shrinkage_target(
-            data, self._objective(self.rho_, train_aggregator=bool(labeled.any()))
+            data, self._objective(self.rho_, data, train_aggregator=bool(labeled.any()))
         )
         self.multiclass_factorization_ = self._factorization()
         with _verbosity(self.verbose):
@@ -1306,12 +1315,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             )
         return self._columns(C)
 
-    def _objective(self, rho: float, train_aggregator: bool = True) -> Objective:
+    def _objective(self, rho: float, data, train_aggregator: bool = True) -> Objective:
+        """The objective of a fit of ``data``; sets ``aggregator_l2_``."""
+        self.aggregator_l2_ = self._aggregator_l2(data)
         return Objective(
             rho=float(rho),
             lambda_reg=float(self.lambda_reg),
             focal_gamma=float(self.focal_gamma),
-            aggregator_l2=float(self.aggregator_l2),
+            aggregator_l2=self.aggregator_l2_,
             aggregator_shrinkage=(
                 SHRINKAGE_FALLBACK
                 if self.aggregator_shrinkage == "auto"
@@ -1323,6 +1334,17 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             outputs=self._outputs,
             abstention=0.0 if self.abstention == "auto" else float(self.abstention),
         )
+
+    def _aggregator_l2(self, data) -> float:
+        """``aggregator_l2``, for "auto" ``L2_AUTO * max(1, L2_ROWS / n_rare)`` with
+        ``n_rare`` the (weighted) count of the rarest class's labeled rows in ``data``."""
+        if self.aggregator_l2 != "auto":
+            return float(self.aggregator_l2)
+        weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
+        counts = np.bincount(
+            data.y_labeled.astype(np.intp), weights=weight, minlength=max(self._outputs, 2)
+        )
+        return L2_AUTO * max(1.0, L2_ROWS / max(float(counts.min()), 1.0))
 
     def _als_solver(self) -> _als.ALSSolver:
         return _als.ALSSolver(

@@ -418,7 +418,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
             _check_sample_weight(data.sample_weight, data.y_labeled)
         self._set_dimensions(self.latent_dim, self.rho, n_classifiers, n_classifiers)
         objective = self._with_shrinkage_target(
-            data, self._objective(self.rho_, train_aggregator=bool(data.labeled.size))
+            data, self._objective(self.rho_, data, train_aggregator=bool(data.labeled.size))
         )
         result = self._als_solver().fit(
             data, objective, None, check_random_state(self.random_state)

@@ -32,7 +32,9 @@ cross-validated choice) load with ``abstention_test_ = None``. The fill-in's cal
 ``fill_calibration_ = None`` and, when its params predate the parameter,
 ``calibrate_fill=False``. The scalars ``aggregator_shrinkage_`` (the shrinkage used) and
 ``shrinkage_cv_`` (the cross-validation of ``aggregator_shrinkage="auto"``) are newer; a
-file without them loads with the parameter's value and None. The optional array
+file without them loads with the parameter's value and None; so does the newer scalar
+``aggregator_l2_`` (the ridge used: ``aggregator_l2="auto"`` resolved) with the parameter's
+value. The optional array
 ``shrinkage_target_`` (what the shrinkage pulled the weights toward, one number per column
 of ``P``) is newer still; a file without it loads with all 1 (equal weights, the only target
 then).
@@ -88,6 +90,7 @@ _SCALARS = (
     "abstention_test_",
     "aggregator_shrinkage_",
     "shrinkage_cv_",
+    "aggregator_l2_",
 )
 # absent from older files: their value there
 _NEW_SCALARS = {
@@ -97,6 +100,7 @@ _NEW_SCALARS = {
     "abstention_test_": None,
     "aggregator_shrinkage_": None,  # older files: the parameter's value (a number then)
     "shrinkage_cv_": None,
+    "aggregator_l2_": None,  # older files: the parameter's value (a number then)
 }
 
 
@@ -493,8 +497,9 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
         if name in arrays:
             setattr(estimator, name, arrays[name].astype(object))
     scalars = {**_NEW_SCALARS, **scalars}
-    if scalars["aggregator_shrinkage_"] is None:
-        scalars["aggregator_shrinkage_"] = estimator.aggregator_shrinkage
+    for name in ("aggregator_shrinkage_", "aggregator_l2_"):
+        if scalars[name] is None:
+            scalars[name] = getattr(estimator, name[:-1])
     for name in _SCALARS:
         setattr(estimator, name, _check_scalar(name, scalars[name], estimator))
     estimator.fill_calibration_ = _fill_map(arrays)
@@ -589,7 +594,7 @@ def _check_scalar(name: str, value, estimator):
     elif name in ("rho_", "abstention_"):
         ok = _is_number(value) and 0 <= value <= 1
         value = float(value) if ok else value
-    elif name == "aggregator_shrinkage_":
+    elif name in ("aggregator_shrinkage_", "aggregator_l2_"):
         ok = _is_number(value) and np.isfinite(value) and value >= 0
         value = float(value) if ok else value
     elif name == "shrinkage_cv_":
