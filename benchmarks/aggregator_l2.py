@@ -8,7 +8,7 @@ positives, error correlation 0.5; base quality 0.7 for all or drawn from U(0.3, 
 m = 10 and 20; complete or 30 % missing at random; 5 % or 20 % of the first 3,000 rows
 labeled), scored on the other 3,000 rows (held-out, fold-in). Per cell: mean PR-AUC
 (ties averaged) and the mean Brier score as a multiple of LR stacking's (on column-mean
-imputed ``P``), for each ``aggregator_l2``.
+imputed ``P``), for each ``aggregator_l2`` ("auto", the default, and numbers).
 
 Usage::
 
@@ -60,17 +60,23 @@ def scores(P, y, labeled, seed, l2s) -> dict:
     }
 
 
+def _l2(text: str) -> str | float:
+    return text if text == "auto" else float(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--l2", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2])
+    parser.add_argument(
+        "--l2", type=_l2, nargs="+", default=["auto", 1e-3, 3e-3, 1e-2], help='"auto" or numbers'
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     runs = collections.defaultdict(list)
     for key, s in cells(args.seeds, args.l2):
         runs[key].append(s)
-    head = [f"PR-AUC l2={v:g}" for v in args.l2] + ["PR-AUC LR"]
-    head += [f"Brier ratio l2={v:g}" for v in args.l2]
+    head = [f"PR-AUC l2={v}" for v in args.l2] + ["PR-AUC LR"]
+    head += [f"Brier ratio l2={v}" for v in args.l2]
     lines = [
         f"Generator, held-out rows, mean over {args.seeds} seeds x m = 10, 20 "
         f"(`python benchmarks/aggregator_l2.py`, {(time.perf_counter() - start) / 60:.1f} "
