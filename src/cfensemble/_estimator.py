@@ -29,6 +29,7 @@ from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
 from ._losses import class_weights, logits
 from ._problem import (
     AGGREGATOR_INPUTS,
+    LOSS_PARTS,
     Data,
     FitResult,
     Objective,
@@ -49,7 +50,6 @@ from .confidence import label_aware, resolve_confidence, strategy
 
 logger = logging.getLogger("cfensemble")
 
-LOSS_PARTS = ("total", "reconstruction", "supervised")
 AUTO_LATENT_DIMS = (1, 2, 4)  # candidates of latent_dim="auto" (capped at n_classifiers)
 AUTO_RHOS = (0.5, 0.8, 1.0)  # candidates of rho="auto"
 AUTO_SHRINKAGES = (0.0, 0.01, 0.1, 1.0)  # candidates of aggregator_shrinkage="auto"

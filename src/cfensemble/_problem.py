@@ -48,6 +48,8 @@ from ._consensus import moments
 from ._losses import class_weights
 from .confidence import uniform
 
+LOSS_PARTS = ("total", "reconstruction", "supervised")  # the columns of a loss curve
+
 AGGREGATOR_INPUTS = ("observed", "reconstructed", "both")
 
 
@@ -209,7 +211,7 @@ class FitResult:
 
     state: State
     n_iter: int
-    loss_curve: np.ndarray  # (n_iter, 3): total, reconstruction, supervised
+    loss_curve: np.ndarray  # (n_iter, 3): the columns LOSS_PARTS
     converged: bool
     validation_pr_auc: float | None = None
     validation_loss: float | None = None

@@ -307,7 +307,6 @@ def _check_format(path: Path, meta: dict) -> None:
 
 _MAX_METADATA = 16 << 20  # bytes of JSON
 _MAX_EXPANSION = 64  # uncompressed / compressed size of the arrays, all together
-_LOSS_PARTS = ("total", "reconstruction", "supervised")
 
 
 def _read_metadata(archive: zipfile.ZipFile) -> dict:
@@ -357,9 +356,11 @@ def _read_arrays(archive: zipfile.ZipFile, meta: dict) -> dict[str, np.ndarray]:
     expand at most ``_MAX_EXPANSION`` times their compressed size (numbers and factors do
     not compress that well; a zip bomb does). Only then are the arrays read.
     """
+    from ._problem import LOSS_PARTS
+
     parts = meta["loss_parts"]
-    if not isinstance(parts, list) or not set(parts) <= set(_LOSS_PARTS) or "total" not in parts:
-        raise ValueError(f"loss_parts must be a list of {list(_LOSS_PARTS)}; got {parts!r}")
+    if not isinstance(parts, list) or not set(parts) <= set(LOSS_PARTS) or "total" not in parts:
+        raise ValueError(f"loss_parts must be a list of {list(LOSS_PARTS)}; got {parts!r}")
     names = [*_ARRAYS, "weights", *(f"loss_curve_{part}" for part in parts)]
     optional = [*_OPTIONAL_ARRAYS, _TARGET, *_FILL_ARRAYS]
     confidence = meta["params"].get("confidence") if isinstance(meta["params"], dict) else None
