@@ -187,7 +187,11 @@ def test_every_torch_parameter_changes_the_result(problem, base_fits, name, valu
     P = P.copy()
     P[np.random.default_rng(0).random(P.shape) < 0.3] = np.nan  # factors fill these in
     P[np.isnan(P).all(axis=1), 0] = 0.5
-    base = dict(max_epochs=40, patience=10, validation_fraction=0.2, lambda_reg=0.01)
+    # from the initial state, where every optimizer setting shows (from the ALS start, the
+    # default, a short run may keep epoch 0)
+    base = dict(
+        max_epochs=40, patience=10, validation_fraction=0.2, lambda_reg=0.01, als_warm_start=False
+    )
     if name == "tol":
         base["validation_fraction"] = 0.0  # tol drives early stopping without validation
     if name == "patience":
@@ -238,6 +242,7 @@ def test_seed_front_end_is_the_same_estimator(problem):
             aggregator_input="reconstructed",
             aggregator_shrinkage=0.0,
             prior_correction=False,
+            als_warm_start=False,  # the original method starts from random factors
             random_state=0,
         ).fit(P, y)
     np.testing.assert_array_equal(seed.transduction_, ours.transduction_)
@@ -320,3 +325,44 @@ def test_validation_labels_never_reach_training(problem, monkeypatch):
     b = _fit(P, y_flip, **kw)
     np.testing.assert_array_equal(a.loss_curve_["total"], b.loss_curve_["total"])
     assert a.validation_loss_ != b.validation_loss_
+
+
+def _three_thousand_rows():
+    from cfensemble import make_ensemble_problem
+
+    P, y = make_ensemble_problem(
+        3000, 10, positive_rate=0.05, error_correlation=0.5, missing_rate=0.3, random_state=0
+    )
+    return P, np.where(np.random.default_rng(0).random(3000) < 0.2, y, -1)
+
+
+def test_default_starts_from_als_and_stops_early():
+    """From the ALS solution (the default where ALS can solve the objective) the trainer
+    stops early on a 3,000-row problem, without a ConvergenceWarning."""
+    P, y = _three_thousand_rows()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        auto = CFEnsembleClassifier(solver="torch", random_state=0).fit(P, y)
+    assert auto.n_iter_ < 100 and auto.als_warm_start == "auto"
+
+
+@pytest.mark.slow
+def test_without_the_als_start_the_default_epochs_do_not_suffice():
+    """Why the ALS start is the default: from the initial state the same fit runs all 500
+    epochs and warns that it was still improving."""
+    P, y = _three_thousand_rows()
+    with pytest.warns(ConvergenceWarning, match="still improving"):
+        cold = CFEnsembleClassifier(solver="torch", random_state=0, als_warm_start=False)
+        cold.fit(P, y)
+    assert cold.n_iter_ == 500
+
+
+def test_auto_warm_start_is_on_where_als_can_solve_and_off_where_not(problem):
+    P, _, y = problem
+    forced = _fit(P, y, max_epochs=5, als_warm_start=True)
+    np.testing.assert_array_equal(_fit(P, y, max_epochs=5).transduction_, forced.transduction_)
+    cold = _fit(P, y, rho=0.0, max_epochs=5, als_warm_start=False)
+    auto = _fit(P, y, rho=0.0, max_epochs=5)
+    np.testing.assert_array_equal(auto.transduction_, cold.transduction_)
+    with pytest.raises(ValueError, match="als_warm_start=True"):
+        _fit(P, y, rho=0.0, als_warm_start=True)
