@@ -163,6 +163,13 @@ def _offset_callback(callback, offset: int, iteration: int, losses) -> None:
     callback(offset + iteration, losses)
 
 
+def labeled_class_counts(data, outputs: int) -> np.ndarray:
+    """The number of labeled rows of each class in ``data``, counted by their sample
+    weights (at least two classes)."""
+    weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
+    return np.bincount(data.y_labeled.astype(np.intp), weights=weight, minlength=max(outputs, 2))
+
+
 def _lower_on_the_positives(data) -> bool:
     """Whether every classifier with observed labeled rows of both classes has a lower mean
     prediction on the positive (``classes_[1]``) rows than on the negative ones: the sign
@@ -1208,6 +1215,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         state = result.state
         k = objective.outputs
         self.aggregator_trained_ = objective.train_aggregator
+        self.aggregator_l2_ = objective.aggregator_l2
         self.classifier_factors_ = state.X
         self.classifier_bias_ = state.a
         self.coef_ = state.w if k == 1 else state.w.reshape(-1, k)
@@ -1223,10 +1231,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             and self.use_class_weights
             and self.prior_correction
         ):
-            weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
-            counts = np.bincount(
-                data.y_labeled.astype(np.intp), weights=weight, minlength=max(k, 2)
-            )
+            counts = labeled_class_counts(data, k)
             log_prior = np.log(counts / counts.sum())
             if k == 1:
                 self.intercept_ += float(log_prior[1] - log_prior[0])
@@ -1322,13 +1327,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         return self._columns(C)
 
     def _objective(self, rho: float, data, train_aggregator: bool = True) -> Objective:
-        """The objective of a fit of ``data``; sets ``aggregator_l2_``."""
-        self.aggregator_l2_ = self._aggregator_l2(data)
+        """The objective of a fit of ``data``."""
         return Objective(
             rho=float(rho),
             lambda_reg=float(self.lambda_reg),
             focal_gamma=float(self.focal_gamma),
-            aggregator_l2=self.aggregator_l2_,
+            aggregator_l2=self._aggregator_l2(data),
             aggregator_shrinkage=(
                 SHRINKAGE_FALLBACK
                 if self.aggregator_shrinkage == "auto"
@@ -1346,11 +1350,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``n_rare`` the (weighted) count of the rarest class's labeled rows in ``data``."""
         if self.aggregator_l2 != "auto":
             return float(self.aggregator_l2)
-        weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
-        counts = np.bincount(
-            data.y_labeled.astype(np.intp), weights=weight, minlength=max(self._outputs, 2)
-        )
-        return L2_AUTO * max(1.0, L2_ROWS / max(float(counts.min()), 1.0))
+        rarest = float(labeled_class_counts(data, self._outputs).min())
+        return L2_AUTO * max(1.0, L2_ROWS / max(rarest, 1.0))
 
     def _als_solver(self) -> _als.ALSSolver:
         return _als.ALSSolver(
