@@ -25,7 +25,7 @@ import warnings
 
 import accuracy as acc
 import numpy as np
-from shrinkage_target import generator_problems
+from shrinkage_target import generator_problems, semi
 from sklearn.linear_model import LogisticRegression
 
 from cfensemble import CFEnsembleClassifier
@@ -42,9 +42,7 @@ def cells(seeds: int, l2s):
 
 
 def scores(P, y, labeled, seed, l2s) -> dict:
-    y_train = np.full(3000, -1)
-    y_train[labeled] = y[labeled]
-    y_held = y[3000:]
+    y_train, y_held = semi(y[:3000], labeled), y[3000:]
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

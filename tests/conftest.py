@@ -1,3 +1,4 @@
+import json
 import warnings
 
 import numpy as np
@@ -82,3 +83,14 @@ def quiet_fit(P, y, sample_weight=None, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return CFEnsembleClassifier(random_state=0, **params).fit(P, y, sample_weight)
+
+
+def rewrite_metadata(path, change):
+    """Rewrite the JSON metadata of the model file ``path`` in place by ``change(meta)``."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(bytes(arrays["metadata"]).decode())
+    change(meta)
+    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)

@@ -1,10 +1,8 @@
 """``aggregator_l2="auto"``: 1e-3, raised where fewer than 5 rows of a class are labeled."""
 
-import json
-
 import numpy as np
 import pytest
-from conftest import UNEQUAL, labeled_problem, quiet_fit
+from conftest import UNEQUAL, labeled_problem, quiet_fit, rewrite_metadata
 
 from cfensemble._estimator import L2_AUTO, L2_ROWS
 from cfensemble.io import load_model, save_model
@@ -128,11 +126,5 @@ def test_older_files_load_with_the_parameter_value(tmp_path):
     P, _, y_train = labeled_problem(UNEQUAL, missing_rate=0.3, n=800)
     path = tmp_path / "m.cfe"
     save_model(quiet_fit(P, y_train, aggregator_l2=0.002), path)
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    meta = json.loads(bytes(arrays["metadata"]).decode())
-    del meta["scalars"]["aggregator_l2_"]
-    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    rewrite_metadata(path, lambda meta: meta["scalars"].pop("aggregator_l2_"))
     assert load_model(path).aggregator_l2_ == 0.002

@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import rewrite_metadata
 from sklearn.exceptions import ConvergenceWarning
 
 import cfensemble
@@ -70,21 +71,11 @@ def test_files_are_not_pickles(problem, tmp_path):
     assert meta["format"] == "cfensemble-model" and meta["format_version"] == FORMAT_VERSION
 
 
-def _rewrite_metadata(path, change):
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    meta = json.loads(bytes(arrays["metadata"]).decode())
-    change(meta)
-    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
 def test_other_format_version_is_a_clear_error(problem, tmp_path):
     P, _, y = problem
     path = tmp_path / "m.cfe"
     _fit(P, y).save(path)
-    _rewrite_metadata(path, lambda m: m.update(format_version=FORMAT_VERSION + 1))
+    rewrite_metadata(path, lambda m: m.update(format_version=FORMAT_VERSION + 1))
     with pytest.raises(
         ValueError,
         match=rf"format version {FORMAT_VERSION + 1}.*reads versions 2, {FORMAT_VERSION}",
@@ -109,7 +100,7 @@ def test_corrupted_or_foreign_files_are_clear_errors(problem, tmp_path):
     np.savez(foreign, metadata=np.frombuffer(b'{"format": "other"}', dtype=np.uint8))
     with pytest.raises(ValueError, match="not a cfensemble model file"):
         cfensemble.load(foreign)
-    _rewrite_metadata(path, lambda m: m.pop("scalars"))
+    rewrite_metadata(path, lambda m: m.pop("scalars"))
     with pytest.raises(ValueError, match="damaged"):
         cfensemble.load(path)
 
