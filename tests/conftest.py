@@ -1,4 +1,5 @@
 import json
+import os
 import warnings
 
 import numpy as np
@@ -13,6 +14,23 @@ from cfensemble._problem import reconstruct
 # The long runs (`-m slow`) explore new examples each time (derandomize=False there).
 settings.register_profile("cfensemble", derandomize=True)
 settings.load_profile("cfensemble")
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker process starts with one BLAS thread, so the workers
+    (one per core) do not compete for the cores. This is a run-time limit (threadpoolctl),
+    not a cap: a test that asks for more threads (``n_jobs=2``) still gets them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import scipy.linalg  # noqa: F401  (its own OpenBLAS: loaded before the limit)
+        from threadpoolctl import threadpool_limits
+
+        try:
+            import torch
+        except ImportError:
+            pass
+        else:
+            torch.set_num_threads(1)
+        threadpool_limits(1)
 
 
 @pytest.fixture(scope="module")
