@@ -401,6 +401,8 @@ def test_seed_is_printed_and_repeats_the_fit(files, capsys):
     seed = int(re.search(r"random_state=(\d+) \(--random-state \1 repeats", out).group(1))
     chosen = int(re.search(r"latent_dim='auto' chose (\d)", out).group(1))
     assert cfensemble.load(tmp / "a.cfe").latent_dim_ == chosen
+    l2 = float(re.search(r"aggregator_l2='auto' chose ([\d.e-]+)", out).group(1))
+    assert cfensemble.load(tmp / "a.cfe").aggregator_l2_ == l2 > 0
     again = ["--model", str(tmp / "b.cfe"), "--latent-dim", "auto", "--random-state", str(seed)]
     assert main([*base, *again]) == 0
     a, b = (cfensemble.load(tmp / name) for name in ("a.cfe", "b.cfe"))

@@ -10,6 +10,7 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 import dask  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import cfensemble  # noqa: E402
 from cfensemble import CFEnsembleClassifier, CollapseWarning, make_ensemble_problem  # noqa: E402
@@ -257,6 +258,45 @@ def test_to_model_folds_in_and_saves_no_rows(problem, client, tmp_path):
     full = clf.to_model(include_rows=True)  # asked for: the per-row arrays too
     assert full.instance_factors_.shape == (P.shape[0], clf.latent_dim_)
     np.testing.assert_array_equal(full.transduction_, clf.transduction_.compute())
+
+
+def test_a_dask_dataframe_keeps_its_column_names(problem, tmp_path):
+    """A dask DataFrame P (columns of Parquet files) sets feature_names_in_ (as a pandas one
+    does in memory), the same fit as its array; new rows' names are checked; the model file
+    keeps them; a refit on an array removes them."""
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    P, y = problem
+    P, y = P[:3000], y[:3000]
+    names = [f"m{u}" for u in range(P.shape[1])]
+    frame = pd.DataFrame(P, columns=names)
+    frame["y"] = pd.array(np.where(y == -1, 0, y), dtype="Int64")
+    frame.loc[y == -1, "y"] = pd.NA  # unlabeled: missing, as read from a file
+    pytest.importorskip("pyarrow")
+    for k in range(3):  # read back from files: a column selection of Parquet files once
+        frame.iloc[k * 1000 : (k + 1) * 1000].to_parquet(tmp_path / f"p{k}.parquet")
+    lazy = dd.read_parquet(tmp_path / "p*.parquet")  # failed in to_dask_array (dask 2026.8)
+    params = dict(random_state=0, max_iter=20)
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = DaskCFEnsembleClassifier(**params).fit(
+            lazy[names].astype("float64"), lazy["y"].astype("float64")
+        )
+        assert clf.feature_names_in_.tolist() == names and clf.n_features_in_ == len(names)
+        array = DaskCFEnsembleClassifier(**params).fit(_chunked(P, 3), y)
+        np.testing.assert_allclose(clf.coef_, array.coef_, rtol=0, atol=1e-12)
+        assert not hasattr(array, "feature_names_in_")
+        np.testing.assert_allclose(  # a dask frame, a pandas frame: the same predictions
+            clf.predict_proba(lazy[names]).compute(), clf.predict_proba(frame[names]), atol=1e-12
+        )
+        with pytest.raises(ValueError, match="feature names should match"):
+            clf.predict_proba(lazy[names[::-1]])
+        with pytest.warns(UserWarning, match="does not have valid feature names"):
+            clf.predict_proba(_chunked(P[:100], 2))
+        clf.save(tmp_path / "named.cfe")
+        assert cfensemble.load(tmp_path / "named.cfe").feature_names_in_.tolist() == names
+        clf.fit(_chunked(P, 3), y)
+        assert not hasattr(clf, "feature_names_in_")
 
 
 def test_class_names_in_memory_and_numbers_on_dask(problem):

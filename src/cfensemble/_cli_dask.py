@@ -153,7 +153,7 @@ def _predictions(frame, model, columns, id_column, label=None, impute=False):
 
 def fit_dataset(args, params: dict, progress, error) -> int:
     from .cli import check_output, fit_with_progress, seed_line
-    from .dask import DaskCFEnsembleClassifier
+    from .dask import DaskCFEnsembleClassifier, _frame_array
     from .io import save_model
 
     files = _files(args.predictions, error)
@@ -171,7 +171,7 @@ def fit_dataset(args, params: dict, progress, error) -> int:
         ]
         extra = [label] if weight is None else [label, weight]
         _numeric(frame, [*columns, *extra], error, label)
-        array = frame[[*columns, *extra]].astype(np.float64).to_dask_array(lengths=True)
+        array = _frame_array(frame[[*columns, *extra]].astype(np.float64))
         m = len(columns)
         P, y = array[:, :m], array[:, m]
         sample_weight = None if weight is None else array[:, m + 1]

@@ -855,7 +855,7 @@ def seed_line(clf) -> str:
     seed = clf.random_state
     chosen = [
         f"; {name}='auto' chose {getattr(clf, name + '_')}"
-        for name in ("latent_dim", "rho", "abstention", "aggregator_shrinkage")
+        for name in ("latent_dim", "rho", "abstention", "aggregator_shrinkage", "aggregator_l2")
         if getattr(clf, name) == "auto"
     ]
     return f"random_state={seed} (--random-state {seed} repeats this fit)" + "".join(chosen)

@@ -31,7 +31,7 @@ from functools import partial, reduce
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _als
 from ._estimator import (
@@ -290,11 +290,33 @@ class DaskData:
 # ------------------------------------------------------------------ the estimator
 
 
+def _check_names(estimator, P, reset: bool) -> None:
+    """``feature_names_in_`` as scikit-learn keeps it: set from a dataframe's string column
+    names in ``fit`` (removed for an array), checked against new rows' names after it.
+    scikit-learn reads names from eager dataframes only: a dask one's columns are passed
+    on an empty pandas frame."""
+    if hasattr(P, "to_dask_array") and hasattr(P, "columns"):
+        import pandas as pd  # dask.dataframe needs it
+
+        P = pd.DataFrame(columns=P.columns)
+    validate_data(estimator, X=P, reset=reset, skip_check_array=True)
+
+
+def _frame_array(frame):
+    """A dask DataFrame or Series as a dask array with known row chunks. Optimized first:
+    dask's query planner may merge the partitions of a column selection of Parquet files,
+    and ``to_dask_array(lengths=True)`` of the unoptimized frame then fails (dask 2026.8:
+    "The number of items in 'lengths' does not match the number of partitions")."""
+    if hasattr(frame, "optimize"):
+        frame = frame.optimize()
+    return frame.to_dask_array(lengths=True)
+
+
 def _as_dask_arrays(P, y):
     """``P`` (n, m) and ``y`` (n,) as dask arrays with the same row chunks, one column chunk."""
     _, da = _dask()
     if hasattr(P, "to_dask_array"):  # a dask DataFrame
-        P = P.to_dask_array(lengths=True)
+        P = _frame_array(P)
     if not isinstance(P, da.Array):
         P = da.from_array(np.asarray(P), chunks=(max(1, len(P) // 4), -1))
     if P.ndim != 2:
@@ -303,7 +325,7 @@ def _as_dask_arrays(P, y):
     if y is None:
         raise ValueError("y is required: 0/1 for labeled rows, -1 or NaN for the others.")
     if hasattr(y, "to_dask_array"):
-        y = y.to_dask_array(lengths=True)
+        y = _frame_array(y)
     classes = np.array([0, 1])  # a dask y holds 0/1 (checked per chunk)
     if not isinstance(y, da.Array):  # in memory: any labels, as CFEnsembleClassifier takes
         y, classes = encode_labels(y, int(P.shape[0]))
@@ -394,16 +416,21 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
 
         Parameters
         ----------
-        P : dask array of shape (n_samples, n_classifiers)
-            Base probabilities in [0, 1]; NaN marks a missing prediction.
-        y : dask or numpy array of shape (n_samples,)
-            1 or 0 for labeled rows, -1 or NaN for unlabeled rows.
+        P : dask array or dask DataFrame of shape (n_samples, n_classifiers)
+            Base probabilities in [0, 1]; NaN marks a missing prediction. A dataframe's
+            string column names become ``feature_names_in_``, checked against the columns
+            of the rows given to ``predict_proba``, ``predict`` and ``impute`` (and kept in
+            the model file), as for a pandas DataFrame in memory.
+        y : dask array or Series, or numpy array, of shape (n_samples,)
+            1 or 0 for labeled rows, -1 or NaN for unlabeled rows (on dask: numbers; in
+            memory: any two class names, as for :class:`CFEnsembleClassifier`).
         sample_weight : array-like of shape (n_samples,), optional
             As for :meth:`CFEnsembleClassifier.fit`.
         """
         dask, da = _dask()
         self._check_params()
         self._check_dask_params()
+        _check_names(self, P, reset=True)
         P, y, classes = _as_dask_arrays(P, y)
         n_classifiers = int(P.shape[1])
         self._set_classes(P, y, classes)  # as in memory: [0, 1] unless two are labeled
@@ -429,7 +456,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         self._set_fitted(result, data, objective)
         self.cv_results_ = None
         self.labeled_index_ = data.labeled_index
-        model = self.to_model()
+        model = self._task_model()
         if data.labeled.size:
             self._set_diagnostics(model.predict_proba(data.P_labeled)[:, 1])
         else:
@@ -468,6 +495,14 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
             )
         return model
 
+    def _task_model(self) -> CFEnsembleClassifier:
+        """:meth:`to_model` for the tasks on row chunks: without ``feature_names_in_``, as
+        the chunks are arrays (the names were checked on the whole dataframe)."""
+        model = self.to_model()
+        if hasattr(model, "feature_names_in_"):
+            del model.feature_names_in_
+        return model
+
     def predict_proba(self, P, confidence=None):
         """Class probabilities of new rows; lazy (a dask array) when ``P`` is one."""
         return self._per_row("predict_proba", _chunk_proba, P, confidence, columns=2)
@@ -482,13 +517,14 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         """The in-memory model's ``method`` for in-memory ``P``; for a dask array (or
         dataframe), ``per_chunk(chunk, model)`` mapped over its row chunks, lazily, each
         giving ``columns`` columns (None: as many as ``P``)."""
-        model = self.to_model()
         _, da = _dask()
         if not isinstance(P, da.Array) and not hasattr(P, "to_dask_array"):
-            return getattr(model, method)(P, confidence)
+            return getattr(self.to_model(), method)(P, confidence)
         if confidence is not None:
             raise ValueError("confidence per row is not supported for dask input.")
-        P = P.to_dask_array(lengths=True) if hasattr(P, "to_dask_array") else P
+        _check_names(self, P, reset=False)
+        model = self._task_model()
+        P = _frame_array(P) if hasattr(P, "to_dask_array") else P
         P = P.rechunk({1: -1})
         chunks = P.chunks if columns is None else (P.chunks[0], (columns,))
         return P.map_blocks(partial(per_chunk, model=model), chunks=chunks, dtype=np.float64)
