@@ -180,11 +180,33 @@ def test_multiclass_pr_curves_need_the_class_axis(multiclass):
         )
 
 
-def test_multiclass_classifier_factors_per_class_column(multiclass):
-    clf, *_ = multiclass
-    ax = plotting.plot_classifier_factors(clf, NAMES)
+def test_multiclass_classifier_factors_one_panel_per_class_factorization(multiclass):
+    """per_class (the default): each class's factors in their own panel and projection
+    (the classes' latent spaces are unrelated); joint: one panel of all (classifier, class)
+    columns."""
+    from sklearn.decomposition import PCA
+
+    clf, P, y_semi, _ = multiclass
+    assert clf.multiclass_factorization_ == "per_class"
+    axes = plotting.plot_classifier_factors(clf, NAMES)
+    assert len(axes) == 3
+    for k, ax in enumerate(axes):
+        assert [t.get_text() for t in ax.texts] == NAMES and CLASSES[k] in ax.get_title()
+        np.testing.assert_allclose(ax.collections[0].get_array(), clf.coef_[:, k])
+        expected = PCA(2).fit_transform(clf.classifier_factors_[k::3])
+        drawn = ax.collections[0].get_offsets()
+        np.testing.assert_allclose(np.abs(drawn), np.abs(expected), atol=1e-9)  # up to sign
+    assert len({ax.collections[0].norm.vmax for ax in axes}) == 1  # one colour scale
+    with pytest.raises(ValueError, match="sequence of 3 axes"):
+        plotting.plot_classifier_factors(clf, NAMES, ax=axes[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        joint = CFEnsembleClassifier(
+            random_state=0, max_iter=5, multiclass_factorization="joint"
+        ).fit(P, y_semi)
+    ax = plotting.plot_classifier_factors(joint, NAMES)
     assert [t.get_text() for t in ax.texts] == [f"{n}:{c}" for n in NAMES for c in CLASSES]
-    np.testing.assert_allclose(ax.collections[0].get_array(), clf.coef_.ravel())
+    np.testing.assert_allclose(ax.collections[0].get_array(), joint.coef_.ravel())
     assert len(plotting.plot_loss_curves(clf).get_lines()) == 3
 
 

@@ -404,20 +404,71 @@ def plot_classifier_factors(estimator, names=None, ax=None):
     """The classifier factors X projected on their first two principal components.
 
     Multi-class models have one factor per (classifier, class) column, labelled
-    ``<name>:<class>`` and coloured by that column's aggregator weight.
+    ``<name>:<class>`` and coloured by that column's aggregator weight. Where each class has
+    its own factorization (``multiclass_factorization_ == "per_class"``, the multi-class
+    default) the classes' factors live in different latent spaces and are comparable only
+    within a class: one panel per class, each with its own projection. ``ax`` is then a
+    sequence of K axes (or None: a new figure) and the array of axes is returned.
     """
-    ax = _axes(ax)
     names = _names(estimator, names)
     classes = _classes(estimator)
-    X = estimator.classifier_factors_
+    X = np.asarray(estimator.classifier_factors_, dtype=float)
     weights = np.asarray(estimator.coef_, dtype=float)
     label = "aggregator weight w"
     if _both(estimator):  # the weight of each classifier's observed input
         weights = weights[: _n_classifiers(estimator)]
         label += " (observed input)"
+    if getattr(estimator, "multiclass_factorization_", None) == "per_class":
+        K = classes.size
+        axes = _factor_axes(ax, K)
+        norm = _pyplot().Normalize(weights.min(), weights.max())  # one colour scale
+        for k, panel in enumerate(axes):  # row u K + k: classifier u's factor for class k
+            points = _factor_scatter(panel, X[k::K], weights[:, k], names, norm)
+            panel.set_title(f"class {classes[k]}: its own factorization")
+        axes[0].figure.colorbar(points, ax=list(axes), label=label)
+        return axes
+    ax = _axes(ax)
     if classes is not None:
         names = [f"{name}:{cls}" for name in names for cls in classes]
-    weights = weights.ravel()
+    points = _factor_scatter(ax, X, weights.ravel(), names)
+    ax.figure.colorbar(points, ax=ax, label=label)
+    if classes is None:
+        ax.set_title("Classifier factors (colour: aggregator weight)")
+    else:
+        ax.set_title("Classifier factors, one per (classifier, class)\n(colour: its weight)")
+    return ax
+
+
+def _factor_axes(ax, panels: int) -> np.ndarray:
+    """``panels`` axes: ``ax`` checked, or a new figure of them (at most 4 per row)."""
+    if ax is None:
+        return _panel_grid(panels)[1]
+    axes = np.ravel(np.asarray(ax, dtype=object))
+    if axes.size != panels:
+        raise ValueError(
+            f"ax must be a sequence of {panels} axes (one per class: each class has its own "
+            f"factorization), or None; got {axes.size}."
+        )
+    return axes
+
+
+def _panel_grid(panels: int, width: float = 4.0, height: float = 3.6):
+    """A new figure with ``panels`` axes, at most 4 per row (unused grid cells hidden):
+    ``(figure, axes)`` with ``axes`` flat, of size ``panels``."""
+    columns = min(panels, 4)
+    rows = -(-panels // columns)
+    fig, grid = _pyplot().subplots(
+        rows, columns, figsize=(width * columns, height * rows), layout="constrained",
+        squeeze=False,
+    )  # fmt: skip
+    for unused in grid.ravel()[panels:]:
+        unused.set_visible(False)
+    return fig, grid.ravel()[:panels]
+
+
+def _factor_scatter(ax, X, weights, names, norm=None):
+    """The rows of ``X`` on their first two principal components, coloured by ``weights``
+    (returns the scatter, for a colour bar)."""
     centred = X - X.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     share = s**2 / max(np.sum(s**2), 1e-300)
@@ -426,18 +477,13 @@ def plot_classifier_factors(estimator, names=None, ax=None):
         if vt.shape[0] >= 2
         else np.column_stack([centred @ vt[0], np.zeros(len(X))])
     )
-    points = ax.scatter(coords[:, 0], coords[:, 1], c=weights, cmap="coolwarm_r", s=60)
-    ax.figure.colorbar(points, ax=ax, label=label)
+    points = ax.scatter(coords[:, 0], coords[:, 1], c=weights, cmap="coolwarm_r", norm=norm, s=60)
     for (a, b), name in zip(coords, names, strict=True):
         ax.annotate(name, (a, b), textcoords="offset points", xytext=(4, 4), fontsize="small")
     ax.set_xlabel(f"component 1 ({share[0]:.0%} of the factors' variance)")
     ax.set_ylabel(f"component 2 ({share[1]:.0%})" if share.size > 1 else "component 2 (none)")
-    if classes is None:
-        ax.set_title("Classifier factors (colour: aggregator weight)")
-    else:
-        ax.set_title("Classifier factors, one per (classifier, class)\n(colour: its weight)")
     ax.grid(alpha=0.3)
-    return ax
+    return points
 
 
 def _metrics_table(y, P, proba, names) -> list[str]:
@@ -571,8 +617,12 @@ def write_report(estimator, directory, names=None, P=None, y=None) -> Path:
     }
     if classes is not None:
         titles["pr.png"] = "One-vs-rest " + titles["pr.png"].replace("P", "p", 1)
+    per_class = getattr(estimator, "multiclass_factorization_", None) == "per_class"
     for filename, draw in figures.items():
-        fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+        if filename == "factors.png" and per_class:  # one panel per class's factorization
+            fig, ax = _panel_grid(classes.size)
+        else:
+            fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
         draw(ax)
         fig.savefig(
             directory / filename, dpi=110, bbox_inches="tight"
