@@ -103,12 +103,21 @@ def quiet_fit(P, y, sample_weight=None, **params):
         return CFEnsembleClassifier(random_state=0, **params).fit(P, y, sample_weight)
 
 
-def rewrite_metadata(path, change):
-    """Rewrite the JSON metadata of the model file ``path`` in place by ``change(meta)``."""
-    with np.load(path, allow_pickle=False) as data:
+def rewrite_model_file(src, dst=None, change_meta=None, change_arrays=None, compressed=False):
+    """Rewrite the model file ``src`` to ``dst`` (default: in place), its JSON metadata
+    changed by ``change_meta(meta)`` and its arrays by ``change_arrays(arrays)``."""
+    with np.load(src, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     meta = json.loads(bytes(arrays["metadata"]).decode())
-    change(meta)
+    if change_meta:
+        change_meta(meta)
+    if change_arrays:
+        change_arrays(arrays)
     arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+    with open(src if dst is None else dst, "wb") as handle:
+        (np.savez_compressed if compressed else np.savez)(handle, **arrays)
+
+
+def rewrite_metadata(path, change):
+    """Rewrite the JSON metadata of the model file ``path`` in place by ``change(meta)``."""
+    rewrite_model_file(path, change_meta=change)

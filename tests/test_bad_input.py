@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import rewrite_model_file
 from sklearn.exceptions import ConvergenceWarning
 
 import cfensemble
@@ -26,16 +27,7 @@ def model_file(tmp_path_factory):
 
 
 def _rewrite(src, dst, change_meta=None, change_arrays=None):
-    with np.load(src, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    meta = json.loads(bytes(arrays["metadata"]).decode())
-    if change_meta:
-        change_meta(meta)
-    if change_arrays:
-        change_arrays(arrays)
-    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with open(dst, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+    rewrite_model_file(src, dst, change_meta, change_arrays, compressed=True)
 
 
 def _set(section, name, value):
