@@ -8,17 +8,21 @@ scikit-learn), six base models of different families (those of
 ``benchmarks/accuracy_multiclass.py``: logistic regression, naive Bayes, 15 nearest
 neighbours, a depth-5 tree, a random forest, a small MLP), out-of-fold probabilities on a
 75 % pool and refitted ones on the 25 % held out. Per digit and seed (split, models,
-labels, mask), 5 %, 20 % and 50 % of the pool labeled (at least 2 per class), complete
-``P`` and 30 % of it missing at random; held-out PR-AUC with tied scores averaged.
+labels, mask), 5 %, 20 % and 50 % of the pool labeled (at least 2 per class; other
+budgets with ``--budgets``), complete ``P`` and 30 % of it missing at random; held-out
+PR-AUC with tied scores averaged, and the Brier score (its mean and its ratio to LR
+stacking's).
 
 Methods: the mean of the available predictions, LR stacking on column-mean-imputed ``P``,
 the default ``CFEnsembleClassifier``, and the variants given with ``--variant
 name='{json params}'`` (by default ``shrinkage_target="equal"`` and ``"consensus"``, the
 defaults before the separation target, ``aggregator_shrinkage="auto"`` and 0).
 
-Written to ``results/untuned.md`` (and ``.json``). Usage::
+Written to ``results/untuned.md`` (and ``.json``; another name with ``--output``). Usage::
 
-    python benchmarks/untuned.py                   # about 4 min on 2 cores
+    python benchmarks/untuned.py                   # about 2-4 min on 2 cores
+    python benchmarks/untuned.py --budgets 0.01 0.02 0.05 \
+        --variant l2_0001='{"aggregator_l2": 0.001}' --output untuned_l2
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import accuracy_multiclass as mc
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import cross_val_predict, train_test_split
 
 from cfensemble import CFEnsembleClassifier
@@ -64,7 +69,7 @@ def probabilities(X, y, seed):
     return Pp, yp, Ph, yh
 
 
-def problems(seeds, log=None):
+def problems(seeds, budgets=BUDGETS, log=None):
     """Per digit k, seed, regime and budget ``(k, seed, regime, budget, P_pool, y_pool,
     P_held, y_held, labeled)``; ``log(k)`` is called after each digit."""
     X, digit = load_digits(return_X_y=True)
@@ -77,7 +82,7 @@ def problems(seeds, log=None):
                 Pp, Ph = acc.apply_regime(
                     "mcar" if rate else "complete", Pp_full, Ph_full, None, None, rng
                 )
-                for budget in BUDGETS:
+                for budget in budgets:
                     labeled = acc.budget_rows(yp, seed, budget)
                     yield k, seed, regime, budget, Pp, yp, Ph, yh, labeled
         if log is not None:
@@ -100,16 +105,23 @@ def scores(Pp, yp, Ph, yh, labeled, seed, variants) -> dict:
             out[name] = est.predict_proba(Ph)[:, 1]
             if "aggregator_shrinkage_" in vars(est):
                 out[f"{name}:shrinkage"] = est.aggregator_shrinkage_
-    return {
-        k: (v if k.endswith(":shrinkage") else tie_averaged_precision(yh, v))
-        for k, v in out.items()
-    }
+    result = {}
+    for k, v in out.items():
+        if k.endswith(":shrinkage"):
+            result[k] = v
+        else:
+            result[k] = tie_averaged_precision(yh, v)
+            result[f"{k}:brier"] = brier_score_loss(yh, v)
+    result["labeled positives"] = int(yp[labeled].sum())
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--variant", action="append", default=None, metavar="NAME=JSON")
+    parser.add_argument("--budgets", type=float, nargs="+", default=list(BUDGETS))
+    parser.add_argument("--output", default="untuned", help="results/<OUTPUT>.md and .json")
     args = parser.parse_args()
     variants = DEFAULT_VARIANTS
     if args.variant:
@@ -120,13 +132,15 @@ def main() -> None:
     def log(k):
         print(f"[{time.perf_counter() - start:5.0f} s] digit {k}", flush=True)
 
-    for k, seed, regime, budget, Pp, yp, Ph, yh, labeled in problems(args.seeds, log):
+    for k, seed, regime, budget, Pp, yp, Ph, yh, labeled in problems(
+        args.seeds, args.budgets, log
+    ):
         s = scores(Pp, yp, Ph, yh, labeled, seed, variants)
         runs.append(dict(digit=k, seed=seed, regime=regime, budget=budget, **s))
     text = render(runs, variants, args, time.perf_counter() - start)
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "untuned.json").write_text(json.dumps(runs, indent=1))
-    (HERE / "results" / "untuned.md").write_text(text + "\n")
+    (HERE / "results" / f"{args.output}.json").write_text(json.dumps(runs, indent=1))
+    (HERE / "results" / f"{args.output}.md").write_text(text + "\n")
     print(text)
 
 
@@ -134,7 +148,7 @@ def render(runs, variants, args, seconds) -> str:
     methods = ["nanmean", "LR·imp", "default", *variants]
     lines = [
         f"Digit k vs rest (k = 0..9) x {args.seeds} seeds, held-out PR-AUC with tied scores "
-        f"averaged (`python benchmarks/untuned.py`, {seconds / 60:.1f} min, "
+        f"averaged (`python benchmarks/untuned.py{_arguments(args)}`, {seconds / 60:.1f} min, "
         f"{acc._commit()}). Variants: "
         + "; ".join(f"`{n}` = `{json.dumps(p)}`" for n, p in variants.items())
         + f". W/T/L: paired wins/ties/losses against the default (tie: within {TIE}); "
@@ -148,7 +162,7 @@ def render(runs, variants, args, seconds) -> str:
         "|---|---|" + "---|" * (len(methods) + len(variants) + 1),
     ]
     for regime in REGIMES:
-        for budget in BUDGETS:
+        for budget in args.budgets:
             rows = [r for r in runs if r["regime"] == regime and r["budget"] == budget]
             mean = {m: float(np.mean([r[m] for r in rows])) for m in methods}
             best = max(mean.values())
@@ -174,7 +188,43 @@ def render(runs, variants, args, seconds) -> str:
                 + " | ".join(wtl)
                 + f" | {'; '.join(chosen)} |"
             )
+    lines += [
+        "",
+        "Brier score (held-out; mean over digits and seeds), in brackets its ratio to LR·imp's;"
+        " labeled positives: their median (range) in the pool's labeled rows.",
+        "",
+        "| P | labeled | labeled positives | " + " | ".join(methods) + " |",
+        "|---|---|---|" + "---|" * len(methods),
+    ]
+    for regime in REGIMES:
+        for budget in args.budgets:
+            rows = [r for r in runs if r["regime"] == regime and r["budget"] == budget]
+            brier = {m: float(np.mean([r[f"{m}:brier"] for r in rows])) for m in methods}
+            positives = [r["labeled positives"] for r in rows]
+            lines.append(
+                f"| {regime} | {budget:.0%} | {np.median(positives):g} "
+                f"({min(positives)}–{max(positives)}) | "
+                + " | ".join(
+                    f"{brier[m]:.4f} ({brier[m] / brier['LR·imp']:.2f}×)" for m in methods
+                )
+                + " |"
+            )
     return "\n".join(lines)
+
+
+def _arguments(args) -> str:
+    """The command-line arguments that differ from the defaults, for the table's caption."""
+    parts = []
+    if args.seeds != 3:
+        parts.append(f"--seeds {args.seeds}")
+    if list(args.budgets) != list(BUDGETS):
+        parts.append("--budgets " + " ".join(f"{b:g}" for b in args.budgets))
+    for v in args.variant or []:
+        name, params = v.split("=", 1)
+        parts.append(f"--variant {name}='{params}'")
+    if args.output != "untuned":
+        parts.append(f"--output {args.output}")
+    return "".join(" " + p for p in parts)
 
 
 if __name__ == "__main__":
