@@ -18,7 +18,7 @@ and cfensemble's ``random_state``):
 3. A missing regime, applied alike to pool and held-out rows (mask seeded by r, regime,
    m; the same for every label budget):
    - ``complete``: nothing missing;
-   - ``mcar``: each entry is missing with probability 30 %;
+   - ``mcar``: each entry is missing with probability 30 % (``--missing-rate``);
    - ``unsure``: each classifier abstains where it is least confident, |p - 0.5| below
      the 30 % quantile of its pool column (ties at the quantile are masked at random so
      that 30 % of its pool entries go);
@@ -290,6 +290,12 @@ def segments(X, pool, held, seed: int):
 
 
 # ------------------------------------------------------------------ missing regimes
+
+
+def set_missing_rate(rate: float) -> None:
+    """The share of predictions the ``mcar`` regime masks (``--missing-rate``)."""
+    global MISSING_RATE
+    MISSING_RATE = rate
 
 
 def apply_regime(regime, P_pool, P_held, seg_pool, seg_held, rng):
@@ -788,7 +794,13 @@ def render(results: dict, full: bool) -> str:
     out = [
         f"Data sets: {sets}. {meta['repeats']} repeat(s) (seeds 0–{meta['repeats'] - 1}: "
         f"split, base models, clustering, masks and `random_state`); m base classifiers "
-        f"(the first m of {MAX_CLASSIFIERS}); regimes {', '.join(meta['regimes'])}; "
+        f"(the first m of {MAX_CLASSIFIERS}); regimes {', '.join(meta['regimes'])}"
+        + (
+            f" ({meta['missing_rate']:.0%} missing)"
+            if meta.get("missing_rate", 0.3) != 0.3 and "mcar" in meta["regimes"]
+            else ""
+        )
+        + "; "
         f"labeled {', '.join(f'{b:.0%}' for b in meta['budgets'])} of the pool.",
         "",
         f"Scores of the **held-out rows** (25 % of each data set; cfensemble by fold-in), "
@@ -931,6 +943,10 @@ def main() -> None:
         metavar="NAME=JSON",
         help="an extra CFEnsembleClassifier variant (repeatable), e.g. ld2='{\"latent_dim\": 2}'",
     )
+    parser.add_argument(
+        "--missing-rate", type=float, default=MISSING_RATE,
+        help=f"the share of predictions the mcar regime masks (default {MISSING_RATE})",
+    )  # fmt: skip
     parser.add_argument("--output", default=None, help="results file stem (default accuracy)")
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument("--estimate-only", action="store_true", help="print the estimate, exit")
@@ -942,6 +958,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    if not 0.0 < args.missing_rate < 1.0:
+        parser.error("--missing-rate must be between 0 and 1 (exclusive)")
+    set_missing_rate(args.missing_rate)
     quick = args.quick
     repeats = args.repeats or (1 if quick else REPEATS)
     ms = sorted(set(args.n_classifiers or ((5,) if quick else N_CLASSIFIERS)))
@@ -986,6 +1005,7 @@ def main() -> None:
         "regimes": regimes,
         "budgets": budgets,
         "methods": methods,
+        "missing_rate": MISSING_RATE,
     }
     section = "accuracy" if args.update_readme and not quick else None
     save_results(results, meta, start, output, render, section)
