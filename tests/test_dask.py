@@ -375,6 +375,20 @@ def test_bad_values_are_reported_from_the_chunk(problem):
         DaskCFEnsembleClassifier().fit(_chunked(P[:1000], 2), y[:999])
     with pytest.raises(ValueError, match=r"y must have shape \(1000,\)"):  # a dask y
         DaskCFEnsembleClassifier().fit(_chunked(P[:1000], 2), da.from_array(y[:999]))
+    for wrong, ndim in ((P[:100, 0], 1), (np.stack([P[:100], P[:100]], axis=2), 3)):
+        with pytest.raises(ValueError, match=f"P must be 2-D .* got {ndim} dimension"):
+            DaskCFEnsembleClassifier().fit(wrong, y[:100])  # in memory: split into chunks
+        with pytest.raises(ValueError, match=f"P must be 2-D .* got {ndim} dimension"):
+            DaskCFEnsembleClassifier().fit(da.from_array(wrong), y[:100])
+    with pytest.raises(ValueError, match="binary only"):
+        DaskCFEnsembleClassifier().fit(np.stack([P[:100], P[:100]], axis=2), y[:100])
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = DaskCFEnsembleClassifier(max_iter=2).fit(_chunked(P[:500], 2), y[:500])
+    with pytest.raises(ValueError, match=r"P must be 2-D .* got 1 dimension"):
+        clf.predict_proba(da.from_array(P[:10, 0]))
+    with pytest.raises(ValueError, match=r"has 3 features, but .* expecting 10"):
+        clf.predict_proba(da.from_array(P[:10, :3]))
 
 
 @pytest.fixture

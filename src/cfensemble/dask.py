@@ -302,6 +302,19 @@ def _check_names(estimator, P, reset: bool) -> None:
     validate_data(estimator, X=P, reset=reset, skip_check_array=True)
 
 
+def _check_2d(P) -> None:
+    if P.ndim != 2:
+        more = (
+            " DaskCFEnsembleClassifier is binary only (use CFEnsembleClassifier with a 3-D P "
+            "for more classes)."
+            if P.ndim == 3
+            else ""
+        )
+        raise ValueError(
+            f"P must be 2-D (n_samples, n_classifiers); got {P.ndim} dimension(s).{more}"
+        )
+
+
 def _frame_array(frame):
     """A dask DataFrame or Series as a dask array with known row chunks. Optimized first:
     dask's query planner may merge the partitions of a column selection of Parquet files,
@@ -318,9 +331,10 @@ def _as_dask_arrays(P, y):
     if hasattr(P, "to_dask_array"):  # a dask DataFrame
         P = _frame_array(P)
     if not isinstance(P, da.Array):
-        P = da.from_array(np.asarray(P), chunks=(max(1, len(P) // 4), -1))
-    if P.ndim != 2:
-        raise ValueError(f"P must be 2-D (n_samples, n_classifiers); got {P.ndim} dimension(s).")
+        P = np.asarray(P)
+    _check_2d(P)
+    if not isinstance(P, da.Array):
+        P = da.from_array(P, chunks=(max(1, len(P) // 4), -1))
     P = P.rechunk({1: -1})
     if y is None:
         raise ValueError("y is required: 0/1 for labeled rows, -1 or NaN for the others.")
@@ -430,8 +444,9 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         dask, da = _dask()
         self._check_params()
         self._check_dask_params()
-        _check_names(self, P, reset=True)
+        named = P
         P, y, classes = _as_dask_arrays(P, y)
+        _check_names(self, named, reset=True)  # after the shape checks: their clear errors
         n_classifiers = int(P.shape[1])
         self._set_classes(P, y, classes)  # as in memory: [0, 1] unless two are labeled
         if sample_weight is not None:  # travels with y, as its second column
@@ -522,9 +537,11 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
             return getattr(self.to_model(), method)(P, confidence)
         if confidence is not None:
             raise ValueError("confidence per row is not supported for dask input.")
-        _check_names(self, P, reset=False)
-        model = self._task_model()
+        P_named = P
         P = _frame_array(P) if hasattr(P, "to_dask_array") else P
+        _check_2d(P)
+        _check_names(self, P_named, reset=False)
+        model = self._task_model()
         P = P.rechunk({1: -1})
         chunks = P.chunks if columns is None else (P.chunks[0], (columns,))
         return P.map_blocks(partial(per_chunk, model=model), chunks=chunks, dtype=np.float64)
