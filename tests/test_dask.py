@@ -380,6 +380,10 @@ def test_bad_values_are_reported_from_the_chunk(problem):
             DaskCFEnsembleClassifier().fit(wrong, y[:100])  # in memory: split into chunks
         with pytest.raises(ValueError, match=f"P must be 2-D .* got {ndim} dimension"):
             DaskCFEnsembleClassifier().fit(da.from_array(wrong), y[:100])
+    with pytest.raises(ValueError, match=r"P has 0 sample\(s\) \(shape=\(0, 10\)\)"):
+        DaskCFEnsembleClassifier().fit(da.zeros((0, 10), chunks=(1, 10)), da.zeros(0, chunks=1))
+    with pytest.raises(ValueError, match=r"P has 0 sample\(s\) \(shape=\(0, 10\)\)"):
+        DaskCFEnsembleClassifier().fit(da.zeros((0, 10), chunks=(1, 10)), da.zeros(0, chunks=1))
     with pytest.raises(ValueError, match="binary only"):
         DaskCFEnsembleClassifier().fit(np.stack([P[:100], P[:100]], axis=2), y[:100])
     with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():

@@ -333,6 +333,8 @@ def _as_dask_arrays(P, y):
     if not isinstance(P, da.Array):
         P = np.asarray(P)
     _check_2d(P)
+    if P.shape[0] == 0:  # the in-memory estimator's message
+        raise ValueError(f"P has 0 sample(s) (shape={P.shape}) while a minimum of 1 is required.")
     if not isinstance(P, da.Array):
         P = da.from_array(P, chunks=(max(1, len(P) // 4), -1))
     P = P.rechunk({1: -1})
