@@ -79,9 +79,40 @@ def test_collapse_is_shown(problem):
 
 
 def test_names_must_match(fitted):
-    clf, *_ = fitted
+    clf, P, y = fitted
     with pytest.raises(ValueError, match="names must have"):
         plotting.plot_weights(clf, names=["a"])
+    with pytest.raises(ValueError, match=r"names must have 6 entries \(one per column of P\)"):
+        plotting.plot_pr_curves(y, P, clf.transduction_, names=["a"])
+
+
+def test_bad_arguments_are_clear_errors(fitted, tmp_path):
+    """Not fitted, rows that do not match, P without y, a file where the report goes: each
+    a clear error, before any figure is drawn."""
+    from sklearn.exceptions import NotFittedError
+
+    clf, P, y = fitted
+    unfitted = CFEnsembleClassifier()
+    figures = len(plt.get_fignums())
+    for plot in (plotting.plot_loss_curves, plotting.plot_weights,
+                 plotting.plot_classifier_factors):  # fmt: skip
+        with pytest.raises(NotFittedError):
+            plot(unfitted)
+    with pytest.raises(NotFittedError):
+        plotting.write_report(unfitted, tmp_path / "r")
+    assert len(plt.get_fignums()) == figures and not (tmp_path / "r").exists()
+    with pytest.raises(ValueError, match="got y 10 rows, P 300 rows, ensemble_proba 300"):
+        plotting.plot_pr_curves(y[:10], P, clf.transduction_)
+    with pytest.raises(ValueError, match="P of shape \\(300,\\)"):
+        plotting.plot_pr_curves(y, P[:, 0], clf.transduction_)
+    with pytest.raises(ValueError, match="P was given without y"):
+        plotting.write_report(clf, tmp_path / "r", P=P)
+    with pytest.raises(ValueError, match="y was given without P"):
+        plotting.write_report(clf, tmp_path / "r", y=y)
+    (tmp_path / "file").write_text("kept")
+    with pytest.raises(NotADirectoryError, match="exists and is not a directory"):
+        plotting.write_report(clf, tmp_path / "file")
+    assert (tmp_path / "file").read_text() == "kept"
 
 
 def test_write_report(fitted, tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve
+from sklearn.utils.validation import check_is_fitted
 
 from .metrics import labeled_mask
 
@@ -37,6 +38,11 @@ def _pyplot():
             "cfensemble.plotting needs matplotlib: `pip install 'cfensemble[plot]'`."
         ) from None
     return plt
+
+
+def _fitted(estimator) -> None:
+    """A clear error for an estimator that is not fitted, or not an estimator."""
+    check_is_fitted(estimator, ("coef_", "loss_curve_"))
 
 
 def _axes(ax):
@@ -98,6 +104,7 @@ def _short(values, limit: int = 6) -> str:
 
 def plot_loss_curves(estimator, ax=None):
     """Total, reconstruction and supervised parts of the objective per iteration (log scale)."""
+    _fitted(estimator)
     ax = _axes(ax)
     unit = "epoch" if getattr(estimator, "solver", "als") == "torch" else "ALS iteration"
     steps = np.arange(1, estimator.n_iter_ + 1)
@@ -129,8 +136,9 @@ def plot_weights(estimator, names=None, ax=None):
     Multi-class models: one group of bars per classifier with one bar per class (class
     colours; negative weights hatched).
     """
-    ax = _axes(ax)
+    _fitted(estimator)
     names = _row_names(estimator, names)
+    ax = _axes(ax)
     classes = _classes(estimator)
     if classes is not None:
         return _plot_class_weights(estimator, names, classes, ax)
@@ -257,6 +265,22 @@ def plot_pr_curves(y, P, ensemble_proba, names=None, ax=None, *, classes=None):
     """
     ensemble_proba = np.asarray(ensemble_proba, dtype=float)
     P = np.asarray(P, dtype=float)
+    rows = {
+        name: np.shape(value)[0] if np.ndim(value) else 0
+        for name, value in (("y", y), ("P", P), ("ensemble_proba", ensemble_proba))
+    }
+    if len(set(rows.values())) > 1 or P.ndim not in (2, 3):
+        raise ValueError(
+            "plot_pr_curves: y, P and ensemble_proba need one entry per row and P 2 or 3 "
+            "dimensions; got "
+            + ", ".join(f"{name} {count} rows" for name, count in rows.items())
+            + f", P of shape {P.shape}."
+        )
+    if names is not None and len(names) != P.shape[1]:
+        raise ValueError(
+            f"plot_pr_curves: names must have {P.shape[1]} entries (one per column of P); "
+            f"got {len(names)}."
+        )
     k = ensemble_proba.shape[1] if ensemble_proba.ndim == 2 else 0
     if k >= 3 or (P.ndim == 3 and P.shape[2] >= 3):
         if P.ndim != 3 or k != P.shape[2]:
@@ -410,6 +434,7 @@ def plot_classifier_factors(estimator, names=None, ax=None):
     within a class: one panel per class, each with its own projection. ``ax`` is then a
     sequence of K axes (or None: a new figure) and the array of axes is returned.
     """
+    _fitted(estimator)
     names = _names(estimator, names)
     classes = _classes(estimator)
     X = np.asarray(estimator.classifier_factors_, dtype=float)
@@ -554,8 +579,17 @@ def write_report(estimator, directory, names=None, P=None, y=None) -> Path:
     predictions for ``P``. ``y`` holds labels among the model's ``classes_``; a multi-class
     model takes ``P`` of shape (n_samples, n_classifiers, K).
     """
+    _fitted(estimator)
+    if (P is None) != (y is None):
+        given, missing = ("P", "y") if y is None else ("y", "P")
+        raise ValueError(
+            f"write_report: {given} was given without {missing}; the precision-recall "
+            "comparison and the metrics table need both (or neither)."
+        )
     plt = _pyplot()
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(f"write_report: {directory} exists and is not a directory.")
     directory.mkdir(parents=True, exist_ok=True)
     row_names = _row_names(estimator, names)
     names = _names(estimator, names)
