@@ -63,6 +63,7 @@ def test_heterogeneous_quality_and_missing_entries():
     [
         (dict(positive_rate=0.0), "positive_rate"),
         (dict(base_quality=0.05), "base_quality"),
+        (dict(base_quality=[0.6, 0.7]), r"one per classifier \(10\); got shape \(2,\)"),
         (dict(error_correlation=1.5), "error_correlation"),
         (dict(missing_rate=1.0), "missing_rate"),
         (dict(n_samples=1), "n_samples"),

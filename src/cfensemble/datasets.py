@@ -100,7 +100,13 @@ def make_ensemble_problem(
         raise ValueError(f"error_correlation must be in [0, 1]; got {error_correlation}.")
     if not 0 <= missing_rate < 1:
         raise ValueError(f"missing_rate must be in [0, 1); got {missing_rate}.")
-    quality = np.broadcast_to(np.asarray(base_quality, dtype=np.float64), (n_classifiers,))
+    quality = np.asarray(base_quality, dtype=np.float64)
+    if quality.ndim > 1 or quality.size not in (1, int(n_classifiers)):
+        raise ValueError(
+            f"base_quality must be one number or one per classifier ({n_classifiers}); got "
+            f"shape {quality.shape}."
+        )
+    quality = np.broadcast_to(quality, (int(n_classifiers),))
     if np.any(quality <= positive_rate) or np.any(quality >= 1):
         raise ValueError(
             f"base_quality must lie in (positive_rate, 1) = ({positive_rate}, 1): a random "
