@@ -529,6 +529,10 @@ CLI_ERRORS = [
         [*FIT, "-o", "{d}/p.csv"],
         "is a directory",
     ),
+    # an option the estimator refuses: its own error, before the file is read or a
+    # progress bar drawn (the error line is the first of stderr)
+    ("latent-dim 0", {"in.csv": GOOD}, [*FIT, "--latent-dim", "0"], "error: The 'latent_dim'"),
+    ("rho 0 with ALS", {"in.csv": GOOD}, [*FIT, "--rho", "0"], "error: rho=0 leaves"),
     ("-o unknown type", {"in.csv": GOOD}, [*FIT, "-o", "{d}/p.xlsx"], "unknown file type '.xlsx'"),
     ("-o without a suffix", {"in.csv": GOOD}, [*FIT, "-o", "{d}/p"], "unknown file type '(none)'"),
 ]

@@ -755,6 +755,10 @@ def fit_command(args: argparse.Namespace) -> int:
             f"--sample-weight-column {args.sample_weight_column!r} is also the label or ID column."
         )
     params = {name: getattr(args, name) for name in args.estimator_params}
+    try:  # a bad option is its own error, before any file is read
+        CFEnsembleClassifier(**params)._check_params()
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     if params["random_state"] is None:  # a run is repeatable: a seed is drawn and printed
         params["random_state"] = int(np.random.default_rng().integers(2**31))
     progress: Any = None
