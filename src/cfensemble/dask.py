@@ -302,24 +302,29 @@ def _check_names(estimator, P, reset: bool) -> None:
     validate_data(estimator, X=P, reset=reset, skip_check_array=True)
 
 
+_BINARY_ONLY = (
+    "DaskCFEnsembleClassifier is binary only (use CFEnsembleClassifier with a 3-D P for more "
+    "classes)."
+)
+
+
 def _check_2d(P) -> None:
+    """A clear error for a ``P`` that is not 2-D (3-D: K-class probabilities)."""
     if P.ndim != 2:
-        more = (
-            " DaskCFEnsembleClassifier is binary only (use CFEnsembleClassifier with a 3-D P "
-            "for more classes)."
-            if P.ndim == 3
-            else ""
-        )
+        more = f" {_BINARY_ONLY}" if P.ndim == 3 else ""
         raise ValueError(
             f"P must be 2-D (n_samples, n_classifiers); got {P.ndim} dimension(s).{more}"
         )
 
 
 def _frame_array(frame):
-    """A dask DataFrame or Series as a dask array with known row chunks. Optimized first:
+    """A dask DataFrame or Series as a dask array with known row chunks (anything else as
+    it is). Optimized first:
     dask's query planner may merge the partitions of a column selection of Parquet files,
     and ``to_dask_array(lengths=True)`` of the unoptimized frame then fails (dask 2026.8:
     "The number of items in 'lengths' does not match the number of partitions")."""
+    if not hasattr(frame, "to_dask_array"):
+        return frame
     if hasattr(frame, "optimize"):
         frame = frame.optimize()
     return frame.to_dask_array(lengths=True)
@@ -328,8 +333,7 @@ def _frame_array(frame):
 def _as_dask_arrays(P, y):
     """``P`` (n, m) and ``y`` (n,) as dask arrays with the same row chunks, one column chunk."""
     _, da = _dask()
-    if hasattr(P, "to_dask_array"):  # a dask DataFrame
-        P = _frame_array(P)
+    P = _frame_array(P)
     if not isinstance(P, da.Array):
         P = np.asarray(P)
     _check_2d(P)
@@ -340,16 +344,13 @@ def _as_dask_arrays(P, y):
     P = P.rechunk({1: -1})
     if y is None:
         raise ValueError("y is required: 0/1 for labeled rows, -1 or NaN for the others.")
-    if hasattr(y, "to_dask_array"):
-        y = _frame_array(y)
+    y = _frame_array(y)
     classes = np.array([0, 1])  # a dask y holds 0/1 (checked per chunk)
     if not isinstance(y, da.Array):  # in memory: any labels, as CFEnsembleClassifier takes
         y, classes = encode_labels(y, int(P.shape[0]))
         if classes.size > 2:
             raise ValueError(
-                f"y has {classes.size} classes {classes[:5].tolist()}: "
-                "DaskCFEnsembleClassifier is binary only (use CFEnsembleClassifier with a "
-                "3-D P for more classes)."
+                f"y has {classes.size} classes {classes[:5].tolist()}: {_BINARY_ONLY}"
             )
         y = da.from_array(y, chunks=(P.chunks[0],))
     elif y.dtype.kind not in "biuf":
@@ -540,7 +541,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         if confidence is not None:
             raise ValueError("confidence per row is not supported for dask input.")
         P_named = P
-        P = _frame_array(P) if hasattr(P, "to_dask_array") else P
+        P = _frame_array(P)
         _check_2d(P)
         _check_names(self, P_named, reset=False)
         model = self._task_model()

@@ -51,6 +51,11 @@ def _axes(ax):
     return ax
 
 
+def _factorized_per_class(estimator) -> bool:
+    """Whether each class has its own factorization (its own latent space)."""
+    return getattr(estimator, "multiclass_factorization_", None) == "per_class"
+
+
 def _both(estimator) -> bool:
     """Whether ``coef_`` has two rows per classifier (``aggregator_input="both"``)."""
     return getattr(estimator, "aggregator_input", "observed") == "both"
@@ -443,7 +448,7 @@ def plot_classifier_factors(estimator, names=None, ax=None):
     if _both(estimator):  # the weight of each classifier's observed input
         weights = weights[: _n_classifiers(estimator)]
         label += " (observed input)"
-    if getattr(estimator, "multiclass_factorization_", None) == "per_class":
+    if _factorized_per_class(estimator):
         K = classes.size
         axes = _factor_axes(ax, K)
         norm = _pyplot().Normalize(weights.min(), weights.max())  # one colour scale
@@ -651,9 +656,10 @@ def write_report(estimator, directory, names=None, P=None, y=None) -> Path:
     }
     if classes is not None:
         titles["pr.png"] = "One-vs-rest " + titles["pr.png"].replace("P", "p", 1)
-    per_class = getattr(estimator, "multiclass_factorization_", None) == "per_class"
     for filename, draw in figures.items():
-        if filename == "factors.png" and per_class:  # one panel per class's factorization
+        if filename == "factors.png" and _factorized_per_class(
+            estimator
+        ):  # one panel per class's factorization
             fig, ax = _panel_grid(classes.size)
         else:
             fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
