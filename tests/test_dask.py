@@ -77,6 +77,20 @@ def test_local_scheduler_equals_in_memory(problem):
     np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=1e-8)
 
 
+def test_class_weight_warmup_as_in_memory(problem):
+    P, y = problem
+    # the costs keep their full size while the class weights ramp up
+    params = dict(random_state=0, rho=0.7, max_iter=15, class_weight_warmup=5, fn_cost=2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = CFEnsembleClassifier(**params).fit(P, y)
+        with dask.config.set(scheduler="threads"):
+            clf = DaskCFEnsembleClassifier(**params).fit(_chunked(P, 3), y)
+    assert clf.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(clf.loss_curve_["total"], ref.loss_curve_["total"], rtol=1e-9)
+    np.testing.assert_allclose(clf.coef_, ref.coef_, rtol=0, atol=1e-8)
+
+
 def test_aggregator_l2_auto_counts_as_in_memory(problem):
     """aggregator_l2="auto" counts the labeled rows gathered from the chunks (with their
     sample weights): two labeled positives give the same raised ridge and fit."""

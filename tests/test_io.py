@@ -29,6 +29,7 @@ def _fit(P, y, cls=CFEnsembleClassifier, **params):
         {"aggregator_type": "mean"},
         {"confidence": "certainty", "focal_gamma": 2.0},
         {"latent_dim": "auto"},
+        {"aggregator_solver": "gd", "class_weight_warmup": 3},
     ],
 )
 def test_round_trip_gives_identical_predictions(problem, tmp_path, params):

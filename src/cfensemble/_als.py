@@ -53,8 +53,10 @@ from ._problem import (
     Objective,
     State,
     aggregator_input,
+    class_exponent,
     input_weight,
     reconstruct,
+    with_class_exponent,
 )
 from ._validation import warn
 from .aggregators import aggregator_gradient_step, solve_aggregator
@@ -614,6 +616,14 @@ class ALSSolver:
     aggregator), so the objective still never increases from one iteration to the next;
     with ``rho < 1`` the label-free instance step can raise the supervised part, and the
     plain steps are taken.
+
+    ``class_weight_warmup`` = W > 0: a curriculum of the class weights. The aggregator
+    update ``t`` (0, 1, ...; the first after ``freeze_aggregator_iters``) and, with
+    ``rho < 1``, the classifier step of that iteration use the class weights raised to
+    :func:`~cfensemble._problem.class_exponent` ``(t + 1) / (W + 1)``, the full weights from
+    update W on; convergence is checked only after that. The loss curve reports the
+    objective with the weights of its iteration. Where the aggregator is solved once after
+    the last iteration the schedule has nothing to act on (the estimator refuses it).
     """
 
     latent_dim: int = 2
@@ -627,6 +637,7 @@ class ALSSolver:
     n_jobs: int | None = None
     kernel: str = "auto"
     accelerate: bool = True
+    class_weight_warmup: int = 0
 
     def fit(
         self, data: Data, objective: Objective, init: State | None, rng, validation=None
@@ -663,7 +674,12 @@ class ALSSolver:
             objective.rho == 1.0 or not objective.train_aggregator or data.labeled.size == 0
         )
         step = 1.0
+        full = data
         for it in range(self.max_iter):
+            # the class weights of this iteration (a curriculum: class_weight_warmup)
+            data = with_class_exponent(
+                full, class_exponent(it - self.freeze_aggregator_iters, self.class_weight_warmup)
+            )
             X, a = classifier_step(data, state, objective, self.chunk_size, done.equations)
             # Re-gauge (balance) X; Y needs no update: the instance step below replaces it.
             X = X @ balance_transforms(done.R_y, _r_factor(X, done.recon.col_count))[0]
@@ -705,14 +721,14 @@ class ALSSolver:
             )
             if self.callback is not None:
                 self.callback(it + 1, parts)
-            if it > self.freeze_aggregator_iters and abs(previous - total) <= self.tol * abs(
-                previous
-            ):
+            settled = it > self.freeze_aggregator_iters + self.class_weight_warmup
+            if settled and abs(previous - total) <= self.tol * abs(previous):
                 converged = True
                 break
             if np.isfinite(previous):  # an objective of 0 is its minimum: nothing to follow
                 change = abs(previous - total) / abs(previous) if previous else 0.0
             previous = total
+        data = full
         if self._aggregator_once(objective) and curve:
             A = labeled_input(data, state, objective, labeled_rows)
             if data.labeled.size and len(curve) > self.freeze_aggregator_iters:

@@ -368,6 +368,19 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         ``benchmarks/results/accuracy_future.md``.
     focal_gamma : float >= 0, default=0.0
         Focal-loss exponent: the supervised loss is ``-(1 - p_t)^gamma log p_t``.
+    class_weight_warmup : int >= 0, default=0
+        A curriculum of the class weights (the original write-up's "adaptive weighting",
+        from mild to full): the aggregator's update ``t`` (0, 1, ...: an ALS iteration
+        after ``freeze_aggregator_iters``, or an epoch of ``solver="torch"``) uses the
+        class weights raised to the power ``(t + 1) / (class_weight_warmup + 1)``, and the
+        full weights from update ``class_weight_warmup`` on; convergence (ALS) and patience
+        (torch) are counted only after it. 0: the full weights throughout. It changes the
+        path, not the objective at the end, so it acts only where the aggregator is trained
+        during the iterations: ``aggregator_solver="gd"``, ``rho < 1`` or
+        ``solver="torch"`` (with the ALS start, from that solution); with ALS, ``rho=1``
+        and ``aggregator_solver="newton"`` (the default) the aggregator is solved once,
+        after the factors, and a value > 0 is an error. Measured in
+        ``benchmarks/results/class_weight_warmup.md``.
     max_iter : int >= 1, default=100
         Maximum number of ALS iterations.
     tol : float >= 0, default=1e-4
@@ -568,6 +581,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "instance_weighting": [StrOptions({"none", "confidence"})],
         "fn_cost": [Interval(Real, 0, None, closed="neither")],
         "focal_gamma": [Interval(Real, 0, None, closed="left")],
+        "class_weight_warmup": [Interval(Integral, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "accelerate": ["boolean"],
@@ -619,6 +633,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         instance_weighting="none",
         fn_cost=1.0,
         focal_gamma=0.0,
+        class_weight_warmup=0,
         max_iter=100,
         tol=1e-4,
         accelerate=True,
@@ -662,6 +677,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.instance_weighting = instance_weighting
         self.fn_cost = fn_cost
         self.focal_gamma = focal_gamma
+        self.class_weight_warmup = class_weight_warmup
         self.max_iter = max_iter
         self.tol = tol
         self.accelerate = accelerate
@@ -718,6 +734,27 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 "solver='torch' trains the weighted aggregator; aggregator_type='mean' has "
                 "nothing to learn: use solver='als' for it."
+            )
+        self._check_class_weight_warmup()
+
+    def _check_class_weight_warmup(self) -> None:
+        """A curriculum needs class weights and an aggregator trained during the iterations."""
+        warmup = self.class_weight_warmup
+        if not warmup:
+            return
+        prefix = f"class_weight_warmup={warmup} ramps up the class weights"
+        if not self.use_class_weights:
+            raise ValueError(f"{prefix}; use_class_weights=False has none: set one of them.")
+        if self.aggregator_type != "weighted":
+            raise ValueError(f"{prefix} of a trained aggregator; aggregator_type='mean' has none.")
+        if self.solver == "als" and self.aggregator_solver == "newton" and self.rho in (1, "auto"):
+            raise ValueError(
+                f"{prefix} during the iterations, but with solver='als', "
+                f"aggregator_solver='newton' and rho={self.rho!r}"
+                f"{' (which may choose 1)' if self.rho == 'auto' else ''} the aggregator is "
+                "solved once, after the factors, with the full weights: the schedule would "
+                "change nothing. Use aggregator_solver='gd', a rho below 1 or "
+                "solver='torch', or class_weight_warmup=0."
             )
 
     def fit(self, P, y, sample_weight=None):
@@ -826,6 +863,13 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             data, self._objective(self.rho_, data, train_aggregator=bool(labeled.any()))
         )
         self.multiclass_factorization_ = self._factorization()
+        if self.multiclass_factorization_ == "per_class" and self.class_weight_warmup:
+            raise ValueError(
+                f"class_weight_warmup={self.class_weight_warmup} ramps up the class weights "
+                "during the iterations, but with multiclass_factorization='per_class' the "
+                "softmax aggregator is solved once, after the per-class factorizations: use "
+                "multiclass_factorization='joint' or class_weight_warmup=0."
+            )
         with _verbosity(self.verbose):
             if self.multiclass_factorization_ == "per_class":
                 result = self._fit_per_class(data, objective, rng, confidence_fit)
@@ -1366,6 +1410,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             accelerate=self.accelerate,
             kernel=self._als_kernel(),
+            class_weight_warmup=self.class_weight_warmup,
         )
 
     def _als_kernel(self):
@@ -1396,8 +1441,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             patience=self.patience,
             tol=self.tol,
             validation_metric=self.validation_metric,
-            warm_start=self._als_solver() if self._als_warm_start() else None,
+            # the start: ALS with the full class weights; the curriculum is the epochs'
+            warm_start=(
+                replace(self._als_solver(), class_weight_warmup=0)
+                if self._als_warm_start()
+                else None
+            ),
             callback=self.callback,
+            class_weight_warmup=self.class_weight_warmup,
         )
 
     def _als_warm_start(self) -> bool:

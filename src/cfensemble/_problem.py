@@ -39,6 +39,7 @@ supervised term shapes the classifier factors ``(X, a)`` and the aggregator.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -87,6 +88,27 @@ class Objective:
         return np.tile(np.asarray(self.shrinkage_target, dtype=np.float64), self.groups)
 
 
+def class_exponent(step: int, warmup: int) -> float:
+    """The power of the class weights at aggregator update ``step`` (0, 1, ...) of a
+    curriculum of ``warmup`` updates: ``(step + 1) / (warmup + 1)``, then 1 from update
+    ``warmup`` on (``warmup = 0``: always 1, the fixed class weights). A negative step (an
+    iteration before the aggregator's first update) has the power of step 0."""
+    return 1.0 if step >= warmup else (max(step, 0) + 1) / (warmup + 1)
+
+
+def with_class_exponent(data, alpha: float):
+    """``data`` with its labeled rows' class weights raised to ``alpha``: ``kappa`` is
+    ``class_kappa ** alpha`` times the sample weights and costs (which keep their full
+    size). A shallow copy sharing everything else (the arrays, the device copies); ``data``
+    itself for ``alpha = 1``. Works for any data with ``kappa`` and ``class_kappa``
+    (:class:`Data`, the Dask data)."""
+    if alpha == 1.0:
+        return data
+    out = copy.copy(data)
+    out.kappa = data.kappa * data.class_kappa ** (alpha - 1.0)
+    return out
+
+
 def unit_confidence(P: np.ndarray, y: np.ndarray, rows: slice) -> tuple[np.ndarray, np.ndarray]:
     """The confidence source of ``confidence="uniform"`` without the label-aware boost:
     ``(C, C_free)``, both 1 on the observed entries (the same array)."""
@@ -132,12 +154,15 @@ class Data:
     labeled: np.ndarray = field(init=False)
     y_labeled: np.ndarray = field(init=False)
     kappa: np.ndarray = field(init=False)
+    class_kappa: np.ndarray = field(init=False)  # the class-weight part of kappa
 
     def __post_init__(self) -> None:
         self.labeled = np.flatnonzero(~np.isnan(self.y))
         self.y_labeled = self.y[self.labeled]
         count = None if self.sample_weight is None else self.sample_weight[self.labeled]
-        self.kappa = class_weights(self.y_labeled, self.use_class_weights, count)
+        self.kappa = self.class_kappa = class_weights(
+            self.y_labeled, self.use_class_weights, count
+        )
         for weight in (self.sample_weight, self.cost):
             if weight is not None:
                 self.kappa = self.kappa * weight[self.labeled]

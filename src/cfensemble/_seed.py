@@ -80,6 +80,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         prior_correction=False,
         instance_weighting="none",
         fn_cost=1.0,
+        class_weight_warmup=0,
         confidence="uniform",
         chunk_size=16384,
         n_jobs=None,
@@ -114,6 +115,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.prior_correction = prior_correction
         self.instance_weighting = instance_weighting
         self.fn_cost = fn_cost
+        self.class_weight_warmup = class_weight_warmup
         self.confidence = confidence
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
@@ -171,6 +173,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         prior_correction=False,
         instance_weighting="none",
         fn_cost=1.0,
+        class_weight_warmup=0,
         confidence="uniform",
         use_label_aware_confidence=False,
         label_aware_alpha=1.0,
@@ -210,6 +213,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.prior_correction = prior_correction
         self.instance_weighting = instance_weighting
         self.fn_cost = fn_cost
+        self.class_weight_warmup = class_weight_warmup
         self.confidence = confidence
         self.use_label_aware_confidence = use_label_aware_confidence
         self.label_aware_alpha = label_aware_alpha

@@ -24,7 +24,14 @@ from sklearn.exceptions import ConvergenceWarning
 from ._als import ALSSolver, initial_state
 from ._estimator import _pr_auc
 from ._losses import class_weights, supervised_loss
-from ._problem import Data, FitResult, Objective, State
+from ._problem import (
+    Data,
+    FitResult,
+    Objective,
+    State,
+    class_exponent,
+    with_class_exponent,
+)
 from ._validation import warn
 
 logger = logging.getLogger("cfensemble")
@@ -113,14 +120,19 @@ class TorchProblem:
         labeled[data.labeled] = True
         label = np.zeros(n)
         label[data.labeled] = data.y_labeled
-        kappa = np.zeros(n)
-        kappa[data.labeled] = data.kappa
         self.labeled = torch.as_tensor(labeled, device=device)
-        self.label, self.kappa = tensor(label), tensor(kappa)
+        self.label = tensor(label)
         self.objective = objective
         self.tensor = tensor
+        self.set_kappa(data)
         target = objective.weight_target
         self.weight_target = None if target is None else tensor(target)
+
+    def set_kappa(self, data: Data) -> None:
+        """The supervised weights of ``data``'s labeled rows (0 elsewhere), on the device."""
+        kappa = np.zeros(data.shape[0])
+        kappa[data.labeled] = data.kappa
+        self.kappa = self.tensor(kappa)
 
     def aggregator_input(self, P0, obs, P_hat):
         """:func:`cfensemble._problem.aggregator_input` on tensors."""
@@ -261,6 +273,11 @@ class AutogradSolver:
     validation score. Training stops after ``patience`` epochs in which the validation
     cross-entropy did not fall by more than ``tol`` (relative); without a validation set the
     training loss plays that role and the last epoch is kept.
+
+    ``class_weight_warmup`` = W > 0: epoch ``e`` < W trains with the class weights raised to
+    ``(e + 1) / (W + 1)`` (:func:`~cfensemble._problem.class_exponent`), the later epochs
+    with the full weights; patience counts from epoch W on. The validation cross-entropy
+    always uses the full weights.
     """
 
     latent_dim: int = 2
@@ -275,6 +292,7 @@ class AutogradSolver:
     warm_start: ALSSolver | None = None
     chunk_size: int = 16384
     callback: Callable | None = None
+    class_weight_warmup: int = 0
 
     def initial_state(self, data: Data, objective: Objective, rng) -> State:
         if self.warm_start is None:
@@ -332,6 +350,10 @@ class AutogradSolver:
         curve: list[tuple[float, float, float]] = []
         stopped = False
         for epoch in range(self.max_epochs):
+            if epoch <= self.class_weight_warmup:  # the curriculum, then the full weights
+                tp.set_kappa(
+                    with_class_exponent(data, class_exponent(epoch, self.class_weight_warmup))
+                )
             curve.append(self._epoch(tp, params, opt, objective, n, batch, generator, dev))
             if not np.isfinite(curve[-1][0]):
                 raise FloatingPointError(
@@ -345,7 +367,10 @@ class AutogradSolver:
             )
             if self.callback is not None:
                 self.callback(epoch + 1, curve[-1])
-            if stopper.step(consider() if val_rows.size else curve[-1][0]):
+            stop = stopper.step(consider() if val_rows.size else curve[-1][0])
+            if epoch < self.class_weight_warmup:
+                stopper.waited = 0  # patience counts from the end of the curriculum
+            elif stop:
                 stopped = True
                 break
         if not stopped:

@@ -201,7 +201,7 @@ class DaskData:
         self.y_labeled = np.asarray(y_lab, dtype=np.float64)
         self.labeled = np.arange(self.labeled_index.size)
         self.sample_weight = weight  # of the labeled rows (indexed by ``labeled``)
-        self.kappa = class_weights(self.y_labeled, use_class_weights, weight)
+        self.kappa = self.class_kappa = class_weights(self.y_labeled, use_class_weights, weight)
         if weight is not None:
             self.kappa = self.kappa * weight
         costs = None if cost is None else cost(self.P_labeled, self.y_labeled)

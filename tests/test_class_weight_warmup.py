@@ -1,0 +1,189 @@
+"""class_weight_warmup: the curriculum of the class weights, in both trainers."""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import quiet_fit
+from sklearn.exceptions import ConvergenceWarning
+
+from cfensemble import CFEnsembleClassifier, CFEnsembleTrainer, _als, make_ensemble_problem
+from cfensemble._losses import class_weights
+from cfensemble._problem import Data, class_exponent, with_class_exponent
+from cfensemble.confidence import uniform
+
+
+@pytest.mark.parametrize(
+    ("warmup", "expected"),
+    [(0, [1, 1, 1, 1, 1, 1]), (3, [0.25, 0.25, 0.5, 0.75, 1, 1]), (1, [0.5, 0.5, 1, 1, 1, 1])],
+)
+def test_class_exponent_rises_linearly_to_one(warmup, expected):
+    # steps -1 (before the first aggregator update) to 4
+    got = [class_exponent(step, warmup) for step in range(-1, 5)]
+    np.testing.assert_allclose(got, expected)
+
+
+def _data(rng, n=60):
+    P = rng.random((n, 4))
+    y = np.where(rng.random(n) < 0.5, (rng.random(n) < 0.2).astype(float), np.nan)
+    y[:2] = [0, 1]
+    weight = rng.integers(1, 4, n).astype(float)
+    cost = rng.uniform(0.5, 2.0, n)
+    return (
+        Data(P, y, lambda P, y, rows: (uniform(P), uniform(P)), True, weight, cost),
+        weight,
+        cost,
+    )
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.75])
+def test_with_class_exponent_scales_the_class_part_only(rng, alpha):
+    data, weight, cost = _data(rng)
+    lab = data.labeled
+    y = data.y_labeled
+    # the obvious formula: class weights ** alpha, sample weights and costs in full
+    expected = class_weights(y, True, weight[lab]) ** alpha * weight[lab] * cost[lab]
+    scheduled = with_class_exponent(data, alpha)
+    np.testing.assert_allclose(scheduled.kappa, expected, rtol=1e-12)
+    assert scheduled.P is data.P and scheduled.resident is data.resident  # a view, no copy
+    np.testing.assert_array_equal(
+        data.kappa, class_weights(y, True, weight[lab]) * weight[lab] * cost[lab]
+    )
+    assert with_class_exponent(data, 1.0) is data
+
+
+@pytest.fixture
+def imbalanced():
+    P, y = make_ensemble_problem(
+        n_samples=600, n_classifiers=6, positive_rate=0.05, missing_rate=0.3, random_state=0
+    )
+    return P, np.where(np.arange(y.size) % 3 == 0, y, -1)
+
+
+def _recorded(monkeypatch, module, name):
+    """Record the ``kappa`` (third argument) of every call of ``module.name``."""
+    seen = []
+    original = getattr(module, name)
+
+    def spy(A, y, kappa, *args, **kwargs):
+        seen.append((np.asarray(y).copy(), np.asarray(kappa).copy()))
+        return original(A, y, kappa, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return seen
+
+
+def _powers(seen):
+    """The power of the class weights of each recorded call (positives over negatives)."""
+    y = seen[0][0]
+    full = class_weights(y, True)
+    ratio = full[y == 1][0] / full[y == 0][0]
+    return [np.log(k[yy == 1][0] / k[yy == 0][0]) / np.log(ratio) for yy, k in seen]
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        (dict(aggregator_solver="gd"), "aggregator_gradient_step"),
+        (dict(rho=0.5), "solve_aggregator"),
+        (dict(aggregator_solver="gd", freeze_aggregator_iters=2), "aggregator_gradient_step"),
+    ],
+)
+def test_als_aggregator_updates_follow_the_schedule(imbalanced, monkeypatch, params, name):
+    P, y = imbalanced
+    seen = _recorded(monkeypatch, _als, name)
+    # accelerate=False: a rejected extrapolation would repeat an iteration's update
+    clf = quiet_fit(P, y, class_weight_warmup=4, max_iter=8, tol=0.0, accelerate=False, **params)
+    assert clf.n_iter_ == 8
+    updates = 8 - params.get("freeze_aggregator_iters", 0)
+    assert len(seen) == updates
+    np.testing.assert_allclose(_powers(seen), [0.2, 0.4, 0.6, 0.8] + [1.0] * (updates - 4))
+
+
+def test_als_classifier_step_sees_the_weights_of_its_iteration(imbalanced, monkeypatch):
+    P, y = imbalanced
+    sums = []
+    original = _als.classifier_step
+
+    def spy(data, *args, **kwargs):
+        sums.append(float(np.sum(data.kappa)))
+        return original(data, *args, **kwargs)
+
+    monkeypatch.setattr(_als, "classifier_step", spy)
+    quiet_fit(P, y, rho=0.5, class_weight_warmup=2, max_iter=4, tol=0.0)
+    # iterations 0 and 1 ramp up, 2 and 3 use the full weights
+    y_lab = y[y != -1]
+    full = class_weights(y_lab, True)
+    np.testing.assert_allclose(sums, [np.sum(full ** (t / 3)) for t in (1, 2, 3, 3)])
+
+
+def test_als_does_not_converge_during_the_warmup(imbalanced):
+    P, y = imbalanced
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # both converge
+        plain = CFEnsembleClassifier(aggregator_solver="gd", random_state=0).fit(P, y)
+        ramped = CFEnsembleClassifier(
+            aggregator_solver="gd", class_weight_warmup=20, random_state=0
+        ).fit(P, y)
+    assert plain.n_iter_ < 20 and ramped.n_iter_ > 21
+    assert not np.allclose(ramped.coef_, plain.coef_)
+
+
+def test_the_seed_front_end_takes_it(imbalanced):
+    P, y = imbalanced
+    fitted = CFEnsembleTrainer(class_weight_warmup=5, latent_dim=3, random_state=0).fit(P, y)
+    base = CFEnsembleTrainer(latent_dim=3, random_state=0).fit(P, y)
+    assert fitted.get_params()["class_weight_warmup"] == 5
+    assert not np.allclose(fitted.coef_, base.coef_)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({}, "aggregator is solved once, after the factors"),
+        ({"rho": "auto"}, r"rho='auto' \(which may choose 1\)"),
+        ({"aggregator_solver": "gd", "use_class_weights": False}, "use_class_weights=False"),
+        ({"aggregator_solver": "gd", "aggregator_type": "mean"}, "aggregator_type='mean'"),
+        ({"class_weight_warmup": -1}, "'class_weight_warmup' parameter"),
+    ],
+)
+def test_where_it_cannot_act_is_a_clear_error(imbalanced, params, match):
+    P, y = imbalanced
+    with pytest.raises(ValueError, match=match):
+        CFEnsembleClassifier(**{"class_weight_warmup": 3, **params}).fit(P, y)
+
+
+def test_per_class_multiclass_is_a_clear_error():
+    rng = np.random.default_rng(0)
+    P = rng.dirichlet(np.ones(3), size=(90, 4))
+    y = np.where(np.arange(90) % 2 == 0, np.arange(90) % 3, -1)
+    with pytest.raises(ValueError, match="multiclass_factorization='per_class'"):
+        CFEnsembleClassifier(aggregator_solver="gd", class_weight_warmup=3).fit(P, y)
+    joint = quiet_fit(
+        P, y, aggregator_solver="gd", class_weight_warmup=3, multiclass_factorization="joint"
+    )
+    assert joint.multiclass_factorization_ == "joint"
+
+
+def test_torch_epochs_follow_the_schedule_and_patience_waits(imbalanced, monkeypatch):
+    pytest.importorskip("torch")
+    from cfensemble import _torch
+
+    P, y = imbalanced
+    seen = []
+    original = _torch.AutogradSolver._epoch
+
+    def spy(self, tp, *args):
+        kappa, label = tp.kappa.numpy(), tp.label.numpy()
+        lab = tp.labeled.numpy()
+        seen.append((label[lab], kappa[lab]))
+        return original(self, tp, *args)
+
+    monkeypatch.setattr(_torch.AutogradSolver, "_epoch", spy)
+    plain = quiet_fit(P, y, solver="torch", patience=1)
+    seen.clear()
+    ramped = quiet_fit(P, y, solver="torch", patience=1, class_weight_warmup=6)
+    assert plain.n_iter_ < 7 <= ramped.n_iter_  # patience counts from epoch 6 on
+    powers = _powers(seen)
+    np.testing.assert_allclose(powers[:7], [1 / 7, 2 / 7, 3 / 7, 4 / 7, 5 / 7, 6 / 7, 1.0])
+    np.testing.assert_allclose(powers[7:], 1.0)
