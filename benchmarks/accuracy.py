@@ -729,6 +729,30 @@ def metric_table(results, split, metric) -> list[str]:
     return lines
 
 
+def pair_table(results, base: str, variant: str) -> list[str]:
+    """``variant`` against ``base`` (two cfensemble methods of the run), paired runs, rows
+    regime × budget × m: held-out PR-AUC averaged over tied orders (means, mean difference,
+    W/T/L of the variant), the same difference on the transductive rows, and both Brier
+    scores (held-out)."""
+    lines = [
+        f"| regime | labeled | m | {base} | {variant} | difference | W/T/L | "
+        f"difference (transductive) | Brier {base} | Brier {variant} |",
+        "|" + "---|" * 10,
+    ]
+    cells = _cells(results, ("regime", "budget", "m"))
+    for key in sorted(cells, key=lambda k: (REGIMES.index(k[0]), k[1], k[2])):
+        runs = cells[key]
+        a, b = (_pr(runs, x, "held-out", "pr_auc_ties") for x in (base, variant))
+        ta, tb = (_pr(runs, x, "transductive", "pr_auc_ties") for x in (base, variant))
+        brier = [_pr(runs, x, "held-out", "brier").mean() for x in (base, variant)]
+        lines.append(
+            f"| {key[0]} | {key[1]:.0%} | {key[2]} | {a.mean():.3f} | {b.mean():.3f} | "
+            f"{(b - a).mean():+.4f} | {_wtl(b - a)} | {(tb - ta).mean():+.4f} | "
+            f"{brier[0]:.4f} | {brier[1]:.4f} |"
+        )
+    return lines
+
+
 def cell_table(results, split) -> list[str]:
     """Per (data set, m, regime, budget): mean PR-AUC and the default's W/T/L against each."""
     methods = _methods(results)
@@ -861,6 +885,14 @@ def render(results: dict, full: bool) -> str:
             *cell_table(results, "held-out"),
             "",
         ]
+        for base, variant in meta.get("pairs", []):
+            out += [
+                f"**`{variant}` against `{base}`** (paired runs; PR-AUC averaged over tied "
+                f"orders; W/T/L of `{variant}`, tie: |difference| ≤ {TIE})",
+                "",
+                *pair_table(results, base, variant),
+                "",
+            ]
     return "\n".join(out)
 
 
@@ -947,6 +979,15 @@ def main() -> None:
         "--missing-rate", type=float, default=MISSING_RATE,
         help=f"the share of predictions the mcar regime masks (default {MISSING_RATE})",
     )  # fmt: skip
+    parser.add_argument(
+        "--pair",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="BASE:VARIANT",
+        help="also tabulate VARIANT against BASE, paired (two of the run's cfensemble "
+        "methods, e.g. gd:gd_w10; repeatable; with --render, added to the results)",
+    )
     parser.add_argument("--output", default=None, help="results file stem (default accuracy)")
     parser.add_argument("--update-readme", action="store_true")
     parser.add_argument("--estimate-only", action="store_true", help="print the estimate, exit")
@@ -971,6 +1012,8 @@ def main() -> None:
     budgets = sorted(args.budgets or ((0.2,) if quick else BUDGETS))
     names = args.datasets or (QUICK_DATASETS if quick else DATASETS)
     methods = {CF: {}} | dict(args.variant)
+    if not args.render:
+        _check_pairs(parser, args.pair, methods)
     output = args.output or ("accuracy_quick" if quick else "accuracy")
 
     if args.render:
@@ -978,6 +1021,10 @@ def main() -> None:
         if not path.exists():
             parser.error(f"--render: {path} does not exist (run the benchmark first)")
         results = json.loads(path.read_text())
+        if args.pair:
+            _check_pairs(parser, args.pair, _methods(results))
+            results["meta"]["pairs"] = args.pair
+            path.write_text(json.dumps(results, indent=1))
         (HERE / "results" / f"{output}.md").write_text(render(results, full=True))
         readme_text = render(results, full=False)
         print(readme_text)
@@ -1006,9 +1053,22 @@ def main() -> None:
         "budgets": budgets,
         "methods": methods,
         "missing_rate": MISSING_RATE,
+        "pairs": args.pair,
     }
     section = "accuracy" if args.update_readme and not quick else None
     save_results(results, meta, start, output, render, section)
+
+
+def _pair(text: str) -> tuple[str, ...]:
+    """``BASE:VARIANT`` -> the two methods' names in the results (a variant's NAME is
+    ``cfensemble[NAME]``; ``cfensemble`` is the default)."""
+    return tuple(x if x == CF or x.startswith(f"{CF}[") else f"{CF}[{x}]" for x in text.split(":"))
+
+
+def _check_pairs(parser, pairs, methods) -> None:
+    for pair in pairs:
+        if len(pair) != 2 or not set(pair) <= set(methods):
+            parser.error(f"--pair {':'.join(pair)}: give BASE:VARIANT of {sorted(methods)}")
 
 
 def save_results(results: dict, meta: dict, start: float, output: str, render, section=None):

@@ -60,6 +60,10 @@ METHODS = {
     "seed ALS (rho=1), seed step, class weights": lambda s: CFEnsembleTrainer(
         random_state=s, **SEED_ALS
     ),
+    # the write-up's "adaptive weighting": class weights from mild to full over 10 steps
+    "seed ALS (rho=1), seed step, class weights, warm-up 10": lambda s: CFEnsembleTrainer(
+        class_weight_warmup=10, random_state=s, **SEED_ALS
+    ),
     "ALS, exact aggregator, no class weights": lambda s: CFEnsembleClassifier(
         use_class_weights=False, random_state=s
     ),
@@ -71,6 +75,9 @@ METHODS = {
         use_class_weights=False, random_state=s
     ),
     "autograd, class weights": lambda s: CFEnsemblePyTorchTrainer(random_state=s),
+    "autograd, class weights, warm-up 10": lambda s: CFEnsemblePyTorchTrainer(
+        class_weight_warmup=10, random_state=s
+    ),
     "autograd, class weights + focal (gamma=2)": lambda s: CFEnsemblePyTorchTrainer(
         focal_gamma=2.0, random_state=s
     ),
