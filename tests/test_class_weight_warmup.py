@@ -121,12 +121,30 @@ def test_als_does_not_converge_during_the_warmup(imbalanced):
     P, y = imbalanced
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # both converge
-        plain = CFEnsembleClassifier(aggregator_solver="gd", random_state=0).fit(P, y)
+        plain = CFEnsembleClassifier(rho=0.5, tol=1e-2, random_state=0).fit(P, y)
         ramped = CFEnsembleClassifier(
-            aggregator_solver="gd", class_weight_warmup=20, random_state=0
+            rho=0.5, tol=1e-2, class_weight_warmup=20, random_state=0
         ).fit(P, y)
-    assert plain.n_iter_ < 20 and ramped.n_iter_ > 21
+    assert plain.n_iter_ < 10 and ramped.n_iter_ > 21
     assert not np.allclose(ramped.coef_, plain.coef_)
+
+
+def test_a_gradient_step_aggregator_must_settle_with_rho_1(imbalanced):
+    # rho = 1: the total objective is the reconstruction alone; the "gd" aggregator is
+    # still moving when the factors have converged, and the fit goes on until it settles
+    P, y = imbalanced
+    with pytest.warns(ConvergenceWarning, match="supervised part"):
+        CFEnsembleClassifier(aggregator_solver="gd", random_state=0).fit(P, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = CFEnsembleClassifier(
+            aggregator_solver="gd", aggregator_lr=1.0, max_iter=1000, random_state=0
+        ).fit(P, y)
+    sup, recon = clf.loss_curve_["supervised"], clf.loss_curve_["reconstruction"]
+    assert abs(sup[-1] - sup[-2]) <= 1e-4 * abs(sup[-2])
+    # the reconstruction alone had settled hundreds of iterations earlier
+    settled = np.flatnonzero(np.abs(np.diff(recon)) <= 1e-4 * np.abs(recon[:-1]))
+    assert settled.size and settled[0] < clf.n_iter_ - 100
 
 
 def test_the_seed_front_end_takes_it(imbalanced):

@@ -598,7 +598,9 @@ class ALSSolver:
     instance step and the aggregator step; the instance step and everything the next
     classifier step and the loss need are one pass over the row blocks (:func:`sweep`).
     Stops when the relative change of the total objective falls below ``tol`` (checked once
-    the aggregator is no longer frozen); otherwise warns with ConvergenceWarning.
+    the aggregator is no longer frozen; with ``rho = 1``, where the total is the
+    reconstruction alone, a "gd" aggregator's supervised part must settle too); otherwise
+    warns with ConvergenceWarning.
     ``callback(iteration, losses)`` is called after every iteration with the (total,
     reconstruction, supervised) parts; with ``rho = 1`` (the factors do not depend on the
     labels) and the exact ``"newton"`` aggregator, the aggregator is solved once, after the
@@ -661,7 +663,7 @@ class ALSSolver:
         )
         curve: list[tuple[float, float, float]] = []
         converged = False
-        previous = np.inf
+        previous = previous_sup = np.inf
         # The instance step of the starting point; each iteration then starts at a state
         # whose (Y, c) solve the instance step for its (X, a).
         done = sweep(data, state, objective, self.chunk_size, kernel)
@@ -722,12 +724,21 @@ class ALSSolver:
             if self.callback is not None:
                 self.callback(it + 1, parts)
             settled = it > self.freeze_aggregator_iters + self.class_weight_warmup
-            if settled and abs(previous - total) <= self.tol * abs(previous):
+            # with rho = 1 the total leaves out the supervised part, which a gradient-step
+            # aggregator ("gd") is still lowering: it has to settle too (the exact one is
+            # solved after the loop, NaN here; the mean aggregator's is only reported)
+            follow = objective.rho == 1.0 and objective.train_aggregator
+            sup = parts[2] if follow and np.isfinite(parts[2]) else 0.0
+            if (
+                settled
+                and abs(previous - total) <= self.tol * abs(previous)
+                and abs(previous_sup - sup) <= self.tol * abs(previous_sup)
+            ):
                 converged = True
                 break
             if np.isfinite(previous):  # an objective of 0 is its minimum: nothing to follow
                 change = abs(previous - total) / abs(previous) if previous else 0.0
-            previous = total
+            previous, previous_sup = total, sup
         data = full
         if self._aggregator_once(objective) and curve:
             A = labeled_input(data, state, objective, labeled_rows)
@@ -737,7 +748,8 @@ class ALSSolver:
         if not converged:
             warn(
                 f"ALS did not converge in max_iter={self.max_iter} iterations (relative change "
-                f"of the objective above tol={self.tol}); increase max_iter or tol.",
+                "of the objective, or with rho=1 of its supervised part, above "
+                f"tol={self.tol}); increase max_iter or tol.",
                 ConvergenceWarning,
             )
         return FitResult(state, len(curve), np.asarray(curve), converged)

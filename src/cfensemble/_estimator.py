@@ -271,7 +271,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         the supervised term shapes the factors (``rho < 1``), once after the last
         iteration with ``rho=1`` (the factors do not depend on it).
         ``"gd"``: a single gradient step of size ``aggregator_lr`` per iteration (the
-        original method's trainer). The per-class K-class fit solves it exactly, once.
+        original method's trainer), iterated until the supervised part settles too (see
+        ``tol``). The per-class K-class fit solves it exactly, once.
     aggregator_lr : float > 0, default=0.01
         Learning rate of the ``"gd"`` aggregator step (unused by ``"newton"``).
     aggregator_l2 : float >= 0 or "auto", default="auto"
@@ -384,7 +385,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     max_iter : int >= 1, default=100
         Maximum number of ALS iterations.
     tol : float >= 0, default=1e-4
-        Stop when the relative change of the total objective is below ``tol``.
+        Stop when the relative change of the total objective is below ``tol`` (ALS with
+        ``rho=1`` and ``aggregator_solver="gd"``: and that of the supervised part, which
+        the total leaves out).
     accelerate : bool, default=True
         ALS: extrapolate the classifier factors and biases along their last move and keep
         the step only when it lowers the objective (otherwise the plain ALS step is taken;
