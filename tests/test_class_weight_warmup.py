@@ -163,6 +163,12 @@ def test_the_seed_front_end_takes_it(imbalanced):
         ({"aggregator_solver": "gd", "use_class_weights": False}, "use_class_weights=False"),
         ({"aggregator_solver": "gd", "aggregator_type": "mean"}, "aggregator_type='mean'"),
         ({"class_weight_warmup": -1}, "'class_weight_warmup' parameter"),
+        ({"aggregator_solver": "gd", "max_iter": 3}, "fit has max_iter=3 of them"),
+        (
+            {"aggregator_solver": "gd", "max_iter": 5, "freeze_aggregator_iters": 2},
+            r"max_iter=5 - freeze_aggregator_iters=2 of them",
+        ),
+        ({"solver": "torch", "max_epochs": 2}, "max_epochs=2"),
     ],
 )
 def test_where_it_cannot_act_is_a_clear_error(imbalanced, params, match):

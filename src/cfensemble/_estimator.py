@@ -750,6 +750,20 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{prefix}; use_class_weights=False has none: set one of them.")
         if self.aggregator_type != "weighted":
             raise ValueError(f"{prefix} of a trained aggregator; aggregator_type='mean' has none.")
+        if self.solver == "torch":
+            budget, name = self.max_epochs, f"max_epochs={self.max_epochs}"
+        else:
+            budget = self.max_iter - self.freeze_aggregator_iters
+            name = f"max_iter={self.max_iter}" + (
+                f" - freeze_aggregator_iters={self.freeze_aggregator_iters}"
+                if self.freeze_aggregator_iters
+                else ""
+            )
+        if warmup >= budget:
+            raise ValueError(
+                f"{prefix} over its first {warmup} updates, but the fit has {name} of them: "
+                "it would end before the full weights. Use a smaller class_weight_warmup."
+            )
         if self.solver == "als" and self.aggregator_solver == "newton" and self.rho in (1, "auto"):
             raise ValueError(
                 f"{prefix} during the iterations, but with solver='als', "
