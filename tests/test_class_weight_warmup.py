@@ -100,6 +100,22 @@ def test_als_aggregator_updates_follow_the_schedule(imbalanced, monkeypatch, par
     np.testing.assert_allclose(_powers(seen), [0.2, 0.4, 0.6, 0.8] + [1.0] * (updates - 4))
 
 
+def test_als_extrapolation_keeps_the_schedule(imbalanced, monkeypatch):
+    P, y = imbalanced
+    seen = _recorded(monkeypatch, _als, "aggregator_gradient_step")
+    quiet_fit(P, y, aggregator_solver="gd", class_weight_warmup=4, max_iter=12, tol=0.0)
+    powers = np.array(_powers(seen))
+    # a rejected extrapolation repeats its iteration's update, with the same weights
+    assert np.all(np.diff(powers) >= -1e-12) and powers.size >= 12
+    np.testing.assert_allclose(np.unique(powers.round(12)), [0.2, 0.4, 0.6, 0.8, 1.0])
+
+
+def test_the_shortest_fits_allowed(imbalanced):
+    P, y = imbalanced
+    quiet_fit(P, y, aggregator_solver="gd", class_weight_warmup=3, max_iter=5)
+    quiet_fit(P, y, solver="torch", class_weight_warmup=3, max_epochs=4)
+
+
 def test_als_classifier_step_sees_the_weights_of_its_iteration(imbalanced, monkeypatch):
     P, y = imbalanced
     sums = []
@@ -168,7 +184,9 @@ def test_the_seed_front_end_takes_it(imbalanced):
             {"aggregator_solver": "gd", "max_iter": 5, "freeze_aggregator_iters": 2},
             r"max_iter=5 - freeze_aggregator_iters=2 of them",
         ),
+        ({"aggregator_solver": "gd", "max_iter": 4}, "at most 2 or a larger max_iter"),
         ({"solver": "torch", "max_epochs": 2}, "max_epochs=2"),
+        ({"aggregator_solver": "gd", "class_weight_warmup": True}, "must be an int >= 0"),
     ],
 )
 def test_where_it_cannot_act_is_a_clear_error(imbalanced, params, match):
@@ -181,7 +199,7 @@ def test_per_class_multiclass_is_a_clear_error():
     rng = np.random.default_rng(0)
     P = rng.dirichlet(np.ones(3), size=(90, 4))
     y = np.where(np.arange(90) % 2 == 0, np.arange(90) % 3, -1)
-    with pytest.raises(ValueError, match="multiclass_factorization='per_class'"):
+    with pytest.raises(ValueError, match=r"per class \(multiclass_factorization='auto'"):
         CFEnsembleClassifier(aggregator_solver="gd", class_weight_warmup=3).fit(P, y)
     joint = quiet_fit(
         P, y, aggregator_solver="gd", class_weight_warmup=3, multiclass_factorization="joint"
@@ -189,25 +207,64 @@ def test_per_class_multiclass_is_a_clear_error():
     assert joint.multiclass_factorization_ == "joint"
 
 
-def test_torch_epochs_follow_the_schedule_and_patience_waits(imbalanced, monkeypatch):
-    pytest.importorskip("torch")
+def _epoch_powers(monkeypatch):
+    """Record the class weights the torch trainer holds at the start of every epoch."""
     from cfensemble import _torch
 
-    P, y = imbalanced
     seen = []
     original = _torch.AutogradSolver._epoch
 
     def spy(self, tp, *args):
-        kappa, label = tp.kappa.numpy(), tp.label.numpy()
         lab = tp.labeled.numpy()
-        seen.append((label[lab], kappa[lab]))
+        seen.append((tp.label.numpy()[lab], tp.kappa.numpy()[lab]))
         return original(self, tp, *args)
 
     monkeypatch.setattr(_torch.AutogradSolver, "_epoch", spy)
-    plain = quiet_fit(P, y, solver="torch", patience=1)
+    return seen
+
+
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_torch_epochs_follow_the_schedule_and_patience_waits(imbalanced, monkeypatch, batch_size):
+    pytest.importorskip("torch")
+    P, y = imbalanced
+    seen = _epoch_powers(monkeypatch)
+    plain = quiet_fit(P, y, solver="torch", patience=1, batch_size=batch_size)
     seen.clear()
-    ramped = quiet_fit(P, y, solver="torch", patience=1, class_weight_warmup=6)
+    ramped = quiet_fit(
+        P, y, solver="torch", patience=1, class_weight_warmup=6, batch_size=batch_size
+    )
     assert plain.n_iter_ < 7 <= ramped.n_iter_  # patience counts from epoch 6 on
     powers = _powers(seen)
     np.testing.assert_allclose(powers[:7], [1 / 7, 2 / 7, 3 / 7, 4 / 7, 5 / 7, 6 / 7, 1.0])
     np.testing.assert_allclose(powers[7:], 1.0)
+
+
+def test_torch_keeps_no_warmup_epoch(imbalanced, monkeypatch):
+    pytest.importorskip("torch")
+    from cfensemble import _torch
+
+    P, y = imbalanced
+    scored = []  # the validation losses, in order: the start, then the scored epochs
+    original = _torch.supervised_loss
+
+    def spy(*args):
+        scored.append(original(*args))
+        return scored[-1]
+
+    monkeypatch.setattr(_torch, "supervised_loss", spy)
+    clf = quiet_fit(P, y, solver="torch", patience=5, class_weight_warmup=30)
+    # the 30 warm-up epochs are not scored: the start and the epochs from 31 on are
+    assert len(scored) == 1 + clf.n_iter_ - 30
+    assert clf.validation_loss_ == min(scored)
+
+
+def test_torch_without_validation_is_not_held_by_warmup_losses(imbalanced):
+    pytest.importorskip("torch")
+    P, y = imbalanced
+    # the training loss with partial weights is lower than any with the full weights: had
+    # it counted, patience would stop the fit exactly 10 epochs after the warm-up
+    clf = quiet_fit(
+        P, y, solver="torch", rho=0.2, lr=0.02, validation_fraction=0.0, patience=10,
+        class_weight_warmup=10, max_epochs=60,
+    )  # fmt: skip
+    assert clf.n_iter_ > 20

@@ -725,9 +725,13 @@ class ALSSolver:
                 self.callback(it + 1, parts)
             settled = it > self.freeze_aggregator_iters + self.class_weight_warmup
             # with rho = 1 the total leaves out the supervised part, which a gradient-step
-            # aggregator ("gd") is still lowering: it has to settle too (the exact one is
-            # solved after the loop, NaN here; the mean aggregator's is only reported)
-            follow = objective.rho == 1.0 and objective.train_aggregator
+            # aggregator ("gd") is still lowering: it has to settle too (not the exact one,
+            # solved after the loop, nor the mean aggregator's, which is only reported)
+            follow = (
+                objective.rho == 1.0
+                and objective.train_aggregator
+                and not self._aggregator_once(objective)
+            )
             sup = parts[2] if follow and np.isfinite(parts[2]) else 0.0
             if (
                 settled

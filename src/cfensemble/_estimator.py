@@ -374,8 +374,12 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         from mild to full): the aggregator's update ``t`` (0, 1, ...: an ALS iteration
         after ``freeze_aggregator_iters``, or an epoch of ``solver="torch"``) uses the
         class weights raised to the power ``(t + 1) / (class_weight_warmup + 1)``, and the
-        full weights from update ``class_weight_warmup`` on; convergence (ALS) and patience
-        (torch) are counted only after it. 0: the full weights throughout. It changes the
+        full weights from update ``class_weight_warmup`` on (with ``rho < 1`` the classifier
+        step of each iteration uses its power; frozen iterations that of update 0).
+        Convergence (ALS) and patience (torch) are counted only after it, and the torch
+        trainer's warm-up epochs are not candidates for the epoch kept by validation; the
+        fit must leave room for two full-weight ALS iterations or one epoch. 0: the full
+        weights throughout. It changes the
         path, not the objective at the end, so it acts only where the aggregator is trained
         during the iterations: ``aggregator_solver="gd"``, ``rho < 1`` or
         ``solver="torch"`` (with the ALS start, from that solution); with ALS, ``rho=1``
@@ -743,26 +747,36 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def _check_class_weight_warmup(self) -> None:
         """A curriculum needs class weights and an aggregator trained during the iterations."""
         warmup = self.class_weight_warmup
+        if isinstance(warmup, bool):
+            raise ValueError(
+                "The 'class_weight_warmup' parameter of CFEnsembleClassifier must be an int "
+                f">= 0 (a number of updates). Got {warmup!r} instead."
+            )
         if not warmup:
             return
-        prefix = f"class_weight_warmup={warmup} ramps up the class weights"
+        prefix = self._warmup_prefix()
         if not self.use_class_weights:
             raise ValueError(f"{prefix}; use_class_weights=False has none: set one of them.")
         if self.aggregator_type != "weighted":
             raise ValueError(f"{prefix} of a trained aggregator; aggregator_type='mean' has none.")
+        # the fit needs one update with the full weights (torch) or two, to test the
+        # convergence between them (ALS)
         if self.solver == "torch":
-            budget, name = self.max_epochs, f"max_epochs={self.max_epochs}"
+            needed, name = 1, f"max_epochs={self.max_epochs}"
+            budget = self.max_epochs
         else:
-            budget = self.max_iter - self.freeze_aggregator_iters
+            needed, budget = 2, self.max_iter - self.freeze_aggregator_iters
             name = f"max_iter={self.max_iter}" + (
                 f" - freeze_aggregator_iters={self.freeze_aggregator_iters}"
                 if self.freeze_aggregator_iters
                 else ""
             )
-        if warmup >= budget:
+        if warmup > budget - needed:
             raise ValueError(
-                f"{prefix} over its first {warmup} updates, but the fit has {name} of them: "
-                "it would end before the full weights. Use a smaller class_weight_warmup."
+                f"{prefix} over its first {warmup} updates, but the fit has {name} of them "
+                f"and needs {needed} with the full weights after the warm-up: use a "
+                "class_weight_warmup of at most "
+                f"{max(budget - needed, 0)} or a larger {name.split('=')[0]}."
             )
         if self.solver == "als" and self.aggregator_solver == "newton" and self.rho in (1, "auto"):
             raise ValueError(
@@ -773,6 +787,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 "change nothing. Use aggregator_solver='gd', a rho below 1 or "
                 "solver='torch', or class_weight_warmup=0."
             )
+
+    def _warmup_prefix(self) -> str:
+        return f"class_weight_warmup={self.class_weight_warmup} ramps up the class weights"
 
     def fit(self, P, y, sample_weight=None):
         """Fit the factorization and the aggregator.
@@ -882,10 +899,11 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.multiclass_factorization_ = self._factorization()
         if self.multiclass_factorization_ == "per_class" and self.class_weight_warmup:
             raise ValueError(
-                f"class_weight_warmup={self.class_weight_warmup} ramps up the class weights "
-                "during the iterations, but with multiclass_factorization='per_class' the "
-                "softmax aggregator is solved once, after the per-class factorizations: use "
-                "multiclass_factorization='joint' or class_weight_warmup=0."
+                f"{self._warmup_prefix()} during the iterations, but these {self._outputs} "
+                "classes are factorized per class (multiclass_factorization="
+                f"{getattr(self, 'multiclass_factorization', 'auto')!r}, ALS with rho=1), "
+                "and the softmax aggregator is solved once, after the factorizations: use "
+                "multiclass_factorization='joint', a rho below 1 or class_weight_warmup=0."
             )
         with _verbosity(self.verbose):
             if self.multiclass_factorization_ == "per_class":

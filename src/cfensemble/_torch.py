@@ -276,8 +276,9 @@ class AutogradSolver:
 
     ``class_weight_warmup`` = W > 0: epoch ``e`` < W trains with the class weights raised to
     ``(e + 1) / (W + 1)`` (:func:`~cfensemble._problem.class_exponent`), the later epochs
-    with the full weights; patience counts from epoch W on. The validation cross-entropy
-    always uses the full weights.
+    with the full weights. The warm-up epochs are neither scored nor counted: the state
+    kept is the start or one of the full-weight epochs, and patience counts from the first
+    of them.
     """
 
     latent_dim: int = 2
@@ -367,10 +368,9 @@ class AutogradSolver:
             )
             if self.callback is not None:
                 self.callback(epoch + 1, curve[-1])
-            stop = stopper.step(consider() if val_rows.size else curve[-1][0])
             if epoch < self.class_weight_warmup:
-                stopper.waited = 0  # patience counts from the end of the curriculum
-            elif stop:
+                continue  # a warm-up epoch (partial weights): neither kept nor counted
+            if stopper.step(consider() if val_rows.size else curve[-1][0]):
                 stopped = True
                 break
         if not stopped:
