@@ -166,16 +166,55 @@ def test_the_newton_solve_with_a_target_minimises_the_written_out_loss(gamma):
     np.testing.assert_allclose(np.append(w, b), best.x, atol=1e-4)
 
 
-def test_the_gradient_step_follows_the_penalty_gradient():
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_the_gradient_step_takes_the_shrinkage_implicitly(outputs):
+    """The loss by a gradient step, the shrinkage by its proximal step: the result is the
+    minimiser of |v - explicit|^2 / (2 lr) + shrinkage term (found numerically), where
+    ``explicit`` is the step without the shrinkage."""
     A, y, kappa, t = _aggregator_problem(seed=2)
     m = A.shape[1]
-    w = np.random.default_rng(0).uniform(0.1, 0.4, m)
-    step = (A, y, kappa, 0.0, 0.0, False, w, 0.0, 0.1, 1.0, 1, 1)
-    with_target, _ = aggregator_gradient_step(*step, t)
-    without, _ = aggregator_gradient_step(*step)
-    difference = (without - with_target) / 0.1  # the two penalties' gradients
-    expected = shrinkage_gradient(w, 1.0, target=t) - shrinkage_gradient(w, 1.0)
-    np.testing.assert_allclose(difference, expected, atol=1e-12)
+    if outputs > 1:  # three classes: A (n, m K) with the classifier-major layout
+        rng = np.random.default_rng(3)
+        A = rng.dirichlet(np.ones(3), size=(A.shape[0], m)).reshape(A.shape[0], -1)
+        y = rng.integers(0, 3, A.shape[0]).astype(float)
+        kappa = class_weights(y)
+        t = np.repeat(t, 3)
+    k = A.shape[1]
+    w = np.random.default_rng(0).uniform(0.1, 0.4, k)
+    b = 0.0 if outputs == 1 else np.zeros(3)
+    lr, shrink = 0.1, 1.0
+    args = (A, y, kappa, 0.0, 1e-3, False, w, b, lr)
+    explicit, _ = aggregator_gradient_step(*args, 0.0, 1, outputs, t)
+    stepped, _ = aggregator_gradient_step(*args, shrink, 1, outputs, t)
+
+    def objective(v):
+        return np.sum((v - explicit) ** 2) / (2 * lr) + aggregator_penalty(
+            v, 0.0, shrink, 1, outputs, t
+        )
+
+    best = minimize(objective, explicit, method="BFGS", options={"gtol": 1e-12})
+    np.testing.assert_allclose(stepped, best.x, atol=1e-7)
+    # the gradient of the term is linear: its Hessian applied to the step is the move
+    np.testing.assert_allclose(
+        (explicit - stepped) / lr, shrinkage_gradient(stepped, shrink, 1, outputs, t),
+        atol=1e-10,
+    )  # fmt: skip
+
+
+def test_gradient_steps_stay_stable_with_a_small_target():
+    """A target of 1e-3 makes the shrinkage's curvature 1e6 times its strength: explicit
+    steps of lr = 0.1 would diverge; the implicit ones reach the exact solve's optimum."""
+    A, y, kappa, t = _aggregator_problem(seed=4)
+    t[0] = 1e-3
+    m = A.shape[1]
+    w, b = np.full(m, 1 / m), 0.0
+    for _ in range(20000):
+        w, b = aggregator_gradient_step(A, y, kappa, 0.0, 1e-3, False, w, b, 0.5, 0.1, 1, 1, t)
+    best_w, best_b = solve_aggregator(
+        A, y, kappa, 0.0, 1e-3, False, np.full(m, 1 / m), 0.0, shrinkage=0.1, target=t
+    )
+    np.testing.assert_allclose(w, best_w, atol=1e-5)
+    assert b == pytest.approx(best_b, abs=1e-5)
 
 
 def test_an_all_ones_array_is_equal_and_separation_is_the_default():

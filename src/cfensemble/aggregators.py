@@ -65,14 +65,18 @@ def aggregator_gradient_step(
     ``positive`` negative weights are set to 0 after the step (projected gradient).
     For ``outputs`` = K > 1 classes the step follows the exact gradient of the softmax
     focal loss (:func:`~cfensemble._losses.softmax_focal_gradient`).
+
+    The shrinkage term (``shrinkage > 0``; not in the original) is taken implicitly, by
+    :func:`_shrinkage_step`: its curvature grows as ``shrinkage / t^2``, so for a small
+    target ``t`` an explicit step diverges at any usual ``lr``.
     """
     if y.shape[0] == 0:
         return w, b
     if outputs > 1:
         grad_w, grad_b = _multinomial_gradient(
-            A, y, kappa / np.sum(kappa), focal_gamma, l2, w, b, shrinkage, groups, outputs, target
+            A, y, kappa / np.sum(kappa), focal_gamma, l2, w, b, 0.0, groups, outputs, target
         )
-        w = w - lr * grad_w
+        w = _shrinkage_step(w - lr * grad_w, lr, shrinkage, groups, outputs, target)
         if positive:
             w = np.maximum(w, 0.0)
         return w, b - lr * grad_b
@@ -80,13 +84,23 @@ def aggregator_gradient_step(
     s = kappa * focal_factor(z, y, focal_gamma)
     weighted = s * (expit(z) - y)
     total = np.sum(s)
-    grad_penalty = l2 * w
-    if shrinkage:
-        grad_penalty = grad_penalty + shrinkage_gradient(w, shrinkage, groups, 1, target)
-    w = w - lr * (A.T @ weighted / total + grad_penalty)
+    w = w - lr * (A.T @ weighted / total + l2 * w)
+    w = _shrinkage_step(w, lr, shrinkage, groups, 1, target)
     if positive:
         w = np.maximum(w, 0.0)
     return w, b - lr * float(np.sum(weighted) / total)
+
+
+def _shrinkage_step(w, lr, shrinkage, groups, outputs, target):
+    """The implicit (proximal) step of the shrinkage term: the ``v`` minimising
+    ``|v - w|^2 / (2 lr) + shrinkage / 2 |v/t - mean(v/t)|^2``, i.e. ``(I + lr H) v = w``
+    with ``H`` the term's constant Hessian (its gradient, which is linear in ``v``, applied
+    to the unit vectors). Stable for every ``lr``; ``w`` itself without shrinkage."""
+    if not shrinkage:
+        return w
+    eye = np.eye(w.size)
+    H = np.column_stack([shrinkage_gradient(e, shrinkage, groups, outputs, target) for e in eye])
+    return np.linalg.solve(eye + lr * H, w)
 
 
 def solve_aggregator(
