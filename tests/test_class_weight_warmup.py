@@ -179,10 +179,10 @@ def test_the_seed_front_end_takes_it(imbalanced):
         ({"aggregator_solver": "gd", "use_class_weights": False}, "use_class_weights=False"),
         ({"aggregator_solver": "gd", "aggregator_type": "mean"}, "aggregator_type='mean'"),
         ({"class_weight_warmup": -1}, "'class_weight_warmup' parameter"),
-        ({"aggregator_solver": "gd", "max_iter": 3}, "fit has max_iter=3 of them"),
+        ({"aggregator_solver": "gd", "max_iter": 3}, r"has at most 3 \(max_iter=3\)"),
         (
             {"aggregator_solver": "gd", "max_iter": 5, "freeze_aggregator_iters": 2},
-            r"max_iter=5 - freeze_aggregator_iters=2 of them",
+            r"at most 3 \(max_iter=5 - freeze_aggregator_iters=2\)",
         ),
         ({"aggregator_solver": "gd", "max_iter": 4}, "at most 2 or a larger max_iter"),
         ({"solver": "torch", "max_epochs": 2}, "max_epochs=2"),

@@ -8,9 +8,14 @@ from scipy.optimize import minimize
 
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._consensus import CONSENSUS_EXPONENT, consensus_target, moments
-from cfensemble._losses import aggregator_penalty, class_weights, shrinkage_gradient
+from cfensemble._losses import (
+    aggregator_penalty,
+    class_weights,
+    shrinkage_gradient,
+    supervised_loss,
+)
 from cfensemble._problem import Data, unit_confidence
-from cfensemble.aggregators import aggregator_gradient_step, solve_aggregator
+from cfensemble.aggregators import _shrinkage_hessian, aggregator_gradient_step, solve_aggregator
 from cfensemble.io import load_model, save_model
 
 
@@ -166,55 +171,75 @@ def test_the_newton_solve_with_a_target_minimises_the_written_out_loss(gamma):
     np.testing.assert_allclose(np.append(w, b), best.x, atol=1e-4)
 
 
-@pytest.mark.parametrize("outputs", [1, 3])
-def test_the_gradient_step_takes_the_shrinkage_implicitly(outputs):
-    """The loss by a gradient step, the shrinkage by its proximal step: the result is the
-    minimiser of |v - explicit|^2 / (2 lr) + shrinkage term (found numerically), where
-    ``explicit`` is the step without the shrinkage."""
-    A, y, kappa, t = _aggregator_problem(seed=2)
-    m = A.shape[1]
-    if outputs > 1:  # three classes: A (n, m K) with the classifier-major layout
-        rng = np.random.default_rng(3)
-        A = rng.dirichlet(np.ones(3), size=(A.shape[0], m)).reshape(A.shape[0], -1)
-        y = rng.integers(0, 3, A.shape[0]).astype(float)
-        kappa = class_weights(y)
-        t = np.repeat(t, 3)
-    k = A.shape[1]
-    w = np.random.default_rng(0).uniform(0.1, 0.4, k)
-    b = 0.0 if outputs == 1 else np.zeros(3)
+def test_the_block_hessian_is_the_shrinkage_gradient_of_unit_vectors():
+    t = np.random.default_rng(5).uniform(0.01, 3.0, 6)
+    H = _shrinkage_hessian(t, 0.7)
+    slow = np.column_stack([shrinkage_gradient(e, 0.7, target=t) for e in np.eye(6)])
+    np.testing.assert_allclose(H, slow, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize(("groups", "outputs"), [(1, 1), (2, 1), (1, 3), (2, 3)])
+def test_the_gradient_step_takes_the_shrinkage_implicitly(groups, outputs, positive):
+    """The loss by a gradient step, the shrinkage (and the sign constraint) by a proximal
+    step: the result is the minimiser of |v - explicit|^2 / (2 lr) + the shrinkage term
+    over v (>= 0 with positive), found numerically, where ``explicit`` is the plain step."""
+    rng = np.random.default_rng(3)
+    n, m = 300, 5
+    k = groups * m * outputs
+    y = rng.integers(0, max(outputs, 2), n).astype(float)
+    A = rng.random((n, k))
+    t = rng.uniform(0.05, 3.0, k)
+    # some weights far below 0, so that the sign constraint is active
+    w = np.where(rng.random(k) < 0.3, -2.0, rng.uniform(0.1, 0.4, k))
+    b = 0.0 if outputs == 1 else np.zeros(outputs)
     lr, shrink = 0.1, 1.0
-    args = (A, y, kappa, 0.0, 1e-3, False, w, b, lr)
-    explicit, _ = aggregator_gradient_step(*args, 0.0, 1, outputs, t)
-    stepped, _ = aggregator_gradient_step(*args, shrink, 1, outputs, t)
+    args = (A, y, class_weights(y), 0.0, 1e-3, False, w, b, lr)
+    explicit, _ = aggregator_gradient_step(*args, 0.0, groups, outputs, t)
+    stepped, _ = aggregator_gradient_step(
+        A, y, class_weights(y), 0.0, 1e-3, positive, w, b, lr, shrink, groups, outputs, t
+    )
 
     def objective(v):
         return np.sum((v - explicit) ** 2) / (2 * lr) + aggregator_penalty(
-            v, 0.0, shrink, 1, outputs, t
+            v, 0.0, shrink, groups, outputs, t
         )
 
-    best = minimize(objective, explicit, method="BFGS", options={"gtol": 1e-12})
-    np.testing.assert_allclose(stepped, best.x, atol=1e-7)
-    # the gradient of the term is linear: its Hessian applied to the step is the move
-    np.testing.assert_allclose(
-        (explicit - stepped) / lr, shrinkage_gradient(stepped, shrink, 1, outputs, t),
-        atol=1e-10,
+    bounds = [(0.0, None)] * k if positive else None
+    best = minimize(
+        objective, np.maximum(explicit, 0.0), method="L-BFGS-B", bounds=bounds,
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10000},
     )  # fmt: skip
+    assert objective(stepped) <= best.fun + 1e-9
+    np.testing.assert_allclose(stepped, best.x, atol=1e-5)
+    if positive:
+        assert stepped.min() == 0.0 and (explicit < 0).any()
 
 
-def test_gradient_steps_stay_stable_with_a_small_target():
+@pytest.mark.parametrize("positive", [False, True])
+def test_gradient_steps_stay_stable_with_a_small_target(positive):
     """A target of 1e-3 makes the shrinkage's curvature 1e6 times its strength: explicit
-    steps of lr = 0.1 would diverge; the implicit ones reach the exact solve's optimum."""
+    steps of lr = 1 diverge; the implicit ones reach the optimum of the exact solve (to
+    its stopping precision: at least as low an objective), with the sign constraint
+    active too (a classifier ranking backwards, its weight barely shrunk: target 50)."""
     A, y, kappa, t = _aggregator_problem(seed=4)
-    t[0] = 1e-3
+    t[0], t[1] = 1e-3, 50.0
     m = A.shape[1]
+    A[:, 1] = np.clip(0.9 - 0.8 * y + np.random.default_rng(9).normal(0, 0.05, y.size), 0, 1)
+
+    def objective(w, b):
+        return supervised_loss(A @ w + b, y, kappa, 0.0, w, 1e-3, 0.1, 1, t)
+
     w, b = np.full(m, 1 / m), 0.0
-    for _ in range(20000):
-        w, b = aggregator_gradient_step(A, y, kappa, 0.0, 1e-3, False, w, b, 0.5, 0.1, 1, 1, t)
+    for _ in range(5000):
+        w, b = aggregator_gradient_step(A, y, kappa, 0.0, 1e-3, positive, w, b, 1.0, 0.1, 1, 1, t)
     best_w, best_b = solve_aggregator(
-        A, y, kappa, 0.0, 1e-3, False, np.full(m, 1 / m), 0.0, shrinkage=0.1, target=t
+        A, y, kappa, 0.0, 1e-3, positive, np.full(m, 1 / m), 0.0, shrinkage=0.1, target=t
     )
-    np.testing.assert_allclose(w, best_w, atol=1e-5)
-    assert b == pytest.approx(best_b, abs=1e-5)
+    assert (best_w[1] == 0.0) if positive else (best_w[1] < -1.0)
+    assert objective(w, b) <= objective(best_w, best_b) + 1e-12
+    np.testing.assert_allclose(w, best_w, atol=1e-4)
+    assert b == pytest.approx(best_b, abs=1e-4)
 
 
 def test_an_all_ones_array_is_equal_and_separation_is_the_default():

@@ -749,7 +749,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         warmup = self.class_weight_warmup
         if isinstance(warmup, bool):
             raise ValueError(
-                "The 'class_weight_warmup' parameter of CFEnsembleClassifier must be an int "
+                f"The 'class_weight_warmup' parameter of {type(self).__name__} must be an int "
                 f">= 0 (a number of updates). Got {warmup!r} instead."
             )
         if not warmup:
@@ -773,9 +773,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             )
         if warmup > budget - needed:
             raise ValueError(
-                f"{prefix} over its first {warmup} updates, but the fit has {name} of them "
-                f"and needs {needed} with the full weights after the warm-up: use a "
-                "class_weight_warmup of at most "
+                f"{prefix} over the aggregator's first {warmup} update(s), but the fit "
+                f"has at most {max(budget, 0)} ({name}) and needs {needed} with the full "
+                "weights after the warm-up: use a class_weight_warmup of at most "
                 f"{max(budget - needed, 0)} or a larger {name.split('=')[0]}."
             )
         if self.solver == "als" and self.aggregator_solver == "newton" and self.rho in (1, "auto"):

@@ -14,6 +14,8 @@ Arrays are row-major as in the rest of cfensemble: ``X`` is (n_classifiers, late
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import cholesky, solve, solve_triangular
+from scipy.optimize import nnls
 from scipy.special import expit
 
 from ._losses import (
@@ -76,31 +78,54 @@ def aggregator_gradient_step(
         grad_w, grad_b = _multinomial_gradient(
             A, y, kappa / np.sum(kappa), focal_gamma, l2, w, b, 0.0, groups, outputs, target
         )
-        w = _shrinkage_step(w - lr * grad_w, lr, shrinkage, groups, outputs, target)
-        if positive:
-            w = np.maximum(w, 0.0)
+        w = _shrinkage_step(w - lr * grad_w, lr, shrinkage, groups, outputs, target, positive)
         return w, b - lr * grad_b
     z = A @ w + b
     s = kappa * focal_factor(z, y, focal_gamma)
     weighted = s * (expit(z) - y)
     total = np.sum(s)
     w = w - lr * (A.T @ weighted / total + l2 * w)
-    w = _shrinkage_step(w, lr, shrinkage, groups, 1, target)
-    if positive:
-        w = np.maximum(w, 0.0)
+    w = _shrinkage_step(w, lr, shrinkage, groups, 1, target, positive)
     return w, b - lr * float(np.sum(weighted) / total)
 
 
-def _shrinkage_step(w, lr, shrinkage, groups, outputs, target):
-    """The implicit (proximal) step of the shrinkage term: the ``v`` minimising
-    ``|v - w|^2 / (2 lr) + shrinkage / 2 |v/t - mean(v/t)|^2``, i.e. ``(I + lr H) v = w``
-    with ``H`` the term's constant Hessian (its gradient, which is linear in ``v``, applied
-    to the unit vectors). Stable for every ``lr``; ``w`` itself without shrinkage."""
+def _shrinkage_step(w, lr, shrinkage, groups, outputs, target, positive=False):
+    """The implicit (proximal) step of the shrinkage term, with the sign constraint: the
+    ``v`` (``>= 0`` with ``positive``) minimising
+    ``|v - w|^2 / (2 lr) + shrinkage / 2 |v/t - mean(v/t)|^2``. Stable for every ``lr``;
+    without shrinkage, ``w`` (projected on ``v >= 0`` with ``positive``).
+
+    The term splits into one block per group and class (the m classifiers' weights there),
+    so each block is an m x m problem ``M v = w / lr`` with ``M = I / lr + H`` and ``H`` its
+    Hessian (:func:`_shrinkage_hessian`), positive definite: a linear solve, or with
+    ``positive`` a non-negative least-squares problem (``M = L L^T``: minimise
+    ``|L^T v - L^-1 w / lr|`` over ``v >= 0``), so the two constraints are met together
+    (clipping after the solve would not be the constrained step: ``H`` couples the weights).
+    """
     if not shrinkage:
-        return w
-    eye = np.eye(w.size)
-    H = np.column_stack([shrinkage_gradient(e, shrinkage, groups, outputs, target) for e in eye])
-    return np.linalg.solve(eye + lr * H, w)
+        return np.maximum(w, 0.0) if positive else w
+    t = np.ones_like(w) if target is None else np.asarray(target, dtype=np.float64)
+    parts, scales = w.reshape(groups, -1, outputs), t.reshape(groups, -1, outputs)
+    out = np.empty_like(parts)
+    eye = np.eye(parts.shape[1]) / lr
+    for g in range(groups):
+        for k in range(outputs):
+            M = eye + _shrinkage_hessian(scales[g, :, k], shrinkage)
+            rhs = parts[g, :, k] / lr
+            if positive:
+                L = cholesky(M, lower=True)
+                out[g, :, k] = nnls(L.T, solve_triangular(L, rhs, lower=True))[0]
+            else:
+                out[g, :, k] = solve(M, rhs, assume_a="pos")
+    return out.reshape(-1)
+
+
+def _shrinkage_hessian(t: np.ndarray, shrinkage: float) -> np.ndarray:
+    """Hessian of ``shrinkage / 2 |v/t - mean(v/t)|^2`` for one block of m weights:
+    ``shrinkage * (D^2 - d d^T / m)`` with ``d = 1/t``, ``D = diag(d)`` (the term is
+    ``shrinkage / 2 |C D v|^2`` with ``C`` the centring projection)."""
+    d = 1.0 / t
+    return shrinkage * (np.diag(d * d) - np.outer(d, d) / d.size)
 
 
 def solve_aggregator(
