@@ -68,9 +68,10 @@ def aggregator_gradient_step(
     For ``outputs`` = K > 1 classes the step follows the exact gradient of the softmax
     focal loss (:func:`~cfensemble._losses.softmax_focal_gradient`).
 
-    The shrinkage term (``shrinkage > 0``; not in the original) is taken implicitly, by
-    :func:`_shrinkage_step`: its curvature grows as ``shrinkage / t^2``, so for a small
-    target ``t`` an explicit step diverges at any usual ``lr``.
+    The shrinkage term (``shrinkage > 0``; not in the original) is taken implicitly, with
+    the sign constraint in the same step, by :func:`_shrinkage_step`: its curvature grows
+    as ``shrinkage / t^2``, so for a small target ``t`` an explicit step diverges at any
+    usual ``lr``.
     """
     if y.shape[0] == 0:
         return w, b
@@ -99,8 +100,9 @@ def _shrinkage_step(w, lr, shrinkage, groups, outputs, target, positive=False):
     so each block is an m x m problem ``M v = w / lr`` with ``M = I / lr + H`` and ``H`` its
     Hessian (:func:`_shrinkage_hessian`), positive definite: a linear solve, or with
     ``positive`` a non-negative least-squares problem (``M = L L^T``: minimise
-    ``|L^T v - L^-1 w / lr|`` over ``v >= 0``), so the two constraints are met together
-    (clipping after the solve would not be the constrained step: ``H`` couples the weights).
+    ``|L^T v - L^-1 w / lr|`` over ``v >= 0``): the penalty and the sign constraint in one
+    step (clipping after the solve would not be the constrained step: ``H`` couples the
+    weights).
     """
     if not shrinkage:
         return np.maximum(w, 0.0) if positive else w
