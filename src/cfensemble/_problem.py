@@ -88,6 +88,24 @@ class Objective:
         return np.tile(np.asarray(self.shrinkage_target, dtype=np.float64), self.groups)
 
 
+def supervised_weights(
+    y: np.ndarray,
+    use_class_weights: bool,
+    sample_weight: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(kappa, class_kappa)`` of labeled rows with classes ``y``: the class weights
+    (:func:`~cfensemble._losses.class_weights`, counted by ``sample_weight``) and
+    ``kappa``, them times the sample weights and the costs (None: 1), the rows' weights in
+    the supervised loss."""
+    class_kappa = class_weights(y, use_class_weights, sample_weight)
+    kappa = class_kappa
+    for weight in (sample_weight, cost):
+        if weight is not None:
+            kappa = kappa * weight
+    return kappa, class_kappa
+
+
 def class_exponent(step: int, warmup: int) -> float:
     """The power of the class weights at aggregator update ``step`` (0, 1, ...) of a
     curriculum of ``warmup`` updates: ``(step + 1) / (warmup + 1)``, then 1 from update
@@ -159,13 +177,13 @@ class Data:
     def __post_init__(self) -> None:
         self.labeled = np.flatnonzero(~np.isnan(self.y))
         self.y_labeled = self.y[self.labeled]
-        count = None if self.sample_weight is None else self.sample_weight[self.labeled]
-        self.kappa = self.class_kappa = class_weights(
-            self.y_labeled, self.use_class_weights, count
+        rows = self.labeled
+        self.kappa, self.class_kappa = supervised_weights(
+            self.y_labeled,
+            self.use_class_weights,
+            None if self.sample_weight is None else self.sample_weight[rows],
+            None if self.cost is None else self.cost[rows],
         )
-        for weight in (self.sample_weight, self.cost):
-            if weight is not None:
-                self.kappa = self.kappa * weight[self.labeled]
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -41,8 +41,7 @@ from ._estimator import (
     predicted_labels,
 )
 from ._kernels import choose_kernel
-from ._losses import class_weights
-from ._problem import Block, Data, Objective, State, sample_rows
+from ._problem import Block, Data, Objective, State, sample_rows, supervised_weights
 from ._validation import check_labels, check_probabilities, encode_labels
 
 __all__ = ["DaskCFEnsembleClassifier", "DaskData"]
@@ -201,12 +200,12 @@ class DaskData:
         self.y_labeled = np.asarray(y_lab, dtype=np.float64)
         self.labeled = np.arange(self.labeled_index.size)
         self.sample_weight = weight  # of the labeled rows (indexed by ``labeled``)
-        self.kappa = self.class_kappa = class_weights(self.y_labeled, use_class_weights, weight)
-        if weight is not None:
-            self.kappa = self.kappa * weight
-        costs = None if cost is None else cost(self.P_labeled, self.y_labeled)
-        if costs is not None:
-            self.kappa = self.kappa * costs
+        self.kappa, self.class_kappa = supervised_weights(
+            self.y_labeled,
+            use_class_weights,
+            weight,
+            None if cost is None else cost(self.P_labeled, self.y_labeled),
+        )
         self._labeled_data = Data(
             self.P_labeled,
             self.y_labeled,
