@@ -23,13 +23,14 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._als import ALSSolver, initial_state
 from ._estimator import _pr_auc
-from ._losses import class_weights, supervised_loss
+from ._losses import supervised_loss
 from ._problem import (
     Data,
     FitResult,
     Objective,
     State,
     class_exponent,
+    supervised_weights,
     with_class_exponent,
 )
 from ._validation import warn
@@ -324,9 +325,7 @@ class AutogradSolver:
         val_rows, y_val = validation if validation is not None else (np.zeros(0, int), np.zeros(0))
         # the held-out rows count as often as their sample weights say, as in training
         w_val = None if data.sample_weight is None else data.sample_weight[val_rows]
-        kappa_val = class_weights(y_val, data.use_class_weights, w_val)
-        if w_val is not None:
-            kappa_val = kappa_val * w_val
+        kappa_val = supervised_weights(y_val, data.use_class_weights, w_val)[0]
         val_rows_t = torch.as_tensor(val_rows, device=dev)
         best = _Best()
 
