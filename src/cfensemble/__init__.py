@@ -8,6 +8,7 @@ per instance.
 from importlib.metadata import PackageNotFoundError, version
 
 from ._estimator import CFEnsembleClassifier, CollapseWarning
+from ._solvers import ALS, Autograd
 from ._seed import CFEnsemblePyTorchTrainer, CFEnsembleTrainer
 from .aggregators import MeanAggregator, WeightedAggregator
 from .datasets import make_ensemble_problem
@@ -21,6 +22,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
+    "ALS",
+    "Autograd",
     "CFEnsembleClassifier",
     "CFEnsemblePyTorchTrainer",
     "CFEnsembleStackingClassifier",

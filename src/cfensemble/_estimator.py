@@ -16,7 +16,7 @@ from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _als
@@ -27,6 +27,7 @@ from ._consensus import check_target, consensus_target, normalised, separation_f
 from ._fill import fit_fill_map, leave_one_out
 from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
 from ._losses import class_weights, logits
+from ._solvers import SOLVERS, ALS, Autograd, Settings, settings_of, trainer_of
 from ._problem import (
     AGGREGATOR_INPUTS,
     LOSS_PARTS,
@@ -46,6 +47,8 @@ from ._validation import (
     warn,
 )
 from .aggregators import solve_aggregator
+from .io import register, save_model
+from .metrics import pr_auc
 from .confidence import label_aware, resolve_confidence, strategy
 
 logger = logging.getLogger("cfensemble")
@@ -188,277 +191,85 @@ def _lower_on_the_positives(data) -> bool:
     return bool(both.any() and np.all(positive[both] < negative[both]))
 
 
+@register
 class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     """Ensemble of base classifiers by confidence-weighted matrix factorization.
 
-    Factorizes the probability matrix ``P`` (instances x classifiers) as
-    ``P_hat = Y X^T + a + c`` (low-rank factors plus a bias per classifier and per instance)
-    with confidence weights, jointly with a logistic aggregator ``p = sigmoid(w . A + b)``
-    trained on the labeled rows, and returns one probability per instance. The aggregator's
-    input ``A`` is by default the observed predictions, with the factorization filling in
-    the missing ones. Unlabeled rows of ``P`` shape the factorization and get predictions in
-    ``transduction_``; new rows are folded in by :meth:`predict_proba`. Labels may be of any
-    kind (numbers, strings, bools); for K >= 3 classes ``P`` is (n, m, K), each
-    classifier's class probabilities, and the aggregator is a softmax (see Notes).
+    Factorizes the probability matrix ``P`` (instances x classifiers, NaN where a
+    classifier gave no prediction) as ``P_hat = Y X^T + a + c`` with confidence weights,
+    jointly with a class-weighted logistic aggregator ``p = sigmoid(w . A + b)`` trained on
+    the labeled rows, and returns one probability per instance. The aggregator's input
+    ``A`` is by default the observed predictions, the factorization filling in the missing
+    ones; with complete ``P`` the fit therefore skips the factorization (it is run when
+    the factors are asked for). Unlabeled rows shape the factorization and get predictions
+    in ``transduction_``; new rows are folded in by :meth:`predict_proba`. For K >= 3
+    classes ``P`` is (n, m, K) and the aggregator a softmax. Why each default is what it
+    is: the docs' "Design decisions" page.
 
     Parameters
     ----------
     latent_dim : int or "auto", default=2
-        Number of latent factors ``d`` (at most ``n_classifiers``; a larger value is capped
-        with a warning). Keep it well below the number of predictions per row: each row's
-        factor is fitted to its observed predictions only. ``"auto"`` chooses among 1, 2 and
-        4 by cross-validation on the labeled rows (see ``cv_results_``).
+        Number of latent factors (capped at the number of classifiers). "auto" chooses
+        among 1, 2 and 4 by cross-validation on the labeled rows (``cv_results_``).
     rho : float in [0, 1] or "auto", default=1.0
-        Weight of the reconstruction loss in ``rho * L_recon + (1 - rho) * L_sup``. Both
-        parts are averages (see Notes), so ``rho`` means the same at every n. ``rho = 1``
-        (default) fits the factors to ``P`` alone: the factorization is a label-free
-        imputer and the aggregator a class-weighted stacker on its output; ``rho < 1`` lets
-        the supervised loss shape the classifier factors too (measured worse with missing
-        predictions, see the README). ``solver="als"`` needs ``rho > 0``. ``"auto"``
-        chooses among 0.5, 0.8 and 1 by cross-validation on the labeled rows.
+        Weight of the reconstruction loss in ``rho * L_recon + (1 - rho) * L_sup``.
+        1: the factorization is a label-free imputer; below 1 the supervised loss shapes
+        the classifier factors too. ALS needs ``rho > 0``. "auto" chooses among 0.5, 0.8
+        and 1 by cross-validation.
     lambda_reg : float >= 0, default=0.03
-        Ridge penalty on the factors and biases, per observation: a factor seen by ``k``
-        predictions gets ``lambda_reg * k`` (weighted-lambda regularisation, ALS-WR). At
-        0.1 (an earlier development default) the low-rank part was shrunk to almost nothing
-        and the fill-in was the two biases; 0.03 keeps it, and did better than 0.1 in
-        ``benchmarks/accuracy.py`` (README, accuracy section).
-    aggregator_input : {"observed", "reconstructed", "both"}, default="observed"
-        What the aggregator combines. ``"observed"``: the base predictions, with the
-        reconstruction only where a prediction is missing (with complete ``P`` this is
-        class-weighted stacking); ``"reconstructed"``: the reconstruction ``P_hat`` of
-        every entry (the original CF-Ensemble); ``"both"``: the two side by side.
-    abstention : "auto" or float in [0, 1], default="auto"
-        How far the fill-in of a missing prediction moves toward 0.5 (1/K for K classes),
-        the prediction of a classifier that abstains because it is unsure: the aggregator
-        sees ``(1 - abstention) * P_hat + abstention / K`` for a missing entry (with
-        ``aggregator_input`` "observed" or "both"; "reconstructed" has no fill-in). 0: the
-        factorization's fill-in, which assumes a prediction is missing for reasons the
-        other predictions explain. ``"auto"``: 0.5 when a label-free test finds that the
-        classifiers abstain where they are unsure, else 0. The test (on a seeded sample of
-        at most 10,000 rows, after the factorization): fold each row in without classifier
-        ``u``'s prediction and ask whether the rows where ``u`` is missing are predicted
-        less confident than ``u`` ever is on its observed rows more often than the rows
-        where it is present (a two-proportion z statistic); the blend is taken when z > 3
-        for at least 30 % of the classifiers. Where predictions are missing at random it
-        stays 0. "auto" needs label-free factors (``rho=1`` and ALS; with a trained
-        aggregator, ``aggregator_solver="newton"``); otherwise it is 0. The value used is
-        ``abstention_``, the statistics ``abstention_test_``.
-    calibrate_fill : bool, default=True
-        Calibrate the fill-in of each classifier's missing predictions without labels:
-        on a seeded sample of at most 10,000 rows (the abstention test's), fold each row in
-        without classifier ``u``'s prediction and fit the isotonic regression of ``u``'s
-        observed predictions on these out-of-sample reconstructions; a missing entry's
-        fill-in is then that monotone map of ``P_hat`` (continued with slope 1 beyond the
-        reconstructions it was fitted on, kept in [0, 1]), before the ``abstention``
-        blend (:meth:`impute` returns it). It corrects what a linear factorization cannot
-        fit (classifiers whose probabilities are not linear in one another) and the
-        ridge's pull toward the mean. Like "auto"
-        abstention it needs label-free factors (``rho=1`` and ALS; with a trained
-        aggregator, ``aggregator_solver="newton"``) and a missing prediction in the
-        sample; otherwise, and with ``aggregator_input="reconstructed"``, the fill-in is
-        ``P_hat``. The map used is ``fill_calibration_`` (None when none was fitted).
-    solver : {"als", "torch"}, default="als"
-        ``"als"``: alternating least squares (numpy). ``"torch"``: the autograd trainer,
-        optimising the same objective with a torch optimizer and early stopping (needs the
-        ``[torch]`` extra and labeled rows).
+        Ridge penalty on the factors and biases, per observation (ALS-WR).
     aggregator_type : {"weighted", "mean"}, default="weighted"
-        ``"weighted"``: the logistic aggregator. ``"mean"``: the clipped mean of the
-        aggregator input, which has nothing to learn; the supervised parameters then do not
-        enter the fit.
-    aggregator_solver : {"newton", "gd"}, default="newton"
-        ``"newton"``: solve the aggregator sub-problem (class-weighted logistic regression)
-        exactly (projected Newton; L-BFGS-B for K >= 3 classes): at every iteration where
-        the supervised term shapes the factors (``rho < 1``), once after the last
-        iteration with ``rho=1`` (the factors do not depend on it).
-        ``"gd"``: a single gradient step of size ``aggregator_lr`` per iteration (the
-        original method's trainer), iterated until the supervised part settles too (see
-        ``tol``). The per-class K-class fit solves it exactly, once.
-    aggregator_lr : float > 0, default=0.01
-        Learning rate of the ``"gd"`` aggregator step (unused by ``"newton"``).
+        The logistic aggregator, or the clipped mean of the aggregator input.
+    aggregator_input : {"observed", "reconstructed", "both"}, default="observed"
+        What the aggregator combines: the base predictions with the fill-in where one is
+        missing; the reconstruction ``P_hat`` of every entry (the original method); or both.
+    abstention : "auto" or float in [0, 1], default="auto"
+        How far a missing prediction's fill-in moves toward 1/K (the prediction of a
+        classifier unsure of the row). "auto": 0.5 when a label-free test finds that the
+        classifiers abstain where unsure, else 0 (``abstention_``, ``abstention_test_``).
+    calibrate_fill : bool, default=True
+        Calibrate each classifier's fill-in by the isotonic regression of its observed
+        predictions on leave-one-out reconstructions (``fill_calibration_``).
     aggregator_l2 : float >= 0 or "auto", default="auto"
-        Ridge penalty ``aggregator_l2 / 2 * |w|^2`` in the supervised loss; keeps ``w``
-        finite when the labeled rows are separable. "auto" is ``1e-3 * max(1, 5 / n_rare)``
-        with ``n_rare`` the number of labeled rows of the rarest class (counted by
-        ``sample_weight``): 1e-3 unless fewer than 5 rows of a class are labeled, where the
-        class-weighted loss gives each of them a large share of the loss and the aggregator
-        would otherwise fit them too sharply (0.0025 with 2 labeled positives). The value
-        used is ``aggregator_l2_``.
+        Ridge penalty ``aggregator_l2 / 2 |w|^2``; "auto": 1e-3, raised when a class has
+        fewer than 5 labeled rows (``aggregator_l2_``).
     aggregator_shrinkage : float >= 0 or "auto", default=0.1
-        Strength of the pull of the weights toward weights proportional to
-        ``shrinkage_target`` (penalty ``aggregator_shrinkage / 2 * |w/t - mean(w/t)|^2``;
-        with ``shrinkage_target="equal"``, ``|w - mean(w)|^2``, toward the simple average
-        of the aggregator input) rather than toward 0: the standard remedy when estimated
-        combination weights are noisy (few labels). 0.1 was chosen among 0, 0.01, 0.1 and
-        1 on the accuracy benchmark, whose base classifiers are of similar quality; where
-        they differ clearly and few rows are labeled, it holds the weights near the target
-        and can cost ranking quality. "auto" chooses among 0, 0.01, 0.1
-        and 1 by stratified cross-validation of the aggregator on the labeled rows (3
-        folds, or 2 when a class has 2 labeled rows; PR-AUC; 0.1 on a tie): cheap, since
-        with ``rho=1`` and ALS the aggregator input does not depend on the labels and only
-        the aggregator is refitted per fold. Where that does not hold (``rho < 1``,
-        ``solver="torch"``, the ``"gd"`` step, the mean aggregator) or a class has fewer
-        than 2 labeled rows, "auto" is 0.1. The value used is ``aggregator_shrinkage_``,
-        the scores ``shrinkage_cv_``.
-    shrinkage_target : "separation", "consensus", "equal" or array-like, default="separation"
-        What ``aggregator_shrinkage`` pulls the weights toward: weights proportional to a
-        target ``t``, the penalty being ``aggregator_shrinkage / 2 * |w/t - mean(w/t)|^2``.
-        "consensus": a label-free target from ``P`` alone (all its rows, labeled or not):
-        each classifier's agreement with the mean of the other classifiers' available
-        predictions, as the factor-score weight of a one-factor model, tempered by a cube
-        root (:mod:`cfensemble._consensus`); a classifier that tracks what the others agree
-        on with little noise of its own is pulled toward a larger weight. Where the
-        classifiers abstain where unsure (``abstention_ > 0``) their agreement on the rows
-        they keep is biased, and equal weights are used. "separation" (the default): the
-        consensus target times what the labels add: each classifier's class separation on
-        the labeled rows relative to the others', shrunk toward theirs by the share of its
-        spread that sampling noise explains, squared
-        (:func:`cfensemble._consensus.separation_factor`); the consensus alone while a
-        class has fewer than 20 labeled rows (or fewer than 20 outside it), equal weights
-        where the classifiers abstain (their separation on the rows they keep is biased
-        too). For K >= 3 classes "separation" is "consensus": per class (one against the
-        rest) the factor made the multi-class benchmark's log-loss worse
-        (``benchmarks/accuracy.py --multiclass``: +0.0016 on average, higher than the
-        best baseline in one more setting). "equal": all 1, the simple average (the
-        default before this parameter). An array: your own prior weights (for example each
-        base model's validation score), one positive number per classifier (shape
-        (n_classifiers,)); only the ratios matter. The target used is
-        ``shrinkage_target_``. On the accuracy benchmark "consensus" was higher than
-        "equal" on average in every regime but one (level), and "separation" higher than
-        "consensus" in every regime (+0.0001 to +0.0009 per run;
-        ``benchmarks/results/accuracy_separation.md``); on base models of clearly
-        different quality the gains are larger (``benchmarks/shrinkage_target.py``).
-    aggregator_positive : bool, default=True
-        Constrain the aggregator weights to ``w >= 0`` (non-negative stacking): a base
-        classifier can be ignored but never counted against, so the ensemble cannot invert
-        the ranking of its members. On the accuracy benchmark signed weights lowered the
-        mean PR-AUC in every missing regime and with complete predictions, most with 5 %
-        labels (``benchmarks/results/accuracy_positive.md``).
+        Pull of the weights toward weights proportional to ``shrinkage_target``. "auto"
+        chooses among 0, 0.01, 0.1 and 1 by cross-validation of the aggregator on the
+        labeled rows (``aggregator_shrinkage_``, ``shrinkage_cv_``).
+    shrinkage_target : {"separation", "consensus", "equal"} or array-like, default="separation"
+        What the shrinkage pulls toward: "consensus", each classifier's label-free
+        agreement with the others; "separation", that times its class separation on the
+        labeled rows (the consensus while a class has fewer than 20); "equal", the simple
+        average; an array, one positive prior weight per classifier (``shrinkage_target_``).
     confidence : {"uniform", "certainty"}, callable or array-like, default="uniform"
-        Base confidence of each entry of ``P``: a strategy name, a callable
-        ``f(P, y) -> C`` (``y`` holds NaN for unlabeled rows; it is also called with every
-        label NaN for the label-free instance step), or an array of the shape of ``P``.
-        Missing entries get 0 whatever is given. New rows folded in by :meth:`predict_proba`
-        use the same strategy without labels; with an array, they use uniform confidence
-        unless ``predict_proba(P, confidence=...)`` gives one. For K >= 3 classes an array is
-        (n, m) (one per prediction) or (n, m, K); a callable is refused.
-    use_label_aware_confidence : bool, default=False
-        In the classifier step, multiply the confidence of labeled rows by
-        ``1 + label_aware_alpha * agreement`` (agreement = ``p`` for positives, ``1 - p``
-        for negatives). Instance factors never see labels.
-    label_aware_alpha : float >= 0, default=1.0
-        Strength of the label-aware boost.
-    use_class_weights : bool, default=True
-        Weight labeled instances by ``n_L / (K n_class)`` in the supervised loss (K classes;
-        counts weighted by ``sample_weight``).
-    prior_correction : bool, default=True
-        With class weights, the aggregator is fitted as if both classes were equally
-        frequent; add ``log(n_1 / n_0)`` (the labeled rows' class ratio; for K classes
-        ``log(n_k / n_L)`` to each intercept) afterwards so probabilities are on the scale
-        of the data (better Brier score; the ranking, and so PR-AUC and ROC-AUC, do not
-        change). ``intercept_`` includes it.
-    instance_weighting : {"none", "confidence"}, default="none"
-        ``"confidence"``: multiply each labeled row's weight by ``max(1 - certainty, 0.05)``
-        with ``certainty`` the mean of ``|2 p - 1|`` over the row's observed predictions, so
-        rows the base classifiers find hard count more (the original write-up's
-        "instance-dependent costs"; measured in ``benchmarks/results/accuracy_future.md``).
+        Confidence of each entry of ``P``: a strategy, ``f(P, y) -> C`` or an array of
+        ``P``'s shape. Missing entries get 0.
+    label_aware_alpha : float >= 0, default=0.0
+        Label-aware confidence: in the classifier step, the confidence of labeled rows is
+        multiplied by ``1 + label_aware_alpha * agreement`` (0: off). Instance factors
+        never see labels.
+    class_weight : "balanced" or None, default="balanced"
+        "balanced": labeled rows weigh ``n_L / (K n_class)`` in the supervised loss, and the
+        intercept is corrected by the labeled class ratio afterwards, so probabilities are
+        on the scale of the data. None: every labeled row weighs 1.
     fn_cost : float > 0, default=1.0
-        Cost of a false negative relative to a false positive (two classes; the positive
-        class is ``classes_[1]``): the positive labeled rows' weights are multiplied by it.
-        Above 1 the probabilities move up (``predict`` then thresholds at the cost-weighted
-        point; the probabilities are no longer calibrated, by design). Measured in
-        ``benchmarks/results/accuracy_future.md``.
+        Cost of a false negative relative to a false positive (binary): the positive
+        labeled rows' weights are multiplied by it. For costs per row, pass ``sample_weight``.
     focal_gamma : float >= 0, default=0.0
         Focal-loss exponent: the supervised loss is ``-(1 - p_t)^gamma log p_t``.
     class_weight_warmup : int >= 0, default=0
-        A curriculum of the class weights (the original write-up's "adaptive weighting",
-        from mild to full): the aggregator's update ``t`` (0, 1, ...: an ALS iteration
-        after ``freeze_aggregator_iters``, or an epoch of ``solver="torch"``) uses the
-        class weights raised to the power ``(t + 1) / (class_weight_warmup + 1)``, and the
-        full weights from update ``class_weight_warmup`` on (with ``rho < 1`` the classifier
-        step of each iteration uses its power; frozen iterations that of update 0).
-        Convergence (ALS) and patience (torch) are counted only after it, and the torch
-        trainer's warm-up epochs are not candidates for the epoch kept by validation; the
-        fit must leave room for two full-weight ALS iterations or one epoch. 0: the full
-        weights throughout. It changes the
-        path, not the objective at the end, so it acts only where the aggregator is trained
-        during the iterations: ``aggregator_solver="gd"``, ``rho < 1`` or
-        ``solver="torch"`` (with the ALS start, from that solution); with ALS, ``rho=1``
-        and ``aggregator_solver="newton"`` (the default) the aggregator is solved once,
-        after the factors, and a value > 0 is an error. Measured in
-        ``benchmarks/results/class_weight_warmup.md``.
-    max_iter : int >= 1, default=100
-        Maximum number of ALS iterations.
-    tol : float >= 0, default=1e-4
-        Stop when the relative change of the total objective is below ``tol`` (ALS with
-        ``rho=1`` and ``aggregator_solver="gd"``: and that of the supervised part, which
-        the total leaves out).
-    accelerate : bool, default=True
-        ALS: extrapolate the classifier factors and biases along their last move and keep
-        the step only when it lowers the objective (otherwise the plain ALS step is taken;
-        the objective never increases). Used with ``rho = 1`` (with ``rho < 1`` the
-        label-free instance step can raise the supervised part: plain steps). Reaches a
-        given accuracy in several times fewer iterations (``benchmarks/speed.py``).
-        ``False``: plain alternating least squares.
-    multiclass_factorization : {"auto", "per_class", "joint"}, default="auto"
-        K >= 3 classes: ``"per_class"`` factorizes each class's (n, m) slice of ``P``
-        separately (its own instance and classifier factors and biases, all fitted to ``P``
-        alone) and then fits the one softmax aggregator on the filled-in input;
-        ``"joint"`` factorizes the (n, m K) matrix at once (all classes share the instance
-        factors) jointly with the aggregator. ``"per_class"`` needs ``solver="als"`` and
-        ``rho = 1``; ``"auto"`` takes it there and ``"joint"`` otherwise.
-        ``benchmarks/accuracy.py --multiclass`` measured ``"per_class"`` better (README).
-    freeze_aggregator_iters : int >= 0, default=0
-        Keep the aggregator at its start (the simple average) for this many iterations.
-    chunk_size : int >= 1, default=16384
-        Rows processed at once; bounds memory, does not change the result.
-    n_jobs : int or None, default=None
-        Threads of the ALS kernels (numba, when installed) and of BLAS during ``fit`` and
-        the fold-in: ``None`` leaves the libraries' own settings (all cores), ``-1`` all
-        cores, ``k > 0`` at most ``k``. Does not change the result.
-    max_epochs : int >= 1, default=500
-        ``solver="torch"``: maximum number of epochs (passes over the instances).
-    lr : float > 0, default=0.01
-        ``solver="torch"``: learning rate of the optimizer.
-    optimizer : {"adam", "adamw", "sgd"}, default="adam"
-        ``solver="torch"``: the torch optimizer.
-    device : {"cpu", "cuda", "auto"}, default="cpu"
-        Where the fit runs; ``"auto"`` takes cuda when available. ``solver="torch"``: the
-        whole fit. ``solver="als"``: on ``"cuda"`` the instance step and the classifier
-        step's normal equations run in PyTorch on the GPU (``P`` stays on the device for
-        the fit with the default confidence, else row blocks are copied per pass; blocks
-        of up to ``chunk_size`` rows, so raise it on a GPU; the loop and the small steps
-        stay on the host); on ``"cpu"`` the numpy/numba kernels run, unless
-        ``dtype="float32"`` asks for PyTorch's.
-    dtype : {"float64", "float32"} or None, default=None
-        ``solver="als"``: precision of the PyTorch kernels; None = float64 on the CPU,
-        float32 on a GPU (``solver="torch"`` computes in float64 and refuses a dtype).
-        float32 solves use a relative jitter of 1e-5 (1e-10 in float64); predictions agree
-        with float64 to about 1e-4.
-    batch_size : int >= 1 or None, default=None
-        ``solver="torch"``: instances per mini-batch; None = full batch.
-    patience : int >= 1, default=20
-        ``solver="torch"``: stop after this many epochs in which the validation loss (the
-        class-weighted cross-entropy of the held-out labeled rows) did not fall by more
-        than ``tol`` (relative); without a validation set, the training loss.
-    validation_fraction : float in [0, 1), default=0.2
-        ``solver="torch"``: share of the labeled rows (stratified) held out for early
-        stopping. They are split off before anything uses the labels, so their labels
-        never reach training. The best epoch by ``validation_metric`` is restored.
-    validation_metric : {"loss", "pr_auc"}, default="loss"
-        ``solver="torch"``: which validation score picks the epoch to restore.
-    als_warm_start : bool or "auto", default="auto"
-        ``solver="torch"``: start from the ALS solution (``max_iter`` ALS iterations with
-        the settings above) instead of the initial state of ALS. "auto": where ALS can
-        solve the objective (``rho > 0``), else not. The ALS start is epoch 0 of the
-        validation, so training from it can only improve the validation score; from the
-        initial state Adam needed all 500 default epochs on a 3,000-row problem (and
-        warned), from the ALS start about 20.
-    callback : callable or None, default=None
-        Called as ``callback(iteration, losses)`` after every ALS iteration or epoch, with
-        ``losses`` the (total, reconstruction, supervised) parts. For K classes fitted per
-        class the iterations count on across the K factorizations (up to K ``max_iter``).
+        Adaptive class weighting: the aggregator's update ``t`` uses the class weights to
+        the power ``(t + 1) / (class_weight_warmup + 1)``. Acts where the aggregator is
+        trained during the iterations (``ALS(aggregator_solver="gd")``, ``rho < 1`` or
+        the autograd trainer); elsewhere a value > 0 is an error.
+    solver : "als", "torch", :class:`~cfensemble.ALS` or :class:`~cfensemble.Autograd`, \
+default="als"
+        The trainer and its settings: alternating least squares, or the autograd trainer
+        (needs the ``[torch]`` extra). A name takes the object's defaults; a search
+        reaches the object's settings as ``solver__max_iter``, ``solver__lr``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial factors, the validation split and the mini-batch order.
+        Seeds the initial factors, the validation split and the row samples.
     verbose : bool, default=False
         Log the objective at every iteration (logger ``"cfensemble"``).
 
@@ -569,48 +380,20 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "rho": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "lambda_reg": [Interval(Real, 0, None, closed="left")],
+        "aggregator_type": [StrOptions({"weighted", "mean"})],
         "aggregator_input": [StrOptions(set(AGGREGATOR_INPUTS))],
         "abstention": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "calibrate_fill": ["boolean"],
-        "solver": [StrOptions({"als", "torch"})],
-        "aggregator_type": [StrOptions({"weighted", "mean"})],
-        "aggregator_solver": [StrOptions({"newton", "gd"})],
-        "aggregator_lr": [Interval(Real, 0, None, closed="neither")],
         "aggregator_l2": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "aggregator_shrinkage": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "shrinkage_target": [StrOptions({"equal", "consensus", "separation"}), "array-like"],
-        "aggregator_positive": ["boolean"],
         "confidence": [StrOptions({"uniform", "certainty"}), callable, "array-like"],
-        "use_label_aware_confidence": ["boolean"],
         "label_aware_alpha": [Interval(Real, 0, None, closed="left")],
-        "use_class_weights": ["boolean"],
-        "prior_correction": ["boolean"],
-        "instance_weighting": [StrOptions({"none", "confidence"})],
+        "class_weight": [StrOptions({"balanced"}), None],
         "fn_cost": [Interval(Real, 0, None, closed="neither")],
         "focal_gamma": [Interval(Real, 0, None, closed="left")],
         "class_weight_warmup": [Interval(Integral, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "accelerate": ["boolean"],
-        "multiclass_factorization": [StrOptions({"auto", "per_class", "joint"})],
-        "freeze_aggregator_iters": [Interval(Integral, 0, None, closed="left")],
-        "chunk_size": [Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [
-            None,
-            Options(Integral, {-1}),
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
-        "device": [StrOptions({"cpu", "cuda", "auto"})],
-        "dtype": [StrOptions({"float64", "float32"}), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "validation_metric": [StrOptions({"loss", "pr_auc"})],
-        "als_warm_start": ["boolean", StrOptions({"auto"})],
-        "callback": [callable, None],
+        "solver": [StrOptions(set(SOLVERS)), ALS, Autograd],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -621,90 +404,47 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         *,
         rho=1.0,
         lambda_reg=0.03,
+        aggregator_type="weighted",
         aggregator_input="observed",
         abstention="auto",
         calibrate_fill=True,
-        solver="als",
-        aggregator_type="weighted",
-        aggregator_solver="newton",
-        aggregator_lr=0.01,
         aggregator_l2="auto",
         aggregator_shrinkage=0.1,
         shrinkage_target="separation",
-        aggregator_positive=True,
         confidence="uniform",
-        use_label_aware_confidence=False,
-        label_aware_alpha=1.0,
-        use_class_weights=True,
-        prior_correction=True,
-        instance_weighting="none",
+        label_aware_alpha=0.0,
+        class_weight="balanced",
         fn_cost=1.0,
         focal_gamma=0.0,
         class_weight_warmup=0,
-        max_iter=100,
-        tol=1e-4,
-        accelerate=True,
-        multiclass_factorization="auto",
-        freeze_aggregator_iters=0,
-        chunk_size=16384,
-        n_jobs=None,
-        max_epochs=500,
-        lr=0.01,
-        optimizer="adam",
-        device="cpu",
-        dtype=None,
-        batch_size=None,
-        patience=20,
-        validation_fraction=0.2,
-        validation_metric="loss",
-        als_warm_start="auto",
-        callback=None,
+        solver="als",
         random_state=None,
         verbose=False,
     ):
         self.latent_dim = latent_dim
         self.rho = rho
         self.lambda_reg = lambda_reg
+        self.aggregator_type = aggregator_type
         self.aggregator_input = aggregator_input
         self.abstention = abstention
         self.calibrate_fill = calibrate_fill
-        self.solver = solver
-        self.aggregator_type = aggregator_type
-        self.aggregator_solver = aggregator_solver
-        self.aggregator_lr = aggregator_lr
         self.aggregator_l2 = aggregator_l2
         self.aggregator_shrinkage = aggregator_shrinkage
         self.shrinkage_target = shrinkage_target
-        self.aggregator_positive = aggregator_positive
         self.confidence = confidence
-        self.use_label_aware_confidence = use_label_aware_confidence
         self.label_aware_alpha = label_aware_alpha
-        self.use_class_weights = use_class_weights
-        self.prior_correction = prior_correction
-        self.instance_weighting = instance_weighting
+        self.class_weight = class_weight
         self.fn_cost = fn_cost
         self.focal_gamma = focal_gamma
         self.class_weight_warmup = class_weight_warmup
-        self.max_iter = max_iter
-        self.tol = tol
-        self.accelerate = accelerate
-        self.multiclass_factorization = multiclass_factorization
-        self.freeze_aggregator_iters = freeze_aggregator_iters
-        self.chunk_size = chunk_size
-        self.n_jobs = n_jobs
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.optimizer = optimizer
-        self.device = device
-        self.dtype = dtype
-        self.batch_size = batch_size
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.validation_metric = validation_metric
-        self.als_warm_start = als_warm_start
-        self.callback = callback
+        self.solver = solver
         self.random_state = random_state
         self.verbose = verbose
+
+    @property
+    def _s(self) -> Settings:
+        """Every setting the fit reads (:mod:`cfensemble._solvers`), from the parameters."""
+        return settings_of(self.get_params(deep=False), trainer_of(self.solver))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -719,25 +459,28 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         """Rules across parameters, checked before any (nested) fit."""
         self._validate_params()
-        if isinstance(self.latent_dim, bool):
+        trainer = self.get_params(deep=False).get("solver")
+        if isinstance(trainer, (ALS, Autograd)):
+            trainer.check()
+        if isinstance(self._s.latent_dim, bool):
             raise ValueError(
                 "The 'latent_dim' parameter of CFEnsembleClassifier must be an int >= 1 or "
-                f"'auto'. Got {self.latent_dim!r} instead."
+                f"'auto'. Got {self._s.latent_dim!r} instead."
             )
-        warm = getattr(self, "als_warm_start", False)  # the ALS front-end lacks it
+        warm = self._s.als_warm_start  # the ALS front-end lacks it
         forced_warm_start = not isinstance(warm, str) and warm
-        if self.rho == 0 and (self.solver == "als" or forced_warm_start):
+        if self._s.rho == 0 and (self._s.solver == "als" or forced_warm_start):
             raise ValueError(
                 "rho=0 leaves the factorization undetermined with solver='als' (and with "
                 "als_warm_start=True); use rho > 0."
             )
-        if self.solver == "torch" and self.dtype is not None:
+        if self._s.solver == "torch" and self._s.dtype is not None:
             raise ValueError(
-                f"dtype={self.dtype!r} sets the precision of solver='als' (its PyTorch "
+                f"dtype={self._s.dtype!r} sets the precision of solver='als' (its PyTorch "
                 "kernels); the torch trainer computes in float64: leave dtype=None with "
                 "solver='torch'."
             )
-        if self.solver == "torch" and self.aggregator_type != "weighted":
+        if self._s.solver == "torch" and self._s.aggregator_type != "weighted":
             raise ValueError(
                 "solver='torch' trains the weighted aggregator; aggregator_type='mean' has "
                 "nothing to learn: use solver='als' for it."
@@ -746,7 +489,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_class_weight_warmup(self) -> None:
         """A curriculum needs class weights and an aggregator trained during the iterations."""
-        warmup = self.class_weight_warmup
+        warmup = self._s.class_weight_warmup
         if isinstance(warmup, bool):
             raise ValueError(
                 f"The 'class_weight_warmup' parameter of {type(self).__name__} must be an int "
@@ -755,20 +498,20 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         if not warmup:
             return
         prefix = self._warmup_prefix()
-        if not self.use_class_weights:
+        if not self._s.use_class_weights:
             raise ValueError(f"{prefix}; use_class_weights=False has none: set one of them.")
-        if self.aggregator_type != "weighted":
+        if self._s.aggregator_type != "weighted":
             raise ValueError(f"{prefix} of a trained aggregator; aggregator_type='mean' has none.")
         # the fit needs one update with the full weights (torch) or two, to test the
         # convergence between them (ALS)
-        if self.solver == "torch":
-            needed, name = 1, f"max_epochs={self.max_epochs}"
-            budget = self.max_epochs
+        if self._s.solver == "torch":
+            needed, name = 1, f"max_epochs={self._s.max_epochs}"
+            budget = self._s.max_epochs
         else:
-            needed, budget = 2, self.max_iter - self.freeze_aggregator_iters
-            name = f"max_iter={self.max_iter}" + (
-                f" - freeze_aggregator_iters={self.freeze_aggregator_iters}"
-                if self.freeze_aggregator_iters
+            needed, budget = 2, self._s.max_iter - self._s.freeze_aggregator_iters
+            name = f"max_iter={self._s.max_iter}" + (
+                f" - freeze_aggregator_iters={self._s.freeze_aggregator_iters}"
+                if self._s.freeze_aggregator_iters
                 else ""
             )
         if warmup > budget - needed:
@@ -778,18 +521,18 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 "weights after the warm-up: use a class_weight_warmup of at most "
                 f"{max(budget - needed, 0)} or a larger {name.split('=')[0]}."
             )
-        if self.solver == "als" and self.aggregator_solver == "newton" and self.rho in (1, "auto"):
+        if self._s.solver == "als" and self._s.aggregator_solver == "newton" and self._s.rho in (1, "auto"):
             raise ValueError(
                 f"{prefix} during the iterations, but with solver='als', "
-                f"aggregator_solver='newton' and rho={self.rho!r}"
-                f"{' (which may choose 1)' if self.rho == 'auto' else ''} the aggregator is "
+                f"aggregator_solver='newton' and rho={self._s.rho!r}"
+                f"{' (which may choose 1)' if self._s.rho == 'auto' else ''} the aggregator is "
                 "solved once, after the factors, with the full weights: the schedule would "
                 "change nothing. Use aggregator_solver='gd', a rho below 1 or "
                 "solver='torch', or class_weight_warmup=0."
             )
 
     def _warmup_prefix(self) -> str:
-        return f"class_weight_warmup={self.class_weight_warmup} ramps up the class weights"
+        return f"class_weight_warmup={self._s.class_weight_warmup} ramps up the class weights"
 
     def fit(self, P, y, sample_weight=None):
         """Fit the factorization and the aggregator.
@@ -851,7 +594,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             )
         labeled = ~np.isnan(y)
         self._check_label_classes(y[labeled], classes, minus_one)
-        latent_dim, rho = self.latent_dim, self.rho
+        latent_dim, rho = self._s.latent_dim, self._s.rho
         if isinstance(latent_dim, str) or isinstance(rho, str):
             latent_dim, rho, self.cv_results_ = self._select_by_cross_validation(
                 P, y, sample_weight
@@ -859,7 +602,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.cv_results_ = None
         self._set_dimensions(latent_dim, rho, columns.shape[1], n_classifiers)
-        rng = check_random_state(self.random_state)
+        rng = check_random_state(self._s.random_state)
 
         kept = None  # rows of weight 0 are left out of the fit and folded in after it
         if sample_weight is not None and not np.all(sample_weight > 0):
@@ -873,8 +616,8 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             )
         weight_fit = sample_weight if kept is None else sample_weight[kept]
         validation = None
-        if self.solver == "torch":
-            _, held = _stratified_holdout(y_fit, self.validation_fraction, rng)
+        if self._s.solver == "torch":
+            _, held = _stratified_holdout(y_fit, self._s.validation_fraction, rng)
             if held.size:
                 y_held = y_fit[held]
                 y_fit = y_fit.copy()
@@ -897,15 +640,15 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             data, self._objective(self.rho_, data, train_aggregator=bool(labeled.any()))
         )
         self.multiclass_factorization_ = self._factorization()
-        if self.multiclass_factorization_ == "per_class" and self.class_weight_warmup:
+        if self.multiclass_factorization_ == "per_class" and self._s.class_weight_warmup:
             raise ValueError(
                 f"{self._warmup_prefix()} during the iterations, but these {self._outputs} "
                 "classes are factorized per class (multiclass_factorization="
-                f"{getattr(self, 'multiclass_factorization', 'auto')!r}, ALS with rho=1), "
+                f"{self._s.multiclass_factorization!r}, ALS with rho=1), "
                 "and the softmax aggregator is solved once, after the factorizations: use "
                 "multiclass_factorization='joint', a rho below 1 or class_weight_warmup=0."
             )
-        with _verbosity(self.verbose):
+        with _verbosity(self._s.verbose):
             if self.multiclass_factorization_ == "per_class":
                 result = self._fit_per_class(data, objective, rng, confidence_fit)
             else:
@@ -963,9 +706,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         """The ``multiclass_factorization`` used (None for two classes)."""
         if self._outputs == 1:
             return None
-        per_class_possible = self.solver == "als" and self.rho_ == 1.0
+        per_class_possible = self._s.solver == "als" and self.rho_ == 1.0
         # the original method's front-ends (cfensemble._seed) do not declare the parameter
-        chosen = getattr(self, "multiclass_factorization", "auto")
+        chosen = self._s.multiclass_factorization
         if chosen == "per_class" and not per_class_possible:
             raise ValueError(
                 "multiclass_factorization='per_class' needs solver='als' and rho=1 (the "
@@ -998,16 +741,16 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 confidence if isinstance(confidence, str) else confidence[:, k::K],
                 P_k,
                 y_k,
-                self.use_label_aware_confidence,
-                float(self.label_aware_alpha),
+                self._s.use_label_aware_confidence,
+                float(self._s.label_aware_alpha),
             )
-            data_k = Data(P_k, y_k, source, self.use_class_weights, data.sample_weight)
+            data_k = Data(P_k, y_k, source, self._s.use_class_weights, data.sample_weight)
             objective_k = replace(
                 objective, rho=1.0, train_aggregator=False, outputs=1, shrinkage_target=None
             )
             solver = self._als_solver()
-            if self.callback is not None:
-                solver.callback = partial(_offset_callback, self.callback, done)
+            if self._s.callback is not None:
+                solver.callback = partial(_offset_callback, self._s.callback, done)
             with warnings.catch_warnings():  # one warning for all classes, below
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 fit = solver.fit(data_k, objective_k, None, check_random_state(seeds[k]))
@@ -1018,9 +761,9 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             states.append(results[-1].state)
         if not_converged:
             warn(
-                f"ALS did not converge in max_iter={self.max_iter} iterations for the "
+                f"ALS did not converge in max_iter={self._s.max_iter} iterations for the "
                 f"factorization of class(es) {np.asarray(not_converged).tolist()} (relative "
-                f"change of the objective above tol={self.tol}); increase max_iter or tol.",
+                f"change of the objective above tol={self._s.tol}); increase max_iter or tol.",
                 ConvergenceWarning,
             )
         d = self.latent_dim_
@@ -1057,19 +800,19 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         (in memory or Dask)."""
         self.abstention_test_ = None
         self.fill_calibration_ = None
-        auto = self.abstention == "auto"
-        self.abstention_ = 0.0 if auto else float(self.abstention)
-        if not (auto or self.calibrate_fill):
+        auto = self._s.abstention == "auto"
+        self.abstention_ = 0.0 if auto else float(self._s.abstention)
+        if not (auto or self._s.calibrate_fill):
             return objective
         state = result.state
         label_free = (
             objective.rho == 1.0
-            and self.solver == "als"
+            and self._s.solver == "als"
             and objective.aggregator_input != "reconstructed"
         )
         if not label_free or (objective.train_aggregator and not self._solved_after(result)):
             return objective
-        P, weight = data.row_sample(ABSTENTION_SAMPLE, check_random_state(self.random_state))
+        P, weight = data.row_sample(ABSTENTION_SAMPLE, check_random_state(self._s.random_state))
         if not np.isnan(P).any():  # nothing missing: no fill-in to calibrate or blend
             return objective
 
@@ -1080,7 +823,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         k = objective.outputs
         R = leave_one_out(P, reconstruct_without, k)  # k columns per classifier
         changes: dict[str, Any] = {}
-        if self.calibrate_fill:
+        if self._s.calibrate_fill:
             self.fill_calibration_ = changes["fill_map"] = fit_fill_map(P, R, weight)
         if auto:
             z = abstention_statistics_from(P, R, k, weight)
@@ -1091,7 +834,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             }
             if beta:
                 changes["abstention"] = self.abstention_ = beta
-                if _is_consensus(self.shrinkage_target):  # biased where they abstain
+                if _is_consensus(self._s.shrinkage_target):  # biased where they abstain
                     changes["shrinkage_target"] = None
                     self.shrinkage_target_ = np.ones(data.shape[1])
         if changes:
@@ -1111,7 +854,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         > 0 given) or nothing is trained."""
         n_columns, k = data.shape[1], objective.outputs
         self.shrinkage_target_ = np.ones(n_columns)
-        target = self.shrinkage_target
+        target = self._s.shrinkage_target
         if _is_consensus(target):
             if not objective.train_aggregator or objective.abstention > 0:
                 return objective
@@ -1127,7 +870,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         """The "consensus" or "separation" target: the label-free consensus times, for
         "separation", :func:`cfensemble._consensus.separation_factor` of the labeled rows
         (``rows`` of them: a cross-validation fold's; None: all)."""
-        if not _is_separation(self.shrinkage_target) or k > 1:
+        if not _is_separation(self._s.shrinkage_target) or k > 1:
             return self._label_free_target  # K >= 3 classes: the consensus (see the doc)
         P0, observed = data.labeled_rows()
         y = data.y_labeled
@@ -1148,13 +891,13 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         otherwise "auto" is ``SHRINKAGE_FALLBACK``. Returns the objective with the value
         used."""
         self.shrinkage_cv_ = None
-        auto = self.aggregator_shrinkage == "auto"
+        auto = self._s.aggregator_shrinkage == "auto"
         self.aggregator_shrinkage_ = objective.aggregator_shrinkage
         state = result.state
         if not (
             auto
             and objective.rho == 1.0
-            and self.solver == "als"
+            and self._s.solver == "als"
             and objective.train_aggregator
             and self._solved_after(result)
             and data.labeled.size
@@ -1163,7 +906,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
 
         def fold_target(train: np.ndarray) -> np.ndarray | None:
-            if not _is_separation(self.shrinkage_target) or objective.shrinkage_target is None:
+            if not _is_separation(self._s.shrinkage_target) or objective.shrinkage_target is None:
                 return objective.weight_target  # the same for every fold (equal: None)
             t = self._target_of(data, objective.outputs, train)
             return replace(objective, shrinkage_target=None if np.all(t == 1) else t).weight_target
@@ -1175,7 +918,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             weight,
             objective,
             data.shape[1],
-            self.use_class_weights,
+            self._s.use_class_weights,
             fold_target,
         )
         if means is None:
@@ -1194,7 +937,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         """Whether the aggregator was solved exactly after the factors (not a gradient step,
         not held at its start by ``freeze_aggregator_iters``)."""
         return result.state.Y.ndim == 3 or (
-            self.aggregator_solver == "newton" and result.n_iter > self.freeze_aggregator_iters
+            self._s.aggregator_solver == "newton" and result.n_iter > self._s.freeze_aggregator_iters
         )
 
     def _final_aggregator(self, data, state: State, objective: Objective) -> float:
@@ -1214,10 +957,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     def _costs(self, P: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """The supervised-only weights: instance weighting and the false-negative cost."""
         weights = None
-        if self.instance_weighting == "confidence":
+        if self._s.instance_weighting == "confidence":
             weights = instance_confidence_weights(P)
-        if self.fn_cost != 1.0:
-            weights = _times(weights, np.where(y == 1, float(self.fn_cost), 1.0))
+        if self._s.fn_cost != 1.0:
+            weights = _times(weights, np.where(y == 1, float(self._s.fn_cost), 1.0))
         return weights
 
     def _check_label_classes(
@@ -1239,17 +982,17 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 "least two classes. Label at least one row of each class, or mark all rows "
                 f"-1 for a pure reconstruction.{hint}"
             )
-        if self._outputs > 1 and self.fn_cost != 1.0:
+        if self._outputs > 1 and self._s.fn_cost != 1.0:
             raise ValueError(
                 "fn_cost is the cost of a false negative of a binary problem; y has "
                 f"{self._outputs} classes: use sample_weight for costs per row."
             )
         if (
             self._outputs > 1
-            and self.solver == "als"
-            and self.focal_gamma > 0
-            and not isinstance(self.rho, str)
-            and self.rho < 1
+            and self._s.solver == "als"
+            and self._s.focal_gamma > 0
+            and not isinstance(self._s.rho, str)
+            and self._s.rho < 1
         ):
             raise ValueError(
                 "focal_gamma > 0 with rho < 1 is not available for more than two classes "
@@ -1257,7 +1000,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                 "use rho=1, focal_gamma=0 or solver='torch'."
             )
         if not y_labeled.size:
-            if self.solver == "torch":
+            if self._s.solver == "torch":
                 raise ValueError(
                     "solver='torch' trains on labeled rows and y has none; use solver='als' "
                     "for a pure reconstruction of P."
@@ -1300,15 +1043,15 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.coef_ = state.w if k == 1 else state.w.reshape(-1, k)
         self.intercept_ = float(state.b) if k == 1 else np.array(state.b, dtype=np.float64)
         stepped = (
-            self.solver == "torch"
+            self._s.solver == "torch"
             or getattr(self, "multiclass_factorization_", None) == "per_class"
-            or result.n_iter > self.freeze_aggregator_iters
+            or result.n_iter > self._s.freeze_aggregator_iters
         )
         if (
             self.aggregator_trained_
             and stepped
-            and self.use_class_weights
-            and self.prior_correction
+            and self._s.use_class_weights
+            and self._s.prior_correction
         ):
             counts = labeled_class_counts(data, k)
             log_prior = np.log(counts / counts.sum())
@@ -1374,17 +1117,17 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             confidence,
             P,
             y,
-            self.use_label_aware_confidence,
-            float(self.label_aware_alpha),
+            self._s.use_label_aware_confidence,
+            float(self._s.label_aware_alpha),
             n_classes=max(self._outputs, 2),
         )
-        return Data(P, y, source, self.use_class_weights, sample_weight, cost)
+        return Data(P, y, source, self._s.use_class_weights, sample_weight, cost)
 
     def _confidence_for(self, shape, confidence=None):
         """``confidence`` (default: the estimator's) with an array laid out as the factorized
         matrix of ``shape``: (n, m) for each prediction or (n, m, K) per class (see
         :meth:`_columns`). A callable is refused for K >= 3 classes."""
-        confidence = self.confidence if confidence is None else confidence
+        confidence = self._s.confidence if confidence is None else confidence
         k = self.n_class_columns_
         if k == 0 or isinstance(confidence, str):
             return confidence
@@ -1409,88 +1152,88 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         """The objective of a fit of ``data``."""
         return Objective(
             rho=float(rho),
-            lambda_reg=float(self.lambda_reg),
-            focal_gamma=float(self.focal_gamma),
+            lambda_reg=float(self._s.lambda_reg),
+            focal_gamma=float(self._s.focal_gamma),
             aggregator_l2=self._aggregator_l2(data),
             aggregator_shrinkage=(
                 SHRINKAGE_FALLBACK
-                if self.aggregator_shrinkage == "auto"
-                else float(self.aggregator_shrinkage)
+                if self._s.aggregator_shrinkage == "auto"
+                else float(self._s.aggregator_shrinkage)
             ),
-            positive=bool(self.aggregator_positive),
-            aggregator_input=self.aggregator_input,
-            train_aggregator=train_aggregator and self.aggregator_type == "weighted",
+            positive=bool(self._s.aggregator_positive),
+            aggregator_input=self._s.aggregator_input,
+            train_aggregator=train_aggregator and self._s.aggregator_type == "weighted",
             outputs=self._outputs,
-            abstention=0.0 if self.abstention == "auto" else float(self.abstention),
+            abstention=0.0 if self._s.abstention == "auto" else float(self._s.abstention),
         )
 
     def _aggregator_l2(self, data) -> float:
         """``aggregator_l2``, for "auto" ``L2_AUTO * max(1, L2_ROWS / n_rare)`` with
         ``n_rare`` the (weighted) count of the rarest class's labeled rows in ``data``."""
-        if self.aggregator_l2 != "auto":
-            return float(self.aggregator_l2)
+        if self._s.aggregator_l2 != "auto":
+            return float(self._s.aggregator_l2)
         rarest = float(labeled_class_counts(data, self._outputs).min())
         return L2_AUTO * max(1.0, L2_ROWS / max(rarest, 1.0))
 
     def _als_solver(self) -> _als.ALSSolver:
         return _als.ALSSolver(
             latent_dim=self.latent_dim_,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            chunk_size=self.chunk_size,
-            aggregator_solver=self.aggregator_solver,
-            aggregator_lr=self.aggregator_lr,
-            freeze_aggregator_iters=self.freeze_aggregator_iters,
-            callback=self.callback,
-            n_jobs=self.n_jobs,
-            accelerate=self.accelerate,
+            max_iter=self._s.max_iter,
+            tol=self._s.tol,
+            chunk_size=self._s.chunk_size,
+            aggregator_solver=self._s.aggregator_solver,
+            aggregator_lr=self._s.aggregator_lr,
+            freeze_aggregator_iters=self._s.freeze_aggregator_iters,
+            callback=self._s.callback,
+            n_jobs=self._s.n_jobs,
+            accelerate=self._s.accelerate,
             kernel=self._als_kernel(),
-            class_weight_warmup=self.class_weight_warmup,
+            class_weight_warmup=self._s.class_weight_warmup,
         )
 
     def _als_kernel(self):
         """ "auto" (numpy/numba) or the PyTorch kernels for a GPU or float32."""
-        if self.device == "cpu" and self.dtype != "float32":
+        if self._s.device == "cpu" and self._s.dtype != "float32":
             return "auto"
         from ._torch import resolve_device
 
-        device = resolve_device(self.device).type
-        if device == "cpu" and self.dtype != "float32":
+        device = resolve_device(self._s.device).type
+        if device == "cpu" and self._s.dtype != "float32":
             return "auto"
-        dtype = self.dtype or ("float32" if device == "cuda" else "float64")
+        dtype = self._s.dtype or ("float32" if device == "cuda" else "float64")
         return TorchKernel(device, dtype)
 
     def _solver(self):
         """The one place where parameters become a solver."""
-        if self.solver == "als":
+        if self._s.solver == "als":
             return self._als_solver()
         from ._torch import AutogradSolver
 
         return AutogradSolver(
             latent_dim=self.latent_dim_,
-            max_epochs=self.max_epochs,
-            lr=self.lr,
-            optimizer=self.optimizer,
-            device=self.device,
-            batch_size=self.batch_size,
-            patience=self.patience,
-            tol=self.tol,
-            validation_metric=self.validation_metric,
+            max_epochs=self._s.max_epochs,
+            lr=self._s.lr,
+            optimizer=self._s.optimizer,
+            device=self._s.device,
+            batch_size=self._s.batch_size,
+            patience=self._s.patience,
+            tol=self._s.tol,
+            validation_metric=self._s.validation_metric,
             # the start: ALS with the full class weights; the curriculum is the epochs'
             warm_start=(
                 replace(self._als_solver(), class_weight_warmup=0)
                 if self._als_warm_start()
                 else None
             ),
-            callback=self.callback,
-            class_weight_warmup=self.class_weight_warmup,
+            callback=self._s.callback,
+            class_weight_warmup=self._s.class_weight_warmup,
         )
 
     def _als_warm_start(self) -> bool:
         """Whether the autograd trainer starts from the ALS solution."""
-        if isinstance(self.als_warm_start, str):  # "auto"
+        if isinstance(self._s.als_warm_start, str):  # "auto"
             return self.rho_ > 0
-        return bool(self.als_warm_start)
+        return bool(self._s.als_warm_start)
 
     def _check_n_classifiers(self, n_classifiers: int) -> None:
         """Hook for front-ends that declare the number of classifiers up front."""
@@ -1508,20 +1251,20 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         m = P.shape[1]
         dims = (
             sorted({min(d, m) for d in AUTO_LATENT_DIMS})
-            if self.latent_dim == "auto"
-            else [self.latent_dim]
+            if self._s.latent_dim == "auto"
+            else [self._s.latent_dim]
         )
-        rhos = list(AUTO_RHOS) if self.rho == "auto" else [self.rho]
+        rhos = list(AUTO_RHOS) if self._s.rho == "auto" else [self._s.rho]
         if self._outputs > 1 and (
-            getattr(self, "multiclass_factorization", "auto") == "per_class"
-            or (self.solver == "als" and self.focal_gamma > 0)
+            self._s.multiclass_factorization == "per_class"
+            or (self._s.solver == "als" and self._s.focal_gamma > 0)
         ):
             rhos = [r for r in rhos if r == 1.0] or rhos  # rho < 1 is not available there
         labeled = np.flatnonzero(~np.isnan(y))
         folds = _label_folds(y[labeled], self._outputs)
         fallback = (
-            2 if self.latent_dim == "auto" else dims[0],
-            0.5 if self.rho == "auto" else rhos[0],
+            2 if self._s.latent_dim == "auto" else dims[0],
+            0.5 if self._s.rho == "auto" else rhos[0],
         )
         if folds is None:
             warn(
@@ -1544,7 +1287,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         est.fit(P, y_cv, sample_weight)
-                    scores.append(_pr_auc(y[rows], est.transduction_[rows]))
+                    scores.append(pr_auc(y[rows], est.transduction_[rows]))
                 results.append(
                     {
                         "latent_dim": d,
@@ -1568,7 +1311,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         out = np.empty(n) if k == 1 else np.empty((n, k))
         lo, hi = np.full(2, np.inf), np.full(2, -np.inf)  # reconstruction, fill-in
         w = np.asarray(self.coef_).reshape(-1)
-        for block, A, raw in self._aggregator_inputs(data, Y, c, self.aggregator_input):
+        for block, A, raw in self._aggregator_inputs(data, Y, c, self._s.aggregator_input):
             missing = ~block.observed
             if raw is not None:
                 lo[0], hi[0] = min(lo[0], raw[0]), max(hi[0], raw[1])
@@ -1603,7 +1346,7 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         beta = getattr(self, "abstention_", 0.0)  # estimators pickled before it: 0
         fill_map = getattr(self, "fill_calibration_", None)
         # a block makes about ten (rows, columns) temporaries: 2^16 elements each at most
-        size = max(1, min(self.chunk_size, 2**16 // data.shape[1]))
+        size = max(1, min(self._s.chunk_size, 2**16 // data.shape[1]))
         for block in data.blocks(size):
             P_hat = reconstruct(Y[block.rows], X, a, c[block.rows])
             missing = ~block.observed
@@ -1641,10 +1384,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
             X, a = self.classifier_factors_, self.classifier_bias_
         kernel = choose_kernel(data.shape[0], self._als_kernel())
         if getattr(self, "multiclass_factorization_", None) == "per_class":
-            with thread_limits(self.n_jobs, kernel):
+            with thread_limits(self._s.n_jobs, kernel):
                 return self._fold_in_per_class(data, kernel, X, a)
-        with thread_limits(self.n_jobs, kernel):
-            return _als.fold_in(data, X, a, self.lambda_reg, self.chunk_size, kernel=kernel)
+        with thread_limits(self._s.n_jobs, kernel):
+            return _als.fold_in(data, X, a, self._s.lambda_reg, self._s.chunk_size, kernel=kernel)
 
     def _fold_in_per_class(self, data: Data, kernel, X, a) -> tuple[np.ndarray, np.ndarray]:
         """Each class's instance factors and bias, folded in with its classifier factors:
@@ -1652,14 +1395,14 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         K, d = self._outputs, self.latent_dim_
         n = data.shape[0]
         Y, c = np.empty((n, K, d)), np.empty((n, K))
-        for block in data.blocks(_als.rows_per_block(self.chunk_size, d + 1)):
+        for block in data.blocks(_als.rows_per_block(self._s.chunk_size, d + 1)):
             for k in range(K):
                 theta = instance_solve(
                     np.ascontiguousarray(block.P0[:, k::K]),
                     np.ascontiguousarray(block.C_free[:, k::K]),
                     _als.augment(X[k::K]),
                     a[k::K],
-                    self.lambda_reg,
+                    self._s.lambda_reg,
                     kernel,
                 )
                 Y[block.rows, k], c[block.rows, k] = theta[:, :-1], theta[:, -1]
@@ -1683,13 +1426,13 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
         """:class:`Data` of rows to fold in (``columns``: the factorized layout), without
         labels; ``confidence`` given, or the fitted strategy (uniform for a fitted array)."""
         if confidence is None:
-            confidence = self.confidence if not _is_array(self.confidence) else "uniform"
+            confidence = self._s.confidence if not _is_array(self._s.confidence) else "uniform"
         confidence = self._confidence_for(columns.shape, confidence)
         if _is_array(confidence):
             confidence = check_confidence_array(confidence, columns.shape)
         unlabeled = np.full(columns.shape[0], np.nan)
         source = confidence_source(confidence, columns, unlabeled, False, 1.0)
-        return Data(columns, unlabeled, source, self.use_class_weights)
+        return Data(columns, unlabeled, source, self._s.use_class_weights)
 
     def predict_proba(self, P, confidence=None) -> np.ndarray:
         """Class probabilities of new rows (inductive fold-in).
@@ -1771,8 +1514,6 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
 
     def save(self, path, metadata: dict | None = None) -> None:
         """Write the fitted model to ``path`` (see :func:`cfensemble.io.save_model`)."""
-        from .io import save_model
-
         save_model(self, path, metadata)
 
 
@@ -1795,18 +1536,6 @@ def instance_confidence_weights(P: np.ndarray, floor: float = 0.05) -> np.ndarra
         certainty = (k * np.max(P, axis=2) - 1.0) / (k - 1.0)
     return np.maximum(1.0 - np.nanmean(certainty, axis=1), floor)
 
-
-def _pr_auc(y: np.ndarray, proba: np.ndarray, sample_weight=None) -> float:
-    """PR-AUC of class indices ``y``: of the second class for (n,) probabilities, the
-    macro average over classes for (n, K)."""
-    from sklearn.metrics import average_precision_score
-
-    if proba.ndim == 1:
-        return float(average_precision_score(y, proba, sample_weight=sample_weight))
-    onehot = np.eye(proba.shape[1])[y.astype(np.intp)]
-    return float(
-        average_precision_score(onehot, proba, average="macro", sample_weight=sample_weight)
-    )
 
 
 def _cross_validated_shrinkage(
@@ -1853,7 +1582,7 @@ def _cross_validated_shrinkage(
                 proba = expit(z) if k == 1 else softmax(z, axis=1)
             else:
                 proba = _als.mean_prediction(A[held], start, k)
-            scores.append(_pr_auc(y[held], proba, _rows(weight, held)))
+            scores.append(pr_auc(y[held], proba, _rows(weight, held)))
         means.append(float(np.mean(scores)))
     return means
 

@@ -9,26 +9,54 @@ in the README ("Where the method comes from").
 from __future__ import annotations
 
 import inspect
+from dataclasses import fields
 from numbers import Integral
 
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._estimator import CFEnsembleClassifier
+from .io import register
+from ._solvers import ALS, Autograd, Settings
+
+# the write-up's switches that the main estimator fixes or spells otherwise
+_OWN = {
+    "n_classifiers": [Interval(Integral, 1, None, closed="left"), None],
+    "use_label_aware_confidence": ["boolean"],
+    "use_class_weights": ["boolean"],
+    "aggregator_positive": ["boolean"],
+    "prior_correction": ["boolean"],
+    "instance_weighting": [StrOptions({"none", "confidence"})],
+}
+_SETTINGS = {f.name for f in fields(Settings)}
 
 
 def _constraints(cls) -> dict:
-    """The parent's constraints for the parameters of ``cls.__init__``, plus n_classifiers."""
+    """The constraints of the parameters of ``cls.__init__``: the main estimator's, the
+    trainers' and the write-up's own switches."""
     names = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    parent = CFEnsembleClassifier._parameter_constraints
-    out = {k: v for k, v in parent.items() if k in names}
-    out["n_classifiers"] = [Interval(Integral, 1, None, closed="left"), None]
-    return out
+    known = {
+        **ALS._parameter_constraints,
+        **Autograd._parameter_constraints,
+        **CFEnsembleClassifier._parameter_constraints,
+        **_OWN,
+    }
+    return {k: v for k, v in known.items() if k in names}
 
 
 class _DeclaredClassifiers:
-    """``n_classifiers``, when given, must match the number of columns of ``P``."""
+    """``n_classifiers``, when given, must match the number of columns of ``P``; the
+    parameters map one to one onto :class:`~cfensemble._solvers.Settings`."""
 
     n_classifiers: int | None
+    trainer: str
+
+    @property
+    def _s(self) -> Settings:
+        params = self.get_params(deep=False)  # type: ignore[attr-defined]
+        if not params.get("use_label_aware_confidence", False):
+            params["label_aware_alpha"] = 0.0
+        chosen = {k: v for k, v in params.items() if k in _SETTINGS and k != "solver"}
+        return Settings(**chosen, solver=self.trainer)
 
     def _check_n_classifiers(self, n_classifiers: int) -> None:
         if self.n_classifiers is not None and self.n_classifiers != n_classifiers:
@@ -37,6 +65,7 @@ class _DeclaredClassifiers:
             )
 
 
+@register
 class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
     """The original ALS trainer: :class:`CFEnsembleClassifier` with the original defaults.
 
@@ -48,7 +77,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
     :class:`CFEnsembleClassifier` for every parameter.
     """
 
-    solver = "als"
+    trainer = "als"
 
     def __init__(
         self,
@@ -124,6 +153,7 @@ class CFEnsembleTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
         self.callback = callback
 
 
+@register
 class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
     """The original autograd trainer: :class:`CFEnsembleClassifier` with ``solver="torch"``.
 
@@ -135,10 +165,7 @@ class CFEnsemblePyTorchTrainer(_DeclaredClassifiers, CFEnsembleClassifier):
     for every parameter.
     """
 
-    solver = "torch"
-    aggregator_type = "weighted"
-    aggregator_lr = 0.01
-    freeze_aggregator_iters = 0
+    trainer = "torch"
 
     def __init__(
         self,

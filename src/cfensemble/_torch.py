@@ -22,7 +22,7 @@ from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
 
 from ._als import ALSSolver, initial_state
-from ._estimator import _pr_auc
+from .metrics import pr_auc as _pr_auc
 from ._losses import supervised_loss
 from ._problem import (
     Data,

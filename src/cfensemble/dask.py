@@ -30,6 +30,7 @@ from __future__ import annotations
 from functools import partial, reduce
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -41,6 +42,7 @@ from ._estimator import (
     predicted_labels,
 )
 from ._kernels import choose_kernel
+from ._solvers import trainer_of
 from ._problem import Block, Data, Objective, State, sample_rows, supervised_weights
 from ._validation import check_labels, check_probabilities, encode_labels
 
@@ -408,20 +410,20 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
 
     def _check_dask_params(self) -> None:
         unsupported = {
-            "solver": (self.solver, "als"),
-            "device": (self.device, "cpu"),
+            "solver": (self._s.solver, "als"),
+            "device": (self._s.device, "cpu"),
         }
         for name, (value, allowed) in unsupported.items():
             if value != allowed:
                 raise ValueError(f"DaskCFEnsembleClassifier supports {name}={allowed!r} only.")
-        if self.dtype not in (None, "float64"):
+        if self._s.dtype not in (None, "float64"):
             raise ValueError("DaskCFEnsembleClassifier computes in float64: dtype=None.")
-        if isinstance(self.latent_dim, str) or isinstance(self.rho, str):
+        if isinstance(self._s.latent_dim, str) or isinstance(self._s.rho, str):
             raise ValueError(
                 "DaskCFEnsembleClassifier takes numbers for latent_dim and rho: choose them "
                 "with CFEnsembleClassifier('auto') on a sample of the rows."
             )
-        if not isinstance(self.confidence, str):
+        if not isinstance(self._s.confidence, str):
             raise ValueError(
                 "DaskCFEnsembleClassifier takes a confidence strategy name ('uniform', "
                 "'certainty'): a callable or array would need all of P at once."
@@ -455,17 +457,17 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
             y = da.stack([y, _as_row_weights(sample_weight, P)], axis=1).rechunk({1: -1})
         # on the workers for the whole fit (recomputed if one is lost)
         P, y = dask.persist(P, y)
-        spec = (self.confidence, self.use_label_aware_confidence, float(self.label_aware_alpha))
-        data = DaskData(P, y, spec, self.use_class_weights, self._costs)
+        spec = (self._s.confidence, self._s.use_label_aware_confidence, float(self._s.label_aware_alpha))
+        data = DaskData(P, y, spec, self._s.use_class_weights, self._costs)
         self._check_label_classes(data.y_labeled)
         if data.sample_weight is not None:
             _check_sample_weight(data.sample_weight, data.y_labeled)
-        self._set_dimensions(self.latent_dim, self.rho, n_classifiers, n_classifiers)
+        self._set_dimensions(self._s.latent_dim, self._s.rho, n_classifiers, n_classifiers)
         objective = self._with_shrinkage_target(
             data, self._objective(self.rho_, data, train_aggregator=bool(data.labeled.size))
         )
         result = self._als_solver().fit(
-            data, objective, None, check_random_state(self.random_state)
+            data, objective, None, check_random_state(self._s.random_state)
         )
         objective = self._resolve_shrinkage(
             data, self._resolve_fill(data, objective, result), result
@@ -496,7 +498,9 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         memory only. By default they are empty.
         """
         check_is_fitted(self, "classifier_factors_")
-        params = {**self.get_params(deep=False), "callback": None}
+        params = self.get_params(deep=False)
+        if self._s.callback is not None:
+            params["solver"] = clone(trainer_of(self.solver)).set_params(callback=None)
         model = CFEnsembleClassifier(**params)
         per_row = {"instance_factors_", "instance_bias_", "transduction_", "labeled_index_"}
         for name, value in vars(self).items():  # every fitted attribute but the per-row ones

@@ -59,8 +59,18 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 FORMAT = "cfensemble-model"
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (2, 3)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (2, 3, 4)
+
+# the estimator classes a model file may name (registered by their modules: this module
+# imports none of them)
+MODEL_CLASSES: dict[str, type] = {}
+
+
+def register(cls: type) -> type:
+    """Let model files name ``cls`` (a class decorator)."""
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
 
 _ARRAYS = (
     "classifier_factors_",
@@ -119,6 +129,10 @@ def _json_params(estimator, arrays: dict) -> dict:
         params["random_state"] = None  # a RandomState instance: its state is not stored
     if params.get("callback") is not None:
         params["callback"] = None  # a callable: not stored (it only reports progress)
+    solver = params.get("solver")
+    if solver is not None and not isinstance(solver, str):  # ALS(...) or Autograd(...)
+        settings = {**solver.get_params(deep=False), "callback": None}
+        params["solver"] = {type(solver).__name__: settings}
     return _jsonable(params, "params")
 
 
@@ -458,14 +472,41 @@ def _check_shapes(headers: dict[str, tuple[tuple[int, ...], np.dtype]], k) -> No
             )
 
 
-def _build(meta: dict, arrays: dict[str, np.ndarray]):
-    from . import _estimator, _seed
+def _migrated(params: dict, meta: dict) -> dict:
+    """A cfensemble 0.2 file's parameters in the 1.0 spelling; a removed setting it was
+    fitted with is named in a warning (the model predicts as fitted)."""
+    from ._solvers import migrate_params
+    from ._validation import warn
 
-    classes = {
-        "CFEnsembleClassifier": _estimator.CFEnsembleClassifier,
-        "CFEnsembleTrainer": _seed.CFEnsembleTrainer,
-        "CFEnsemblePyTorchTrainer": _seed.CFEnsemblePyTorchTrainer,
-    }
+    params, notes = migrate_params(params)
+    if notes:
+        warn(
+            f"This model file was written by cfensemble {meta.get('cfensemble_version')} "
+            f"with {', '.join(notes)}, which cfensemble 1.0 removed (see the CHANGELOG): it "
+            "predicts as it was fitted, but a refit (clone) uses 1.0's setting.",
+            UserWarning,
+        )
+    return params
+
+
+def _trainer(stored: dict):
+    """``{"ALS": {...}}`` or ``{"Autograd": {...}}`` as the settings object."""
+    from ._solvers import ALS, Autograd
+
+    kinds = {"ALS": ALS, "Autograd": Autograd}
+    if len(stored) != 1 or next(iter(stored)) not in kinds:
+        raise ValueError(f"params.solver: {stored!r} is not a cfensemble solver")
+    (name, settings), = stored.items()
+    if not isinstance(settings, dict):
+        raise ValueError(f"params.solver: the settings of {name} are not a JSON object")
+    known = set(kinds[name]().get_params(deep=False))
+    if set(settings) - known:
+        raise ValueError(f"params.solver: unknown {name} settings {sorted(set(settings) - known)}")
+    return kinds[name](**settings)
+
+
+def _build(meta: dict, arrays: dict[str, np.ndarray]):
+    classes = MODEL_CLASSES
     if meta["class"] not in classes:
         raise ValueError(f"class {meta['class']!r} is not a cfensemble estimator")
     cls = classes[meta["class"]]
@@ -473,6 +514,11 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
     for field, value in (("params", params), ("scalars", scalars)):
         if not isinstance(value, dict):
             raise ValueError(f"{field} is not a JSON object")
+    params = dict(params)
+    if meta["format_version"] < 4 and meta["class"] == "CFEnsembleClassifier":
+        params = _migrated(params, meta)
+    if isinstance(params.get("solver"), dict):
+        params["solver"] = _trainer(params["solver"])
     known = set(cls().get_params(deep=False))
     unknown = set(params) - known
     if unknown:
@@ -483,7 +529,6 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
     extra = set(scalars) - set(_SCALARS)
     if extra:
         raise ValueError(f"scalars: unknown fitted attributes {sorted(extra)}")
-    params = dict(params)
     if "abstention_" not in scalars:  # written before abstention: it was fitted without one
         params.setdefault("abstention", 0.0)
     if "fill_calibration.x" not in arrays:  # fitted without a calibration

@@ -121,3 +121,16 @@ def tie_averaged_precision(y_true, y_score) -> float:
     others = (q - 1) * (k_row - 1) / np.maximum(n_row - 1, 1)
     precision = (positives_before + 1 + others) / (rows_before + q)
     return float(np.sum(k_row / n_row * precision) / y.sum())
+
+
+def pr_auc(y: np.ndarray, proba: np.ndarray, sample_weight=None) -> float:
+    """PR-AUC of class indices ``y``: of the second class for (n,) probabilities, the
+    macro average over classes for (n, K)."""
+    from sklearn.metrics import average_precision_score
+
+    if proba.ndim == 1:
+        return float(average_precision_score(y, proba, sample_weight=sample_weight))
+    onehot = np.eye(proba.shape[1])[y.astype(np.intp)]
+    return float(
+        average_precision_score(onehot, proba, average="macro", sample_weight=sample_weight)
+    )

@@ -1,0 +1,328 @@
+"""The trainers' settings: :class:`ALS` and :class:`Autograd`, and the resolved settings.
+
+``CFEnsembleClassifier(solver=...)`` takes ``"als"``, ``"torch"`` or one of these objects,
+the way scikit-learn's ``StackingClassifier`` takes a ``final_estimator``: they are
+estimators' parameter holders (``get_params``/``set_params``, ``clone``, ``repr``), so a
+search reaches ``solver__max_iter`` or ``solver__lr``. They hold settings only; the
+algorithms are :class:`cfensemble._als.ALSSolver` and :class:`cfensemble._torch.AutogradSolver`.
+
+:class:`Settings` is every setting a fit reads, model and trainer together, resolved from an
+estimator's parameters (:func:`settings_of`). The estimator's steps read it rather than the
+parameters, so front-ends with other parameters (the original method's, in
+:mod:`cfensemble._seed`) only map theirs onto it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+
+_N_JOBS = [None, Options(Integral, {-1}), Interval(Integral, 1, None, closed="left")]
+_POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
+
+
+class _Trainer(BaseEstimator):
+    """Validation shared by the two settings objects."""
+
+    kind: ClassVar[str]
+
+    def check(self) -> None:
+        """Validate the settings (the constraints' message names the parameter)."""
+        self._validate_params()
+
+
+class ALS(_Trainer):
+    """Settings of the alternating-least-squares trainer (the default).
+
+    Parameters
+    ----------
+    max_iter : int >= 1, default=100
+        Maximum number of iterations.
+    tol : float >= 0, default=1e-4
+        Stop when the relative change of the objective is below ``tol`` (with ``rho=1``
+        and ``aggregator_solver="gd"``: and that of the supervised part).
+    accelerate : bool, default=True
+        Extrapolate the classifier factors along their last move when that lowers the
+        objective (used with ``rho=1``); ``False``: plain alternating least squares.
+    aggregator_solver : {"newton", "gd"}, default="newton"
+        ``"newton"``: solve the aggregator's class-weighted logistic regression exactly
+        (once, after the factors, with ``rho=1``). ``"gd"``: one gradient step of size
+        ``aggregator_lr`` per iteration, the original method's trainer.
+    aggregator_lr : float > 0, default=0.01
+        Step size of the ``"gd"`` aggregator step.
+    freeze_aggregator_iters : int >= 0, default=0
+        Keep the aggregator at its start (the simple average) for this many iterations.
+    chunk_size : int >= 1, default=16384
+        Rows processed at once; bounds memory, does not change the result.
+    n_jobs : int or None, default=None
+        Threads of the kernels and of BLAS during the fit (None: the libraries' own
+        settings; -1: all cores). Does not change the result.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        ``"cuda"``: the instance step and the classifier step's normal equations run in
+        PyTorch on the GPU (raise ``chunk_size`` there); ``"auto"`` takes cuda when
+        available.
+    dtype : {"float64", "float32"} or None, default=None
+        Precision of the PyTorch kernels: None = float64 on the CPU, float32 on a GPU.
+    callback : callable or None, default=None
+        Called as ``callback(iteration, losses)`` after every iteration, with ``losses``
+        the (total, reconstruction, supervised) parts.
+    """
+
+    kind = "als"
+    _parameter_constraints: ClassVar[dict] = {
+        "max_iter": _POSITIVE_INT,
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "accelerate": ["boolean"],
+        "aggregator_solver": [StrOptions({"newton", "gd"})],
+        "aggregator_lr": [Interval(Real, 0, None, closed="neither")],
+        "freeze_aggregator_iters": [Interval(Integral, 0, None, closed="left")],
+        "chunk_size": _POSITIVE_INT,
+        "n_jobs": _N_JOBS,
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "dtype": [StrOptions({"float64", "float32"}), None],
+        "callback": [callable, None],
+    }
+
+    def __init__(
+        self,
+        max_iter=100,
+        *,
+        tol=1e-4,
+        accelerate=True,
+        aggregator_solver="newton",
+        aggregator_lr=0.01,
+        freeze_aggregator_iters=0,
+        chunk_size=16384,
+        n_jobs=None,
+        device="cpu",
+        dtype=None,
+        callback=None,
+    ):
+        self.max_iter = max_iter
+        self.tol = tol
+        self.accelerate = accelerate
+        self.aggregator_solver = aggregator_solver
+        self.aggregator_lr = aggregator_lr
+        self.freeze_aggregator_iters = freeze_aggregator_iters
+        self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
+        self.device = device
+        self.dtype = dtype
+        self.callback = callback
+
+
+class Autograd(_Trainer):
+    """Settings of the autograd trainer: a torch optimizer with early stopping.
+
+    Needs the ``[torch]`` extra and labeled rows. Every part of the objective is trained
+    jointly, by default from the ALS solution.
+
+    Parameters
+    ----------
+    max_epochs : int >= 1, default=500
+        Maximum number of epochs (passes over the instances).
+    lr : float > 0, default=0.01
+        Learning rate of the optimizer.
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+    batch_size : int >= 1 or None, default=None
+        Instances per mini-batch; None = full batch.
+    patience : int >= 1, default=20
+        Stop after this many epochs in which the validation loss did not fall by more
+        than ``tol`` (relative); without a validation set, the training loss.
+    tol : float >= 0, default=1e-4
+    validation_fraction : float in [0, 1), default=0.2
+        Share of the labeled rows (stratified) held out for early stopping, split off
+        before anything uses the labels. The best epoch by ``validation_metric`` is kept.
+    validation_metric : {"loss", "pr_auc"}, default="loss"
+    als_warm_start : bool or "auto", default="auto"
+        Start from the ALS solution (``max_iter`` iterations) instead of ALS's initial
+        state; "auto": where ALS can solve the objective (``rho > 0``).
+    max_iter : int >= 1, default=100
+        ALS iterations of the warm start.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+    chunk_size : int >= 1, default=16384
+        Rows per block of the ALS warm start.
+    n_jobs : int or None, default=None
+        Threads of the ALS warm start.
+    callback : callable or None, default=None
+        Called as ``callback(epoch, losses)`` after every epoch.
+    """
+
+    kind = "torch"
+    _parameter_constraints: ClassVar[dict] = {
+        "max_epochs": _POSITIVE_INT,
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "patience": _POSITIVE_INT,
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "validation_metric": [StrOptions({"loss", "pr_auc"})],
+        "als_warm_start": ["boolean", StrOptions({"auto"})],
+        "max_iter": _POSITIVE_INT,
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
+        "chunk_size": _POSITIVE_INT,
+        "n_jobs": _N_JOBS,
+        "callback": [callable, None],
+    }
+
+    def __init__(
+        self,
+        max_epochs=500,
+        *,
+        lr=0.01,
+        optimizer="adam",
+        batch_size=None,
+        patience=20,
+        tol=1e-4,
+        validation_fraction=0.2,
+        validation_metric="loss",
+        als_warm_start="auto",
+        max_iter=100,
+        device="cpu",
+        chunk_size=16384,
+        n_jobs=None,
+        callback=None,
+    ):
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.patience = patience
+        self.tol = tol
+        self.validation_fraction = validation_fraction
+        self.validation_metric = validation_metric
+        self.als_warm_start = als_warm_start
+        self.max_iter = max_iter
+        self.device = device
+        self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
+        self.callback = callback
+
+
+SOLVERS = {"als": ALS, "torch": Autograd}
+
+
+def trainer_of(solver) -> ALS | Autograd:
+    """The settings object of a ``solver`` parameter: a name's defaults, or the object."""
+    if isinstance(solver, str):
+        return SOLVERS[solver]()
+    return solver
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting a fit reads: the model's and the trainer's (see the module doc).
+
+    The fields without a public parameter of :class:`~cfensemble.CFEnsembleClassifier`
+    (``aggregator_positive``, ``prior_correction``, ``instance_weighting``,
+    ``multiclass_factorization``) keep the variants the original method's front-ends
+    reproduce; the main estimator fixes them (see the docs' "Design decisions").
+    """
+
+    latent_dim: Any = 2
+    rho: Any = 1.0
+    lambda_reg: float = 0.03
+    aggregator_type: str = "weighted"
+    aggregator_input: str = "observed"
+    abstention: Any = "auto"
+    calibrate_fill: bool = True
+    aggregator_l2: Any = "auto"
+    aggregator_shrinkage: Any = 0.1
+    shrinkage_target: Any = "separation"
+    confidence: Any = "uniform"
+    label_aware_alpha: float = 0.0
+    use_class_weights: bool = True
+    fn_cost: float = 1.0
+    focal_gamma: float = 0.0
+    class_weight_warmup: int = 0
+    random_state: Any = None
+    verbose: bool = False
+    # fixed by the main estimator
+    aggregator_positive: bool = True
+    prior_correction: bool = True
+    instance_weighting: str = "none"
+    multiclass_factorization: str = "auto"
+    # the trainer
+    solver: str = "als"
+    max_iter: int = 100
+    tol: float = 1e-4
+    accelerate: bool = True
+    aggregator_solver: str = "newton"
+    aggregator_lr: float = 0.01
+    freeze_aggregator_iters: int = 0
+    chunk_size: int = 16384
+    n_jobs: int | None = None
+    device: str = "cpu"
+    dtype: str | None = None
+    callback: Callable | None = None
+    max_epochs: int = 500
+    lr: float = 0.01
+    optimizer: str = "adam"
+    batch_size: int | None = None
+    patience: int = 20
+    validation_fraction: float = 0.2
+    validation_metric: str = "loss"
+    als_warm_start: Any = "auto"
+
+    @property
+    def use_label_aware_confidence(self) -> bool:
+        return self.label_aware_alpha > 0
+
+
+_FIELDS = {f.name for f in fields(Settings)}
+
+
+def settings_of(params: dict, trainer: ALS | Autograd) -> Settings:
+    """:class:`Settings` from an estimator's ``params`` and its trainer's settings."""
+    model = {k: v for k, v in params.items() if k in _FIELDS and k != "solver"}
+    if "class_weight" in params:
+        model["use_class_weights"] = params["class_weight"] == "balanced"
+    own = trainer.get_params(deep=False)
+    return Settings(**model, **own, solver=trainer.kind)
+
+
+# cfensemble 0.2's parameters that cfensemble 1.0 removed, with the value 1.0 fixes
+REMOVED = {
+    "prior_correction": True,
+    "aggregator_positive": True,
+    "instance_weighting": "none",
+    "multiclass_factorization": "auto",
+}
+
+
+def migrate_params(params: dict) -> tuple[dict, list[str]]:
+    """cfensemble 0.2's ``CFEnsembleClassifier`` parameters in the 1.0 spelling (the
+    CHANGELOG's migration table), and the removed settings that differed from what 1.0
+    fixes (the model was fitted with them; a refit uses 1.0's)."""
+    params = dict(params)
+    params.pop("callback", None)
+    kind = params.pop("solver", "als")
+    trainer_class = SOLVERS[kind] if isinstance(kind, str) and kind in SOLVERS else ALS
+    names = set(trainer_class().get_params(deep=False))
+    trainer = {k: params.pop(k) for k in list(params) if k in names}
+    for name in set(ALS().get_params()) | set(Autograd().get_params()):
+        params.pop(name, None)  # the other trainer's settings: unused by this fit
+    if "use_label_aware_confidence" in params:
+        if not params.pop("use_label_aware_confidence"):
+            params["label_aware_alpha"] = 0.0
+    elif "label_aware_alpha" in params:
+        params["label_aware_alpha"] = 0.0  # absent: the 0.2 default False
+    if "use_class_weights" in params:
+        params["class_weight"] = "balanced" if params.pop("use_class_weights") else None
+    notes = [
+        f"{name}={params[name]!r}"
+        for name, fixed in REMOVED.items()
+        if name in params and params.pop(name) != fixed
+    ]
+    defaults = trainer_class().get_params(deep=False)
+    if any(trainer[k] != defaults[k] for k in trainer):
+        params["solver"] = trainer_class(**trainer)
+    else:
+        params["solver"] = trainer_class.kind
+    return params, notes
