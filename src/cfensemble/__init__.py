@@ -7,9 +7,10 @@ per instance.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._estimator import CFEnsembleClassifier, CollapseWarning
-from ._solvers import ALS, Autograd
+from ._aggregation import CollapseWarning
+from ._estimator import CFEnsembleClassifier
 from ._seed import CFEnsemblePyTorchTrainer, CFEnsembleTrainer
+from ._solvers import ALS, Autograd
 from .aggregators import MeanAggregator, WeightedAggregator
 from .datasets import make_ensemble_problem
 from .io import load_model as load

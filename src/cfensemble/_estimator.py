@@ -3,94 +3,35 @@
 from __future__ import annotations
 
 import logging
-import warnings
-from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import replace
-from functools import partial
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
-from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _als
-from ._abstention import SAMPLE as ABSTENTION_SAMPLE
-from ._abstention import choose_abstention
-from ._abstention import statistics_from as abstention_statistics_from
-from ._consensus import check_target, consensus_target, normalised, separation_factor
-from ._fill import fit_fill_map, leave_one_out
-from ._kernels import TorchKernel, choose_kernel, instance_solve, thread_limits
-from ._losses import class_weights, logits
-from ._solvers import SOLVERS, ALS, Autograd, Settings, settings_of, trainer_of
-from ._problem import (
-    AGGREGATOR_INPUTS,
-    LOSS_PARTS,
-    Data,
-    FitResult,
-    Objective,
-    State,
-    aggregator_input,
-    reconstruct,
-    unit_confidence,
-)
+from . import _aggregation, _deferred, _missing, _search, _solvers
+from ._aggregation import SHRINKAGE_FALLBACK
+from ._problem import AGGREGATOR_INPUTS, Data, Objective, confidence_source, rank_zero
+from ._search import _stratified_holdout
+from ._solvers import ALS, SOLVERS, Autograd, Settings, settings_of, trainer_of
 from ._validation import (
+    _check_sample_weight,
+    _is_array,
+    _marks_minus_one,
     _missing_as_nan,
     check_confidence_array,
+    check_label_classes,
     check_probabilities,
     encode_labels,
     warn,
 )
-from .aggregators import solve_aggregator
 from .io import register, save_model
-from .metrics import pr_auc
-from .confidence import label_aware, resolve_confidence, strategy
 
 logger = logging.getLogger("cfensemble")
-
-AUTO_LATENT_DIMS = (1, 2, 4)  # candidates of latent_dim="auto" (capped at n_classifiers)
-AUTO_RHOS = (0.5, 0.8, 1.0)  # candidates of rho="auto"
-AUTO_SHRINKAGES = (0.0, 0.01, 0.1, 1.0)  # candidates of aggregator_shrinkage="auto"
-SHRINKAGE_FALLBACK = 0.1  # "auto" where it cannot cross-validate, and on a tie
-# aggregator_l2="auto": L2_AUTO, raised as if the rarest class had L2_ROWS labeled rows
-L2_AUTO, L2_ROWS = 1e-3, 5
-
-
-class CollapseWarning(UserWarning):
-    """The aggregator weights sum to a non-positive value or the predictions are constant."""
-
-
-def aggregator_diagnostics(w: np.ndarray, proba: np.ndarray) -> dict:
-    """Signed aggregator weights and prediction spread, with a collapse flag.
-
-    ``collapsed`` is True when the weights sum to <= 0 (the ensemble ranks against its
-    base classifiers) or the predictions have std below 1e-3. For K classes (``w`` of shape
-    (m, K)) ``weight_sum`` is the smallest of the per-class sums (``class_weight_sums``).
-    """
-    w = np.asarray(w, dtype=np.float64)
-    # K classes: w is (m, K) and each class's logit must rank with its members
-    weight_sum = float(np.sum(w)) if w.ndim == 1 else float(np.min(np.sum(w, axis=0)))
-    prediction_std = float(np.std(proba))
-    extra = {} if w.ndim == 1 else {"class_weight_sums": np.sum(w, axis=0).tolist()}
-    return {
-        **extra,
-        "weights": w.copy(),
-        "weight_std": float(np.std(w)),
-        "weight_min": float(np.min(w)),
-        "weight_max": float(np.max(w)),
-        "weight_range": float(np.max(w) - np.min(w)),
-        "weight_sum": weight_sum,
-        "n_negative_weights": int(np.sum(w < 0)),
-        "prediction_std": prediction_std,
-        "prediction_min": float(np.min(proba)),
-        "prediction_max": float(np.max(proba)),
-        "collapsed": weight_sum <= 0 or prediction_std < 1e-3,
-    }
 
 
 @contextmanager
@@ -112,83 +53,6 @@ def _verbosity(verbose: bool):
         logger.setLevel(level)
         if handler is not None:
             logger.removeHandler(handler)
-
-
-def confidence_source(confidence, P, y, use_label_aware, alpha, n_classes: int = 2) -> Callable:
-    """``f(P_block, y_block, rows) -> (C, C_free)`` for :class:`~cfensemble._problem.Data`.
-
-    ``C_free`` is the base confidence without labels (instance step, fold-in, reported
-    ``L_recon``); ``C`` adds the label-aware boost on the labeled rows (classifier step).
-    A strategy name is evaluated per block; a callable is called once on the whole ``P``
-    (with all labels NaN for ``C_free``) and an array is sliced. Both matrices are divided
-    by a constant (the largest base confidence, and ``1 + alpha`` for the boost): each step
-    is invariant to the scale of its confidence, and huge user values cannot overflow.
-    """
-    if isinstance(confidence, str) and confidence == "uniform" and not use_label_aware:
-        return unit_confidence  # Data.unit_confidence: kernels may read P alone
-    if isinstance(confidence, str):
-        base_fn = strategy(confidence)  # the built-in strategies do not read labels
-
-        def base(Pb, yb, rows):
-            free = base_fn(Pb, None)
-            return free, free
-
-    else:
-        unlabeled = np.full(P.shape[0], np.nan)
-        free_full = resolve_confidence(confidence, P, unlabeled)
-        with_labels = (
-            free_full if not callable(confidence) else resolve_confidence(confidence, P, y)
-        )
-        scale = max(float(np.max(free_full)), float(np.max(with_labels)), 1e-300)
-        if not np.any(free_full > 0):
-            raise ValueError("confidence is 0 for every observed entry of P; nothing to fit.")
-        free_full, with_labels = free_full / scale, with_labels / scale
-
-        def base(Pb, yb, rows):
-            return free_full[rows], with_labels[rows]
-
-    def source(Pb, yb, rows):
-        free_base, labeled_base = base(Pb, yb, rows)
-        missing = np.isnan(Pb)
-        free = np.where(missing, 0.0, free_base)
-        if use_label_aware:
-            boosted = label_aware(Pb, yb, base=labeled_base, alpha=alpha, n_classes=n_classes)
-            return boosted / (1.0 + alpha), free
-        if labeled_base is free_base:
-            return free, free  # the same array: the steps only read it
-        return np.where(missing, 0.0, labeled_base), free
-
-    return source
-
-
-def _offset_callback(callback, offset: int, iteration: int, losses) -> None:
-    """``callback`` with the iteration counted on from ``offset`` (per-class fits)."""
-    callback(offset + iteration, losses)
-
-
-def labeled_class_counts(data, outputs: int) -> np.ndarray:
-    """The number of labeled rows of each class in ``data``, counted by their sample
-    weights (at least two classes)."""
-    weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
-    return np.bincount(data.y_labeled.astype(np.intp), weights=weight, minlength=max(outputs, 2))
-
-
-def _lower_on_the_positives(data) -> bool:
-    """Whether every classifier with observed labeled rows of both classes has a lower mean
-    prediction on the positive (``classes_[1]``) rows than on the negative ones: the sign
-    of a ``P`` that holds the other class's probabilities (binary ``P`` only)."""
-    P0, observed = data.labeled_rows()
-    y = np.asarray(data.y_labeled)
-
-    def class_mean(c):
-        seen = observed[y == c]
-        total = np.where(seen, P0[y == c], 0.0).sum(axis=0)
-        return total / np.maximum(seen.sum(axis=0), 1), seen.any(axis=0)
-
-    negative, has_negative = class_mean(0)
-    positive, has_positive = class_mean(1)
-    both = has_negative & has_positive
-    return bool(both.any() and np.all(positive[both] < negative[both]))
 
 
 @register
@@ -441,6 +305,14 @@ default="als"
         self.random_state = random_state
         self.verbose = verbose
 
+    # the factorization's results: computed when first read if the fit deferred it
+    classifier_factors_ = _deferred.Deferred()
+    classifier_bias_ = _deferred.Deferred()
+    instance_factors_ = _deferred.Deferred()
+    instance_bias_ = _deferred.Deferred()
+    n_iter_ = _deferred.Deferred()
+    loss_curve_ = _deferred.Deferred()
+
     @property
     def _s(self) -> Settings:
         """Every setting the fit reads (:mod:`cfensemble._solvers`), from the parameters."""
@@ -485,54 +357,7 @@ default="als"
                 "solver='torch' trains the weighted aggregator; aggregator_type='mean' has "
                 "nothing to learn: use solver='als' for it."
             )
-        self._check_class_weight_warmup()
-
-    def _check_class_weight_warmup(self) -> None:
-        """A curriculum needs class weights and an aggregator trained during the iterations."""
-        warmup = self._s.class_weight_warmup
-        if isinstance(warmup, bool):
-            raise ValueError(
-                f"The 'class_weight_warmup' parameter of {type(self).__name__} must be an int "
-                f">= 0 (a number of updates). Got {warmup!r} instead."
-            )
-        if not warmup:
-            return
-        prefix = self._warmup_prefix()
-        if not self._s.use_class_weights:
-            raise ValueError(f"{prefix}; use_class_weights=False has none: set one of them.")
-        if self._s.aggregator_type != "weighted":
-            raise ValueError(f"{prefix} of a trained aggregator; aggregator_type='mean' has none.")
-        # the fit needs one update with the full weights (torch) or two, to test the
-        # convergence between them (ALS)
-        if self._s.solver == "torch":
-            needed, name = 1, f"max_epochs={self._s.max_epochs}"
-            budget = self._s.max_epochs
-        else:
-            needed, budget = 2, self._s.max_iter - self._s.freeze_aggregator_iters
-            name = f"max_iter={self._s.max_iter}" + (
-                f" - freeze_aggregator_iters={self._s.freeze_aggregator_iters}"
-                if self._s.freeze_aggregator_iters
-                else ""
-            )
-        if warmup > budget - needed:
-            raise ValueError(
-                f"{prefix} over the aggregator's first {warmup} update(s), but the fit "
-                f"has at most {max(budget, 0)} ({name}) and needs {needed} with the full "
-                "weights after the warm-up: use a class_weight_warmup of at most "
-                f"{max(budget - needed, 0)} or a larger {name.split('=')[0]}."
-            )
-        if self._s.solver == "als" and self._s.aggregator_solver == "newton" and self._s.rho in (1, "auto"):
-            raise ValueError(
-                f"{prefix} during the iterations, but with solver='als', "
-                f"aggregator_solver='newton' and rho={self._s.rho!r}"
-                f"{' (which may choose 1)' if self._s.rho == 'auto' else ''} the aggregator is "
-                "solved once, after the factors, with the full weights: the schedule would "
-                "change nothing. Use aggregator_solver='gd', a rho below 1 or "
-                "solver='torch', or class_weight_warmup=0."
-            )
-
-    def _warmup_prefix(self) -> str:
-        return f"class_weight_warmup={self._s.class_weight_warmup} ramps up the class weights"
+        _solvers.check_warmup(self)
 
     def fit(self, P, y, sample_weight=None):
         """Fit the factorization and the aggregator.
@@ -550,18 +375,62 @@ default="als"
             object labels) for unlabeled rows.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weight of each row: a row of weight ``k`` counts as ``k`` copies of
-            it, in the factorization, in the class counts and in the supervised loss (an
-            integer weight gives the fit of the data with the row repeated; the "auto"
-            abstention test and the fill-in calibration count each row of their sample by
-            its weight, so this holds for them too while all rows fit in the sample, i.e.
-            up to 10,000 rows). A row of weight 0 does not enter
-            the fit; it is folded in afterwards for ``transduction_``.
+            it, in the factorization, in the class counts and in the supervised loss (the
+            instance-dependent costs of the original write-up). A row of weight 0 does not
+            enter the fit; it is folded in afterwards for ``transduction_``.
 
         Returns
         -------
         self : CFEnsembleClassifier
         """
         self._check_params()
+        for name in ("_deferred", *_deferred.LAZY):  # a refit starts afresh
+            self.__dict__.pop(name, None)
+        P, y, sample_weight = self._check_fit_input(P, y, sample_weight)
+        columns = self._columns(P)
+        defer = _deferred.deferrable(self, columns, self._s.rho)
+        self._choose_dimensions(P, y, sample_weight, columns.shape[1], search=not defer)
+        rng = check_random_state(self._s.random_state)
+        data, rows, confidence, validation = self._fit_data(P, columns, y, sample_weight, rng)
+        objective = _aggregation.with_shrinkage_target(
+            self, data, self._objective(self.rho_, data, train_aggregator=bool(data.labeled.size))
+        )
+        self.multiclass_factorization_ = self._factorization()
+        with _verbosity(self._s.verbose):
+            if defer:
+                _deferred.warn_if_searched(self)
+                result = _deferred.defer(self, data, objective, rng, confidence, rows)
+            else:
+                result = _deferred.run(self, data, objective, rng, confidence, validation)
+        objective = _aggregation.resolve_shrinkage(
+            self, data, _missing.resolve_fill(self, data, objective, result), result
+        )
+        _aggregation.set_fitted(self, result, data, objective)
+        state = result.state
+        if rows is not None:
+            data, kept = rows
+            if defer:
+                state = rank_zero(
+                    data.shape[0], data.shape[1], objective.outputs, state.Y.ndim == 3
+                )
+            else:
+                Y, c = _missing.fold_in_rows(self, data)
+                Y[kept], c[kept] = state.Y, state.c
+                state.Y, state.c = Y, c
+        self.transduction_, ranges = _missing.predict_rows(
+            self, data, state.Y, state.c, with_range=True, factors=(state.X, state.a)
+        )
+        if defer:
+            for name in _deferred.LAZY:
+                self.__dict__.pop(name, None)
+        else:
+            self.instance_factors_, self.instance_bias_ = state.Y, state.c
+        _aggregation.set_diagnostics(self, self.transduction_, ranges)
+        return self
+
+    def _check_fit_input(self, P, y, sample_weight):
+        """``P`` as an array, ``y`` as class indices (NaN unlabeled), the sample weights;
+        sets ``classes_``, ``n_class_columns_``, ``n_features_in_`` (and names)."""
         minus_one = _marks_minus_one(y)
         y, classes = encode_labels(y)
         if classes.size > 2 and np.ndim(P) == 2:
@@ -582,28 +451,35 @@ default="als"
             raise ValueError(f"y has {y.shape[0]} entries but P has {P.shape[0]} rows.")
         self._set_classes(P, y, classes)
         sample_weight = _check_sample_weight(sample_weight, y)
-        n_classifiers = P.shape[1]
-        self._check_n_classifiers(n_classifiers)
-        columns = self._columns(P)
-        empty = np.flatnonzero(np.all(np.isnan(columns), axis=0))
+        self._check_n_classifiers(P.shape[1])
+        self.n_features_in_ = P.shape[1]
+        empty = np.flatnonzero(np.all(np.isnan(self._columns(P)), axis=0))
         if empty.size:
             raise ValueError(
                 f"P has {empty.size} column(s) without any prediction (first: classifier "
                 f"{empty[0] // max(self._outputs, 1)}); drop them: a classifier that never "
                 "predicts carries nothing to factorize."
             )
-        labeled = ~np.isnan(y)
-        self._check_label_classes(y[labeled], classes, minus_one)
-        latent_dim, rho = self._s.latent_dim, self._s.rho
-        if isinstance(latent_dim, str) or isinstance(rho, str):
-            latent_dim, rho, self.cv_results_ = self._select_by_cross_validation(
-                P, y, sample_weight
-            )
-        else:
-            self.cv_results_ = None
-        self._set_dimensions(latent_dim, rho, columns.shape[1], n_classifiers)
-        rng = check_random_state(self._s.random_state)
+        check_label_classes(self, y[~np.isnan(y)], classes, minus_one)
+        return P, y, sample_weight
 
+    def _choose_dimensions(self, P, y, sample_weight, n_columns: int, search: bool) -> None:
+        """``latent_dim_``, ``rho_`` and ``cv_results_``: "auto" searched by cross-validation
+        (not where the fit defers the factorization: nothing there depends on them)."""
+        latent_dim, rho = self._s.latent_dim, self._s.rho
+        self.cv_results_ = None
+        if search and (isinstance(latent_dim, str) or isinstance(rho, str)):
+            latent_dim, rho, self.cv_results_ = _search.select_by_cross_validation(
+                self, P, y, sample_weight
+            )
+        latent_dim = 2 if latent_dim == "auto" else latent_dim
+        rho = 1.0 if rho == "auto" else rho
+        self._set_dimensions(latent_dim, rho, n_columns, P.shape[1])
+
+    def _fit_data(self, P, columns, y, sample_weight, rng):
+        """The :class:`Data` of the fit, ``(data of all rows, kept)`` when rows of weight 0
+        are left out of it (None otherwise), the confidence, and the autograd trainer's
+        held-out labeled rows."""
         kept = None  # rows of weight 0 are left out of the fit and folded in after it
         if sample_weight is not None and not np.all(sample_weight > 0):
             kept = np.flatnonzero(sample_weight > 0)
@@ -629,45 +505,10 @@ default="als"
         confidence_fit = (
             confidence if kept is None or not _is_array(confidence) else confidence[kept]
         )
-        data = self._data(
-            P_fit,
-            y_fit,
-            weight_fit,
-            self._costs(P if kept is None else P[kept], y_fit),
-            confidence_fit,
-        )
-        objective = self._with_shrinkage_target(
-            data, self._objective(self.rho_, data, train_aggregator=bool(labeled.any()))
-        )
-        self.multiclass_factorization_ = self._factorization()
-        if self.multiclass_factorization_ == "per_class" and self._s.class_weight_warmup:
-            raise ValueError(
-                f"{self._warmup_prefix()} during the iterations, but these {self._outputs} "
-                "classes are factorized per class (multiclass_factorization="
-                f"{self._s.multiclass_factorization!r}, ALS with rho=1), "
-                "and the softmax aggregator is solved once, after the factorizations: use "
-                "multiclass_factorization='joint', a rho below 1 or class_weight_warmup=0."
-            )
-        with _verbosity(self._s.verbose):
-            if self.multiclass_factorization_ == "per_class":
-                result = self._fit_per_class(data, objective, rng, confidence_fit)
-            else:
-                result = self._solver().fit(data, objective, None, rng, validation=validation)
-        state = result.state
-        objective = self._resolve_shrinkage(
-            data, self._resolve_fill(data, objective, result), result
-        )
-        self._set_fitted(result, data, objective)
-        if kept is not None:
-            data = self._data(columns, y, confidence=confidence)
-            Y, c = self._fold_in(data)
-            Y[kept], c[kept] = state.Y, state.c
-            state.Y, state.c = Y, c
-        self.instance_factors_ = state.Y
-        self.instance_bias_ = state.c
-        self.transduction_, ranges = self._predict_rows(data, state.Y, state.c, with_range=True)
-        self._set_diagnostics(self.transduction_, ranges)
-        return self
+        costs = _aggregation.costs(self, P if kept is None else P[kept], y_fit)
+        data = self._data(P_fit, y_fit, weight_fit, costs, confidence_fit)
+        rows = None if kept is None else (self._data(columns, y, confidence=confidence), kept)
+        return data, rows, confidence_fit, validation
 
     def _set_classes(self, P: np.ndarray, y: np.ndarray, classes: np.ndarray) -> None:
         """``classes_``, ``n_class_columns_`` and the number of logits per row."""
@@ -719,298 +560,6 @@ default="als"
             return "joint"
         return "per_class"
 
-    def _fit_per_class(self, data: Data, objective: Objective, rng, confidence) -> FitResult:
-        """K separate factorizations of the classes' (n, m) slices of ``data`` (ALS on
-        ``P`` alone, as with ``rho = 1``), then the softmax aggregator on the filled-in
-        input. The loss curves average the classes' reconstruction curves (a class that
-        converged early keeps its last value); the supervised part is computed once, at
-        the end (NaN before). ``confidence``: a strategy name or an array laid out as
-        ``data.P``. The aggregator is solved exactly, whatever ``aggregator_solver`` (one
-        gradient step from the mean would be all the "gd" step does here)."""
-        K = self._outputs
-        states, results = [], []
-        # one seed per class, drawn first: a class's start does not depend on how many
-        # numbers the previous classes drew (which depends on n)
-        seeds = rng.randint(np.iinfo(np.int32).max, size=K)
-        done = 0  # iterations of the classes before: the callback's count runs on across them
-        not_converged = []
-        for k in range(K):
-            P_k = np.ascontiguousarray(data.P[:, k::K])
-            y_k = np.where(np.isnan(data.y), np.nan, (data.y == k).astype(np.float64))
-            source = confidence_source(
-                confidence if isinstance(confidence, str) else confidence[:, k::K],
-                P_k,
-                y_k,
-                self._s.use_label_aware_confidence,
-                float(self._s.label_aware_alpha),
-            )
-            data_k = Data(P_k, y_k, source, self._s.use_class_weights, data.sample_weight)
-            objective_k = replace(
-                objective, rho=1.0, train_aggregator=False, outputs=1, shrinkage_target=None
-            )
-            solver = self._als_solver()
-            if self._s.callback is not None:
-                solver.callback = partial(_offset_callback, self._s.callback, done)
-            with warnings.catch_warnings():  # one warning for all classes, below
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                fit = solver.fit(data_k, objective_k, None, check_random_state(seeds[k]))
-            done += fit.n_iter
-            if not fit.converged:
-                not_converged.append(self.classes_[k])
-            results.append(fit)
-            states.append(results[-1].state)
-        if not_converged:
-            warn(
-                f"ALS did not converge in max_iter={self._s.max_iter} iterations for the "
-                f"factorization of class(es) {np.asarray(not_converged).tolist()} (relative "
-                f"change of the objective above tol={self._s.tol}); increase max_iter or tol.",
-                ConvergenceWarning,
-            )
-        d = self.latent_dim_
-        X = np.stack([state.X for state in states], axis=1).reshape(-1, d)
-        a = np.stack([state.a for state in states], axis=1).reshape(-1)
-        state = State(
-            X=X,
-            Y=np.stack([s.Y for s in states], axis=1),
-            a=a,
-            c=np.stack([s.c for s in states], axis=1),
-            w=np.empty(0),  # set by _final_aggregator
-            b=0.0,
-        )
-        supervised = self._final_aggregator(data, state, objective)
-        n_iter = max(r.n_iter for r in results)
-        recon = np.column_stack(
-            [np.pad(r.loss_curve[:, 1], (0, n_iter - r.n_iter), mode="edge") for r in results]
-        ).mean(axis=1)
-        sup = np.full(n_iter, np.nan)
-        sup[-1] = supervised
-        curve = np.column_stack([recon, recon, sup])
-        return FitResult(state, n_iter, curve, all(r.converged for r in results))
-
-    def _resolve_fill(self, data, objective: Objective, result) -> Objective:
-        """Set ``abstention_`` (and ``abstention_test_``) and ``fill_calibration_``: on a
-        seeded sample of rows, fold each row in without each classifier in turn (the
-        fitted factors fixed) and, from these leave-one-out reconstructions, calibrate the
-        fill-in (``calibrate_fill``, :mod:`cfensemble._fill`) and, for "auto", test whether
-        the classifiers abstain where unsure (:mod:`cfensemble._abstention`). When either
-        changes the fill-in, the aggregator is solved again (the factors do not depend on
-        it with rho = 1). Returns the objective with what was used. The sample is drawn
-        from ``random_state`` afresh (an int or None; a RandomState instance goes on where
-        the fit left it), so it does not depend on how a solver used its random numbers
-        (in memory or Dask)."""
-        self.abstention_test_ = None
-        self.fill_calibration_ = None
-        auto = self._s.abstention == "auto"
-        self.abstention_ = 0.0 if auto else float(self._s.abstention)
-        if not (auto or self._s.calibrate_fill):
-            return objective
-        state = result.state
-        label_free = (
-            objective.rho == 1.0
-            and self._s.solver == "als"
-            and objective.aggregator_input != "reconstructed"
-        )
-        if not label_free or (objective.train_aggregator and not self._solved_after(result)):
-            return objective
-        P, weight = data.row_sample(ABSTENTION_SAMPLE, check_random_state(self._s.random_state))
-        if not np.isnan(P).any():  # nothing missing: no fill-in to calibrate or blend
-            return objective
-
-        def reconstruct_without(P_masked: np.ndarray) -> np.ndarray:
-            Y, c = self._fold_in(self._unlabeled_data(P_masked), state.X, state.a)
-            return reconstruct(Y, state.X, state.a, c)
-
-        k = objective.outputs
-        R = leave_one_out(P, reconstruct_without, k)  # k columns per classifier
-        changes: dict[str, Any] = {}
-        if self._s.calibrate_fill:
-            self.fill_calibration_ = changes["fill_map"] = fit_fill_map(P, R, weight)
-        if auto:
-            z = abstention_statistics_from(P, R, k, weight)
-            beta, share = choose_abstention(z)
-            self.abstention_test_ = {
-                "z": [None if np.isnan(v) else float(v) for v in z],
-                "share": share,
-            }
-            if beta:
-                changes["abstention"] = self.abstention_ = beta
-                if _is_consensus(self._s.shrinkage_target):  # biased where they abstain
-                    changes["shrinkage_target"] = None
-                    self.shrinkage_target_ = np.ones(data.shape[1])
-        if changes:
-            objective = replace(objective, **changes)
-            if data.labeled.size:
-                # the supervised part of the earlier iterations was that of the plain
-                # fill-in: gone (NaN, as for the exact aggregator), the last one is the new
-                result.loss_curve[:-1, 2] = np.nan
-                result.loss_curve[-1, 2] = self._final_aggregator(data, state, objective)
-        return objective
-
-    def _with_shrinkage_target(self, data, objective: Objective) -> Objective:
-        """Set ``shrinkage_target_`` and return the objective with the target (None for
-        equal weights): a user's array as given, "consensus" from the moments of all the
-        fit's rows (:mod:`cfensemble._consensus`), "separation" that times the factor of
-        the labeled rows, equal where the classifiers are known to abstain (``abstention``
-        > 0 given) or nothing is trained."""
-        n_columns, k = data.shape[1], objective.outputs
-        self.shrinkage_target_ = np.ones(n_columns)
-        target = self._s.shrinkage_target
-        if _is_consensus(target):
-            if not objective.train_aggregator or objective.abstention > 0:
-                return objective
-            self._label_free_target = consensus_target(data.consensus_moments(k), k)
-            self.shrinkage_target_ = self._target_of(data, k)
-        elif not isinstance(target, str):
-            self.shrinkage_target_ = check_target(target, n_columns, k)
-        if np.all(self.shrinkage_target_ == 1.0):
-            return objective
-        return replace(objective, shrinkage_target=self.shrinkage_target_)
-
-    def _target_of(self, data, k: int, rows: np.ndarray | None = None) -> np.ndarray:
-        """The "consensus" or "separation" target: the label-free consensus times, for
-        "separation", :func:`cfensemble._consensus.separation_factor` of the labeled rows
-        (``rows`` of them: a cross-validation fold's; None: all)."""
-        if not _is_separation(self._s.shrinkage_target) or k > 1:
-            return self._label_free_target  # K >= 3 classes: the consensus (see the doc)
-        P0, observed = data.labeled_rows()
-        y = data.y_labeled
-        weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
-        if rows is not None:
-            P0, observed, y, weight = P0[rows], observed[rows], y[rows], _rows(weight, rows)
-        factor = separation_factor(P0, observed, y, k, weight)
-        if np.all(factor == 1.0):  # too few labels, or none told apart: exactly consensus
-            return self._label_free_target
-        return normalised(self._label_free_target * factor, k)
-
-    def _resolve_shrinkage(self, data, objective: Objective, result) -> Objective:
-        """Set ``aggregator_shrinkage_`` (and ``shrinkage_cv_``): for "auto", each of
-        ``AUTO_SHRINKAGES`` is scored by stratified cross-validation of the aggregator on
-        the labeled rows (:func:`_cross_validated_shrinkage`) and the aggregator is solved
-        again with the best. The aggregator input does not depend on the labels when the
-        factors do not (``rho=1``, ALS) and the aggregator is solved exactly after them;
-        otherwise "auto" is ``SHRINKAGE_FALLBACK``. Returns the objective with the value
-        used."""
-        self.shrinkage_cv_ = None
-        auto = self._s.aggregator_shrinkage == "auto"
-        self.aggregator_shrinkage_ = objective.aggregator_shrinkage
-        state = result.state
-        if not (
-            auto
-            and objective.rho == 1.0
-            and self._s.solver == "als"
-            and objective.train_aggregator
-            and self._solved_after(result)
-            and data.labeled.size
-        ):
-            return objective
-        weight = None if data.sample_weight is None else data.sample_weight[data.labeled]
-
-        def fold_target(train: np.ndarray) -> np.ndarray | None:
-            if not _is_separation(self._s.shrinkage_target) or objective.shrinkage_target is None:
-                return objective.weight_target  # the same for every fold (equal: None)
-            t = self._target_of(data, objective.outputs, train)
-            return replace(objective, shrinkage_target=None if np.all(t == 1) else t).weight_target
-
-        means = _cross_validated_shrinkage(
-            _als.labeled_input(data, state, objective),
-            data.y_labeled,
-            data.kappa,
-            weight,
-            objective,
-            data.shape[1],
-            self._s.use_class_weights,
-            fold_target,
-        )
-        if means is None:
-            return objective
-        self.shrinkage_cv_ = {"candidates": list(AUTO_SHRINKAGES), "mean_pr_auc": means}
-        best = AUTO_SHRINKAGES[int(np.argmax(means))]
-        if means[AUTO_SHRINKAGES.index(SHRINKAGE_FALLBACK)] == max(means):
-            best = SHRINKAGE_FALLBACK
-        if best != objective.aggregator_shrinkage:
-            objective = replace(objective, aggregator_shrinkage=best)
-            result.loss_curve[-1, 2] = self._final_aggregator(data, state, objective)
-            self.aggregator_shrinkage_ = best
-        return objective
-
-    def _solved_after(self, result) -> bool:
-        """Whether the aggregator was solved exactly after the factors (not a gradient step,
-        not held at its start by ``freeze_aggregator_iters``)."""
-        return result.state.Y.ndim == 3 or (
-            self._s.aggregator_solver == "newton" and result.n_iter > self._s.freeze_aggregator_iters
-        )
-
-    def _final_aggregator(self, data, state: State, objective: Objective) -> float:
-        """Solve the aggregator exactly at the fitted factors, from its start (the
-        classifiers' equal weights, intercept 0; the mean aggregator keeps them), and
-        return the supervised part of the objective."""
-        k = objective.outputs
-        state.w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
-        state.b = 0.0 if k == 1 else np.zeros(k)
-        A = _als.labeled_input(data, state, objective)
-        if objective.train_aggregator and data.labeled.size:
-            replace(self._als_solver(), aggregator_solver="newton")._aggregator_step(
-                data, state, objective, A
-            )
-        return _als.supervised_part(data, state, objective, A)
-
-    def _costs(self, P: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-        """The supervised-only weights: instance weighting and the false-negative cost."""
-        weights = None
-        if self._s.instance_weighting == "confidence":
-            weights = instance_confidence_weights(P)
-        if self._s.fn_cost != 1.0:
-            weights = _times(weights, np.where(y == 1, float(self._s.fn_cost), 1.0))
-        return weights
-
-    def _check_label_classes(
-        self, y_labeled: np.ndarray, classes=None, minus_one: bool = False
-    ) -> None:
-        """Two classes or more among the labeled rows, or none (a warned pure reconstruction)."""
-        present = np.unique(y_labeled)
-        if y_labeled.size and present.size < 2:
-            label = classes[int(present[0])] if classes is not None else int(present[0])
-            label = label.item() if isinstance(label, np.generic) else label
-            hint = (
-                " If -1 is a class here (labels -1/+1), recode y (e.g. to 0/1): -1 marks "
-                "an unlabeled row, scikit-learn's semi-supervised convention."
-                if minus_one
-                else ""
-            )
-            raise ValueError(
-                f"y has labeled rows of one class only ({label!r}); the aggregator needs at "
-                "least two classes. Label at least one row of each class, or mark all rows "
-                f"-1 for a pure reconstruction.{hint}"
-            )
-        if self._outputs > 1 and self._s.fn_cost != 1.0:
-            raise ValueError(
-                "fn_cost is the cost of a false negative of a binary problem; y has "
-                f"{self._outputs} classes: use sample_weight for costs per row."
-            )
-        if (
-            self._outputs > 1
-            and self._s.solver == "als"
-            and self._s.focal_gamma > 0
-            and not isinstance(self._s.rho, str)
-            and self._s.rho < 1
-        ):
-            raise ValueError(
-                "focal_gamma > 0 with rho < 1 is not available for more than two classes "
-                "with solver='als' (its majoriser is proved for the cross-entropy only); "
-                "use rho=1, focal_gamma=0 or solver='torch'."
-            )
-        if not y_labeled.size:
-            if self._s.solver == "torch":
-                raise ValueError(
-                    "solver='torch' trains on labeled rows and y has none; use solver='als' "
-                    "for a pure reconstruction of P."
-                )
-            warn(
-                "y has no labeled rows: fitting a pure reconstruction of P; predictions are "
-                "the clipped mean of the aggregator input (the aggregator is not trained).",
-                UserWarning,
-            )
-
     def _set_dimensions(self, latent_dim, rho, n_columns: int, n_classifiers: int) -> None:
         """``latent_dim_`` (capped, with a warning, at the columns of each factorized
         matrix: the classifiers, or classifiers x classes for the joint K-class
@@ -1031,82 +580,6 @@ default="als"
             )
             latent_dim = cap
         self.latent_dim_ = int(latent_dim)
-
-    def _set_fitted(self, result, data, objective: Objective) -> None:
-        """The fitted attributes a solver's result gives, except the per-row ones."""
-        state = result.state
-        k = objective.outputs
-        self.aggregator_trained_ = objective.train_aggregator
-        self.aggregator_l2_ = objective.aggregator_l2
-        self.classifier_factors_ = state.X
-        self.classifier_bias_ = state.a
-        self.coef_ = state.w if k == 1 else state.w.reshape(-1, k)
-        self.intercept_ = float(state.b) if k == 1 else np.array(state.b, dtype=np.float64)
-        stepped = (
-            self._s.solver == "torch"
-            or getattr(self, "multiclass_factorization_", None) == "per_class"
-            or result.n_iter > self._s.freeze_aggregator_iters
-        )
-        if (
-            self.aggregator_trained_
-            and stepped
-            and self._s.use_class_weights
-            and self._s.prior_correction
-        ):
-            counts = labeled_class_counts(data, k)
-            log_prior = np.log(counts / counts.sum())
-            if k == 1:
-                self.intercept_ += float(log_prior[1] - log_prior[0])
-            else:
-                self.intercept_ = self.intercept_ + log_prior
-        self.n_iter_ = result.n_iter
-        self.validation_pr_auc_ = result.validation_pr_auc
-        self.validation_loss_ = result.validation_loss
-        self.loss_curve_ = {
-            name: result.loss_curve[:, k].copy() for k, name in enumerate(LOSS_PARTS)
-        }
-        self._mean_fallback = self.aggregator_trained_ and not np.any(self.coef_)
-        if self._mean_fallback:
-            # Every weight 0: the labeled rows contradict every classifier (a handful of
-            # positives ranked below the negatives by all of them) and the non-negative
-            # aggregator predicts a constant, which ranks nothing. Predict as the mean
-            # aggregator does; the labels carry too little to do better.
-            advice = "Label more rows, especially positives."
-            if k == 1 and _lower_on_the_positives(data):
-                first, last = (repr(c) for c in np.asarray(self.classes_).tolist())
-                advice = (
-                    f"Every classifier's mean prediction is lower on the rows labeled {last} "
-                    f"than on those labeled {first}. P is read as the probability of "
-                    f"classes_[1] = {last} (the last label in sorted order): if P holds the "
-                    f"probabilities of {first}, pass 1 - P or swap the labels; otherwise "
-                    f"label more rows, especially {last} rows."
-                )
-            warn(
-                "The aggregator collapsed: every weight is 0 (the labeled rows contradict "
-                "every classifier), so the predictions would be one constant; predicting "
-                "with the mean aggregator instead (aggregator_type='mean'). " + advice,
-                CollapseWarning,
-            )
-            self.aggregator_trained_ = False
-            w = _als.initial_weights(data.shape[1], objective.aggregator_input, k)
-            self.coef_ = w if k == 1 else w.reshape(-1, k)
-            self.intercept_ = 0.0 if k == 1 else np.zeros(k)
-
-    def _set_diagnostics(self, proba: np.ndarray, ranges=(None, None)) -> None:
-        """``ranges``: of the missing entries' reconstruction and of their fill-in (what
-        the aggregator sees: calibrated and blended), None where nothing is missing."""
-        self.diagnostics_ = aggregator_diagnostics(self.coef_, proba)
-        self.diagnostics_["missing_reconstruction_range"] = ranges[0]
-        self.diagnostics_["missing_fill_range"] = ranges[1]
-        self.diagnostics_["mean_fallback"] = getattr(self, "_mean_fallback", False)
-        if self.diagnostics_["collapsed"]:
-            warn(
-                "The aggregator collapsed: weight sum "
-                f"{self.diagnostics_['weight_sum']:.3g}, prediction std "
-                f"{self.diagnostics_['prediction_std']:.3g}. On imbalanced data keep "
-                "use_class_weights=True; try aggregator_solver='newton'.",
-                CollapseWarning,
-            )
 
     def _data(self, P: np.ndarray, y: np.ndarray, sample_weight=None, cost=None, confidence=None):
         """The :class:`Data` of a fit on the factorized matrix ``P`` (``confidence``: laid
@@ -1154,7 +627,7 @@ default="als"
             rho=float(rho),
             lambda_reg=float(self._s.lambda_reg),
             focal_gamma=float(self._s.focal_gamma),
-            aggregator_l2=self._aggregator_l2(data),
+            aggregator_l2=_aggregation.aggregator_l2(self, data),
             aggregator_shrinkage=(
                 SHRINKAGE_FALLBACK
                 if self._s.aggregator_shrinkage == "auto"
@@ -1167,194 +640,10 @@ default="als"
             abstention=0.0 if self._s.abstention == "auto" else float(self._s.abstention),
         )
 
-    def _aggregator_l2(self, data) -> float:
-        """``aggregator_l2``, for "auto" ``L2_AUTO * max(1, L2_ROWS / n_rare)`` with
-        ``n_rare`` the (weighted) count of the rarest class's labeled rows in ``data``."""
-        if self._s.aggregator_l2 != "auto":
-            return float(self._s.aggregator_l2)
-        rarest = float(labeled_class_counts(data, self._outputs).min())
-        return L2_AUTO * max(1.0, L2_ROWS / max(rarest, 1.0))
-
-    def _als_solver(self) -> _als.ALSSolver:
-        return _als.ALSSolver(
-            latent_dim=self.latent_dim_,
-            max_iter=self._s.max_iter,
-            tol=self._s.tol,
-            chunk_size=self._s.chunk_size,
-            aggregator_solver=self._s.aggregator_solver,
-            aggregator_lr=self._s.aggregator_lr,
-            freeze_aggregator_iters=self._s.freeze_aggregator_iters,
-            callback=self._s.callback,
-            n_jobs=self._s.n_jobs,
-            accelerate=self._s.accelerate,
-            kernel=self._als_kernel(),
-            class_weight_warmup=self._s.class_weight_warmup,
-        )
-
-    def _als_kernel(self):
-        """ "auto" (numpy/numba) or the PyTorch kernels for a GPU or float32."""
-        if self._s.device == "cpu" and self._s.dtype != "float32":
-            return "auto"
-        from ._torch import resolve_device
-
-        device = resolve_device(self._s.device).type
-        if device == "cpu" and self._s.dtype != "float32":
-            return "auto"
-        dtype = self._s.dtype or ("float32" if device == "cuda" else "float64")
-        return TorchKernel(device, dtype)
-
-    def _solver(self):
-        """The one place where parameters become a solver."""
-        if self._s.solver == "als":
-            return self._als_solver()
-        from ._torch import AutogradSolver
-
-        return AutogradSolver(
-            latent_dim=self.latent_dim_,
-            max_epochs=self._s.max_epochs,
-            lr=self._s.lr,
-            optimizer=self._s.optimizer,
-            device=self._s.device,
-            batch_size=self._s.batch_size,
-            patience=self._s.patience,
-            tol=self._s.tol,
-            validation_metric=self._s.validation_metric,
-            # the start: ALS with the full class weights; the curriculum is the epochs'
-            warm_start=(
-                replace(self._als_solver(), class_weight_warmup=0)
-                if self._als_warm_start()
-                else None
-            ),
-            callback=self._s.callback,
-            class_weight_warmup=self._s.class_weight_warmup,
-        )
-
-    def _als_warm_start(self) -> bool:
-        """Whether the autograd trainer starts from the ALS solution."""
-        if isinstance(self._s.als_warm_start, str):  # "auto"
-            return self.rho_ > 0
-        return bool(self._s.als_warm_start)
-
     def _check_n_classifiers(self, n_classifiers: int) -> None:
         """Hook for front-ends that declare the number of classifiers up front."""
 
-    def _select_by_cross_validation(self, P, y, sample_weight=None):
-        """Choose ``latent_dim`` / ``rho`` given as "auto" by internal cross-validation.
-
-        The labeled rows are split in stratified folds (3, or fewer when a class has fewer
-        labeled rows); for each candidate the model is fitted with one fold's labels hidden
-        (those rows stay in P, unlabeled, as in real use) and scored by PR-AUC of its
-        transductive predictions on that fold. The best mean score wins; ties go to the
-        smaller ``latent_dim`` and the larger ``rho``. Returns ``(latent_dim, rho,
-        cv_results)``.
-        """
-        m = P.shape[1]
-        dims = (
-            sorted({min(d, m) for d in AUTO_LATENT_DIMS})
-            if self._s.latent_dim == "auto"
-            else [self._s.latent_dim]
-        )
-        rhos = list(AUTO_RHOS) if self._s.rho == "auto" else [self._s.rho]
-        if self._outputs > 1 and (
-            self._s.multiclass_factorization == "per_class"
-            or (self._s.solver == "als" and self._s.focal_gamma > 0)
-        ):
-            rhos = [r for r in rhos if r == 1.0] or rhos  # rho < 1 is not available there
-        labeled = np.flatnonzero(~np.isnan(y))
-        folds = _label_folds(y[labeled], self._outputs)
-        fallback = (
-            2 if self._s.latent_dim == "auto" else dims[0],
-            0.5 if self._s.rho == "auto" else rhos[0],
-        )
-        if folds is None:
-            warn(
-                "latent_dim/rho='auto' needs at least 2 labeled rows of each class for "
-                f"cross-validation; using latent_dim={fallback[0]}, rho={fallback[1]}.",
-                UserWarning,
-            )
-            return fallback[0], fallback[1], None
-        results = []
-        # not clone(self): the callback (a progress bar, say) need not be copyable
-        quiet = {**self.get_params(deep=False), "verbose": False, "callback": None}
-        for d in dims:
-            for r in rhos:
-                scores = []
-                for _, held in folds:
-                    rows = labeled[held]
-                    y_cv = y.copy()
-                    y_cv[rows] = np.nan
-                    est = type(self)(**{**quiet, "latent_dim": d, "rho": r})
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        est.fit(P, y_cv, sample_weight)
-                    scores.append(pr_auc(y[rows], est.transduction_[rows]))
-                results.append(
-                    {
-                        "latent_dim": d,
-                        "rho": r,
-                        "mean_pr_auc": float(np.mean(scores)),
-                        "fold_pr_auc": scores,
-                    }
-                )
-        best = max(
-            results,
-            key=lambda res: (round(res["mean_pr_auc"], 12), -res["latent_dim"], res["rho"]),
-        )
-        return best["latent_dim"], best["rho"], results
-
     # ------------------------------------------------------------------ predict
-
-    def _predict_rows(self, data: Data, Y, c, with_range: bool = False):
-        """Probabilities of the rows of ``data`` with factors ``Y``, ``c``, block by block:
-        the second class's (n,) for two classes, (n, K) for K >= 3."""
-        n, k = data.shape[0], self._outputs
-        out = np.empty(n) if k == 1 else np.empty((n, k))
-        lo, hi = np.full(2, np.inf), np.full(2, -np.inf)  # reconstruction, fill-in
-        w = np.asarray(self.coef_).reshape(-1)
-        for block, A, raw in self._aggregator_inputs(data, Y, c, self._s.aggregator_input):
-            missing = ~block.observed
-            if raw is not None:
-                lo[0], hi[0] = min(lo[0], raw[0]), max(hi[0], raw[1])
-                fill = A[:, : missing.shape[1]][missing]
-                lo[1], hi[1] = min(lo[1], fill.min()), max(hi[1], fill.max())
-            if not self.aggregator_trained_:
-                p = np.clip(logits(A, w, 0.0, k), 0.0, 1.0)
-                if k > 1:  # the mean of each class, rescaled to sum to 1
-                    total = p.sum(axis=1, keepdims=True)
-                    p = np.where(total > 0, p / np.where(total > 0, total, 1.0), 1.0 / k)
-            elif k == 1:
-                p = expit(logits(A, w, self.intercept_))
-            else:
-                p = softmax(logits(A, w, self.intercept_, k), axis=1)
-            out[block.rows] = p
-        ranges = [(float(lo[j]), float(hi[j])) if np.isfinite(lo[j]) else None for j in (0, 1)]
-        return (out, ranges) if with_range else out
-
-    def _filled(self, data: Data, Y, c) -> np.ndarray:
-        """The rows of ``data`` (factors ``Y``, ``c``) with their missing entries filled in,
-        in the factorized layout."""
-        filled = np.empty(data.shape)
-        for block, A, _ in self._aggregator_inputs(data, Y, c, "observed"):
-            filled[block.rows] = A
-        return filled
-
-    def _aggregator_inputs(self, data: Data, Y, c, kind: str):
-        """Block by block of ``data``'s rows (factors ``Y``, ``c``): ``(block, A, raw)``, the
-        aggregator input ``A`` of ``kind`` and the (min, max) of the reconstruction over
-        the block's missing entries (None if none is missing)."""
-        X, a = self.classifier_factors_, self.classifier_bias_
-        beta = getattr(self, "abstention_", 0.0)  # estimators pickled before it: 0
-        fill_map = getattr(self, "fill_calibration_", None)
-        # a block makes about ten (rows, columns) temporaries: 2^16 elements each at most
-        size = max(1, min(self._s.chunk_size, 2**16 // data.shape[1]))
-        for block in data.blocks(size):
-            P_hat = reconstruct(Y[block.rows], X, a, c[block.rows])
-            missing = ~block.observed
-            raw = (P_hat[missing].min(), P_hat[missing].max()) if missing.any() else None
-            A = aggregator_input(
-                kind, block.P0, block.observed, P_hat, beta, self._outputs, fill_map
-            )
-            yield block, A, raw
 
     def fold_in(self, P, confidence=None) -> tuple[np.ndarray, np.ndarray]:
         """Instance factors and biases of new rows, folded in with the classifiers fixed.
@@ -1373,43 +662,11 @@ default="als"
         c : ndarray of shape (n_samples,) or (n_samples, K)
             Per class for a per-class K-class model.
         """
-        check_is_fitted(self, "classifier_factors_")
-        data = self._new_rows(P, confidence)
-        return self._fold_in(data)
-
-    def _fold_in(self, data: Data, X=None, a=None) -> tuple[np.ndarray, np.ndarray]:
-        """Fold the rows of ``data`` in with classifier factors ``X``, ``a`` (the fitted
-        ones by default)."""
-        if X is None:
-            X, a = self.classifier_factors_, self.classifier_bias_
-        kernel = choose_kernel(data.shape[0], self._als_kernel())
-        if getattr(self, "multiclass_factorization_", None) == "per_class":
-            with thread_limits(self._s.n_jobs, kernel):
-                return self._fold_in_per_class(data, kernel, X, a)
-        with thread_limits(self._s.n_jobs, kernel):
-            return _als.fold_in(data, X, a, self._s.lambda_reg, self._s.chunk_size, kernel=kernel)
-
-    def _fold_in_per_class(self, data: Data, kernel, X, a) -> tuple[np.ndarray, np.ndarray]:
-        """Each class's instance factors and bias, folded in with its classifier factors:
-        ``Y`` (n, K, d), ``c`` (n, K)."""
-        K, d = self._outputs, self.latent_dim_
-        n = data.shape[0]
-        Y, c = np.empty((n, K, d)), np.empty((n, K))
-        for block in data.blocks(_als.rows_per_block(self._s.chunk_size, d + 1)):
-            for k in range(K):
-                theta = instance_solve(
-                    np.ascontiguousarray(block.P0[:, k::K]),
-                    np.ascontiguousarray(block.C_free[:, k::K]),
-                    _als.augment(X[k::K]),
-                    a[k::K],
-                    self._s.lambda_reg,
-                    kernel,
-                )
-                Y[block.rows, k], c[block.rows, k] = theta[:, :-1], theta[:, -1]
-        return Y, c
+        check_is_fitted(self, "coef_")
+        return _missing.fold_in_rows(self, self._new_rows(P, confidence))
 
     def _new_rows(self, P, confidence) -> Data:
-        return self._unlabeled_data(self._columns(self._checked_rows(P)), confidence)
+        return _missing.unlabeled_data(self, self._columns(self._checked_rows(P)), confidence)
 
     def _checked_rows(self, P) -> np.ndarray:
         """New rows' ``P`` checked against the fitted model (shape, names)."""
@@ -1421,18 +678,6 @@ default="als"
         if checked.ndim == 2:
             validate_data(self, X=P, reset=False, skip_check_array=True)  # same names
         return checked
-
-    def _unlabeled_data(self, columns: np.ndarray, confidence=None) -> Data:
-        """:class:`Data` of rows to fold in (``columns``: the factorized layout), without
-        labels; ``confidence`` given, or the fitted strategy (uniform for a fitted array)."""
-        if confidence is None:
-            confidence = self._s.confidence if not _is_array(self._s.confidence) else "uniform"
-        confidence = self._confidence_for(columns.shape, confidence)
-        if _is_array(confidence):
-            confidence = check_confidence_array(confidence, columns.shape)
-        unlabeled = np.full(columns.shape[0], np.nan)
-        source = confidence_source(confidence, columns, unlabeled, False, 1.0)
-        return Data(columns, unlabeled, source, self._s.use_class_weights)
 
     def predict_proba(self, P, confidence=None) -> np.ndarray:
         """Class probabilities of new rows (inductive fold-in).
@@ -1453,10 +698,8 @@ default="als"
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities of the classes in the order of ``classes_``.
         """
-        check_is_fitted(self, "classifier_factors_")
-        data = self._new_rows(P, confidence)
-        Y, c = self._fold_in(data)
-        p = self._predict_rows(data, Y, c)
+        check_is_fitted(self, "coef_")
+        p = _missing.new_rows_proba(self, self._new_rows(P, confidence))
         return np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
 
     def impute(self, P, confidence=None) -> np.ndarray:
@@ -1481,10 +724,10 @@ default="als"
         -------
         P_filled : ndarray of the shape of ``P``, without NaN
         """
-        check_is_fitted(self, "classifier_factors_")
+        check_is_fitted(self, "coef_")
         P = self._checked_rows(P)
-        data = self._unlabeled_data(self._columns(P), confidence)
-        filled = self._filled(data, *self._fold_in(data))
+        data = _missing.unlabeled_data(self, self._columns(P), confidence)
+        filled = _missing.filled(self, data, *_missing.fold_in_rows(self, data))
         if P.ndim == 2:
             return filled
         out = P.copy()
@@ -1512,6 +755,11 @@ default="als"
 
         return labeled_accuracy(self, P, y, sample_weight)
 
+    def __getstate__(self):
+        if "_deferred" in self.__dict__:  # a pickle holds the factors, not the data
+            _deferred.resolve(self)
+        return super().__getstate__()
+
     def save(self, path, metadata: dict | None = None) -> None:
         """Write the fitted model to ``path`` (see :func:`cfensemble.io.save_model`)."""
         save_model(self, path, metadata)
@@ -1523,146 +771,3 @@ def predicted_labels(classes: np.ndarray, proba: np.ndarray) -> np.ndarray:
     if proba.shape[1] == 2:
         return classes[(proba[:, 1] >= 0.5).astype(int)]
     return classes[np.argmax(proba, axis=1)]
-
-
-def instance_confidence_weights(P: np.ndarray, floor: float = 0.05) -> np.ndarray:
-    """``max(1 - mean_u certainty_iu, floor)`` over each row's observed predictions, with
-    ``certainty = |2 p - 1|`` for a binary ``P`` (n, m) and ``(K max_k p_k - 1) / (K - 1)``
-    (the same for K = 2) for class probabilities (n, m, K)."""
-    if P.ndim == 2:
-        certainty = np.abs(2.0 * P - 1.0)
-    else:
-        k = P.shape[2]
-        certainty = (k * np.max(P, axis=2) - 1.0) / (k - 1.0)
-    return np.maximum(1.0 - np.nanmean(certainty, axis=1), floor)
-
-
-
-def _cross_validated_shrinkage(
-    A, y, kappa, weight, objective: Objective, m: int, use_class_weights: bool, fold_target
-):
-    """Mean PR-AUC of the aggregator with each of ``AUTO_SHRINKAGES``, by stratified
-    cross-validation on the labeled rows: aggregator input ``A``, classes ``y``, the fit's
-    supervised weights ``kappa`` and sample weights ``weight`` (None: all 1); ``m`` columns
-    of the factorized matrix. 3 folds, or fewer when a class has fewer labeled rows; None
-    when one has fewer than 2. Each fold is fitted as the fit would be on its training
-    rows: class weights from their class counts (times the rows' sample weights and
-    costs, the rest of ``kappa``), the aggregator solved from the equal weights; one whose
-    weights all come out 0 scores as the mean aggregator (the fit's mean fallback). The
-    held-out fold is scored with its sample weights. ``fold_target(train)`` is the
-    shrinkage target (per aggregator weight) of a fold: for "separation" its factor comes
-    from the fold's training rows only, as the fit's comes from its labeled rows."""
-    k = objective.outputs
-    folds = _label_folds(y, k)
-    if folds is None:
-        return None
-    start = _als.initial_weights(m, objective.aggregator_input, k)
-    rest = kappa / class_weights(y, use_class_weights, weight)  # sample weights x costs
-    targets = [fold_target(train) for train, _ in folds]
-    means = []
-    for shrinkage in AUTO_SHRINKAGES:
-        scores = []
-        for (train, held), target in zip(folds, targets, strict=True):
-            w, b = solve_aggregator(
-                A[train],
-                y[train],
-                class_weights(y[train], use_class_weights, _rows(weight, train)) * rest[train],
-                objective.focal_gamma,
-                objective.aggregator_l2,
-                objective.positive,
-                start.copy(),
-                0.0 if k == 1 else np.zeros(k),
-                shrinkage=shrinkage,
-                groups=objective.groups,
-                outputs=k,
-                target=target,
-            )
-            if np.any(w):
-                z = logits(A[held], w, b, k)
-                proba = expit(z) if k == 1 else softmax(z, axis=1)
-            else:
-                proba = _als.mean_prediction(A[held], start, k)
-            scores.append(pr_auc(y[held], proba, _rows(weight, held)))
-        means.append(float(np.mean(scores)))
-    return means
-
-
-def _label_folds(y: np.ndarray, outputs: int) -> list | None:
-    """Stratified folds (train, held) of labeled rows of classes ``y`` (0, 1, ...) for the
-    internal cross-validations: 3, or fewer when a class has fewer rows, shuffled with a
-    fixed seed; None when a class has fewer than 2 rows."""
-    from sklearn.model_selection import StratifiedKFold
-
-    classes = y.astype(np.intp)
-    n_folds = int(min(3, np.bincount(classes, minlength=max(outputs, 2)).min()))
-    if n_folds < 2:
-        return None
-    return list(StratifiedKFold(n_folds, shuffle=True, random_state=0).split(classes, classes))
-
-
-def _is_consensus(target) -> bool:
-    """A target that starts from the label-free consensus ("consensus", "separation")."""
-    return isinstance(target, str) and target in ("consensus", "separation")
-
-
-def _is_separation(target) -> bool:
-    return isinstance(target, str) and target == "separation"
-
-
-def _rows(weight: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
-    return None if weight is None else weight[rows]
-
-
-def _marks_minus_one(y) -> bool:
-    """Whether ``y`` holds the number -1 (the unlabeled mark), for error messages."""
-    try:
-        return bool(np.any(np.asarray(y, dtype=object) == -1))
-    except (TypeError, ValueError):
-        return False
-
-
-def _times(weights: np.ndarray | None, factor: np.ndarray) -> np.ndarray:
-    return factor if weights is None else weights * factor
-
-
-def _check_sample_weight(sample_weight, y: np.ndarray) -> np.ndarray | None:
-    """``sample_weight`` as float64 of shape (n_samples,), finite and >= 0, or None."""
-    if sample_weight is None:
-        return None
-    try:
-        w = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"sample_weight must be numeric: {exc}") from None
-    if w.shape != y.shape:
-        raise ValueError(
-            f"sample_weight must have shape ({y.shape[0]},), one weight per row; got {w.shape}."
-        )
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError("sample_weight must be finite and >= 0.")
-    labeled = ~np.isnan(y)
-    for cls in np.unique(y[labeled]):
-        rows = labeled & (y == cls)
-        if w[rows].sum() == 0:
-            raise ValueError(f"sample_weight is 0 on every labeled row of class index {int(cls)}.")
-    return w
-
-
-def _is_array(value) -> bool:
-    return not isinstance(value, str) and not callable(value)
-
-
-def _stratified_holdout(y: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (train, held out) of a stratified hold-out of the labeled rows."""
-    labeled = np.flatnonzero(~np.isnan(y))
-    empty = np.array([], dtype=int)
-    if fraction == 0:
-        return labeled, empty
-    held = []
-    for cls in np.unique(y[labeled]):
-        members = labeled[y[labeled] == cls]
-        k = round(fraction * members.size)
-        if members.size < 2 or k == 0:
-            return labeled, empty
-        held.append(rng.permutation(members)[: min(k, members.size - 1)])
-    held_rows = np.sort(np.concatenate(held))
-    return np.setdiff1d(labeled, held_rows), held_rows

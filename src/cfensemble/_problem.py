@@ -47,7 +47,7 @@ import numpy as np
 
 from ._consensus import moments
 from ._losses import class_weights
-from .confidence import uniform
+from .confidence import label_aware, resolve_confidence, strategy, uniform
 
 LOSS_PARTS = ("total", "reconstruction", "supervised")  # the columns of a loss curve
 
@@ -258,6 +258,7 @@ class FitResult:
     converged: bool
     validation_pr_auc: float | None = None
     validation_loss: float | None = None
+    deferred: bool = False  # the factorization is left for later (cfensemble._deferred)
 
 
 def sample_rows(n: int, size: int, rng) -> np.ndarray:
@@ -338,3 +339,59 @@ def input_weight(
 def n_inputs(kind: str, m: int) -> int:
     """Length of ``w`` for an aggregator input kind."""
     return 2 * m if kind == "both" else m
+
+
+def confidence_source(confidence, P, y, use_label_aware, alpha, n_classes: int = 2) -> Callable:
+    """``f(P_block, y_block, rows) -> (C, C_free)`` for :class:`~cfensemble._problem.Data`.
+
+    ``C_free`` is the base confidence without labels (instance step, fold-in, reported
+    ``L_recon``); ``C`` adds the label-aware boost on the labeled rows (classifier step).
+    A strategy name is evaluated per block; a callable is called once on the whole ``P``
+    (with all labels NaN for ``C_free``) and an array is sliced. Both matrices are divided
+    by a constant (the largest base confidence, and ``1 + alpha`` for the boost): each step
+    is invariant to the scale of its confidence, and huge user values cannot overflow.
+    """
+    if isinstance(confidence, str) and confidence == "uniform" and not use_label_aware:
+        return unit_confidence  # Data.unit_confidence: kernels may read P alone
+    if isinstance(confidence, str):
+        base_fn = strategy(confidence)  # the built-in strategies do not read labels
+
+        def base(Pb, yb, rows):
+            free = base_fn(Pb, None)
+            return free, free
+
+    else:
+        unlabeled = np.full(P.shape[0], np.nan)
+        free_full = resolve_confidence(confidence, P, unlabeled)
+        with_labels = (
+            free_full if not callable(confidence) else resolve_confidence(confidence, P, y)
+        )
+        scale = max(float(np.max(free_full)), float(np.max(with_labels)), 1e-300)
+        if not np.any(free_full > 0):
+            raise ValueError("confidence is 0 for every observed entry of P; nothing to fit.")
+        free_full, with_labels = free_full / scale, with_labels / scale
+
+        def base(Pb, yb, rows):
+            return free_full[rows], with_labels[rows]
+
+    def source(Pb, yb, rows):
+        free_base, labeled_base = base(Pb, yb, rows)
+        missing = np.isnan(Pb)
+        free = np.where(missing, 0.0, free_base)
+        if use_label_aware:
+            boosted = label_aware(Pb, yb, base=labeled_base, alpha=alpha, n_classes=n_classes)
+            return boosted / (1.0 + alpha), free
+        if labeled_base is free_base:
+            return free, free  # the same array: the steps only read it
+        return np.where(missing, 0.0, labeled_base), free
+
+    return source
+
+
+def rank_zero(n_rows: int, n_columns: int, outputs: int, per_class: bool) -> State:
+    """Zero factors and biases of dimension 0: a state whose reconstruction is 0."""
+    if per_class:
+        Y, c = np.zeros((n_rows, outputs, 0)), np.zeros((n_rows, outputs))
+    else:
+        Y, c = np.zeros((n_rows, 0)), np.zeros(n_rows)
+    return State(np.zeros((n_columns, 0)), Y, np.zeros(n_columns), c, np.empty(0), 0.0)

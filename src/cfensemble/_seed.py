@@ -15,8 +15,8 @@ from numbers import Integral
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._estimator import CFEnsembleClassifier
-from .io import register
 from ._solvers import ALS, Autograd, Settings
+from .io import register
 
 # the write-up's switches that the main estimator fixes or spells otherwise
 _OWN = {

@@ -15,12 +15,15 @@ parameters, so front-ends with other parameters (the original method's, in
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, Options, StrOptions
+
+from . import _als
+from ._kernels import TorchKernel
 
 _N_JOBS = [None, Options(Integral, {-1}), Interval(Integral, 1, None, closed="left")]
 _POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
@@ -326,3 +329,118 @@ def migrate_params(params: dict) -> tuple[dict, list[str]]:
     else:
         params["solver"] = trainer_class.kind
     return params, notes
+
+
+def als_solver(est) -> _als.ALSSolver:
+    return _als.ALSSolver(
+        latent_dim=est.latent_dim_,
+        max_iter=est._s.max_iter,
+        tol=est._s.tol,
+        chunk_size=est._s.chunk_size,
+        aggregator_solver=est._s.aggregator_solver,
+        aggregator_lr=est._s.aggregator_lr,
+        freeze_aggregator_iters=est._s.freeze_aggregator_iters,
+        callback=est._s.callback,
+        n_jobs=est._s.n_jobs,
+        accelerate=est._s.accelerate,
+        kernel=als_kernel(est),
+        class_weight_warmup=est._s.class_weight_warmup,
+    )
+
+
+def als_kernel(est):
+    """ "auto" (numpy/numba) or the PyTorch kernels for a GPU or float32."""
+    if est._s.device == "cpu" and est._s.dtype != "float32":
+        return "auto"
+    from ._torch import resolve_device
+
+    device = resolve_device(est._s.device).type
+    if device == "cpu" and est._s.dtype != "float32":
+        return "auto"
+    dtype = est._s.dtype or ("float32" if device == "cuda" else "float64")
+    return TorchKernel(device, dtype)
+
+
+def make_solver(est):
+    """The one place where parameters become a solver."""
+    if est._s.solver == "als":
+        return als_solver(est)
+    from ._torch import AutogradSolver
+
+    return AutogradSolver(
+        latent_dim=est.latent_dim_,
+        max_epochs=est._s.max_epochs,
+        lr=est._s.lr,
+        optimizer=est._s.optimizer,
+        device=est._s.device,
+        batch_size=est._s.batch_size,
+        patience=est._s.patience,
+        tol=est._s.tol,
+        validation_metric=est._s.validation_metric,
+        # the start: ALS with the full class weights; the curriculum is the epochs'
+        warm_start=(
+            replace(als_solver(est), class_weight_warmup=0) if als_warm_start(est) else None
+        ),
+        callback=est._s.callback,
+        class_weight_warmup=est._s.class_weight_warmup,
+    )
+
+
+def als_warm_start(est) -> bool:
+    """Whether the autograd trainer starts from the ALS solution."""
+    if isinstance(est._s.als_warm_start, str):  # "auto"
+        return est.rho_ > 0
+    return bool(est._s.als_warm_start)
+
+
+def check_warmup(est) -> None:
+    """A curriculum needs class weights and an aggregator trained during the iterations."""
+    warmup = est._s.class_weight_warmup
+    if isinstance(warmup, bool):
+        raise ValueError(
+            f"The 'class_weight_warmup' parameter of {type(est).__name__} must be an int "
+            f">= 0 (a number of updates). Got {warmup!r} instead."
+        )
+    if not warmup:
+        return
+    prefix = warmup_prefix(est)
+    if not est._s.use_class_weights:
+        raise ValueError(f"{prefix}; use_class_weights=False has none: set one of them.")
+    if est._s.aggregator_type != "weighted":
+        raise ValueError(f"{prefix} of a trained aggregator; aggregator_type='mean' has none.")
+    # the fit needs one update with the full weights (torch) or two, to test the
+    # convergence between them (ALS)
+    if est._s.solver == "torch":
+        needed, name = 1, f"max_epochs={est._s.max_epochs}"
+        budget = est._s.max_epochs
+    else:
+        needed, budget = 2, est._s.max_iter - est._s.freeze_aggregator_iters
+        name = f"max_iter={est._s.max_iter}" + (
+            f" - freeze_aggregator_iters={est._s.freeze_aggregator_iters}"
+            if est._s.freeze_aggregator_iters
+            else ""
+        )
+    if warmup > budget - needed:
+        raise ValueError(
+            f"{prefix} over the aggregator's first {warmup} update(s), but the fit "
+            f"has at most {max(budget, 0)} ({name}) and needs {needed} with the full "
+            "weights after the warm-up: use a class_weight_warmup of at most "
+            f"{max(budget - needed, 0)} or a larger {name.split('=')[0]}."
+        )
+    if (
+        est._s.solver == "als"
+        and est._s.aggregator_solver == "newton"
+        and est._s.rho in (1, "auto")
+    ):
+        raise ValueError(
+            f"{prefix} during the iterations, but with solver='als', "
+            f"aggregator_solver='newton' and rho={est._s.rho!r}"
+            f"{' (which may choose 1)' if est._s.rho == 'auto' else ''} the aggregator is "
+            "solved once, after the factors, with the full weights: the schedule would "
+            "change nothing. Use aggregator_solver='gd', a rho below 1 or "
+            "solver='torch', or class_weight_warmup=0."
+        )
+
+
+def warmup_prefix(est) -> str:
+    return f"class_weight_warmup={est._s.class_weight_warmup} ramps up the class weights"

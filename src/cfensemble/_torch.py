@@ -22,7 +22,6 @@ from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
 
 from ._als import ALSSolver, initial_state
-from .metrics import pr_auc as _pr_auc
 from ._losses import supervised_loss
 from ._problem import (
     Data,
@@ -34,6 +33,7 @@ from ._problem import (
     with_class_exponent,
 )
 from ._validation import warn
+from .metrics import pr_auc as _pr_auc
 
 logger = logging.getLogger("cfensemble")
 

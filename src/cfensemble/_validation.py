@@ -296,3 +296,84 @@ def check_confidence_array(C, shape: tuple[int, int], name: str = "confidence") 
             "confidence to the predictions to fit."
         )
     return C
+
+
+def _marks_minus_one(y) -> bool:
+    """Whether ``y`` holds the number -1 (the unlabeled mark), for error messages."""
+    try:
+        return bool(np.any(np.asarray(y, dtype=object) == -1))
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_sample_weight(sample_weight, y: np.ndarray) -> np.ndarray | None:
+    """``sample_weight`` as float64 of shape (n_samples,), finite and >= 0, or None."""
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must be numeric: {exc}") from None
+    if w.shape != y.shape:
+        raise ValueError(
+            f"sample_weight must have shape ({y.shape[0]},), one weight per row; got {w.shape}."
+        )
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and >= 0.")
+    labeled = ~np.isnan(y)
+    for cls in np.unique(y[labeled]):
+        rows = labeled & (y == cls)
+        if w[rows].sum() == 0:
+            raise ValueError(f"sample_weight is 0 on every labeled row of class index {int(cls)}.")
+    return w
+
+
+def _is_array(value) -> bool:
+    return not isinstance(value, str) and not callable(value)
+
+
+def check_label_classes(est, y_labeled: np.ndarray, classes=None, minus_one: bool = False) -> None:
+    """Two classes or more among the labeled rows, or none (a warned pure reconstruction)."""
+    present = np.unique(y_labeled)
+    if y_labeled.size and present.size < 2:
+        label = classes[int(present[0])] if classes is not None else int(present[0])
+        label = label.item() if isinstance(label, np.generic) else label
+        hint = (
+            " If -1 is a class here (labels -1/+1), recode y (e.g. to 0/1): -1 marks "
+            "an unlabeled row, scikit-learn's semi-supervised convention."
+            if minus_one
+            else ""
+        )
+        raise ValueError(
+            f"y has labeled rows of one class only ({label!r}); the aggregator needs at "
+            "least two classes. Label at least one row of each class, or mark all rows "
+            f"-1 for a pure reconstruction.{hint}"
+        )
+    if est._outputs > 1 and est._s.fn_cost != 1.0:
+        raise ValueError(
+            "fn_cost is the cost of a false negative of a binary problem; y has "
+            f"{est._outputs} classes: use sample_weight for costs per row."
+        )
+    if (
+        est._outputs > 1
+        and est._s.solver == "als"
+        and est._s.focal_gamma > 0
+        and not isinstance(est._s.rho, str)
+        and est._s.rho < 1
+    ):
+        raise ValueError(
+            "focal_gamma > 0 with rho < 1 is not available for more than two classes "
+            "with solver='als' (its majoriser is proved for the cross-entropy only); "
+            "use rho=1, focal_gamma=0 or solver='torch'."
+        )
+    if not y_labeled.size:
+        if est._s.solver == "torch":
+            raise ValueError(
+                "solver='torch' trains on labeled rows and y has none; use solver='als' "
+                "for a pure reconstruction of P."
+            )
+        warn(
+            "y has no labeled rows: fitting a pure reconstruction of P; predictions are "
+            "the clipped mean of the aggregator input (the aggregator is not trained).",
+            UserWarning,
+        )

@@ -34,17 +34,26 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _als
-from ._estimator import (
-    CFEnsembleClassifier,
-    _check_sample_weight,
-    confidence_source,
-    predicted_labels,
-)
+from . import _aggregation, _als, _missing, _solvers
+from ._estimator import CFEnsembleClassifier, predicted_labels
 from ._kernels import choose_kernel
+from ._problem import (
+    Block,
+    Data,
+    Objective,
+    State,
+    confidence_source,
+    sample_rows,
+    supervised_weights,
+)
 from ._solvers import trainer_of
-from ._problem import Block, Data, Objective, State, sample_rows, supervised_weights
-from ._validation import check_labels, check_probabilities, encode_labels
+from ._validation import (
+    _check_sample_weight,
+    check_label_classes,
+    check_labels,
+    check_probabilities,
+    encode_labels,
+)
 
 __all__ = ["DaskCFEnsembleClassifier", "DaskData"]
 
@@ -129,7 +138,7 @@ def _fold(P, model: CFEnsembleClassifier):
     kernel = _task_kernel(choose_kernel(data.shape[0], "auto"))
     Y, c = _als.fold_in(
         data, model.classifier_factors_, model.classifier_bias_, model.lambda_reg,
-        model.chunk_size, kernel=kernel,
+        model._s.chunk_size, kernel=kernel,
     )  # fmt: skip
     return data, Y, c
 
@@ -137,18 +146,18 @@ def _fold(P, model: CFEnsembleClassifier):
 def _chunk_rows(P, model: CFEnsembleClassifier) -> np.ndarray:
     """``[Y, c, p]`` of a chunk's rows in one array (one fold-in for the three)."""
     data, Y, c = _fold(P, model)
-    return np.column_stack([Y, c, model._predict_rows(data, Y, c)])
+    return np.column_stack([Y, c, _missing.predict_rows(model, data, Y, c)])
 
 
 def _chunk_proba(P, model: CFEnsembleClassifier) -> np.ndarray:
     """``predict_proba`` of a chunk."""
-    p = model._predict_rows(*_fold(P, model))
+    p = _missing.predict_rows(model, *_fold(P, model))
     return np.column_stack([1.0 - p, p])
 
 
 def _chunk_filled(P, model: CFEnsembleClassifier) -> np.ndarray:
     """``impute`` of a chunk."""
-    return model._filled(*_fold(P, model))
+    return _missing.filled(model, *_fold(P, model))
 
 
 def _add(*parts):
@@ -457,27 +466,31 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
             y = da.stack([y, _as_row_weights(sample_weight, P)], axis=1).rechunk({1: -1})
         # on the workers for the whole fit (recomputed if one is lost)
         P, y = dask.persist(P, y)
-        spec = (self._s.confidence, self._s.use_label_aware_confidence, float(self._s.label_aware_alpha))
-        data = DaskData(P, y, spec, self._s.use_class_weights, self._costs)
-        self._check_label_classes(data.y_labeled)
+        spec = (
+            self._s.confidence,
+            self._s.use_label_aware_confidence,
+            float(self._s.label_aware_alpha),
+        )
+        data = DaskData(P, y, spec, self._s.use_class_weights, partial(_aggregation.costs, self))
+        check_label_classes(self, data.y_labeled)
         if data.sample_weight is not None:
             _check_sample_weight(data.sample_weight, data.y_labeled)
         self._set_dimensions(self._s.latent_dim, self._s.rho, n_classifiers, n_classifiers)
-        objective = self._with_shrinkage_target(
-            data, self._objective(self.rho_, data, train_aggregator=bool(data.labeled.size))
+        objective = _aggregation.with_shrinkage_target(
+            self, data, self._objective(self.rho_, data, train_aggregator=bool(data.labeled.size))
         )
-        result = self._als_solver().fit(
+        result = _solvers.als_solver(self).fit(
             data, objective, None, check_random_state(self._s.random_state)
         )
-        objective = self._resolve_shrinkage(
-            data, self._resolve_fill(data, objective, result), result
+        objective = _aggregation.resolve_shrinkage(
+            self, data, _missing.resolve_fill(self, data, objective, result), result
         )
-        self._set_fitted(result, data, objective)
+        _aggregation.set_fitted(self, result, data, objective)
         self.cv_results_ = None
         self.labeled_index_ = data.labeled_index
         model = self._task_model()
         if data.labeled.size:
-            self._set_diagnostics(model.predict_proba(data.P_labeled)[:, 1])
+            _aggregation.set_diagnostics(self, model.predict_proba(data.P_labeled)[:, 1])
         else:
             self.diagnostics_ = {"computed_on": "no labeled rows: not computed"}
         d = self.latent_dim_

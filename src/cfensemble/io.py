@@ -72,6 +72,7 @@ def register(cls: type) -> type:
     MODEL_CLASSES[cls.__name__] = cls
     return cls
 
+
 _ARRAYS = (
     "classifier_factors_",
     "classifier_bias_",
@@ -496,7 +497,7 @@ def _trainer(stored: dict):
     kinds = {"ALS": ALS, "Autograd": Autograd}
     if len(stored) != 1 or next(iter(stored)) not in kinds:
         raise ValueError(f"params.solver: {stored!r} is not a cfensemble solver")
-    (name, settings), = stored.items()
+    ((name, settings),) = stored.items()
     if not isinstance(settings, dict):
         raise ValueError(f"params.solver: the settings of {name} are not a JSON object")
     known = set(kinds[name]().get_params(deep=False))

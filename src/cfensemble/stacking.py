@@ -15,8 +15,8 @@ from sklearn.utils import Bunch, _safe_indexing, get_tags
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _num_samples, check_is_fitted, indexable, validate_data
 
-from ._estimator import CFEnsembleClassifier, _marks_minus_one, predicted_labels
-from ._validation import encode_labels
+from ._estimator import CFEnsembleClassifier, predicted_labels
+from ._validation import _marks_minus_one, encode_labels
 
 __all__ = ["CFEnsembleStackingClassifier", "load_stacking"]
 

@@ -1,0 +1,111 @@
+"""``latent_dim`` / ``rho`` = "auto" by cross-validation on the labeled rows, and the
+stratified splits it and the autograd trainer's validation use."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ._validation import warn
+from .metrics import pr_auc
+
+AUTO_LATENT_DIMS = (1, 2, 4)  # candidates of latent_dim="auto" (capped at n_classifiers)
+
+
+AUTO_RHOS = (0.5, 0.8, 1.0)  # candidates of rho="auto"
+
+
+def _label_folds(y: np.ndarray, outputs: int) -> list | None:
+    """Stratified folds (train, held) of labeled rows of classes ``y`` (0, 1, ...) for the
+    internal cross-validations: 3, or fewer when a class has fewer rows, shuffled with a
+    fixed seed; None when a class has fewer than 2 rows."""
+    from sklearn.model_selection import StratifiedKFold
+
+    classes = y.astype(np.intp)
+    n_folds = int(min(3, np.bincount(classes, minlength=max(outputs, 2)).min()))
+    if n_folds < 2:
+        return None
+    return list(StratifiedKFold(n_folds, shuffle=True, random_state=0).split(classes, classes))
+
+
+def _stratified_holdout(y: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, held out) of a stratified hold-out of the labeled rows."""
+    labeled = np.flatnonzero(~np.isnan(y))
+    empty = np.array([], dtype=int)
+    if fraction == 0:
+        return labeled, empty
+    held = []
+    for cls in np.unique(y[labeled]):
+        members = labeled[y[labeled] == cls]
+        k = round(fraction * members.size)
+        if members.size < 2 or k == 0:
+            return labeled, empty
+        held.append(rng.permutation(members)[: min(k, members.size - 1)])
+    held_rows = np.sort(np.concatenate(held))
+    return np.setdiff1d(labeled, held_rows), held_rows
+
+
+def select_by_cross_validation(est, P, y, sample_weight=None):
+    """Choose ``latent_dim`` / ``rho`` given as "auto" by internal cross-validation.
+
+    The labeled rows are split in stratified folds (3, or fewer when a class has fewer
+    labeled rows); for each candidate the model is fitted with one fold's labels hidden
+    (those rows stay in P, unlabeled, as in real use) and scored by PR-AUC of its
+    transductive predictions on that fold. The best mean score wins; ties go to the
+    smaller ``latent_dim`` and the larger ``rho``. Returns ``(latent_dim, rho,
+    cv_results)``.
+    """
+    m = P.shape[1]
+    dims = (
+        sorted({min(d, m) for d in AUTO_LATENT_DIMS})
+        if est._s.latent_dim == "auto"
+        else [est._s.latent_dim]
+    )
+    rhos = list(AUTO_RHOS) if est._s.rho == "auto" else [est._s.rho]
+    if est._outputs > 1 and (
+        est._s.multiclass_factorization == "per_class"
+        or (est._s.solver == "als" and est._s.focal_gamma > 0)
+    ):
+        rhos = [r for r in rhos if r == 1.0] or rhos  # rho < 1 is not available there
+    labeled = np.flatnonzero(~np.isnan(y))
+    folds = _label_folds(y[labeled], est._outputs)
+    fallback = (
+        2 if est._s.latent_dim == "auto" else dims[0],
+        0.5 if est._s.rho == "auto" else rhos[0],
+    )
+    if folds is None:
+        warn(
+            "latent_dim/rho='auto' needs at least 2 labeled rows of each class for "
+            f"cross-validation; using latent_dim={fallback[0]}, rho={fallback[1]}.",
+            UserWarning,
+        )
+        return fallback[0], fallback[1], None
+    results = []
+    # not clone(est): the callback (a progress bar, say) need not be copyable
+    quiet = {**est.get_params(deep=False), "verbose": False, "callback": None}
+    for d in dims:
+        for r in rhos:
+            scores = []
+            for _, held in folds:
+                rows = labeled[held]
+                y_cv = y.copy()
+                y_cv[rows] = np.nan
+                est = type(est)(**{**quiet, "latent_dim": d, "rho": r})
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    est.fit(P, y_cv, sample_weight)
+                scores.append(pr_auc(y[rows], est.transduction_[rows]))
+            results.append(
+                {
+                    "latent_dim": d,
+                    "rho": r,
+                    "mean_pr_auc": float(np.mean(scores)),
+                    "fold_pr_auc": scores,
+                }
+            )
+    best = max(
+        results,
+        key=lambda res: (round(res["mean_pr_auc"], 12), -res["latent_dim"], res["rho"]),
+    )
+    return best["latent_dim"], best["rho"], results
