@@ -17,7 +17,6 @@ from . import _als, _solvers
 from ._consensus import check_target, consensus_target, normalised, separation_factor
 from ._losses import class_weights, logits
 from ._problem import LOSS_PARTS, Objective, State
-from ._search import _label_folds
 from ._validation import warn
 from .aggregators import solve_aggregator
 from .metrics import pr_auc
@@ -378,3 +377,16 @@ def set_diagnostics(est, proba: np.ndarray, ranges=(None, None)) -> None:
             "use_class_weights=True; try aggregator_solver='newton'.",
             CollapseWarning,
         )
+
+
+def _label_folds(y: np.ndarray, outputs: int) -> list | None:
+    """Stratified folds (train, held) of labeled rows of classes ``y`` (0, 1, ...) for the
+    internal cross-validations: 3, or fewer when a class has fewer rows, shuffled with a
+    fixed seed; None when a class has fewer than 2 rows."""
+    from sklearn.model_selection import StratifiedKFold
+
+    classes = y.astype(np.intp)
+    n_folds = int(min(3, np.bincount(classes, minlength=max(outputs, 2)).min()))
+    if n_folds < 2:
+        return None
+    return list(StratifiedKFold(n_folds, shuffle=True, random_state=0).split(classes, classes))

@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _aggregation, _deferred, _missing, _search, _solvers
+from . import _aggregation, _deferred, _missing, _multiclass, _search, _solvers
 from ._aggregation import SHRINKAGE_FALLBACK
 from ._problem import AGGREGATOR_INPUTS, Data, Objective, confidence_source, rank_zero
 from ._search import _stratified_holdout
@@ -22,12 +22,10 @@ from ._validation import (
     _check_sample_weight,
     _is_array,
     _marks_minus_one,
-    _missing_as_nan,
     check_confidence_array,
     check_label_classes,
     check_probabilities,
     encode_labels,
-    warn,
 )
 from .io import register, save_model
 
@@ -140,104 +138,73 @@ default="als"
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The labels, sorted (``[0, 1]`` when ``y`` had no labeled rows and ``P`` is 2-D).
+        The labels, sorted (``[0, 1]`` when no row is labeled and ``P`` is 2-D).
     n_features_in_ : int
-        Number of base classifiers ``m``.
+        Number of base classifiers.
     n_class_columns_ : int
         Class columns per classifier in ``P``: 0 for a 2-D ``P``, else ``P.shape[2]``.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
-        Column names of ``P`` when it was a DataFrame with string column names; new rows
-        must then come with the same names in the same order.
-    classifier_factors_ : ndarray of shape (n_classifiers, ``latent_dim_``)
-    classifier_bias_ : ndarray of shape (n_classifiers,)
-        For K >= 3 classes one row per classifier and class (``n_classifiers * K``; row
-        ``u K + k`` is classifier u's for class k).
-    instance_factors_ : ndarray of shape (n_samples, ``latent_dim_``)
-    instance_bias_ : ndarray of shape (n_samples,)
-        Factors and biases of the rows seen in :meth:`fit` (label-free); for K >= 3
-        classes factorized per class, (n_samples, K, ``latent_dim_``) and (n_samples, K).
-    multiclass_factorization_ : {"per_class", "joint"} or None
-        The K-class factorization used (None for two classes).
-    latent_dim_, rho_ : int, float
-        The values used (the chosen ones when given as "auto"; ``latent_dim_`` capped).
-    cv_results_ : list of dict or None
-        With "auto": mean and per-fold PR-AUC of every candidate; None otherwise.
-    abstention_ : float
-        The ``abstention`` used (the chosen one for "auto").
-    aggregator_l2_ : float
-        The ``aggregator_l2`` used (for "auto", from the labeled class counts).
-    aggregator_shrinkage_ : float
-        The ``aggregator_shrinkage`` used (the chosen one for "auto").
-    shrinkage_target_ : ndarray of shape (n_classifiers,) or (n_classifiers * K,)
-        The target the shrinkage pulled the weights toward, one number per column of ``P``
-        (per classifier, or per classifier and class), mean 1 within each class; all 1 for
-        "equal".
-    shrinkage_cv_ : dict or None
-        For ``aggregator_shrinkage="auto"`` when it cross-validated: ``"candidates"`` and
-        their ``"mean_pr_auc"`` over the folds; None otherwise.
-    abstention_test_ : dict or None
-        For ``abstention="auto"`` when it was tested (label-free factors and a missing
-        prediction in the sample of rows): ``"z"``, each classifier's z statistic (None
-        where it had fewer than 5 missing or 5 observed rows among the sample's rows with
-        another prediction), and ``"share"``, the share of the tested classifiers with
-        z > 3; None otherwise.
-    fill_calibration_ : object or None
-        The fill-in's calibration (``calibrate_fill``): per column of ``P`` the knots of a
-        monotone piecewise-linear map (attributes ``x``, ``y``, NaN-padded, and ``n``,
-        the knots used; 0 = the identity); None when none was fitted.
-    coef_ : ndarray of shape (n_classifiers,) or (2 * n_classifiers,)
-        Signed aggregator weights (observed columns first for ``aggregator_input="both"``);
-        for K >= 3 classes shape (n_classifiers, K) (or (2 n_classifiers, K)): the weight of
-        each classifier's probability of class k in the logit of class k.
+        Column names of a DataFrame ``P``; new rows must come with the same names.
+    coef_ : ndarray of shape (n_classifiers,), (2 n_classifiers,) or (n_classifiers, K)
+        Aggregator weights (observed columns first for ``aggregator_input="both"``).
     intercept_ : float or ndarray of shape (K,)
+        Aggregator intercept, with the class-prior correction of ``class_weight``.
     transduction_ : ndarray of shape (n_samples,) or (n_samples, K)
-        Probability of the second class (K classes: of every class) of every row seen in
-        :meth:`fit`.
-    aggregator_trained_ : bool
-        False for the mean aggregator, without labels, and when the trained weights all
-        came out 0 (the labeled rows contradict every classifier: a constant prediction
-        that ranks nothing; a CollapseWarning says so and ``diagnostics_["mean_fallback"]``
-        is True): predictions are then the clipped mean of the aggregator input.
+        Probability of the second class (K classes: of every class) of each row of fit.
+    classifier_factors_, classifier_bias_ : ndarray
+        (n_columns, ``latent_dim_``) and (n_columns,), one row per column of the
+        factorized matrix (classifier, or classifier and class: row ``u K + k``).
+    instance_factors_, instance_bias_ : ndarray
+        The label-free factors and biases of the rows of fit ((n, K, d), (n, K) for a
+        per-class K-class factorization). With complete ``P`` the fit defers the
+        factorization: these, ``n_iter_`` and ``loss_curve_`` are computed when first read.
     n_iter_ : int
-        ALS iterations or autograd epochs run (for K classes fitted per class, the most any
-        class's factorization ran).
-    validation_pr_auc_, validation_loss_ : float or None
-        ``solver="torch"``: PR-AUC and class-weighted cross-entropy of the restored epoch on
-        the held-out labeled rows (None without a validation set, and for ALS).
+        ALS iterations or autograd epochs run.
     loss_curve_ : dict of ndarray
-        ``"total"``, ``"reconstruction"`` and ``"supervised"`` parts per iteration. With
-        ALS and ``rho=1`` (the default) the factorization does not depend on the labels and
-        the aggregator is fitted once, after it: ``"supervised"`` is NaN before the last
-        iteration (also for K classes fitted per class).
+        ``"total"``, ``"reconstruction"`` and ``"supervised"`` parts per iteration
+        (``"supervised"`` NaN before the last iteration where the aggregator is solved
+        once, after the factors).
+    latent_dim_, rho_ : int, float
+        The values used ("auto" resolved, ``latent_dim_`` capped).
+    cv_results_ : list of dict or None
+        With "auto": mean and per-fold PR-AUC of every candidate.
+    multiclass_factorization_ : {"per_class", "joint"} or None
+        The K-class factorization: "per_class" (K separate factorizations) with ALS and
+        ``rho=1``, else "joint"; None for two classes.
+    abstention_, abstention_test_ : float, dict or None
+        The ``abstention`` used and, for "auto", each classifier's z statistic and the
+        share of them above 3.
+    fill_calibration_ : object or None
+        The fill-in's monotone map per column (``calibrate_fill``).
+    aggregator_l2_, aggregator_shrinkage_ : float
+        The penalties used ("auto" resolved).
+    shrinkage_target_ : ndarray of shape (n_columns,)
+        What the shrinkage pulled the weights toward (all 1 for "equal").
+    shrinkage_cv_ : dict or None
+        For ``aggregator_shrinkage="auto"``: the candidates and their mean PR-AUC.
+    aggregator_trained_ : bool
+        False for the mean aggregator, without labels, and when every trained weight came
+        out 0 (a :class:`CollapseWarning` says so): predictions are then the mean.
+    validation_pr_auc_, validation_loss_ : float or None
+        Autograd trainer: the scores of the kept epoch on the held-out labeled rows.
     diagnostics_ : dict
-        Signed weights, their std, min, max, range and sum, the number of negative weights,
-        the prediction spread of ``transduction_``, the range of the reconstruction of the
-        missing entries (``missing_reconstruction_range``) and of their fill-in as the
-        aggregator sees it, calibrated and blended (``missing_fill_range``; both None when
-        nothing is missing), a ``collapsed`` flag and ``mean_fallback`` (see
-        ``aggregator_trained_``).
+        Weights and prediction spread, the range of the missing entries' reconstruction
+        and fill-in, a ``collapsed`` flag and ``mean_fallback``.
 
     Notes
     -----
-    The objective, with ``P_hat = Y X^T + a + c`` and ``n_i``, ``n_u`` the confidence sums
-    of row ``i`` and column ``u``::
+    The objective, with ``P_hat = Y X^T + a + c``, ``c_iu`` the confidences and ``n_i``,
+    ``n_u`` their row and column sums::
 
         L_recon = [sum c_iu (p_iu - P_hat_iu)^2
                    + lambda_reg (sum_u n_u |x_u, a_u|^2 + sum_i n_i |y_i, c_i|^2)] / sum c_iu
         L_sup   = sum_labeled kappa_i l(z_i, y_i) / sum kappa_i + aggregator_l2 / 2 |w|^2
                   + aggregator_shrinkage / 2 |w/t - mean(w/t)|^2
 
-    with ``z_i = w . A_i + b``, ``kappa`` the class weights and ``l`` the focal loss
-    (cross-entropy for ``focal_gamma = 0``). For K >= 3 classes ``P`` (n, m, K) is laid out
-    as an (n, m K) matrix (a classifier's K columns side by side), factorized class by
-    class (``multiclass_factorization="per_class"``: K separate (n, m) factorizations, then
-    the aggregator) or at once (``"joint"``: every class shares the instance factors),
-    ``z_ik = sum_u w_uk A_i,(u,k) + b_k``, ``p_i = softmax(z_i)``, ``l``
-    is ``-(1 - p_t)^gamma log p_t`` of the true class and ``kappa_i = n_L / (K n_class(i))``;
-    with ``prior_correction`` the intercepts gain ``log(n_k / n_L)``. The instance factors
-    minimise ``L_recon`` with label-free confidence (so labeled and unlabeled rows, and new
-    rows folded in, are represented alike); the classifier factors and the aggregator
-    minimise the whole objective (see ``cfensemble._als`` for the majorised ALS steps).
+    with ``z_i = w . A_i + b``, ``kappa`` the class weights (times ``fn_cost`` and
+    ``sample_weight``) and ``l`` the focal loss. The instance factors minimise ``L_recon``
+    with label-free confidence; the classifier factors and the aggregator minimise the
+    whole objective. The user guide's "Method" page has the K-class form and the steps.
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -389,13 +356,13 @@ default="als"
         P, y, sample_weight = self._check_fit_input(P, y, sample_weight)
         columns = self._columns(P)
         defer = _deferred.deferrable(self, columns, self._s.rho)
-        self._choose_dimensions(P, y, sample_weight, columns.shape[1], search=not defer)
+        _search.choose_dimensions(self, P, y, sample_weight, columns.shape[1], search=not defer)
         rng = check_random_state(self._s.random_state)
         data, rows, confidence, validation = self._fit_data(P, columns, y, sample_weight, rng)
         objective = _aggregation.with_shrinkage_target(
             self, data, self._objective(self.rho_, data, train_aggregator=bool(data.labeled.size))
         )
-        self.multiclass_factorization_ = self._factorization()
+        self.multiclass_factorization_ = _multiclass.factorization(self)
         with _verbosity(self._s.verbose):
             if defer:
                 _deferred.warn_if_searched(self)
@@ -463,19 +430,6 @@ default="als"
         check_label_classes(self, y[~np.isnan(y)], classes, minus_one)
         return P, y, sample_weight
 
-    def _choose_dimensions(self, P, y, sample_weight, n_columns: int, search: bool) -> None:
-        """``latent_dim_``, ``rho_`` and ``cv_results_``: "auto" searched by cross-validation
-        (not where the fit defers the factorization: nothing there depends on them)."""
-        latent_dim, rho = self._s.latent_dim, self._s.rho
-        self.cv_results_ = None
-        if search and (isinstance(latent_dim, str) or isinstance(rho, str)):
-            latent_dim, rho, self.cv_results_ = _search.select_by_cross_validation(
-                self, P, y, sample_weight
-            )
-        latent_dim = 2 if latent_dim == "auto" else latent_dim
-        rho = 1.0 if rho == "auto" else rho
-        self._set_dimensions(latent_dim, rho, n_columns, P.shape[1])
-
     def _fit_data(self, P, columns, y, sample_weight, rng):
         """The :class:`Data` of the fit, ``(data of all rows, kept)`` when rows of weight 0
         are left out of it (None otherwise), the confidence, and the autograd trainer's
@@ -499,7 +453,7 @@ default="als"
                 y_fit = y_fit.copy()
                 y_fit[held] = np.nan  # split before anything (confidence) uses the labels
                 validation = (held, y_held)
-        confidence = self._confidence_for(columns.shape)
+        confidence = _missing.confidence_for(self, columns.shape)
         if _is_array(confidence):
             confidence = check_confidence_array(confidence, columns.shape)
         confidence_fit = (
@@ -543,49 +497,11 @@ default="als"
             return np.ascontiguousarray(P[:, :, 1])
         return P.reshape(P.shape[0], -1)
 
-    def _factorization(self) -> str | None:
-        """The ``multiclass_factorization`` used (None for two classes)."""
-        if self._outputs == 1:
-            return None
-        per_class_possible = self._s.solver == "als" and self.rho_ == 1.0
-        # the original method's front-ends (cfensemble._seed) do not declare the parameter
-        chosen = self._s.multiclass_factorization
-        if chosen == "per_class" and not per_class_possible:
-            raise ValueError(
-                "multiclass_factorization='per_class' needs solver='als' and rho=1 (the "
-                "supervised term would couple the classes' factorizations); use 'joint' or "
-                "'auto'."
-            )
-        if chosen == "joint" or not per_class_possible:
-            return "joint"
-        return "per_class"
-
-    def _set_dimensions(self, latent_dim, rho, n_columns: int, n_classifiers: int) -> None:
-        """``latent_dim_`` (capped, with a warning, at the columns of each factorized
-        matrix: the classifiers, or classifiers x classes for the joint K-class
-        factorization), ``rho_``, ``n_features_in_``."""
-        self.rho_ = float(rho)
-        self.n_features_in_ = n_classifiers
-        joint = self._outputs > 1 and self._factorization() == "joint"
-        cap = n_columns if joint else n_classifiers
-        if latent_dim > cap:
-            what = (
-                "the number of columns of P (classifiers x classes)"
-                if joint
-                else "the number of classifiers"
-            )
-            warn(
-                f"latent_dim={latent_dim} is above {what} ({cap}); using latent_dim={cap}.",
-                UserWarning,
-            )
-            latent_dim = cap
-        self.latent_dim_ = int(latent_dim)
-
     def _data(self, P: np.ndarray, y: np.ndarray, sample_weight=None, cost=None, confidence=None):
         """The :class:`Data` of a fit on the factorized matrix ``P`` (``confidence``: laid
         out as ``P``, by default the estimator's)."""
         if confidence is None:
-            confidence = self._confidence_for(P.shape)
+            confidence = _missing.confidence_for(self, P.shape)
         source = confidence_source(
             confidence,
             P,
@@ -595,31 +511,6 @@ default="als"
             n_classes=max(self._outputs, 2),
         )
         return Data(P, y, source, self._s.use_class_weights, sample_weight, cost)
-
-    def _confidence_for(self, shape, confidence=None):
-        """``confidence`` (default: the estimator's) with an array laid out as the factorized
-        matrix of ``shape``: (n, m) for each prediction or (n, m, K) per class (see
-        :meth:`_columns`). A callable is refused for K >= 3 classes."""
-        confidence = self._s.confidence if confidence is None else confidence
-        k = self.n_class_columns_
-        if k == 0 or isinstance(confidence, str):
-            return confidence
-        if callable(confidence):
-            if k == 2:
-                return confidence
-            raise ValueError(
-                "confidence: a callable is not available with multi-class P; give a "
-                "strategy name or an array of shape (n_samples, n_classifiers[, n_classes])."
-            )
-        C = np.asarray(_missing_as_nan(confidence), dtype=np.float64)
-        if C.ndim == 2:
-            C = np.repeat(C[:, :, None], k, axis=2)
-        if C.shape != (shape[0], self.n_features_in_, k):
-            raise ValueError(
-                f"confidence must have shape (n_samples, n_classifiers) or (n_samples, "
-                f"n_classifiers, {k}) for this P; got {np.shape(confidence)}."
-            )
-        return self._columns(C)
 
     def _objective(self, rho: float, data, train_aggregator: bool = True) -> Objective:
         """The objective of a fit of ``data``."""

@@ -30,7 +30,7 @@ from ._problem import (
     rank_zero,
     reconstruct,
 )
-from ._validation import _is_array, check_confidence_array
+from ._validation import _is_array, _missing_as_nan, check_confidence_array
 
 
 def resolve_fill(est, data, objective: Objective, result) -> Objective:
@@ -187,7 +187,7 @@ def unlabeled_data(est, columns: np.ndarray, confidence=None) -> Data:
     labels; ``confidence`` given, or the fitted strategy (uniform for a fitted array)."""
     if confidence is None:
         confidence = est._s.confidence if not _is_array(est._s.confidence) else "uniform"
-    confidence = est._confidence_for(columns.shape, confidence)
+    confidence = confidence_for(est, columns.shape, confidence)
     if _is_array(confidence):
         confidence = check_confidence_array(confidence, columns.shape)
     unlabeled = np.full(columns.shape[0], np.nan)
@@ -205,3 +205,29 @@ def new_rows_proba(est, data: Data):
         return predict_rows(est, data, zero.Y, zero.c, factors=(zero.X, zero.a))
     Y, c = fold_in_rows(est, data)
     return predict_rows(est, data, Y, c)
+
+
+def confidence_for(est, shape, confidence=None):
+    """``confidence`` (default: the estimator's) with an array laid out as the factorized
+    matrix of ``shape``: (n, m) for each prediction or (n, m, K) per class (see
+    :meth:`_columns`). A callable is refused for K >= 3 classes."""
+    confidence = est._s.confidence if confidence is None else confidence
+    k = est.n_class_columns_
+    if k == 0 or isinstance(confidence, str):
+        return confidence
+    if callable(confidence):
+        if k == 2:
+            return confidence
+        raise ValueError(
+            "confidence: a callable is not available with multi-class P; give a "
+            "strategy name or an array of shape (n_samples, n_classifiers[, n_classes])."
+        )
+    C = np.asarray(_missing_as_nan(confidence), dtype=np.float64)
+    if C.ndim == 2:
+        C = np.repeat(C[:, :, None], k, axis=2)
+    if C.shape != (shape[0], est.n_features_in_, k):
+        raise ValueError(
+            f"confidence must have shape (n_samples, n_classifiers) or (n_samples, "
+            f"n_classifiers, {k}) for this P; got {np.shape(confidence)}."
+        )
+    return est._columns(C)

@@ -88,3 +88,21 @@ def fit_per_class(est, data: Data, objective: Objective, rng, confidence) -> Fit
     sup[-1] = supervised
     curve = np.column_stack([recon, recon, sup])
     return FitResult(state, n_iter, curve, all(r.converged for r in results))
+
+
+def factorization(est) -> str | None:
+    """The ``multiclass_factorization`` used (None for two classes)."""
+    if est._outputs == 1:
+        return None
+    per_class_possible = est._s.solver == "als" and est.rho_ == 1.0
+    # the original method's front-ends (cfensemble._seed) do not declare the parameter
+    chosen = est._s.multiclass_factorization
+    if chosen == "per_class" and not per_class_possible:
+        raise ValueError(
+            "multiclass_factorization='per_class' needs solver='als' and rho=1 (the "
+            "supervised term would couple the classes' factorizations); use 'joint' or "
+            "'auto'."
+        )
+    if chosen == "joint" or not per_class_possible:
+        return "joint"
+    return "per_class"

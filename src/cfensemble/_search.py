@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 
+from . import _multiclass
+from ._aggregation import _label_folds
 from ._validation import warn
 from .metrics import pr_auc
 
@@ -14,19 +16,6 @@ AUTO_LATENT_DIMS = (1, 2, 4)  # candidates of latent_dim="auto" (capped at n_cla
 
 
 AUTO_RHOS = (0.5, 0.8, 1.0)  # candidates of rho="auto"
-
-
-def _label_folds(y: np.ndarray, outputs: int) -> list | None:
-    """Stratified folds (train, held) of labeled rows of classes ``y`` (0, 1, ...) for the
-    internal cross-validations: 3, or fewer when a class has fewer rows, shuffled with a
-    fixed seed; None when a class has fewer than 2 rows."""
-    from sklearn.model_selection import StratifiedKFold
-
-    classes = y.astype(np.intp)
-    n_folds = int(min(3, np.bincount(classes, minlength=max(outputs, 2)).min()))
-    if n_folds < 2:
-        return None
-    return list(StratifiedKFold(n_folds, shuffle=True, random_state=0).split(classes, classes))
 
 
 def _stratified_holdout(y: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -109,3 +98,37 @@ def select_by_cross_validation(est, P, y, sample_weight=None):
         key=lambda res: (round(res["mean_pr_auc"], 12), -res["latent_dim"], res["rho"]),
     )
     return best["latent_dim"], best["rho"], results
+
+
+def set_dimensions(est, latent_dim, rho, n_columns: int, n_classifiers: int) -> None:
+    """``latent_dim_`` (capped, with a warning, at the columns of each factorized
+    matrix: the classifiers, or classifiers x classes for the joint K-class
+    factorization), ``rho_``, ``n_features_in_``."""
+    est.rho_ = float(rho)
+    est.n_features_in_ = n_classifiers
+    joint = est._outputs > 1 and _multiclass.factorization(est) == "joint"
+    cap = n_columns if joint else n_classifiers
+    if latent_dim > cap:
+        what = (
+            "the number of columns of P (classifiers x classes)"
+            if joint
+            else "the number of classifiers"
+        )
+        warn(
+            f"latent_dim={latent_dim} is above {what} ({cap}); using latent_dim={cap}.",
+            UserWarning,
+        )
+        latent_dim = cap
+    est.latent_dim_ = int(latent_dim)
+
+
+def choose_dimensions(est, P, y, sample_weight, n_columns: int, search: bool) -> None:
+    """``latent_dim_``, ``rho_`` and ``cv_results_``: "auto" searched by cross-validation
+    (not where the fit defers the factorization: nothing there depends on them)."""
+    latent_dim, rho = est._s.latent_dim, est._s.rho
+    est.cv_results_ = None
+    if search and (isinstance(latent_dim, str) or isinstance(rho, str)):
+        latent_dim, rho, est.cv_results_ = select_by_cross_validation(est, P, y, sample_weight)
+    latent_dim = 2 if latent_dim == "auto" else latent_dim
+    rho = 1.0 if rho == "auto" else rho
+    set_dimensions(est, latent_dim, rho, n_columns, P.shape[1])

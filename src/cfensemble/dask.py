@@ -34,7 +34,7 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _aggregation, _als, _missing, _solvers
+from . import _aggregation, _als, _missing, _search, _solvers
 from ._estimator import CFEnsembleClassifier, predicted_labels
 from ._kernels import choose_kernel
 from ._problem import (
@@ -475,7 +475,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         check_label_classes(self, data.y_labeled)
         if data.sample_weight is not None:
             _check_sample_weight(data.sample_weight, data.y_labeled)
-        self._set_dimensions(self._s.latent_dim, self._s.rho, n_classifiers, n_classifiers)
+        _search.set_dimensions(self, self._s.latent_dim, self._s.rho, n_classifiers, n_classifiers)
         objective = _aggregation.with_shrinkage_target(
             self, data, self._objective(self.rho_, data, train_aggregator=bool(data.labeled.size))
         )
