@@ -119,15 +119,18 @@ def defer(est, data: Data, objective: Objective, rng, confidence, rows=None) -> 
     state = rank_zero(data.shape[0], data.shape[1], objective.outputs, per_class)
     supervised = final_aggregator(est, data, state, objective)
     curve = np.array([[np.nan, np.nan, supervised]])
-    est.__dict__["_deferred"] = (data, objective, copy.deepcopy(rng), confidence, rows)
+    # the curve's last supervised value is updated in place as the fit resolves "auto"
+    pending = (data, objective, copy.deepcopy(rng), confidence, rows, curve)
+    est.__dict__["_deferred"] = pending
     return FitResult(state, 0, curve, True, deferred=True)
 
 
 def resolve(est) -> None:
     """Run the deferred factorization and set the :data:`LAZY` attributes (the aggregator,
     fitted at the fit, is left as it is: the factorization does not change it)."""
-    data, objective, rng, confidence, rows = est.__dict__.pop("_deferred")
+    data, objective, rng, confidence, rows, fitted_curve = est.__dict__.pop("_deferred")
     result = run(est, data, objective, rng, confidence)
+    result.loss_curve[-1, 2] = fitted_curve[-1, 2]  # the aggregator the fit kept
     state = result.state
     Y, c = state.Y, state.c
     if rows is not None:

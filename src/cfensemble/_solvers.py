@@ -318,11 +318,8 @@ def migrate_params(params: dict) -> tuple[dict, list[str]]:
         params["label_aware_alpha"] = 0.0  # absent: the 0.2 default False
     if "use_class_weights" in params:
         params["class_weight"] = "balanced" if params.pop("use_class_weights") else None
-    notes = [
-        f"{name}={params[name]!r}"
-        for name, fixed in REMOVED.items()
-        if name in params and params.pop(name) != fixed
-    ]
+    removed = {name: params.pop(name) for name in REMOVED if name in params}
+    notes = [f"{k}={v!r}" for k, v in removed.items() if v != REMOVED[k]]
     defaults = trainer_class().get_params(deep=False)
     if any(trainer[k] != defaults[k] for k in trainer):
         params["solver"] = trainer_class(**trainer)
