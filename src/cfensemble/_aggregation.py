@@ -374,7 +374,7 @@ def set_diagnostics(est, proba: np.ndarray, ranges=(None, None)) -> None:
             "The aggregator collapsed: weight sum "
             f"{est.diagnostics_['weight_sum']:.3g}, prediction std "
             f"{est.diagnostics_['prediction_std']:.3g}. On imbalanced data keep "
-            "use_class_weights=True; try aggregator_solver='newton'.",
+            "class_weight='balanced'; try solver=ALS(aggregator_solver='newton').",
             CollapseWarning,
         )
 

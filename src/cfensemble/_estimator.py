@@ -301,29 +301,7 @@ default="als"
         trainer = self.get_params(deep=False).get("solver")
         if isinstance(trainer, (ALS, Autograd)):
             trainer.check()
-        if isinstance(self._s.latent_dim, bool):
-            raise ValueError(
-                "The 'latent_dim' parameter of CFEnsembleClassifier must be an int >= 1 or "
-                f"'auto'. Got {self._s.latent_dim!r} instead."
-            )
-        warm = self._s.als_warm_start  # the ALS front-end lacks it
-        forced_warm_start = not isinstance(warm, str) and warm
-        if self._s.rho == 0 and (self._s.solver == "als" or forced_warm_start):
-            raise ValueError(
-                "rho=0 leaves the factorization undetermined with solver='als' (and with "
-                "als_warm_start=True); use rho > 0."
-            )
-        if self._s.solver == "torch" and self._s.dtype is not None:
-            raise ValueError(
-                f"dtype={self._s.dtype!r} sets the precision of solver='als' (its PyTorch "
-                "kernels); the torch trainer computes in float64: leave dtype=None with "
-                "solver='torch'."
-            )
-        if self._s.solver == "torch" and self._s.aggregator_type != "weighted":
-            raise ValueError(
-                "solver='torch' trains the weighted aggregator; aggregator_type='mean' has "
-                "nothing to learn: use solver='als' for it."
-            )
+        _solvers.check_settings(self)
         _solvers.check_warmup(self)
 
     def fit(self, P, y, sample_weight=None):
@@ -363,6 +341,7 @@ default="als"
             self, data, self._objective(self.rho_, data, train_aggregator=bool(data.labeled.size))
         )
         self.multiclass_factorization_ = _multiclass.factorization(self)
+        _solvers.check_warmup_per_class(self)
         with _verbosity(self._s.verbose):
             if defer:
                 _deferred.warn_if_searched(self)

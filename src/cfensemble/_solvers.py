@@ -402,7 +402,7 @@ def check_warmup(est) -> None:
         return
     prefix = warmup_prefix(est)
     if not est._s.use_class_weights:
-        raise ValueError(f"{prefix}; use_class_weights=False has none: set one of them.")
+        raise ValueError(f"{prefix}; class_weight=None has none: set one of them.")
     if est._s.aggregator_type != "weighted":
         raise ValueError(f"{prefix} of a trained aggregator; aggregator_type='mean' has none.")
     # the fit needs one update with the full weights (torch) or two, to test the
@@ -430,14 +430,54 @@ def check_warmup(est) -> None:
         and est._s.rho in (1, "auto")
     ):
         raise ValueError(
-            f"{prefix} during the iterations, but with solver='als', "
+            f"{prefix} during the iterations, but with ALS, "
             f"aggregator_solver='newton' and rho={est._s.rho!r}"
             f"{' (which may choose 1)' if est._s.rho == 'auto' else ''} the aggregator is "
             "solved once, after the factors, with the full weights: the schedule would "
-            "change nothing. Use aggregator_solver='gd', a rho below 1 or "
+            "change nothing. Use solver=ALS(aggregator_solver='gd'), a rho below 1 or "
             "solver='torch', or class_weight_warmup=0."
         )
 
 
 def warmup_prefix(est) -> str:
     return f"class_weight_warmup={est._s.class_weight_warmup} ramps up the class weights"
+
+
+def check_warmup_per_class(est) -> None:
+    """K classes factorized per class solve the softmax aggregator once, at the end."""
+    if est.multiclass_factorization_ == "per_class" and est._s.class_weight_warmup:
+        raise ValueError(
+            f"{warmup_prefix(est)} during the iterations, but these {est._outputs} classes "
+            "are factorized per class (ALS with rho=1), and the softmax aggregator is solved "
+            "once, after the factorizations: use a rho below 1 (one joint factorization) or "
+            "class_weight_warmup=0."
+        )
+
+
+def check_settings(est) -> None:
+    """Rules across the settings of ``est`` (each parameter alone is checked by its
+    constraints)."""
+    s = est._s
+    if isinstance(s.latent_dim, bool):
+        raise ValueError(
+            "The 'latent_dim' parameter of CFEnsembleClassifier must be an int >= 1 or "
+            f"'auto'. Got {s.latent_dim!r} instead."
+        )
+    warm = s.als_warm_start  # the ALS front-end lacks it
+    forced_warm_start = not isinstance(warm, str) and warm
+    if s.rho == 0 and (s.solver == "als" or forced_warm_start):
+        raise ValueError(
+            "rho=0 leaves the factorization undetermined with solver='als' (and with "
+            "als_warm_start=True); use rho > 0."
+        )
+    if s.solver == "torch" and s.dtype is not None:
+        raise ValueError(
+            f"dtype={s.dtype!r} sets the precision of solver='als' (its PyTorch "
+            "kernels); the torch trainer computes in float64: leave dtype=None with "
+            "solver='torch'."
+        )
+    if s.solver == "torch" and s.aggregator_type != "weighted":
+        raise ValueError(
+            "solver='torch' trains the weighted aggregator; aggregator_type='mean' has "
+            "nothing to learn: use solver='als' for it."
+        )
