@@ -140,14 +140,19 @@ def test_refit_on_missing_predictions_drops_the_deferred_run():
     assert clf.instance_factors_.shape == (300, 2)
 
 
-def test_settings_without_effect_warn_and_auto_does_not_search():
+def test_settings_without_effect_warn_once_and_auto_does_not_search(monkeypatch):
     P, y = problem()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         CFEnsembleClassifier(random_state=0).fit(P, y)  # defaults: no warning
     for params in ({"latent_dim": 4}, {"lambda_reg": 0.1}, {"solver": ALS(max_iter=5)}):
+        monkeypatch.setattr(_deferred, "_WARNED", [])
         with pytest.warns(UserWarning, match="no effect on the predictions here"):
             CFEnsembleClassifier(random_state=0, **params).fit(P, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process: a search is not flooded
+        CFEnsembleClassifier(random_state=0, latent_dim=3).fit(P, y)
+    monkeypatch.setattr(_deferred, "_WARNED", [])
     with pytest.warns(UserWarning, match="no effect"):
         clf = CFEnsembleClassifier("auto", rho="auto", random_state=0).fit(P, y)
     assert clf.cv_results_ is None and (clf.latent_dim_, clf.rho_) == (2, 1.0)

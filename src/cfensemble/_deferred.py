@@ -43,6 +43,7 @@ FACTORIZATION_SETTINGS = (
     "tol",
     "accelerate",
 )
+_WARNED: list[bool] = []  # once per process
 NO_EFFECT = (
     "P is complete and aggregator_input='observed': the aggregator reads the observed "
     "predictions, which the factorization cannot change, so the fit skips it. "
@@ -93,7 +94,7 @@ def deferrable(est, columns: np.ndarray, rho) -> bool:
 
 
 def warn_if_searched(est) -> None:
-    """Warn (once per call site, as warnings do) when a factorization setting differs from
+    """Warn (once per process) when a factorization setting differs from
     its default: here it cannot change the predictions."""
     defaults = {f.name: f.default for f in fields(_solvers.Settings)}
     s = est._s
@@ -101,7 +102,9 @@ def warn_if_searched(est) -> None:
         not isinstance(getattr(s, n), (np.ndarray, list)) and getattr(s, n) != defaults[n]
         for n in FACTORIZATION_SETTINGS
     ) or not isinstance(s.confidence, str):
-        warn(NO_EFFECT, UserWarning)
+        if not _WARNED:  # a search fits many times, and resets the warnings' registry
+            _WARNED.append(True)
+            warn(NO_EFFECT, UserWarning)
 
 
 def run(est, data, objective: Objective, rng, confidence, validation=None) -> FitResult:
