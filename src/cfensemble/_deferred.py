@@ -128,6 +128,7 @@ def defer(est, data: Data, objective: Objective, rng, confidence, rows=None) -> 
     return FitResult(state, 0, curve, True, deferred=True)
 
 
+@_solvers.settled
 def resolve(est) -> None:
     """Run the deferred factorization and set the :data:`LAZY` attributes (the aggregator,
     fitted at the fit, is left as it is: the factorization does not change it)."""

@@ -17,7 +17,7 @@ from . import _aggregation, _deferred, _missing, _multiclass, _search, _solvers
 from ._aggregation import SHRINKAGE_FALLBACK
 from ._problem import AGGREGATOR_INPUTS, Data, Objective, confidence_source, rank_zero
 from ._search import _stratified_holdout
-from ._solvers import ALS, SOLVERS, Autograd, Settings, settings_of, trainer_of
+from ._solvers import ALS, SOLVERS, Autograd, Settings, settings_of, settled, trainer_of
 from ._validation import (
     _check_sample_weight,
     _is_array,
@@ -282,7 +282,11 @@ default="als"
 
     @property
     def _s(self) -> Settings:
-        """Every setting the fit reads (:mod:`cfensemble._solvers`), from the parameters."""
+        """Every setting the fit reads (:mod:`cfensemble._solvers`): resolved once per
+        public call (:func:`~cfensemble._solvers.settled`), else from the parameters."""
+        return self.__dict__.get("_settings") or self._settings()
+
+    def _settings(self) -> Settings:
         return settings_of(self.get_params(deep=False), trainer_of(self.solver))
 
     def __sklearn_tags__(self):
@@ -304,6 +308,7 @@ default="als"
         _solvers.check_settings(self)
         _solvers.check_warmup(self)
 
+    @settled
     def fit(self, P, y, sample_weight=None):
         """Fit the factorization and the aggregator.
 
@@ -515,6 +520,7 @@ default="als"
 
     # ------------------------------------------------------------------ predict
 
+    @settled
     def fold_in(self, P, confidence=None) -> tuple[np.ndarray, np.ndarray]:
         """Instance factors and biases of new rows, folded in with the classifiers fixed.
 
@@ -549,6 +555,7 @@ default="als"
             validate_data(self, X=P, reset=False, skip_check_array=True)  # same names
         return checked
 
+    @settled
     def predict_proba(self, P, confidence=None) -> np.ndarray:
         """Class probabilities of new rows (inductive fold-in).
 
@@ -572,6 +579,7 @@ default="als"
         p = _missing.new_rows_proba(self, self._new_rows(P, confidence))
         return np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
 
+    @settled
     def impute(self, P, confidence=None) -> np.ndarray:
         """``P`` with each missing prediction replaced by the model's fill-in.
 

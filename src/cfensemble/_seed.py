@@ -50,8 +50,7 @@ class _DeclaredClassifiers:
     n_classifiers: int | None
     trainer: str
 
-    @property
-    def _s(self) -> Settings:
+    def _settings(self) -> Settings:
         params = self.get_params(deep=False)  # type: ignore[attr-defined]
         if not params.get("use_label_aware_confidence", False):
             params["label_aware_alpha"] = 0.0

@@ -14,6 +14,7 @@ parameters, so front-ends with other parameters (the original method's, in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from numbers import Integral, Real
@@ -212,10 +213,28 @@ SOLVERS = {"als": ALS, "torch": Autograd}
 
 
 def trainer_of(solver) -> ALS | Autograd:
-    """The settings object of a ``solver`` parameter: a name's defaults, or the object."""
-    if isinstance(solver, str):
-        return SOLVERS[solver]()
-    return solver
+    """The settings object of a ``solver`` parameter: a name's defaults, or the object
+    (ALS's defaults for a value the parameter's validation will refuse)."""
+    if isinstance(solver, (ALS, Autograd)):
+        return solver
+    return SOLVERS.get(solver, ALS)() if isinstance(solver, str) else ALS()
+
+
+def settled(method: Callable) -> Callable:
+    """Run an estimator's ``method`` with its :class:`Settings` resolved once, at the call
+    (``est._s`` otherwise resolves them from the parameters at every read)."""
+
+    @functools.wraps(method)
+    def wrapper(est, *args, **kwargs):
+        if "_settings" in est.__dict__:  # called from another settled method
+            return method(est, *args, **kwargs)
+        est.__dict__["_settings"] = est._settings()
+        try:
+            return method(est, *args, **kwargs)
+        finally:
+            est.__dict__.pop("_settings", None)
+
+    return wrapper
 
 
 @dataclass(frozen=True)

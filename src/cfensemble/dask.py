@@ -46,7 +46,7 @@ from ._problem import (
     sample_rows,
     supervised_weights,
 )
-from ._solvers import trainer_of
+from ._solvers import settled, trainer_of
 from ._validation import (
     _check_sample_weight,
     check_label_classes,
@@ -438,6 +438,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
                 "'certainty'): a callable or array would need all of P at once."
             )
 
+    @settled
     def fit(self, P, y, sample_weight=None):
         """Fit on row-chunked ``P`` (dask array or DataFrame; numpy is split in 4 chunks).
 
