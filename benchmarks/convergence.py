@@ -8,8 +8,9 @@ the iterations and seconds to come within a relative gap of 1e-6 of the best obj
 value found (the lowest of a ``--reference-iterations`` extrapolated-ALS run, a plain-ALS
 run of the same length and every polish). Options:
 
-- ``plain``: ALS without extrapolation (``accelerate=False``);
-- ``extrapolated``: ALS with the safeguarded extrapolation (``accelerate=True``, the default);
+- ``plain``: ALS without extrapolation (``solver=ALS(accelerate=False)``);
+- ``extrapolated``: ALS with the safeguarded extrapolation (``ALS(accelerate=True)``, the
+  default);
 - ``polish-k``: ``k`` extrapolated ALS iterations, then L-BFGS (scipy) over all of
   ``(X, a, Y, c)`` jointly from that point, on the same objective (value and gradient
   written out below; the script checks that the value equals the estimator's at the ALS
@@ -36,12 +37,14 @@ import sys
 import time
 
 import numpy as np
-from speed import GAP, _data, _timed_fit
+from _common import GAP, publish, speed_problem, timed_fit
+
+from cfensemble import ALS
 
 
 def _problem(n: int, missing_rate: float):
     """speed.py's time-to-solution problem: 20 % of the rows labeled."""
-    P, y, labeled = _data(n, missing_rate=missing_rate, labeled_fraction=0.2)
+    P, y, labeled = speed_problem(n, missing_rate=missing_rate, labeled_fraction=0.2)
     return P, np.where(labeled, y, -1)
 
 
@@ -87,7 +90,7 @@ def _polish(P, y, k, max_lbfgs):
     """k ALS iterations, then L-BFGS: (seconds at each L-BFGS iterate, objective values)."""
     from scipy.optimize import minimize
 
-    seconds, clf = _timed_fit(P, y, max_iter=k, tol=0.0)
+    seconds, clf = timed_fit(P, y, ALS(max_iter=k, tol=0.0), factorize=True)
     f = Reconstruction(P, clf.latent_dim_, clf.lambda_reg)
     start_v = f.pack(
         clf.classifier_factors_, clf.classifier_bias_, clf.instance_factors_, clf.instance_bias_
@@ -122,10 +125,12 @@ def measure(
     n: int, missing: float, reference: int, ks: list[int], repeats: int, max_lbfgs: int
 ) -> dict:
     P, y = _problem(n, missing)
-    _timed_fit(P[:500], y[:500], max_iter=2)  # imports, numba cache
+    timed_fit(P[:500], y[:500], ALS(max_iter=2))  # imports, numba cache
     curves = {
         name: np.asarray(
-            _timed_fit(P, y, max_iter=reference, tol=0.0, accelerate=acc)[1].loss_curve_["total"]
+            timed_fit(P, y, ALS(max_iter=reference, tol=0.0, accelerate=acc))[1].loss_curve_[
+                "total"
+            ]
         )
         for name, acc in (("extrapolated", True), ("plain", False))
     }
@@ -138,7 +143,7 @@ def measure(
         i = _first(curves[name], best)
         seconds = (
             statistics.median(
-                _timed_fit(P, y, max_iter=i + 1, tol=0.0, accelerate=acc)[0]
+                timed_fit(P, y, ALS(max_iter=i + 1, tol=0.0, accelerate=acc), factorize=True)[0]
                 for _ in range(repeats)
             )
             if i is not None
@@ -156,7 +161,7 @@ def measure(
             "seconds": float("nan") if i is None else float(times[i]),
             "final_gap": float((values[-1] - best) / abs(best)),
         }
-    default_seconds, default = _timed_fit(P, y)
+    default_seconds, default = timed_fit(P, y)
     return {
         "n": n,
         "missing_rate": missing,
@@ -233,8 +238,6 @@ def main() -> None:
             out = subprocess.run(command, capture_output=True, text=True, check=True)
             results.append(json.loads(out.stdout))
             print(json.dumps(results[-1]), file=sys.stderr)
-    from _readme import publish
-
     publish("convergence", args.output, results, _markdown(results), args.update_readme)
 
 

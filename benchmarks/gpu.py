@@ -1,11 +1,12 @@
 """The GPU targets of the speed work, in one short run for a machine with a CUDA device.
 
-Measures, with ``solver="als", device="cuda"`` (float32, blocks of ``--chunk-size`` rows):
+Measures, with ``solver=ALS(device="cuda", dtype="float32", chunk_size=...)`` (blocks of
+``--chunk-size`` rows):
 
 1. seconds per ALS iteration at n = ``--sweep-n`` (default 10^7), m = 32, d = 16, 30 %
    of the predictions missing, 30 % of the rows labeled: ``(t(1 + k iterations) -
    t(1 iteration)) / k``, median of ``--repeats`` (target <= 0.05 s on an H100/H200);
-2. a default fit (``max_iter=100, tol=1e-4``) at n = ``--fit-n`` (default 10^6), m = 10,
+2. a default fit (``ALS(max_iter=100, tol=1e-4)``) at n = ``--fit-n`` (default 10^6), m = 10,
    20 % labeled, ``make_ensemble_problem(..., error_correlation=0.5)``, next to the same fit
    on the CPU kernels in the same process (target <= 2 s on the GPU);
 
@@ -26,7 +27,9 @@ import json
 import statistics
 
 import numpy as np
-from speed import _timed_fit  # every sweep copies its results to the host: no sync needed
+from _common import timed_fit  # every sweep copies its results to the host: no sync needed
+
+from cfensemble import ALS, make_ensemble_problem
 
 
 def sweep_seconds(n, m, d, k, repeats, device, dtype, chunk_size) -> dict:
@@ -34,12 +37,13 @@ def sweep_seconds(n, m, d, k, repeats, device, dtype, chunk_size) -> dict:
     P = rng.random((n, m))
     P[rng.random((n, m)) < 0.3] = np.nan
     y = np.where(rng.random(n) < 0.3, (rng.random(n) < 0.05).astype(float), -1.0)
-    params = dict(latent_dim=d, tol=0.0, device=device, dtype=dtype, chunk_size=chunk_size)
-    _timed_fit(P[:50_000], y[:50_000], max_iter=2, **params)  # CUDA context, kernels
+    trainer = dict(tol=0.0, device=device, dtype=dtype, chunk_size=chunk_size)
+    solver_only = dict(latent_dim=d, factorize=True)
+    timed_fit(P[:50_000], y[:50_000], ALS(max_iter=2, **trainer), **solver_only)  # CUDA context
     times = []
     for _ in range(repeats):
-        t1 = _timed_fit(P, y, max_iter=1, **params)[0]
-        tk = _timed_fit(P, y, max_iter=1 + k, **params)[0]
+        t1 = timed_fit(P, y, ALS(max_iter=1, **trainer), **solver_only)[0]
+        tk = timed_fit(P, y, ALS(max_iter=1 + k, **trainer), **solver_only)[0]
         times.append((tk - t1) / k)
     return {
         "measure": "seconds per ALS iteration",
@@ -56,16 +60,14 @@ def sweep_seconds(n, m, d, k, repeats, device, dtype, chunk_size) -> dict:
 
 
 def default_fit_seconds(n, device, dtype, chunk_size) -> dict:
-    from cfensemble import make_ensemble_problem
-
     P, y_true = make_ensemble_problem(
         n, 10, 0.05, np.linspace(0.4, 0.8, 10), 0.5, missing_rate=0.3, random_state=0
     )
     y = np.where(np.random.default_rng(0).random(n) < 0.2, y_true, -1)
-    params = dict(device=device, dtype=dtype, chunk_size=chunk_size)
-    _timed_fit(P[:50_000], y[:50_000], max_iter=2, **params)
-    seconds, clf = _timed_fit(P, y, **params)
-    cpu_seconds, cpu = _timed_fit(P, y)
+    trainer = dict(device=device, dtype=dtype, chunk_size=chunk_size)
+    timed_fit(P[:50_000], y[:50_000], ALS(max_iter=2, **trainer))
+    seconds, clf = timed_fit(P, y, ALS(**trainer))
+    cpu_seconds, cpu = timed_fit(P, y)
     return {
         "measure": "default fit",
         "n": n,

@@ -49,13 +49,12 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import pathlib
 import sys
 import time
 import warnings
 
-import accuracy as acc
 import numpy as np
+from _common import DATASETS, RESULTS, git_commit, imputations, replay
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import KNNImputer
 from sklearn.linear_model import LogisticRegression
@@ -63,7 +62,6 @@ from sklearn.linear_model import LogisticRegression
 from cfensemble import CFEnsembleClassifier
 from cfensemble.metrics import tie_averaged_precision
 
-HERE = pathlib.Path(__file__).parent
 REGIMES = ("mcar", "unsure", "blocks", "k_of_m")
 BASELINES = ("nanmean", "LR·imp", "LR·iter")
 REFERENCES = {
@@ -127,7 +125,7 @@ def references(P_pool, y_pool, P_held, y_held, seed, P_true) -> dict:
         )
         lr_mask = LogisticRegression(max_iter=5000).fit(F_pool, y_pool)
         hgb = HistGradientBoostingClassifier(random_state=seed).fit(P_pool, y_pool)
-        filled = acc.imputations(P_pool, P_held, seed)
+        filled = imputations(P_pool, P_held, seed)
         knn = KNNImputer(n_neighbors=10).fit(P_pool)
         fills = {
             "cf": A_held,
@@ -170,8 +168,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--m", type=int, nargs="+", default=[5, 10, 20])
     args = parser.parse_args()
-    start, own_commit = time.perf_counter(), acc._commit()  # the code the run imports
-    saved = json.loads((HERE / "results" / "accuracy.json").read_text())
+    start, own_commit = time.perf_counter(), git_commit()  # the code the run imports
+    saved = json.loads((RESULTS / "accuracy.json").read_text())
     accuracy_runs = collections.defaultdict(list)
     for run in saved["runs"]:
         accuracy_runs[(run["dataset"], run["repeat"], run["m"], run["regime"])].append(run)
@@ -180,7 +178,7 @@ def main() -> None:
     def log(name, r):
         print(f"[{time.perf_counter() - start:5.0f} s] {name} repeat {r}", file=sys.stderr)
 
-    for name, r, m, regime, Pp, y_pool, Ph, y_held in acc.replay(
+    for name, r, m, regime, Pp, y_pool, Ph, y_held in replay(
         args.m, ("complete", *REGIMES), args.repeats, log
     ):
         if regime == "complete":  # the true predictions the other regimes mask
@@ -193,9 +191,9 @@ def main() -> None:
         for b, s in at_budget.items():
             runs.append(dict(dataset=name, repeat=r, m=m, regime=regime, budget=b, **s, **refs))
     text = render(runs, args, own_commit, saved["meta"]["commit"], time.perf_counter() - start)
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "missing_room.json").write_text(json.dumps(runs, indent=1))
-    (HERE / "results" / "missing_room.md").write_text(text + "\n")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "missing_room.json").write_text(json.dumps(runs, indent=1))
+    (RESULTS / "missing_room.md").write_text(text + "\n")
     print(text)
 
 
@@ -205,7 +203,7 @@ def render(runs, args, own_commit, accuracy_commit, seconds) -> str:
         cells[(run["regime"], run["budget"], run["m"])].append(run)
     head = ["best baseline", "cfensemble", *REFERENCES.values(), "reference lead", "target met"]
     lines = [
-        f"Held-out PR-AUC with tied scores averaged, mean over {len(acc.DATASETS)} data sets x "
+        f"Held-out PR-AUC with tied scores averaged, mean over {len(DATASETS)} data sets x "
         f"{args.repeats} repeats (`python benchmarks/missing_room.py`, {seconds / 60:.1f} min, "
         f"{own_commit}; "
         f"the budget columns from `results/accuracy.json`, {accuracy_commit}). "
@@ -244,7 +242,7 @@ def fill_table(runs, args) -> list[str]:
     names = list(FILLS.values())
     lines = [
         "**How well can a missing prediction be filled in?** Held-out rows, mean over "
-        f"{len(acc.DATASETS)} data sets x {args.repeats} repeats. RMSE: root-mean-square "
+        f"{len(DATASETS)} data sets x {args.repeats} repeats. RMSE: root-mean-square "
         "error of each fill-in on the masked entries against the true predictions (each "
         "fitted on the pool; the default's fill-in with every pool label, as above); "
         "mean(fill): PR-AUC (ties averaged) of the row mean of each filled matrix, next to "

@@ -293,7 +293,8 @@ def main() -> None:
     Path(args.output + ".md").write_text(render(results))
     print(render(results))
     if args.update_readme:
-        from _readme import replace_section
+        # imported here: the worker processes import this module, keep them as light
+        from _common import replace_section
 
         replace_section("scale", render(results))
 

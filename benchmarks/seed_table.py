@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import time
 import warnings
 
 import numpy as np
-from _readme import replace_section
+from _common import RESULTS, replace_section
 from scipy.special import expit, logit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
@@ -44,7 +43,6 @@ from cfensemble import (
     make_ensemble_problem,
 )
 
-HERE = pathlib.Path(__file__).parent
 SETTINGS = {
     "seed": dict(base_quality=0.70, error_correlation=0.0),
     "easy": dict(base_quality=0.70, error_correlation=0.0),
@@ -65,7 +63,7 @@ METHODS = {
         class_weight_warmup=10, random_state=s, **SEED_ALS
     ),
     "ALS, exact aggregator, no class weights": lambda s: CFEnsembleClassifier(
-        use_class_weights=False, random_state=s
+        class_weight=None, random_state=s
     ),
     "ALS, exact aggregator, class weights (default)": lambda s: CFEnsembleClassifier(
         random_state=s
@@ -184,10 +182,10 @@ def main() -> None:
     repeats = 2 if args.quick else args.repeats
     warnings.simplefilter("ignore", ConvergenceWarning)
     results = run(repeats)
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "seed_table.json").write_text(json.dumps(results, indent=1))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "seed_table.json").write_text(json.dumps(results, indent=1))
     markdown = render(results, repeats)
-    (HERE / "results" / "seed_table.md").write_text(markdown)
+    (RESULTS / "seed_table.md").write_text(markdown)
     print(markdown)
     if args.update_readme:
         replace_section("seed_table", markdown)

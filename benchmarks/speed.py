@@ -4,10 +4,10 @@ Three measurements, each configuration in a fresh subprocess:
 
 1. **Time to solution** (default estimator, ``make_ensemble_problem(n, 10, 0.05,
    error_correlation=0.5)``, 20 % of rows labeled, complete and 30 % missing): a reference
-   ALS run of ``--reference-iterations`` iterations (``tol=0``) gives the best objective
+   ALS run of ``--reference-iterations`` iterations (``ALS(tol=0)``) gives the best objective
    value; we report the iterations and seconds ALS needs to come within a relative gap of
    1e-6 of it (with ``abstention=0, calibrate_fill=False``: the solver alone), the default
-   fit (``tol=1e-4``: its iterations, seconds and gap; with missing predictions the seconds
+   fit (``ALS(tol=1e-4)``: its iterations, seconds and gap; with missing predictions the seconds
    include the leave-one-out fold-ins of ``abstention="auto"``'s test and
    ``calibrate_fill``, also shown apart as the default fit with ``abstention=0,
    calibrate_fill=False``), the autograd trainer's default fit (``solver="torch"``, early
@@ -20,9 +20,15 @@ Three measurements, each configuration in a fresh subprocess:
    (Gram matrices by a GEMM of the confidences with the flattened outer products, then
    ``np.linalg.solve`` on the batch), over the same row blocks. ``kernel`` says which
    instance kernel ran (numba from 50,000 rows when installed, else numpy; with
-   ``--device cuda`` or ``--dtype float32`` the PyTorch kernels: ``cuda float32``).
+   ``--device cuda`` or ``--dtype float32``, i.e. ``ALS(device=..., dtype=...)``, the PyTorch
+   kernels: ``cuda float32``).
 3. **Peak memory** of an ALS fit (tracemalloc; numpy reports its buffers to it, the numba
    kernel's scratch is a few KiB per thread) next to the size of P.
+
+The solver's own figures (iterations to the gap, seconds per iteration, peak memory) time
+the factorization also where the fit leaves it for later (complete P, whose factors are
+computed when first read: ``timed_fit(..., factorize=True)``); the default fits are timed
+as a user calls them.
 
 Usage (unset the OpenBLAS overrides for timing runs only)::
 
@@ -33,43 +39,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import statistics
 import subprocess
 import sys
 import time
 import tracemalloc
-import warnings
 
 import numpy as np
+from _common import GAP, RESULTS, publish, speed_problem, timed_fit
 
-HERE = pathlib.Path(__file__).parent
-GAP = 1e-6
-
+from cfensemble import ALS, Autograd, CFEnsembleClassifier
 
 # the default fit without its steps after the factorization (the fill-in test, calibration)
 SOLVER_ALONE = {"abstention": 0.0, "calibrate_fill": False}
 
 
-def _data(n, m=10, seed=0, missing_rate=0.0, labeled_fraction=0.3):
-    from cfensemble import make_ensemble_problem
+def _kernel_name(n: int, latent_dim: int, solver: ALS) -> str:
+    """The instance kernel a fit of n rows runs (a label for the table; private API)."""
+    try:
+        from cfensemble._kernels import choose_kernel
+        from cfensemble._solvers import als_kernel
 
-    P, y = make_ensemble_problem(
-        n, m, 0.05, np.linspace(0.4, 0.8, m), 0.5, missing_rate=missing_rate, random_state=seed
+        kernel = choose_kernel(n, als_kernel(CFEnsembleClassifier(latent_dim, solver=solver)))
+    except (ImportError, AttributeError):  # the private API moved: no label
+        return "unknown"
+    return str(getattr(kernel, "device", kernel)) + (
+        f" {kernel.dtype}" if hasattr(kernel, "dtype") else ""
     )
-    labeled = np.random.default_rng(seed).random(n) < labeled_fraction
-    return P, y, labeled
-
-
-def _timed_fit(P, y, **params):
-    from cfensemble import CFEnsembleClassifier
-
-    clf = CFEnsembleClassifier(random_state=0, **params)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf.fit(P, y)
-    return time.perf_counter() - start, clf
 
 
 # ---------------------------------------------------------------- 1. time to solution
@@ -78,10 +74,10 @@ def _timed_fit(P, y, **params):
 def time_to_solution(n: int, missing_rate: float, reference_iterations: int, repeats: int):
     from sklearn.linear_model import LogisticRegression
 
-    P, y_true, labeled = _data(n, missing_rate=missing_rate, labeled_fraction=0.2)
+    P, y_true, labeled = speed_problem(n, missing_rate=missing_rate, labeled_fraction=0.2)
     y = np.where(labeled, y_true, -1)
-    _timed_fit(P[:500], y[:500], max_iter=2)  # imports, numba cache
-    _, ref = _timed_fit(P, y, max_iter=reference_iterations, tol=0.0)
+    timed_fit(P[:500], y[:500], ALS(max_iter=2))  # imports, numba cache
+    _, ref = timed_fit(P, y, ALS(max_iter=reference_iterations, tol=0.0))
     curve = np.asarray(ref.loss_curve_["total"])
     best = float(curve.min())
     gaps = (curve - best) / abs(best)
@@ -89,23 +85,24 @@ def time_to_solution(n: int, missing_rate: float, reference_iterations: int, rep
     k = int(reached[0]) + 1 if reached.size else None
     to_gap = (
         statistics.median(
-            _timed_fit(P, y, max_iter=k, tol=0.0, **SOLVER_ALONE)[0] for _ in range(repeats)
+            timed_fit(P, y, ALS(max_iter=k, tol=0.0), factorize=True, **SOLVER_ALONE)[0]
+            for _ in range(repeats)
         )
         if k
         else float("nan")
     )
     default_times, fixed_times, default = [], [], None
     for _ in range(repeats):
-        seconds, default = _timed_fit(P, y)
+        seconds, default = timed_fit(P, y)
         default_times.append(seconds)
-        fixed_times.append(_timed_fit(P, y, **SOLVER_ALONE)[0])
+        fixed_times.append(timed_fit(P, y, **SOLVER_ALONE)[0])
     default_gap = (default.loss_curve_["total"][-1] - best) / abs(best)
     torch_seconds = float("nan")
     try:
         import torch  # noqa: F401
 
-        _timed_fit(P[:500], y[:500], solver="torch", max_epochs=2)
-        torch_seconds = _timed_fit(P, y, solver="torch")[0]  # one run: it is the slow one
+        timed_fit(P[:500], y[:500], Autograd(max_epochs=2))
+        torch_seconds = timed_fit(P, y, "torch")[0]  # one run: it is the slow one
     except ImportError:
         pass
 
@@ -163,20 +160,18 @@ def plain_sweep(P, X, a, lam, block=16384):
 
 
 def per_iteration(n: int, m: int, d: int, k: int, repeats: int, device: str, dtype) -> dict:
-    from cfensemble import CFEnsembleClassifier
-    from cfensemble._kernels import choose_kernel
-
-    P, y_true, labeled = _data(n, m)
+    P, y_true, labeled = speed_problem(n, m)
     y = np.where(labeled, y_true, -1)
-    params = dict(latent_dim=d, tol=0.0, device=device, dtype=dtype)
+    trainer = dict(tol=0.0, device=device, dtype=dtype)
     if device != "cpu":  # a GPU wants big batches: blocks of up to a million rows
-        params["chunk_size"] = 1_000_000
-    kernel = choose_kernel(n, CFEnsembleClassifier(**params)._als_kernel())
-    _timed_fit(P[:60_000], y[:60_000], max_iter=1, **params)  # imports, numba cache
+        trainer["chunk_size"] = 1_000_000
+    kernel = _kernel_name(n, d, ALS(**trainer))
+    solver_only = dict(latent_dim=d, factorize=True)  # complete P: time the factorization
+    timed_fit(P[:60_000], y[:60_000], ALS(max_iter=1, **trainer), **solver_only)  # imports
     per_iter = []
     for _ in range(repeats):
-        t1 = _timed_fit(P, y, max_iter=1, **params)[0]
-        tk = _timed_fit(P, y, max_iter=1 + k, **params)[0]
+        t1 = timed_fit(P, y, ALS(max_iter=1, **trainer), **solver_only)[0]
+        tk = timed_fit(P, y, ALS(max_iter=1 + k, **trainer), **solver_only)[0]
         per_iter.append((tk - t1) / k)
     rng = np.random.default_rng(0)
     X, a = rng.normal(size=(m, d)), np.nanmean(P, axis=0)
@@ -186,7 +181,7 @@ def per_iteration(n: int, m: int, d: int, k: int, repeats: int, device: str, dty
         plain_sweep(P, X, a, 0.1)
         plain.append(time.perf_counter() - start)
     tracemalloc.start()
-    used = _timed_fit(P, y, max_iter=2, **params)[1].latent_dim_
+    used = timed_fit(P, y, ALS(max_iter=2, **trainer), **solver_only)[1].latent_dim_
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     ours, baseline = statistics.median(per_iter), statistics.median(plain)
@@ -195,8 +190,7 @@ def per_iteration(n: int, m: int, d: int, k: int, repeats: int, device: str, dty
         "m": m,
         "d": d,
         "d_used": int(used),
-        "kernel": str(getattr(kernel, "device", kernel))
-        + (f" {kernel.dtype}" if hasattr(kernel, "dtype") else ""),
+        "kernel": kernel,
         "seconds_per_iteration_median": ours,
         "seconds_per_iteration_all": per_iter,
         "plain_sweep_seconds_median": baseline,
@@ -325,7 +319,7 @@ def main() -> None:
         "iterations": [],
         "kept": [],
     }
-    stored = HERE / "results" / f"{args.output}.json"
+    stored = RESULTS / f"{args.output}.json"
     for part in ("solution", "iterations"):
         if part not in args.parts:  # an earlier run's rows, marked as such in the tables
             if not stored.exists():
@@ -347,8 +341,6 @@ def main() -> None:
             for n in [int(only)] if only else args.sizes:
                 results["iterations"].append(_run_child(args, "iteration", n, m, d))
                 print(json.dumps(results["iterations"][-1]), file=sys.stderr)
-    from _readme import publish
-
     publish("speed", args.output, results, _markdown(results), args.update_readme)
 
 

@@ -4,7 +4,7 @@
 eight small imbalanced sets whose base models are of similar quality. This script checks
 them where that does not hold: the ten "digit k vs rest" problems of
 ``sklearn.datasets.load_digits`` (1,797 rows, about 10 % positives, shipped with
-scikit-learn), six base models of different families (those of
+scikit-learn), six base models of different families (``_common.six_classifiers``, those of
 ``benchmarks/accuracy_multiclass.py``: logistic regression, naive Bayes, 15 nearest
 neighbours, a depth-5 tree, a random forest, a small MLP), out-of-fold probabilities on a
 75 % pool and refitted ones on the 25 % held out. Per digit and seed (split, models,
@@ -29,25 +29,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import time
 import warnings
 
-import accuracy as acc
-import accuracy_multiclass as mc
 import numpy as np
+from _common import (
+    RESULTS,
+    TIE,
+    apply_regime,
+    budget_rows,
+    classifier,
+    git_commit,
+    six_classifiers,
+)
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import cross_val_predict, train_test_split
 
-from cfensemble import CFEnsembleClassifier
 from cfensemble.metrics import tie_averaged_precision
 
-HERE = pathlib.Path(__file__).parent
 BUDGETS = (0.05, 0.2, 0.5)
 REGIMES = {"complete": 0.0, "mcar 30%": 0.3}
-TIE = 0.002
 DEFAULT_VARIANTS = {
     "equal": {"shrinkage_target": "equal"},
     "consensus": {"shrinkage_target": "consensus"},
@@ -59,7 +62,7 @@ DEFAULT_VARIANTS = {
 def probabilities(X, y, seed):
     """Out-of-fold P on the pool, refitted P on the held-out rows."""
     Xp, Xh, yp, yh = train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed)
-    models = mc.base_classifiers(seed).values()
+    models = six_classifiers(seed).values()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         Pp = np.column_stack(
@@ -79,11 +82,11 @@ def problems(seeds, budgets=BUDGETS, log=None):
             Pp_full, yp, Ph_full, yh = probabilities(X, y, seed)
             for regime, rate in REGIMES.items():
                 rng = np.random.default_rng([seed, k, round(rate * 100)])
-                Pp, Ph = acc.apply_regime(
+                Pp, Ph = apply_regime(
                     "mcar" if rate else "complete", Pp_full, Ph_full, None, None, rng
                 )
                 for budget in budgets:
-                    labeled = acc.budget_rows(yp, seed, budget)
+                    labeled = budget_rows(yp, seed, budget)
                     yield k, seed, regime, budget, Pp, yp, Ph, yh, labeled
         if log is not None:
             log(k)
@@ -101,7 +104,7 @@ def scores(Pp, yp, Ph, yh, labeled, seed, variants) -> dict:
         lr = LogisticRegression(max_iter=5000).fit(Ip[labeled], yp[labeled])
         out["LR·imp"] = lr.predict_proba(Ih)[:, 1]
         for name, params in {"default": {}, **variants}.items():
-            est = CFEnsembleClassifier(random_state=seed, **params).fit(Pp, y_semi)
+            est = classifier(params, random_state=seed).fit(Pp, y_semi)
             out[name] = est.predict_proba(Ph)[:, 1]
             if "aggregator_shrinkage_" in vars(est):
                 out[f"{name}:shrinkage"] = est.aggregator_shrinkage_
@@ -138,9 +141,9 @@ def main() -> None:
         s = scores(Pp, yp, Ph, yh, labeled, seed, variants)
         runs.append(dict(digit=k, seed=seed, regime=regime, budget=budget, **s))
     text = render(runs, variants, args, time.perf_counter() - start)
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / f"{args.output}.json").write_text(json.dumps(runs, indent=1))
-    (HERE / "results" / f"{args.output}.md").write_text(text + "\n")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.output}.json").write_text(json.dumps(runs, indent=1))
+    (RESULTS / f"{args.output}.md").write_text(text + "\n")
     print(text)
 
 
@@ -149,7 +152,7 @@ def render(runs, variants, args, seconds) -> str:
     lines = [
         f"Digit k vs rest (k = 0..9) x {args.seeds} seeds, held-out PR-AUC with tied scores "
         f"averaged (`python benchmarks/untuned.py{_arguments(args)}`, {seconds / 60:.1f} min, "
-        f"{acc._commit()}). Variants: "
+        f"{git_commit()}). Variants: "
         + "; ".join(f"`{n}` = `{json.dumps(p)}`" for n, p in variants.items())
         + f". W/T/L: paired wins/ties/losses against the default (tie: within {TIE}); "
         "chosen: how often each shrinkage was used, where the variant reports one.",
