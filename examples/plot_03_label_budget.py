@@ -96,7 +96,7 @@ plt.show()
 # ------------------
 # With 1 % of the training rows labeled there are only one or two positives among
 # them. The default aggregator shrinks its weights (``aggregator_shrinkage=0.1``) toward a
-# target and keeps them non-negative (``aggregator_positive=True``). With fewer than 20
+# target and keeps them non-negative (always). With fewer than 20
 # labeled positives the target is label-free, the classifiers' agreement with the others
 # (``"consensus"``); from 20 on (here from 20 % labeled) the default target
 # (``shrinkage_target="separation"``) also weighs each classifier's class separation on

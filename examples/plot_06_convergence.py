@@ -8,18 +8,23 @@ default) the objective never increases from one iteration to the next, and
 ``accelerate=True`` (the default) also tries an extrapolated step of the classifier factors
 and biases along their last move, kept only when the iteration ends lower.
 
-This example records the objective at every iteration with the ``callback`` parameter, for
-``accelerate=True`` and ``accelerate=False``, run well past the default stopping rule
-(``tol=1e-4`` on the relative change of the objective), and plots the relative gap to the
-lowest objective either run reached.
+The trainer's settings live on its settings object, :class:`~cfensemble.ALS`, passed as
+``solver=ALS(...)``. This example records the objective at every iteration with its
+``callback``, for ``ALS(accelerate=True)`` and ``ALS(accelerate=False)``, run well past the
+default stopping rule (``tol=1e-4`` on the relative change of the objective), and plots
+the relative gap to the lowest objective either run reached. ``P`` has missing
+predictions: with complete ``P`` the fit would skip the factorization (the predictions
+cannot depend on it) and run it only when ``n_iter_`` or ``loss_curve_`` is read.
 """
 
 import time
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import ALS, CFEnsembleClassifier, make_ensemble_problem
 
 P, y = make_ensemble_problem(
     n_samples=3000, n_classifiers=10, positive_rate=0.1, missing_rate=0.3, random_state=0
@@ -30,17 +35,22 @@ curves, stops = {}, {}
 for accelerate in [True, False]:
     history = []
     clf = CFEnsembleClassifier(
-        accelerate=accelerate,
-        tol=0.0,  # run until the objective stops changing at all
-        max_iter=150,
+        solver=ALS(
+            accelerate=accelerate,
+            tol=0.0,  # run until the objective stops changing at all
+            max_iter=150,
+            callback=lambda iteration, losses, h=history: h.append(losses[0]),
+        ),
         random_state=0,
-        callback=lambda iteration, losses, h=history: h.append(losses[0]),
     )
     start = time.perf_counter()
-    clf.fit(P, y_semi)
+    with warnings.catch_warnings():  # tol=0 never converges, by design: no warning
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(P, y_semi)
     seconds = time.perf_counter() - start
     curves[accelerate] = np.array(history)
-    default = CFEnsembleClassifier(accelerate=accelerate, random_state=0).fit(P, y_semi)
+    default = CFEnsembleClassifier(solver=ALS(accelerate=accelerate), random_state=0)
+    default.fit(P, y_semi)
     stops[accelerate] = default.n_iter_
     print(
         f"accelerate={accelerate!s:<5}: {clf.n_iter_} iterations in {seconds:.2f} s with "
@@ -71,18 +81,21 @@ plt.show()
 # The speed section of the README measures the same thing at n = 3,000 and 100,000
 # (``benchmarks/speed.py``): the default fit stops after 10–11 iterations at a relative
 # gap of 1–3e-4, and a gap of 1e-6 takes 23–34 iterations, while plain ALS
-# (``accelerate=False``) needs at least twice as many.
+# (``ALS(accelerate=False)``) needs at least twice as many.
 #
 # The autograd trainer
 # --------------------
-# ``solver="torch"`` (the ``[torch]`` extra) minimises the same objective with a torch
-# optimizer (``optimizer="adam"`` by default), full-batch or in mini-batches, with early
+# ``solver="torch"`` (the ``[torch]`` extra; its settings object is
+# :class:`~cfensemble.Autograd`) minimises the same objective with a torch optimizer
+# (``Autograd(optimizer="adam")`` by default), full-batch or in mini-batches, with early
 # stopping on a validation share of the labeled rows. Its ``loss_curve_`` has one entry
 # per epoch and :func:`cfensemble.plotting.plot_loss_curves` draws it the same way. It is
 # not run here, so that this gallery builds without torch. By default it starts from the
-# ALS solution (``als_warm_start="auto"``) and stops after a few dozen epochs; the
+# ALS solution (``Autograd(als_warm_start="auto")``) and stops after a few dozen epochs; the
 # README's speed section measured it at 0.12–1.9 s for fits that take ALS 0.03–0.64 s
 # (1.8–20 s from the initial state), so use ALS unless you need a custom loss or a GPU::
 #
-#     clf = CFEnsembleClassifier(solver="torch", max_epochs=500, random_state=0)
+#     from cfensemble import Autograd
+#
+#     clf = CFEnsembleClassifier(solver=Autograd(max_epochs=500), random_state=0)
 #     clf.fit(P, y_semi)

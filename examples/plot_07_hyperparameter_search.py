@@ -66,6 +66,13 @@ plt.show()
 # Any scikit-learn scorer name works: ``labeled_scorer("roc_auc")``,
 # ``labeled_scorer("neg_brier_score")``, ... or a scorer callable.
 #
+# ``P`` here has missing predictions, so ``lambda_reg`` shapes the fill-in. With complete
+# ``P`` the fit skips the factorization (the aggregator reads the observed predictions):
+# ``lambda_reg``, ``latent_dim`` or ``rho`` cannot change a prediction there, every
+# candidate of such a grid scores alike and the fit warns; search ``aggregator_shrinkage``
+# or ``shrinkage_target`` instead. The trainer's settings are searched through its settings
+# object: ``CFEnsembleClassifier(solver=ALS())`` with a grid over ``solver__max_iter``.
+#
 # ``"auto"`` values
 # -----------------
 # ``latent_dim="auto"`` tries 1, 2 and 4 (capped at the number of classifiers) and

@@ -5,9 +5,9 @@ More than two classes: wine, string labels, missing predictions
 Four scikit-learn classifiers score scikit-learn's wine data (3 classes); 30 % of their
 predictions are missing and a fifth of the training rows are labeled, with the labels as
 names. We compare, on held-out rows, the mean of the available predictions with
-:class:`~cfensemble.CFEnsembleClassifier` (its default factorizes each class on its own,
-``multiclass_factorization="per_class"``, and ``"joint"`` shares the factors of all
-classes).
+:class:`~cfensemble.CFEnsembleClassifier`. Its default (ALS, ``rho=1``) factorizes each
+class on its own (``multiclass_factorization_ == "per_class"``); with ``rho < 1`` or the
+autograd trainer one factorization shares the factors of all classes (``"joint"``).
 """
 
 # %%
@@ -62,10 +62,9 @@ print(f"P_train: {P_train.shape}, {np.isnan(P_train[:, :, 0]).mean():.0%} missin
 labeled = rng.random(train.size) < 0.2
 y_train = np.where(labeled, y[train], None)
 per_class = CFEnsembleClassifier(random_state=0).fit(P_train, y_train)
-joint = CFEnsembleClassifier(random_state=0, multiclass_factorization="joint").fit(
-    P_train, y_train
-)
-print("classes_:", per_class.classes_, "| factorization:", per_class.multiclass_factorization_)
+joint = CFEnsembleClassifier(rho=0.8, random_state=0).fit(P_train, y_train)
+print("classes_:", per_class.classes_)
+print("factorizations:", per_class.multiclass_factorization_, joint.multiclass_factorization_)
 
 
 def nanmean(P):
@@ -76,12 +75,12 @@ def nanmean(P):
 scores = {
     "mean of available": nanmean(P_held),
     "cfensemble per_class": per_class.predict_proba(P_held),
-    "cfensemble joint": joint.predict_proba(P_held),
+    "cfensemble joint, rho=0.8": joint.predict_proba(P_held),
 }
 for name, proba in scores.items():
     loss = log_loss(y[held], np.clip(proba, 1e-15, 1), labels=per_class.classes_)
     accuracy = np.mean(per_class.classes_[np.argmax(proba, axis=1)] == y[held])
-    print(f"{name:22s} held-out log-loss {loss:.3f}, accuracy {accuracy:.3f}")
+    print(f"{name:27s} held-out log-loss {loss:.3f}, accuracy {accuracy:.3f}")
 
 # %%
 # The aggregator's weights, per class

@@ -159,3 +159,14 @@ def test_settings_without_effect_warn_once_and_auto_does_not_search(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # with missing predictions the settings act
         CFEnsembleClassifier(4, random_state=0).fit(*problem(missing_rate=0.2))
+
+
+def test_auto_searches_where_the_factors_matter_and_keeps_the_callback_out():
+    calls = []
+    solver = ALS(max_iter=20, callback=lambda it, losses: calls.append(it))
+    clf = CFEnsembleClassifier("auto", solver=solver, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(*problem(missing_rate=0.3))
+    assert len(clf.cv_results_) == 3  # latent_dim 1, 2, 4
+    assert calls and calls == list(range(1, len(calls) + 1))  # the final fit's only

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from . import _multiclass
+from . import _multiclass, _solvers
 from ._aggregation import _label_folds
 from ._validation import warn
 from .metrics import pr_auc
@@ -71,8 +71,7 @@ def select_by_cross_validation(est, P, y, sample_weight=None):
         )
         return fallback[0], fallback[1], None
     results = []
-    # not clone(est): the callback (a progress bar, say) need not be copyable
-    quiet = {**est.get_params(deep=False), "verbose": False, "callback": None}
+    quiet = {**_solvers.without_callback(est.get_params(deep=False)), "verbose": False}
     for d in dims:
         for r in rhos:
             scores = []

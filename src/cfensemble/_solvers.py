@@ -220,6 +220,18 @@ def trainer_of(solver) -> ALS | Autograd:
     return SOLVERS.get(solver, ALS)() if isinstance(solver, str) else ALS()
 
 
+def without_callback(params: dict) -> dict:
+    """An estimator's ``get_params(deep=False)`` with its progress callback left out (a
+    callable, a progress bar say, need not be copyable), for the estimators a fit makes."""
+    params = dict(params)
+    if "callback" in params:  # the original method's front-ends
+        params["callback"] = None
+    solver = params.get("solver")
+    if isinstance(solver, (ALS, Autograd)) and solver.callback is not None:
+        params["solver"] = type(solver)(**{**solver.get_params(deep=False), "callback": None})
+    return params
+
+
 def settled(method: Callable) -> Callable:
     """Run an estimator's ``method`` with its :class:`Settings` resolved once, at the call
     (``est._s`` otherwise resolves them from the parameters at every read)."""

@@ -30,7 +30,6 @@ from __future__ import annotations
 from functools import partial, reduce
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -46,7 +45,7 @@ from ._problem import (
     sample_rows,
     supervised_weights,
 )
-from ._solvers import settled, trainer_of
+from ._solvers import settled, without_callback
 from ._validation import (
     _check_sample_weight,
     check_label_classes,
@@ -512,9 +511,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         memory only. By default they are empty.
         """
         check_is_fitted(self, "classifier_factors_")
-        params = self.get_params(deep=False)
-        if self._s.callback is not None:
-            params["solver"] = clone(trainer_of(self.solver)).set_params(callback=None)
+        params = without_callback(self.get_params(deep=False))
         model = CFEnsembleClassifier(**params)
         per_row = {"instance_factors_", "instance_bias_", "transduction_", "labeled_index_"}
         for name, value in vars(self).items():  # every fitted attribute but the per-row ones
