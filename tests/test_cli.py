@@ -50,7 +50,10 @@ def test_fit_predict_report_end_to_end(files, capsys):
             "3",
             "--rho",
             "0.6",
-            "--no-use-label-aware-confidence",
+            "--label-aware-alpha",
+            "0.5",
+            "--class-weight",
+            "none",
             "--random-state",
             "0",
         ]
@@ -61,7 +64,8 @@ def test_fit_predict_report_end_to_end(files, capsys):
     # the progress bar of a fit that converged before max_iter ends at 100 %
     assert re.search(r" (\d+)/\1 \[.*iterations \1 of max 100\]", captured.err)
     clf = cfensemble.load(model)
-    assert clf.latent_dim == 3 and clf.rho == 0.6 and not clf.use_label_aware_confidence
+    assert clf.latent_dim == 3 and clf.rho == 0.6 and clf.label_aware_alpha == 0.5
+    assert clf.class_weight is None and clf.solver == "als"  # no trainer option: the name
     assert clf.model_metadata_["classifier_columns"] == NAMES
     with open(tmp / "out.predictions.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -262,14 +266,24 @@ def test_fit_help_lists_defaults_and_no_callback(capsys):
     # help text from the estimator's docstring, then the default
     assert "--lambda-reg FLOAT Ridge penalty on the factors and biases" in flat
     assert flat.split("--lambda-reg FLOAT ")[1].split("(default: ")[1].startswith("0.03)")
-    assert re.search(r"--solver \{als,torch\} \"als\": alternating least squares", flat)
+    assert "--class-weight {balanced,none}" in flat
+    for removed in ("--verbose", "--use-class-weights", "--prior-correction"):
+        assert removed not in flat
+    # the trainer options: --solver, then each setting once, saying which trainer reads it
+    assert "--solver {als,torch} the trainer: als, alternating least squares" in flat
+    assert "--lr FLOAT Autograd only. Learning rate of the optimizer. (default: 0.01)" in flat
+    assert "--accelerate, --no-accelerate ALS only." in flat
+    assert re.search(r"--max-iter INT ALS: Maximum number of iterations\. Autograd: ALS "
+                     r"iterations of the warm start\. \(default: 100\)", flat)  # fmt: skip
+    assert flat.count("--max-iter INT ") == 1 and flat.count("--tol FLOAT ") == 1
+    assert "--als-warm-start {auto,true,false}" in flat
     assert "--random-state INT Seeds the initial factors" in flat
     assert "default: a new seed, printed after the fit" in flat
     assert "--delimiter DELIMITER field separator" in flat
 
 
 def test_parameter_help_is_the_docstrings_first_sentences():
-    from cfensemble.cli import _parameter_help
+    from cfensemble.cli._options import _parameter_help
 
     doc = """Summary.
 
@@ -309,6 +323,81 @@ def test_report_without_matplotlib_is_a_clear_error(files, capsys, monkeypatch):
     assert not (tmp / "r").exists()
 
 
+def test_trainer_options_build_the_solver_object(files, capsys):
+    """--solver and the trainer options become ``solver=ALS(...)`` or ``Autograd(...)``,
+    kept in the model file; the fit is the one Python gives with that object."""
+    import pandas as pd
+
+    from cfensemble import ALS, Autograd, CFEnsembleClassifier
+
+    tmp, train, *_ = files
+    base = ["fit", str(train), "--label-column", "y", "--random-state", "0", "--quiet"]
+    options = ["--max-iter", "7", "--no-accelerate", "--n-jobs", "1", "--tol", "1e-6"]
+    assert main([*base, "--model", str(tmp / "a.cfe"), *options]) == 0
+    model = cfensemble.load(tmp / "a.cfe")
+    expected = ALS(max_iter=7, accelerate=False, n_jobs=1, tol=1e-6)
+    assert isinstance(model.solver, ALS)
+    assert model.solver.get_params() == expected.get_params()  # callback None, the rest given
+    table = pd.read_csv(train)
+    P, y = table[NAMES].to_numpy(), table["y"].fillna(-1).to_numpy()
+    reference = CFEnsembleClassifier(random_state=0, solver=expected).fit(P, y)
+    np.testing.assert_allclose(model.transduction_, reference.transduction_, atol=1e-10)
+    assert model.n_iter_ == reference.n_iter_
+
+    pytest.importorskip("torch")
+    torch_options = ["--solver", "torch", "--max-epochs", "3", "--lr", "0.05",
+                     "--als-warm-start", "false", "--max-iter", "5"]  # fmt: skip
+    assert main([*base, "--model", str(tmp / "t.cfe"), *torch_options]) == 0
+    solver = cfensemble.load(tmp / "t.cfe").solver
+    assert isinstance(solver, Autograd)
+    assert (
+        solver.get_params()
+        == Autograd(max_epochs=3, lr=0.05, als_warm_start=False, max_iter=5).get_params()
+    )
+    assert main([*base, "--model", str(tmp / "n.cfe"), "--solver", "torch"]) == 0
+    assert cfensemble.load(tmp / "n.cfe").solver == "torch"  # no setting given: the name
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (
+            ["--lr", "0.1"],
+            r"--lr: a setting of the Autograd trainer \(--solver torch\), not "
+            r"read by --solver als \(ALS\)",
+        ),
+        (
+            ["--solver", "torch", "--accelerate", "--dtype", "float32"],
+            r"--accelerate, --dtype: settings of the ALS trainer \(--solver als\), not read by "
+            r"--solver torch \(Autograd\)",
+        ),
+        (["--use-class-weights"], "unrecognized arguments: --use-class-weights"),
+        (["--prior-correction"], "unrecognized arguments: --prior-correction"),
+        (["--multiclass-factorization", "joint"], "unrecognized arguments"),
+        (["--class-weight", "inverse"], r"argument --class-weight: expected one of"),
+        (["--als-warm-start", "maybe"], r"argument --als-warm-start: expected one of"),
+    ],
+)
+def test_trainer_and_removed_options_are_usage_errors(files, capsys, args, match):
+    tmp, train, *_ = files
+    model = tmp / "x.cfe"
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(train), "--label-column", "y", "--model", str(model), *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cfensemble") and re.search(match, err), err
+    assert not model.exists()
+
+
+def test_bad_trainer_setting_is_one_line(files, capsys):
+    tmp, train, *_ = files
+    args = ["fit", str(train), "--label-column", "y", "--model", str(tmp / "x.cfe")]
+    assert main([*args, "--n-jobs", "0"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "cfensemble fit: error: The 'n_jobs' parameter of ALS must be"
+    )
+
+
 def test_fit_without_torch_is_a_one_line_error(files, capsys, monkeypatch):
     import sys
 
@@ -346,7 +435,7 @@ def test_text_ids_keep_their_leading_zeros_through_fit_and_predict(tmp_path):
 def test_short_row_scan_is_exact_at_any_block_size(tmp_path, block):
     from pathlib import Path
 
-    from cfensemble.cli import _maybe_short_rows
+    from cfensemble.cli._tables import _maybe_short_rows
 
     good = tmp_path / "good.csv"
     good.write_bytes(b"a,b,y\r\n0.1,0.2,1\r\n\r\n0.3,0.4,\r\n,,\n0.5,0.6,0")

@@ -111,7 +111,9 @@ def plot_loss_curves(estimator, ax=None):
     """Total, reconstruction and supervised parts of the objective per iteration (log scale)."""
     _fitted(estimator)
     ax = _axes(ax)
-    unit = "epoch" if getattr(estimator, "solver", "als") == "torch" else "ALS iteration"
+    solver = getattr(estimator, "solver", "als")  # a name, or ALS(...) / Autograd(...)
+    kind = solver if isinstance(solver, str) else getattr(solver, "kind", "als")
+    unit = "epoch" if kind == "torch" else "ALS iteration"
     steps = np.arange(1, estimator.n_iter_ + 1)
     styles = {"total": "-", "reconstruction": "--", "supervised": ":"}
     for part, values in estimator.loss_curve_.items():

@@ -18,50 +18,55 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import CLIError, check_output
+from ._options import with_callback
+from ._progress import fit_with_progress, seed_line
+from ._tables import _labels_column
+
 
 def is_dataset(text: str) -> bool:
     """A glob pattern or a directory: read as a Parquet dataset with dask."""
     return any(ch in text for ch in "*?[") or Path(text).is_dir()
 
 
-def _modules(error):
+def _modules():
     try:
         import dask.dataframe as dd
         import distributed
     except ImportError:
-        raise error(
+        raise CLIError(
             "a Parquet dataset (a pattern, a directory or --scheduler) needs dask: "
             "pip install 'cfensemble[dask]'"
         ) from None
     return dd, distributed
 
 
-def _files(text: str, error) -> list[str]:
+def _files(text: str) -> list[str]:
     path = Path(text)
     files = (
         sorted(glob.glob(str(path / "*.parquet"))) if path.is_dir() else sorted(glob.glob(text))
     )
     if not files and path.is_dir():
-        raise error(
+        raise CLIError(
             f"{text}: is a directory; a directory is read as a Parquet dataset, and it holds "
             "no .parquet file."
         )
     if not files:
-        raise error(f"{text}: no files match.")
+        raise CLIError(f"{text}: no files match.")
     bad = [f for f in files if not f.endswith(".parquet")]
     if bad:
-        raise error(f"{text}: a dataset is read from .parquet files; {bad[0]} is not one.")
+        raise CLIError(f"{text}: a dataset is read from .parquet files; {bad[0]} is not one.")
     return files
 
 
-def _output_directory(text: str, sources: list[str], error) -> Path:
+def _output_directory(text: str, sources: list[str]) -> Path:
     out = Path(text)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise error(
+        raise CLIError(
             f"-o {out}: exists and is not an empty directory (a dataset is written there)."
         )
     if any(Path(s).resolve().parent == out.resolve() for s in sources):
-        raise error(f"-o {out}: is the input's directory.")
+        raise CLIError(f"-o {out}: is the input's directory.")
     return out
 
 
@@ -71,16 +76,16 @@ CONNECT_TIMEOUT = "20s"  # to reach a --scheduler
 class _Scheduler:
     """``with _Scheduler(address):`` a distributed Client for an address, else nothing."""
 
-    def __init__(self, address: str | None, error):
-        self.address, self.error, self.client = address, error, None
+    def __init__(self, address: str | None):
+        self.address, self.client = address, None
 
     def __enter__(self):
         if self.address:
-            _, distributed = _modules(self.error)
+            _, distributed = _modules()
             try:
                 self.client = distributed.Client(self.address, timeout=CONNECT_TIMEOUT)
             except OSError as exc:
-                raise self.error(f"--scheduler {self.address}: cannot connect ({exc}).") from None
+                raise CLIError(f"--scheduler {self.address}: cannot connect ({exc}).") from None
         return self
 
     def __exit__(self, *exc):
@@ -88,21 +93,21 @@ class _Scheduler:
             self.client.close()
 
 
-def _frame(files, columns_needed, error):
-    dd, _ = _modules(error)
+def _frame(files, columns_needed):
+    dd, _ = _modules()
     try:
         frame = dd.read_parquet(files, blocksize=None)  # a partition per file
     except (OSError, ValueError) as exc:
-        raise error(f"{files[0]}...: not a readable Parquet dataset: {exc}") from None
+        raise CLIError(f"{files[0]}...: not a readable Parquet dataset: {exc}") from None
     missing = [c for c in columns_needed if c is not None and c not in frame.columns]
     if missing:
-        raise error(
+        raise CLIError(
             f"the dataset has no column {missing[0]!r}; its columns are {list(frame.columns)}."
         )
     return frame
 
 
-def _numeric(frame, columns, error, label=None):
+def _numeric(frame, columns, label=None):
     for name in columns:
         if frame[name].dtype.kind not in "biuf":
             hint = (
@@ -112,7 +117,7 @@ def _numeric(frame, columns, error, label=None):
                 if name == label
                 else "."
             )
-            raise error(f"column {name!r} is not numeric ({frame[name].dtype}){hint}")
+            raise CLIError(f"column {name!r} is not numeric ({frame[name].dtype}){hint}")
 
 
 def _predictions(frame, model, columns, id_column, label=None, impute=False):
@@ -121,8 +126,7 @@ def _predictions(frame, model, columns, id_column, label=None, impute=False):
 
     import pandas as pd
 
-    from ._estimator import predicted_labels
-    from .cli import _labels_column
+    from .._estimator import predicted_labels
 
     def part(df, partition_info=None):
         P = df[columns].to_numpy(dtype=np.float64)
@@ -151,32 +155,31 @@ def _predictions(frame, model, columns, id_column, label=None, impute=False):
     return frame.map_partitions(part, meta=empty)
 
 
-def fit_dataset(args, params: dict, progress, error) -> int:
-    from .cli import check_output, fit_with_progress, seed_line
-    from .dask import DaskCFEnsembleClassifier, _frame_array
-    from .io import save_model
+def fit_dataset(args, params: dict, solver, progress) -> int:
+    """Fit on the dataset ``args.predictions``: ``params`` are the estimator's (but
+    ``solver``), ``progress`` the bar or None."""
+    from ..dask import DaskCFEnsembleClassifier, _frame_array
+    from ..io import save_model
 
-    files = _files(args.predictions, error)
+    files = _files(args.predictions)
     label, id_column = args.label_column, args.id_column
     model_path = check_output(args.model, "--model", [Path(f) for f in files])
-    output = _output_directory(
-        args.output or str(model_path.with_suffix(".predictions")), files, error
-    )
-    with _Scheduler(args.scheduler, error):
+    output = _output_directory(args.output or str(model_path.with_suffix(".predictions")), files)
+    with _Scheduler(args.scheduler):
         weight = args.sample_weight_column
         needed = [label, id_column, weight, *(args.classifier_columns or [])]
-        frame = _frame(files, needed, error)
+        frame = _frame(files, needed)
         columns = args.classifier_columns or [
             c for c in frame.columns if c not in (label, id_column, weight)
         ]
         extra = [label] if weight is None else [label, weight]
-        _numeric(frame, [*columns, *extra], error, label)
+        _numeric(frame, [*columns, *extra], label)
         array = _frame_array(frame[[*columns, *extra]].astype(np.float64))
         m = len(columns)
         P, y = array[:, :m], array[:, m]
         sample_weight = None if weight is None else array[:, m + 1]
-        clf = DaskCFEnsembleClassifier(**params, callback=progress)
-        fit_with_progress(clf, P, y, progress, args.predictions, sample_weight)
+        clf = DaskCFEnsembleClassifier(**params, solver=with_callback(solver, progress))
+        fit_with_progress(clf, P, y, progress, args.predictions, sample_weight, solver)
         model = clf.to_model()
         metadata = {"classifier_columns": list(columns), "label_column": label}
         if weight is not None:
@@ -184,7 +187,7 @@ def fit_dataset(args, params: dict, progress, error) -> int:
         if id_column is not None:
             metadata["id_column"] = id_column
         # the predictions first, the model file last: a failure leaves neither behind
-        _write_dataset(_predictions(frame, model, list(columns), id_column, label), output, error)
+        _write_dataset(_predictions(frame, model, list(columns), id_column, label), output)
         save_model(model, model_path, metadata)
     if not args.quiet:
         print(
@@ -196,21 +199,21 @@ def fit_dataset(args, params: dict, progress, error) -> int:
     return 0
 
 
-def predict_dataset(args, model, columns, error) -> int:
-    files = _files(args.new_predictions, error)
-    output = _output_directory(args.output, files, error)
-    with _Scheduler(getattr(args, "scheduler", None), error):
-        frame = _frame(files, [*columns, args.id_column], error)
+def predict_dataset(args, model, columns) -> int:
+    files = _files(args.new_predictions)
+    output = _output_directory(args.output, files)
+    with _Scheduler(getattr(args, "scheduler", None)):
+        frame = _frame(files, [*columns, args.id_column])
         # fit's ID column is copied when the new rows have it (as for a single file)
         recorded = model.model_metadata_.get("id_column")
         id_column = args.id_column or (recorded if recorded in frame.columns else None)
-        _numeric(frame, columns, error)
+        _numeric(frame, columns)
         predictions = _predictions(frame, model, list(columns), id_column, impute=args.impute)
-        _write_dataset(predictions, output, error)
+        _write_dataset(predictions, output)
     return 0
 
 
-def _write_dataset(frame, output: Path, error) -> None:
+def _write_dataset(frame, output: Path) -> None:
     """Write a Parquet dataset into a temporary sibling directory, then rename it: a failed
     write leaves nothing at ``output``."""
     temporary = output.with_name(f".{output.name}.partial-{os.getpid()}")
@@ -220,7 +223,7 @@ def _write_dataset(frame, output: Path, error) -> None:
             output.rmdir()
         temporary.rename(output)
     except OSError as exc:
-        raise error(f"-o {output}: cannot be written ({exc.strerror or exc}).") from None
+        raise CLIError(f"-o {output}: cannot be written ({exc.strerror or exc}).") from None
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)

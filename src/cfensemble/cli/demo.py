@@ -1,0 +1,128 @@
+"""``cfensemble demo``: fit on generated data and compare with the baselines, held out
+(:mod:`cfensemble._demo`); ``--save-csv`` also writes sample files for ``fit``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ._files import CLIError, _Outputs, check_output
+from ._tables import _labels_column, _table_writer
+
+
+def _bounded(kind, low, high):
+    """An argparse type: ``kind`` within [low, high] (None: unbounded), else a clear error."""
+
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if not np.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{value} is not {bounds}")
+        return value
+
+    return convert
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser("demo", help="fit on generated data and compare with baselines")
+    parser.add_argument("--n-samples", type=_bounded(int, 100, 1_000_000), default=3000)
+    parser.add_argument("--n-classifiers", type=_bounded(int, 3, 200), default=10)
+    parser.add_argument("--positive-rate", type=_bounded(float, 0.005, 0.5), default=0.05)
+    parser.add_argument("--labeled-fraction", type=_bounded(float, 0.01, 1.0), default=0.3)
+    parser.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0)
+    parser.add_argument(
+        "--save-csv",
+        metavar="PREFIX",
+        help=(
+            "also write PREFIX-train.csv and PREFIX-test.csv, sample files for `fit` (a "
+            "simpler problem than the comparison's: complete predictions, every row in "
+            "train with the labels beyond --labeled-fraction blanked, those rows with "
+            "their labels in test)"
+        ),
+    )
+    parser.set_defaults(func=demo, check=_check_demo, subparser=parser)
+    return parser
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Held-out comparison of the default estimator with the baselines (see cfensemble._demo)."""
+    from .. import _demo
+    from ..datasets import make_ensemble_problem
+
+    prefix = None
+    if args.save_csv:
+        prefix = Path(args.save_csv)
+        for part in ("train", "test"):
+            check_output(prefix.parent / f"{prefix.name}-{part}.csv", "--save-csv")
+    try:
+        _demo.run(
+            n_samples=args.n_samples,
+            n_classifiers=args.n_classifiers,
+            positive_rate=args.positive_rate,
+            labeled_fraction=args.labeled_fraction,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise CLIError(
+            f"the generated problem is too small for the demo ({exc}); raise --n-samples, "
+            "--positive-rate or --labeled-fraction."
+        ) from None
+    if prefix is not None:
+        P, y = make_ensemble_problem(
+            n_samples=args.n_samples,
+            n_classifiers=args.n_classifiers,
+            positive_rate=args.positive_rate,
+            base_quality=np.linspace(0.35, 0.75, args.n_classifiers),
+            error_correlation=0.5,
+            random_state=args.seed,
+        )
+        labeled = np.random.default_rng(args.seed).random(y.size) < args.labeled_fraction
+        names = [f"model_{u}" for u in range(P.shape[1])]
+        train = prefix.parent / f"{prefix.name}-train.csv"
+        test = prefix.parent / f"{prefix.name}-test.csv"
+        with _Outputs() as outputs:
+            for path, rows, labels in (
+                (train, slice(None), np.where(labeled, y, -1)),
+                (test, ~labeled, y[~labeled]),
+            ):
+                columns = {name: P[rows, u] for u, name in enumerate(names)}
+                columns["y"] = _labels_column(np.asarray(labels, dtype=float))
+                outputs.stage(path, _table_writer(path, columns, "%.6f"))
+            outputs.commit()
+        print(f"wrote {train} (labels of the unlabeled rows blanked) and {test} (those rows)")
+    return 0
+
+
+def _check_demo(args: argparse.Namespace) -> str | None:
+    """Arguments that are each valid but together leave the demo without enough data."""
+    n, rate, fraction, m = (
+        args.n_samples,
+        args.positive_rate,
+        args.labeled_fraction,
+        (args.n_classifiers),
+    )
+    if n * rate < 10:
+        return (
+            f"--n-samples {n} with --positive-rate {rate} gives {n * rate:.3g} positives; the "
+            "demo needs at least 10"
+        )
+    labeled = 0.7 * n * fraction  # 30 % of the rows are held out
+    if labeled * rate < 3:
+        return (
+            f"--n-samples {n}, --positive-rate {rate} and --labeled-fraction {fraction} give "
+            f"about {labeled * rate:.2g} labeled positives; the demo needs at least 3"
+        )
+    if labeled * 3 / m < 5:
+        return (
+            f"--n-samples {n} and --labeled-fraction {fraction} give about {labeled:.0f} "
+            f"labeled rows for {m} classifiers; in the demo's 3-of-m regime each classifier "
+            "needs at least 5 of them: raise --n-samples or lower --n-classifiers"
+        )
+    return None
