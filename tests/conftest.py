@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import CFEnsembleClassifier, CFEnsembleTrainer, make_ensemble_problem
 from cfensemble._problem import reconstruct
 
 # The property tests draw the same examples on every run and machine, so the default run
@@ -94,6 +94,33 @@ def labeled_problem(quality=UNEQUAL, missing_rate=0.3, n=1500, seed=1):
         random_state=seed,
     )
     return P, y, np.where(np.random.default_rng(0).random(n) < 0.3, y, -1)
+
+
+# CFEnsembleClassifier's defaults in the parameters of the original method's front-end,
+# which keeps the variants cfensemble 1.0 removed from CFEnsembleClassifier
+# (aggregator_positive, prior_correction, instance_weighting): the tests of those variants
+# fit main_trainer(<variant>) and compare it with CFEnsembleClassifier
+MAIN_DEFAULTS = dict(
+    latent_dim=2,
+    rho=1.0,
+    lambda_reg=0.03,
+    max_iter=100,
+    aggregator_solver="newton",
+    aggregator_l2="auto",
+    aggregator_shrinkage=0.1,
+    shrinkage_target="separation",
+    aggregator_positive=True,
+    aggregator_input="observed",
+    abstention="auto",
+    calibrate_fill=True,
+    prior_correction=True,
+    use_label_aware_confidence=False,
+)
+
+
+def main_trainer(**params):
+    """``CFEnsembleTrainer`` with ``CFEnsembleClassifier``'s defaults, then ``params``."""
+    return CFEnsembleTrainer(**{**MAIN_DEFAULTS, **params})
 
 
 def quiet_fit(P, y, sample_weight=None, **params):

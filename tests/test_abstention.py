@@ -9,7 +9,7 @@ from conftest import fitted_P_hat, through_fold_in
 from sklearn.metrics import average_precision_score
 
 import cfensemble
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import ALS, Autograd, CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._abstention import abstention_statistics, choose_abstention
 from cfensemble._losses import logits
 from cfensemble._problem import aggregator_input, input_weight
@@ -222,19 +222,20 @@ def test_the_test_needs_no_labels(problems):
     [
         {"rho": 0.7},
         {"aggregator_input": "reconstructed"},
-        {"aggregator_solver": "gd"},
-        {"freeze_aggregator_iters": 50},
-        {"solver": "torch", "max_epochs": 5},
+        {"solver": ALS(max_iter=20, aggregator_solver="gd")},
+        {"solver": ALS(max_iter=20, freeze_aggregator_iters=50)},
+        {"solver": Autograd(max_epochs=5, max_iter=20)},
     ],
 )
 def test_auto_is_zero_where_the_factors_see_the_labels(problems, params):
     """Or where no exact aggregator is solved after the factors: auto is 0."""
-    if params.get("solver") == "torch":
+    if isinstance(params.get("solver"), Autograd):
         pytest.importorskip("torch")
+    params = {"solver": ALS(max_iter=20), **params}
     Ps, y, labeled = problems
-    clf = _fit(Ps["abstain"], y, labeled, max_iter=20, **params)
+    clf = _fit(Ps["abstain"], y, labeled, **params)
     assert clf.abstention_ == 0.0 and clf.abstention_test_ is None
-    zero = _fit(Ps["abstain"], y, labeled, max_iter=20, abstention=0.0, **params)
+    zero = _fit(Ps["abstain"], y, labeled, abstention=0.0, **params)
     np.testing.assert_array_equal(clf.transduction_, zero.transduction_)
 
 
@@ -268,8 +269,7 @@ def test_a_fixed_abstention_is_the_blend_in_the_prediction(problems):
     np.testing.assert_allclose(clf.transduction_, 1 / (1 + np.exp(-z)), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("factorization", ["per_class", "joint"])
-def test_three_classes(factorization):
+def test_three_classes():
     P, y = make_ensemble_problem(
         2000, 6, positive_rate=0.2, n_classes=3, error_correlation=0.3, random_state=1
     )
@@ -281,17 +281,15 @@ def test_three_classes(factorization):
     mcar = np.where(np.random.default_rng(1).random(P.shape[:2])[:, :, None] < 0.3, np.nan, P)
     mcar[np.isnan(mcar[:, :, 0]).all(axis=1), 0] = P[np.isnan(mcar[:, :, 0]).all(axis=1), 0]
     labeled = np.random.default_rng(0).random(y.size) < 0.3
-    auto = _fit(Q, y, labeled, multiclass_factorization=factorization)
-    fixed = _fit(
-        Q, y, labeled, multiclass_factorization=factorization, abstention=auto.abstention_
-    )
+    auto = _fit(Q, y, labeled)
+    fixed = _fit(Q, y, labeled, abstention=auto.abstention_)
     assert auto.abstention_ == 0.5 and len(auto.abstention_test_["z"]) == 6
     n, m, K = Q.shape
     expected = abstention_statistics(Q.reshape(n, m * K), through_fold_in(auto, (m, K)), outputs=K)
     np.testing.assert_allclose(auto.abstention_test_["z"], expected, rtol=1e-9)
     np.testing.assert_allclose(auto.predict_proba(Q), fixed.predict_proba(Q), atol=1e-12)
     np.testing.assert_allclose(auto.predict_proba(Q).sum(axis=1), 1.0, atol=1e-12)
-    at_random = _fit(mcar, y, labeled, multiclass_factorization=factorization)
+    at_random = _fit(mcar, y, labeled)
     assert at_random.abstention_ == 0.0 and at_random.abstention_test_["share"] < 0.3
 
 
@@ -330,7 +328,7 @@ def test_the_test_folds_in_with_the_fitted_confidence(problems):
 def test_large_data_is_tested_on_a_seeded_sample(problems, monkeypatch):
     """Above the sample size the test runs on that many rows drawn from random_state: the
     statistics are those of those rows (checked against the function on them)."""
-    import cfensemble._estimator as est
+    import cfensemble._missing as est
 
     Ps, y, labeled = problems
     P = Ps["abstain"]

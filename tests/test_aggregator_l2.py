@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from conftest import UNEQUAL, labeled_problem, quiet_fit, rewrite_metadata
 
-from cfensemble._estimator import L2_AUTO, L2_ROWS
+from cfensemble import Autograd
+from cfensemble._aggregation import L2_AUTO, L2_ROWS
 from cfensemble.io import load_model, save_model
 
 
@@ -101,7 +102,7 @@ def test_torch_validation_rows_do_not_count():
     pytest.importorskip("torch")
     P, y_true, y_train = labeled_problem(UNEQUAL, missing_rate=0.0, n=600)
     y = _with_positives(y_true, y_train, 5)
-    clf = quiet_fit(P, y, solver="torch", max_epochs=2, validation_fraction=0.5)
+    clf = quiet_fit(P, y, solver=Autograd(max_epochs=2, validation_fraction=0.5))
     assert clf.aggregator_l2_ > 1e-3  # fewer than five positives left for the fit
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble import CFEnsembleClassifier, _kernels, make_ensemble_problem
+from cfensemble import ALS, CFEnsembleClassifier, _kernels, make_ensemble_problem
 from cfensemble._als import (
     ALSSolver,
     balance,
@@ -239,7 +239,7 @@ def test_labels_never_reach_the_instance_factors(problem):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = CFEnsembleClassifier(
-            random_state=0, rho=0.3, use_label_aware_confidence=True, latent_dim=3
+            random_state=0, rho=0.3, label_aware_alpha=1.0, latent_dim=3
         ).fit(P, y)
     Y, c = clf.fold_in(P)
     np.testing.assert_allclose(Y, clf.instance_factors_, atol=1e-9)
@@ -252,11 +252,12 @@ def test_chunk_size_does_not_change_the_result(m):
     """Also with latent_dim above the number of classifiers' rank (issue: fresh machine)."""
     P, y = make_ensemble_problem(300, m, positive_rate=0.2, missing_rate=0.2, random_state=2)
     y = np.where(np.arange(300) % 2 == 0, y, -1)
-    kw = dict(random_state=0, max_iter=30, tol=0.0, latent_dim=m, lambda_reg=1e-2)
+    kw = dict(random_state=0, latent_dim=m, lambda_reg=1e-2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a = CFEnsembleClassifier(chunk_size=3, **kw).fit(P, y)
-        b = CFEnsembleClassifier(chunk_size=100_000, **kw).fit(P, y)
+        a = CFEnsembleClassifier(solver=ALS(max_iter=30, tol=0.0, chunk_size=3), **kw).fit(P, y)
+        b = CFEnsembleClassifier(solver=ALS(max_iter=30, tol=0.0, chunk_size=100_000), **kw)
+        b.fit(P, y)
     np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(
         reconstruct(
@@ -275,13 +276,14 @@ def test_thread_count_and_chunk_size_do_not_change_the_result(problem, kernel, m
     threadpoolctl = pytest.importorskip("threadpoolctl")
     monkeypatch.setattr(_kernels, "NUMBA_MIN_ROWS", 0 if kernel == "numba" else 10**12)
     P, _, y = problem
-    kw = dict(random_state=0, max_iter=20, tol=0.0, latent_dim=4)
+    kw = dict(random_state=0, latent_dim=4)
+    als = dict(max_iter=20, tol=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         with threadpoolctl.threadpool_limits(1):
-            a = CFEnsembleClassifier(**kw).fit(P, y)
-        b = CFEnsembleClassifier(n_jobs=2, chunk_size=7, **kw).fit(P, y)
-        c = CFEnsembleClassifier(n_jobs=1, **kw).fit(P, y)
+            a = CFEnsembleClassifier(solver=ALS(**als), **kw).fit(P, y)
+        b = CFEnsembleClassifier(solver=ALS(n_jobs=2, chunk_size=7, **als), **kw).fit(P, y)
+        c = CFEnsembleClassifier(solver=ALS(n_jobs=1, **als), **kw).fit(P, y)
     for other in (b, c):
         np.testing.assert_allclose(a.transduction_, other.transduction_, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(
@@ -293,17 +295,19 @@ def test_tolerance_triggers_and_max_iter_warns(problem):
     P, _, y = problem
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0, tol=1e-4, max_iter=500).fit(P, y)
+        clf = CFEnsembleClassifier(random_state=0, solver=ALS(tol=1e-4, max_iter=500)).fit(P, y)
     assert clf.n_iter_ < 500
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
-        CFEnsembleClassifier(random_state=0, max_iter=2, tol=0.0).fit(P, y)
+        CFEnsembleClassifier(random_state=0, solver=ALS(max_iter=2, tol=0.0)).fit(P, y).n_iter_
 
 
 def test_freeze_keeps_the_aggregator_at_the_average(problem):
     P, _, y = problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0, max_iter=3, freeze_aggregator_iters=3).fit(P, y)
+        clf = CFEnsembleClassifier(
+            random_state=0, solver=ALS(max_iter=3, freeze_aggregator_iters=3)
+        ).fit(P, y)
     np.testing.assert_array_equal(clf.coef_, np.full(P.shape[1], 1 / P.shape[1]))
     assert clf.intercept_ == 0.0
 
@@ -311,19 +315,22 @@ def test_freeze_keeps_the_aggregator_at_the_average(problem):
 def test_callback_sees_every_iteration(problem):
     P, _, y = problem
     seen = []
-    clf = CFEnsembleClassifier(random_state=0, callback=lambda it, parts: seen.append(it))
+    clf = CFEnsembleClassifier(
+        random_state=0, solver=ALS(callback=lambda it, parts: seen.append(it))
+    )
     clf.fit(P, y)
     assert seen == list(range(1, clf.n_iter_ + 1))
 
 
-def _fit_curve(missing, **params):
+def _fit_curve(missing, **als):
     P, y = make_ensemble_problem(
         2000, 8, 0.1, error_correlation=0.5, missing_rate=missing, random_state=4
     )
     y = np.where(np.arange(2000) % 3 == 0, y, -1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0, latent_dim=3, tol=0.0, **params).fit(P, y)
+        clf = CFEnsembleClassifier(random_state=0, latent_dim=3, solver=ALS(tol=0.0, **als))
+        clf.fit(P, y)
     return clf, np.asarray(clf.loss_curve_["total"])
 
 
@@ -355,7 +362,7 @@ def test_an_exact_fit_with_objective_zero_ends_cleanly():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = CFEnsembleClassifier(
-            latent_dim=1, rho=0.01, lambda_reg=0.0, chunk_size=1, max_iter=15
+            latent_dim=1, rho=0.01, lambda_reg=0.0, solver=ALS(chunk_size=1, max_iter=15)
         ).fit(P, np.array([-1, -1, -1]))
     np.testing.assert_allclose(clf.transduction_, 0.5)
 

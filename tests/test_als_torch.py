@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import ALS, CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._als import ALSSolver
 from cfensemble._estimator import confidence_source
 from cfensemble._kernels import TorchKernel, instance_solve
 from cfensemble._problem import Data, Objective
+from cfensemble._solvers import als_kernel
 
 torch = pytest.importorskip("torch")
 
@@ -58,8 +59,8 @@ def test_float32_predictions_agree_with_float64_to_1e4(device):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = CFEnsembleClassifier(**kw).fit(P, y)
-        low = CFEnsembleClassifier(device=device, dtype="float32", **kw).fit(P, y)
-    assert low._als_kernel() == TorchKernel(device, "float32")
+        low = CFEnsembleClassifier(solver=ALS(device=device, dtype="float32"), **kw).fit(P, y)
+    assert als_kernel(low) == TorchKernel(device, "float32")
     np.testing.assert_allclose(low.transduction_, ref.transduction_, atol=1e-4)
     np.testing.assert_allclose(low.predict_proba(P[:200]), ref.predict_proba(P[:200]), atol=1e-4)
 
@@ -83,7 +84,7 @@ def test_als_on_cuda_equals_the_cpu_in_float64():
     kw = dict(random_state=0, latent_dim=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        gpu = CFEnsembleClassifier(device="cuda", dtype="float64", **kw).fit(P, y)
+        gpu = CFEnsembleClassifier(solver=ALS(device="cuda", dtype="float64"), **kw).fit(P, y)
         cpu = CFEnsembleClassifier(**kw).fit(P, y)
     np.testing.assert_allclose(gpu.transduction_, cpu.transduction_, atol=1e-8)
 
@@ -93,4 +94,4 @@ def test_cuda_without_a_gpu_is_a_clear_error():
         pytest.skip("a CUDA device is present")
     P, y = _problem(n=200)
     with pytest.raises(ValueError, match="device='cuda' but PyTorch sees no CUDA device"):
-        CFEnsembleClassifier(device="cuda").fit(P, y)
+        CFEnsembleClassifier(solver=ALS(device="cuda")).fit(P, y)

@@ -10,7 +10,7 @@ from conftest import rewrite_model_file
 from sklearn.exceptions import ConvergenceWarning
 
 import cfensemble
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import ALS, CFEnsembleClassifier, make_ensemble_problem
 from cfensemble.cli import main
 
 
@@ -36,7 +36,7 @@ def _set(section, name, value):
 
 EDITED_FILES = [
     ("lambda_reg NaN", _set("params", "lambda_reg", float("nan")), None, "lambda_reg"),
-    ("chunk_size -1", _set("params", "chunk_size", -1), None, "chunk_size"),
+    ("chunk_size -1", _set("params", "solver", {"ALS": {"chunk_size": -1}}), None, "chunk_size"),
     ("rho 7", _set("params", "rho", 7), None, "'rho' parameter"),
     ("unknown parameter", _set("params", "bogus", 1), None, "bogus"),
     ("scalar names a method", _set("scalars", "predict_proba", 1), None, "unknown fitted"),
@@ -80,7 +80,12 @@ EDITED_FILES = [
     ("aggregator_trained_ text", _set("scalars", "aggregator_trained_", "yes"), None, "trained"),
     ("validation loss NaN", _set("scalars", "validation_loss_", float("nan")), None, "valid"),
     ("scalar missing", lambda m: m["scalars"].pop("n_iter_"), None, "'n_iter_'"),
-    ("max_iter text", _set("params", "max_iter", "many"), None, "'max_iter' parameter"),
+    (
+        "max_iter text",
+        _set("params", "solver", {"ALS": {"max_iter": "many"}}),
+        None,
+        "'max_iter' parameter",
+    ),
     ("solver unknown", _set("params", "solver", "magic"), None, "'solver' parameter"),
     ("params a list", lambda m: m.__setitem__("params", [1, 2]), None, "params"),
     ("diagnostic text", _set("diagnostics", "weight_sum", "big"), None, "diagnostics.weight_sum"),
@@ -285,11 +290,11 @@ def test_numpy_scalar_parameters_are_saved_as_numbers(tmp_path):
         latent_dim=np.int64(2),
         lambda_reg=np.float32(0.1),
         random_state=np.int64(0),
-        callback=lambda it, losses: None,
+        solver=ALS(callback=lambda it, losses: None),
     ).fit(P, np.where(np.arange(120) % 2 == 0, y, -1))
     clf.save(tmp_path / "m.cfe")
     loaded = cfensemble.load(tmp_path / "m.cfe")
-    assert loaded.latent_dim == 2 and loaded.callback is None
+    assert loaded.latent_dim == 2 and loaded.solver.callback is None
     np.testing.assert_array_equal(loaded.predict_proba(P), clf.predict_proba(P))
 
 
@@ -765,12 +770,12 @@ def test_demo_save_csv_into_a_missing_directory(tmp_path, capsys):
 
 
 def test_unexpected_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
-    import cfensemble.cli as cli
+    import cfensemble.cli.fit as fit
 
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(tmp_path / "x"))
 
-    monkeypatch.setattr(cli, "read_table", denied)
+    monkeypatch.setattr(fit, "read_table", denied)
     (tmp_path / "in.csv").write_text(GOOD)
     args = ["fit", str(tmp_path / "in.csv"), "--label-column", "y", "--model", str(tmp_path / "m")]
     assert main(args) == 1
@@ -950,7 +955,7 @@ def test_a_fit_respects_the_mask(rng):
     P, y = _rows(n=120, m=4)
     mask = rng.random(P.shape) < 0.2
     mask[:, 0] = False  # every row keeps a prediction
-    kwargs = dict(random_state=0, max_iter=5)
+    kwargs = dict(random_state=0, solver=ALS(max_iter=5))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         masked = CFEnsembleClassifier(**kwargs).fit(np.ma.masked_array(P, mask=mask), y)
@@ -994,7 +999,7 @@ def test_predict_with_a_python_model_fitted_on_named_columns(tmp_path):
     frame = pd.DataFrame(P, columns=["x", "y_", "z"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0, max_iter=5).fit(frame, y)
+        clf = CFEnsembleClassifier(random_state=0, solver=ALS(max_iter=5)).fit(frame, y)
     clf.save(tmp_path / "m.cfe")
     (tmp_path / "new.csv").write_text(
         frame[["z", "x", "y_"]].assign(extra="k").to_csv(index=False)

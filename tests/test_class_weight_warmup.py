@@ -7,7 +7,14 @@ import pytest
 from conftest import quiet_fit
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble import CFEnsembleClassifier, CFEnsembleTrainer, _als, make_ensemble_problem
+from cfensemble import (
+    ALS,
+    Autograd,
+    CFEnsembleClassifier,
+    CFEnsembleTrainer,
+    _als,
+    make_ensemble_problem,
+)
 from cfensemble._losses import class_weights
 from cfensemble._problem import Data, class_exponent, with_class_exponent
 from cfensemble.confidence import uniform
@@ -82,20 +89,21 @@ def _powers(seen):
 
 
 @pytest.mark.parametrize(
-    ("params", "name"),
+    ("als", "params", "name"),
     [
-        (dict(aggregator_solver="gd"), "aggregator_gradient_step"),
-        (dict(rho=0.5), "solve_aggregator"),
-        (dict(aggregator_solver="gd", freeze_aggregator_iters=2), "aggregator_gradient_step"),
+        (dict(aggregator_solver="gd"), {}, "aggregator_gradient_step"),
+        ({}, dict(rho=0.5), "solve_aggregator"),
+        (dict(aggregator_solver="gd", freeze_aggregator_iters=2), {}, "aggregator_gradient_step"),
     ],
 )
-def test_als_aggregator_updates_follow_the_schedule(imbalanced, monkeypatch, params, name):
+def test_als_aggregator_updates_follow_the_schedule(imbalanced, monkeypatch, als, params, name):
     P, y = imbalanced
     seen = _recorded(monkeypatch, _als, name)
     # accelerate=False: a rejected extrapolation would repeat an iteration's update
-    clf = quiet_fit(P, y, class_weight_warmup=4, max_iter=8, tol=0.0, accelerate=False, **params)
+    solver = ALS(max_iter=8, tol=0.0, accelerate=False, **als)
+    clf = quiet_fit(P, y, class_weight_warmup=4, solver=solver, **params)
     assert clf.n_iter_ == 8
-    updates = 8 - params.get("freeze_aggregator_iters", 0)
+    updates = 8 - als.get("freeze_aggregator_iters", 0)
     assert len(seen) == updates
     np.testing.assert_allclose(_powers(seen), [0.2, 0.4, 0.6, 0.8] + [1.0] * (updates - 4))
 
@@ -103,7 +111,9 @@ def test_als_aggregator_updates_follow_the_schedule(imbalanced, monkeypatch, par
 def test_als_extrapolation_keeps_the_schedule(imbalanced, monkeypatch):
     P, y = imbalanced
     seen = _recorded(monkeypatch, _als, "aggregator_gradient_step")
-    quiet_fit(P, y, aggregator_solver="gd", class_weight_warmup=4, max_iter=12, tol=0.0)
+    quiet_fit(
+        P, y, class_weight_warmup=4, solver=ALS(aggregator_solver="gd", max_iter=12, tol=0.0)
+    )
     powers = np.array(_powers(seen))
     # a rejected extrapolation repeats its iteration's update, with the same weights
     assert np.all(np.diff(powers) >= -1e-12) and powers.size >= 12
@@ -112,8 +122,8 @@ def test_als_extrapolation_keeps_the_schedule(imbalanced, monkeypatch):
 
 def test_the_shortest_fits_allowed(imbalanced):
     P, y = imbalanced
-    quiet_fit(P, y, aggregator_solver="gd", class_weight_warmup=3, max_iter=5)
-    quiet_fit(P, y, solver="torch", class_weight_warmup=3, max_epochs=4)
+    quiet_fit(P, y, class_weight_warmup=3, solver=ALS(aggregator_solver="gd", max_iter=5))
+    quiet_fit(P, y, class_weight_warmup=3, solver=Autograd(max_epochs=4))
 
 
 def test_als_classifier_step_sees_the_weights_of_its_iteration(imbalanced, monkeypatch):
@@ -126,7 +136,7 @@ def test_als_classifier_step_sees_the_weights_of_its_iteration(imbalanced, monke
         return original(data, *args, **kwargs)
 
     monkeypatch.setattr(_als, "classifier_step", spy)
-    quiet_fit(P, y, rho=0.5, class_weight_warmup=2, max_iter=4, tol=0.0)
+    quiet_fit(P, y, rho=0.5, class_weight_warmup=2, solver=ALS(max_iter=4, tol=0.0))
     # iterations 0 and 1 ramp up, 2 and 3 use the full weights
     y_lab = y[y != -1]
     full = class_weights(y_lab, True)
@@ -137,9 +147,9 @@ def test_als_does_not_converge_during_the_warmup(imbalanced):
     P, y = imbalanced
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # both converge
-        plain = CFEnsembleClassifier(rho=0.5, tol=1e-2, random_state=0).fit(P, y)
+        plain = CFEnsembleClassifier(rho=0.5, solver=ALS(tol=1e-2), random_state=0).fit(P, y)
         ramped = CFEnsembleClassifier(
-            rho=0.5, tol=1e-2, class_weight_warmup=20, random_state=0
+            rho=0.5, solver=ALS(tol=1e-2), class_weight_warmup=20, random_state=0
         ).fit(P, y)
     assert plain.n_iter_ < 10 and ramped.n_iter_ > 21
     assert not np.allclose(ramped.coef_, plain.coef_)
@@ -150,11 +160,11 @@ def test_a_gradient_step_aggregator_must_settle_with_rho_1(imbalanced):
     # still moving when the factors have converged, and the fit goes on until it settles
     P, y = imbalanced
     with pytest.warns(ConvergenceWarning, match="supervised part"):
-        CFEnsembleClassifier(aggregator_solver="gd", random_state=0).fit(P, y)
+        CFEnsembleClassifier(solver=ALS(aggregator_solver="gd"), random_state=0).fit(P, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         clf = CFEnsembleClassifier(
-            aggregator_solver="gd", aggregator_lr=1.0, max_iter=1000, random_state=0
+            solver=ALS(aggregator_solver="gd", aggregator_lr=1.0, max_iter=1000), random_state=0
         ).fit(P, y)
     sup, recon = clf.loss_curve_["supervised"], clf.loss_curve_["reconstruction"]
     assert abs(sup[-1] - sup[-2]) <= 1e-4 * abs(sup[-2])
@@ -176,17 +186,23 @@ def test_the_seed_front_end_takes_it(imbalanced):
     [
         ({}, "aggregator is solved once, after the factors"),
         ({"rho": "auto"}, r"rho='auto' \(which may choose 1\)"),
-        ({"aggregator_solver": "gd", "use_class_weights": False}, "use_class_weights=False"),
-        ({"aggregator_solver": "gd", "aggregator_type": "mean"}, "aggregator_type='mean'"),
-        ({"class_weight_warmup": -1}, "'class_weight_warmup' parameter"),
-        ({"aggregator_solver": "gd", "max_iter": 3}, r"has at most 3 \(max_iter=3\)"),
+        ({"solver": ALS(aggregator_solver="gd"), "class_weight": None}, "class_weight=None"),
         (
-            {"aggregator_solver": "gd", "max_iter": 5, "freeze_aggregator_iters": 2},
+            {"solver": ALS(aggregator_solver="gd"), "aggregator_type": "mean"},
+            "aggregator_type='mean'",
+        ),
+        ({"class_weight_warmup": -1}, "'class_weight_warmup' parameter"),
+        ({"solver": ALS(aggregator_solver="gd", max_iter=3)}, r"has at most 3 \(max_iter=3\)"),
+        (
+            {"solver": ALS(aggregator_solver="gd", max_iter=5, freeze_aggregator_iters=2)},
             r"at most 3 \(max_iter=5 - freeze_aggregator_iters=2\)",
         ),
-        ({"aggregator_solver": "gd", "max_iter": 4}, "at most 2 or a larger max_iter"),
-        ({"solver": "torch", "max_epochs": 2}, "max_epochs=2"),
-        ({"aggregator_solver": "gd", "class_weight_warmup": True}, "must be an int >= 0"),
+        ({"solver": ALS(aggregator_solver="gd", max_iter=4)}, "at most 2 or a larger max_iter"),
+        ({"solver": Autograd(max_epochs=2)}, "max_epochs=2"),
+        (
+            {"solver": ALS(aggregator_solver="gd"), "class_weight_warmup": True},
+            "must be an int >= 0",
+        ),
     ],
 )
 def test_where_it_cannot_act_is_a_clear_error(imbalanced, params, match):
@@ -199,11 +215,10 @@ def test_per_class_multiclass_is_a_clear_error():
     rng = np.random.default_rng(0)
     P = rng.dirichlet(np.ones(3), size=(90, 4))
     y = np.where(np.arange(90) % 2 == 0, np.arange(90) % 3, -1)
-    with pytest.raises(ValueError, match=r"per class \(multiclass_factorization='auto'"):
-        CFEnsembleClassifier(aggregator_solver="gd", class_weight_warmup=3).fit(P, y)
-    joint = quiet_fit(
-        P, y, aggregator_solver="gd", class_weight_warmup=3, multiclass_factorization="joint"
-    )
+    gd = ALS(aggregator_solver="gd")
+    with pytest.raises(ValueError, match=r"factorized per class \(ALS with rho=1\)"):
+        CFEnsembleClassifier(solver=gd, class_weight_warmup=3).fit(P, y)
+    joint = quiet_fit(P, y, solver=gd, class_weight_warmup=3, rho=0.5)  # rho < 1: joint
     assert joint.multiclass_factorization_ == "joint"
 
 
@@ -228,10 +243,10 @@ def test_torch_epochs_follow_the_schedule_and_patience_waits(imbalanced, monkeyp
     pytest.importorskip("torch")
     P, y = imbalanced
     seen = _epoch_powers(monkeypatch)
-    plain = quiet_fit(P, y, solver="torch", patience=1, batch_size=batch_size)
+    plain = quiet_fit(P, y, solver=Autograd(patience=1, batch_size=batch_size))
     seen.clear()
     ramped = quiet_fit(
-        P, y, solver="torch", patience=1, class_weight_warmup=6, batch_size=batch_size
+        P, y, solver=Autograd(patience=1, batch_size=batch_size), class_weight_warmup=6
     )
     assert plain.n_iter_ < 7 <= ramped.n_iter_  # patience counts from epoch 6 on
     powers = _powers(seen)
@@ -252,7 +267,7 @@ def test_torch_keeps_no_warmup_epoch(imbalanced, monkeypatch):
         return scored[-1]
 
     monkeypatch.setattr(_torch, "supervised_loss", spy)
-    clf = quiet_fit(P, y, solver="torch", patience=5, class_weight_warmup=30)
+    clf = quiet_fit(P, y, solver=Autograd(patience=5), class_weight_warmup=30)
     # the 30 warm-up epochs are not scored: the start and the epochs from 31 on are
     assert len(scored) == 1 + clf.n_iter_ - 30
     assert clf.validation_loss_ == min(scored)
@@ -264,7 +279,7 @@ def test_torch_without_validation_is_not_held_by_warmup_losses(imbalanced):
     # the training loss with partial weights is lower than any with the full weights: had
     # it counted, patience would stop the fit exactly 10 epochs after the warm-up
     clf = quiet_fit(
-        P, y, solver="torch", rho=0.2, lr=0.02, validation_fraction=0.0, patience=10,
-        class_weight_warmup=10, max_epochs=60,
+        P, y, rho=0.2, class_weight_warmup=10,
+        solver=Autograd(lr=0.02, validation_fraction=0.0, patience=10, max_epochs=60),
     )  # fmt: skip
     assert clf.n_iter_ > 20

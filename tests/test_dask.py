@@ -13,7 +13,12 @@ import dask  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import cfensemble  # noqa: E402
-from cfensemble import CFEnsembleClassifier, CollapseWarning, make_ensemble_problem  # noqa: E402
+from cfensemble import (  # noqa: E402
+    ALS,
+    CFEnsembleClassifier,
+    CollapseWarning,
+    make_ensemble_problem,
+)
 from cfensemble.dask import DaskCFEnsembleClassifier  # noqa: E402
 
 
@@ -67,7 +72,7 @@ def _chunked(P, k):
 
 def test_local_scheduler_equals_in_memory(problem):
     P, y = problem
-    params = dict(random_state=0, rho=0.7, max_iter=30)
+    params = dict(random_state=0, rho=0.7, solver=ALS(max_iter=30))
     ref = CFEnsembleClassifier(**params).fit(P, y)
     with dask.config.set(scheduler="threads"):
         clf = DaskCFEnsembleClassifier(**params).fit(_chunked(P, 3), y)
@@ -80,7 +85,9 @@ def test_local_scheduler_equals_in_memory(problem):
 def test_class_weight_warmup_as_in_memory(problem):
     P, y = problem
     # the costs keep their full size while the class weights ramp up
-    params = dict(random_state=0, rho=0.7, max_iter=15, class_weight_warmup=5, fn_cost=2.0)
+    params = dict(
+        random_state=0, rho=0.7, solver=ALS(max_iter=15), class_weight_warmup=5, fn_cost=2.0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = CFEnsembleClassifier(**params).fit(P, y)
@@ -216,7 +223,7 @@ def test_cluster_fit_equals_in_memory(problem, reference, client, chunks):
 def test_sample_weight_and_fn_cost_as_in_memory(problem, client):
     P, y = problem
     weights = np.random.default_rng(1).integers(1, 4, size=y.size).astype(float)
-    params = dict(random_state=0, fn_cost=2.0, instance_weighting="confidence", max_iter=20)
+    params = dict(random_state=0, fn_cost=2.0, solver=ALS(max_iter=20))
     ref = CFEnsembleClassifier(**params).fit(P, y, sample_weight=weights)
     clf = DaskCFEnsembleClassifier(**params).fit(_chunked(P, 4), y, sample_weight=weights)
     np.testing.assert_allclose(clf.coef_, ref.coef_, atol=1e-8)
@@ -244,7 +251,7 @@ def test_fitted_estimator_pickles(problem):
 
     P, y = problem
     with dask.config.set(scheduler="threads"):
-        clf = DaskCFEnsembleClassifier(random_state=0, max_iter=5).fit(
+        clf = DaskCFEnsembleClassifier(random_state=0, solver=ALS(max_iter=5)).fit(
             _chunked(P[:2000], 2), y[:2000]
         )
         again = pickle.loads(pickle.dumps(clf))
@@ -290,7 +297,7 @@ def test_a_dask_dataframe_keeps_its_column_names(problem, tmp_path):
     for k in range(3):  # read back from files: a column selection of Parquet files once
         frame.iloc[k * 1000 : (k + 1) * 1000].to_parquet(tmp_path / f"p{k}.parquet")
     lazy = dd.read_parquet(tmp_path / "p*.parquet")  # failed in to_dask_array (dask 2026.8)
-    params = dict(random_state=0, max_iter=20)
+    params = dict(random_state=0, solver=ALS(max_iter=20))
     with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = DaskCFEnsembleClassifier(**params).fit(
@@ -319,8 +326,10 @@ def test_class_names_in_memory_and_numbers_on_dask(problem):
     P, y = problem
     names = np.where(y == -1, None, np.where(y == 1, "pos", "neg")).astype(object)
     with dask.config.set(scheduler="synchronous"):
-        numbers = DaskCFEnsembleClassifier(random_state=0, max_iter=20).fit(_chunked(P, 2), y)
-        named = DaskCFEnsembleClassifier(random_state=0, max_iter=20).fit(_chunked(P, 2), names)
+        numbers = DaskCFEnsembleClassifier(random_state=0, solver=ALS(max_iter=20))
+        numbers.fit(_chunked(P, 2), y)
+        named = DaskCFEnsembleClassifier(random_state=0, solver=ALS(max_iter=20))
+        named.fit(_chunked(P, 2), names)
         assert named.classes_.tolist() == ["neg", "pos"]
         np.testing.assert_array_equal(named.coef_, numbers.coef_)
         lazy = named.predict(_chunked(P[:200], 2))
@@ -353,7 +362,7 @@ def test_a_lost_worker_is_recomputed(problem, client):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # distributed warns about the lost worker
-        clf = DaskCFEnsembleClassifier(random_state=0, rho=0.7, callback=kill_a_worker)
+        clf = DaskCFEnsembleClassifier(random_state=0, rho=0.7, solver=ALS(callback=kill_a_worker))
         clf.fit(Pd, y)
     assert killed and killed[0] not in client.scheduler_info()["workers"]  # it did die
     np.testing.assert_allclose(
@@ -402,7 +411,7 @@ def test_bad_values_are_reported_from_the_chunk(problem):
         DaskCFEnsembleClassifier().fit(np.stack([P[:100], P[:100]], axis=2), y[:100])
     with dask.config.set(scheduler="synchronous"), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = DaskCFEnsembleClassifier(max_iter=2).fit(_chunked(P[:500], 2), y[:500])
+        clf = DaskCFEnsembleClassifier(solver=ALS(max_iter=2)).fit(_chunked(P[:500], 2), y[:500])
     with pytest.raises(ValueError, match=r"P must be 2-D .* got 1 dimension"):
         clf.predict_proba(da.from_array(P[:10, 0]))
     with pytest.raises(ValueError, match=r"has 3 features, but .* expecting 10"):
@@ -473,10 +482,9 @@ def test_cli_predict_impute_on_a_dataset(dataset, reference):
 
 @pytest.mark.slow
 def test_cli_dataset_errors(dataset, capsys, monkeypatch):
-    from cfensemble import _cli_dask
-    from cfensemble.cli import main
+    from cfensemble.cli import _dask, main
 
-    monkeypatch.setattr(_cli_dask, "CONNECT_TIMEOUT", "2s")  # nothing listens there
+    monkeypatch.setattr(_dask, "CONNECT_TIMEOUT", "2s")  # nothing listens there
     base = ["--label-column", "y", "--model", str(dataset / "x.cfe")]
     assert main(["fit", str(dataset / "none" / "*.parquet"), *base]) == 2
     assert "no files match" in capsys.readouterr().err

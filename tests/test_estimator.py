@@ -6,12 +6,19 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import main_trainer
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from cfensemble import CFEnsembleClassifier, CFEnsembleTrainer, CollapseWarning
-from cfensemble._estimator import _lower_on_the_positives
+from cfensemble import (
+    ALS,
+    CFEnsembleClassifier,
+    CFEnsemblePyTorchTrainer,
+    CFEnsembleTrainer,
+    CollapseWarning,
+)
+from cfensemble._aggregation import _lower_on_the_positives, costs
 
 OUTSIDE_01 = "the checks' X is not in [0, 1]; P holds probabilities and is rejected otherwise"
 EXPECTED_FAILED_CHECKS = {
@@ -33,7 +40,6 @@ EXPECTED_FAILED_CHECKS = {
         "check_methods_subset_invariance",
         "check_n_features_in",
         "check_n_features_in_after_fitting",
-        "check_non_transformer_estimators_n_iter",
         "check_pipeline_consistency",
         "check_positive_only_tag_during_fit",
         "check_readonly_memmap_input",
@@ -49,6 +55,10 @@ EXPECTED_FAILED_CHECKS.update(
         "check_classifiers_classes": OUTSIDE_01 + "; and its labels -1/+1 mark unlabeled rows",
         "check_estimators_dtypes": OUTSIDE_01,
         "check_classifier_data_not_an_array": OUTSIDE_01,
+        "check_class_weight_classifiers": (
+            "class_weight is 'balanced' or None, not a dict of weights per class (costs: "
+            "fn_cost, or sample_weight per row)"
+        ),
     }
 )
 TRAINER_EXPECTED_FAILED_CHECKS = {
@@ -63,7 +73,7 @@ TRAINER_EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [CFEnsembleClassifier(max_iter=5), CFEnsembleTrainer(max_iter=5)],
+    [CFEnsembleClassifier(solver=ALS(max_iter=5)), CFEnsembleTrainer(max_iter=5)],
     expected_failed_checks=lambda est: (
         EXPECTED_FAILED_CHECKS
         if type(est) is CFEnsembleClassifier
@@ -82,6 +92,14 @@ def _fit(P, y, **params):
         return CFEnsembleClassifier(random_state=0, **params).fit(P, y)
 
 
+def _fit_trainer(P, y, **params):
+    """:func:`_fit` of the original method's front-end with CFEnsembleClassifier's defaults
+    and the variants ``params`` that cfensemble 1.0 removed from CFEnsembleClassifier."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return main_trainer(random_state=0, **params).fit(P, y)
+
+
 def _with_missing(P, rate=0.3, seed=0):
     """P with ``rate`` of its entries missing at random (every row and column keeps one)."""
     P = P.copy()
@@ -93,7 +111,10 @@ def _with_missing(P, rate=0.3, seed=0):
 @pytest.mark.parametrize("cls", [CFEnsembleClassifier, CFEnsembleTrainer])
 def test_contract_on_probability_data(problem, cls):
     P, _, y = problem
-    est = cls(max_iter=10, random_state=0)
+    if cls is CFEnsembleTrainer:  # the original method's front-end keeps its max_iter
+        est = cls(max_iter=10, random_state=0)
+    else:
+        est = cls(solver=ALS(max_iter=10), random_state=0)
     params = est.get_params()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -144,7 +165,11 @@ def test_rho_changes_the_predictions(problem):
 # in missing predictions. So the base of this test has missing entries, a ridge that keeps
 # the low-rank part alive and the aggregator on both inputs; each change must matter.
 BASE = dict(
-    max_iter=30, lambda_reg=0.01, aggregator_input="both", rho=0.5, aggregator_shrinkage=0.0
+    solver=ALS(max_iter=30),
+    lambda_reg=0.01,
+    aggregator_input="both",
+    rho=0.5,
+    aggregator_shrinkage=0.0,
 )
 DEFAULT_CHANGES = [
     ("latent_dim", 3),
@@ -155,20 +180,17 @@ DEFAULT_CHANGES = [
     ("aggregator_input", "observed"),
     ("aggregator_input", "reconstructed"),
     ("aggregator_type", "mean"),
-    ("aggregator_solver", "gd"),
+    ("solver", ALS(max_iter=30, aggregator_solver="gd")),
     ("aggregator_l2", 1.0),
     ("aggregator_shrinkage", 1.0),
-    ("aggregator_positive", False),
     ("confidence", "certainty"),
-    ("use_label_aware_confidence", True),
-    ("use_class_weights", False),
-    ("prior_correction", False),
+    ("label_aware_alpha", 1.0),
+    ("class_weight", None),
     ("focal_gamma", 2.0),
-    ("instance_weighting", "confidence"),
     ("fn_cost", 2.0),
-    ("max_iter", 3),
-    ("tol", 0.1),
-    ("freeze_aggregator_iters", 5),
+    ("solver", ALS(max_iter=3)),
+    ("solver", ALS(max_iter=30, tol=0.1)),
+    ("solver", ALS(max_iter=30, freeze_aggregator_iters=5)),
     ("random_state", 1),
 ]
 
@@ -177,12 +199,9 @@ DEFAULT_CHANGES = [
 def test_every_parameter_changes_the_result(problem, base_fits, name, value):
     P, _, y = problem
     P = _with_missing(P)
-    inverted = name == "aggregator_positive"
-    if inverted:
-        P[:, 0] = 1.0 - P[:, 0]  # an inverted classifier: only a negative weight can use it
-    if inverted not in base_fits:
-        base_fits[inverted] = _fit(P, y, **BASE)
-    base = base_fits[inverted]
+    if "base" not in base_fits:
+        base_fits["base"] = _fit(P, y, **BASE)
+    base = base_fits["base"]
     params = {**BASE, name: value}
     if name == "random_state":
         changed = CFEnsembleClassifier(**BASE, random_state=value)
@@ -202,23 +221,22 @@ def test_every_parameter_changes_the_result(problem, base_fits, name, value):
 def test_label_aware_alpha_changes_the_classifier_step(problem):
     P, _, y = problem
     P = _with_missing(P)
-    kw = dict(BASE, use_label_aware_confidence=True)
-    a = _fit(P, y, label_aware_alpha=1.0, **kw)
-    b = _fit(P, y, label_aware_alpha=5.0, **kw)
+    a = _fit(P, y, label_aware_alpha=1.0, **BASE)
+    b = _fit(P, y, label_aware_alpha=5.0, **BASE)
     assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-6
 
 
 def test_aggregator_lr_changes_the_seed_step(problem):
     P, _, y = problem
-    a = _fit(P, y, aggregator_solver="gd", aggregator_lr=0.01)
-    b = _fit(P, y, aggregator_solver="gd", aggregator_lr=0.5)
+    a = _fit(P, y, solver=ALS(aggregator_solver="gd", aggregator_lr=0.01))
+    b = _fit(P, y, solver=ALS(aggregator_solver="gd", aggregator_lr=0.5))
     assert np.max(np.abs(a.coef_ - b.coef_)) > 1e-3
 
 
 def test_verbose_logs_the_objective(problem, caplog):
     P, _, y = problem
-    with caplog.at_level("INFO", logger="cfensemble"):
-        _fit(P, y, max_iter=2, verbose=True)
+    with caplog.at_level("INFO", logger="cfensemble"):  # missing: the fit factorizes
+        _fit(_with_missing(P), y, solver=ALS(max_iter=2), verbose=True)
     assert sum("iteration" in r.message for r in caplog.records) == 2
 
 
@@ -279,7 +297,7 @@ def test_diagnostics_and_collapse_warning(problem):
     # labels that contradict every base classifier make the weights flip sign
     y_flip = np.where(y == -1, -1, 1 - y)
     with pytest.warns(CollapseWarning, match="collapsed"):
-        flipped = _fit(P, y_flip, aggregator_positive=False)
+        flipped = _fit_trainer(P, y_flip, aggregator_positive=False)
     assert flipped.diagnostics_["weight_sum"] < 0
     assert flipped.diagnostics_["n_negative_weights"] > 0
     assert not flipped.diagnostics_["mean_fallback"] and not d["mean_fallback"]
@@ -322,7 +340,7 @@ def test_collapse_names_the_class_order_when_every_classifier_is_reversed(proble
 @pytest.mark.parametrize(
     ("params", "category"),
     [
-        ({"max_iter": 2, "tol": 0.0}, ConvergenceWarning),
+        ({"solver": ALS(max_iter=2, tol=0.0)}, ConvergenceWarning),
         ({"latent_dim": 50}, UserWarning),
     ],
 )
@@ -331,7 +349,7 @@ def test_warnings_point_at_the_callers_line(problem, params, category):
     fit (here: this file), not a line of cfensemble or ``sys:1``."""
     P, _, y = problem
     with pytest.warns(category) as record:
-        CFEnsembleClassifier(random_state=0, **params).fit(P, y)
+        CFEnsembleClassifier(random_state=0, **params).fit(_with_missing(P), y)
     assert {r.filename for r in record if r.category is category} == {__file__}
 
 
@@ -340,24 +358,33 @@ def test_seed_front_end_is_the_same_estimator(problem):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)  # latent_dim=20 capped at m
-        seed = CFEnsembleTrainer(n_classifiers=P.shape[1], random_state=0).fit(P, y)
+        # the sign constraint and the prior correction: fixed in CFEnsembleClassifier
+        seed = CFEnsembleTrainer(
+            n_classifiers=P.shape[1],
+            aggregator_positive=True,
+            prior_correction=True,
+            random_state=0,
+        ).fit(P, y)
         ours = CFEnsembleClassifier(
             latent_dim=20,
             rho=0.5,
-            max_iter=50,
+            solver=ALS(max_iter=50, aggregator_solver="gd"),
             lambda_reg=0.01,
             aggregator_input="reconstructed",
-            aggregator_solver="gd",
             aggregator_l2=0.0,
-            aggregator_positive=False,
             aggregator_shrinkage=0.0,
-            prior_correction=False,
-            use_label_aware_confidence=True,
+            label_aware_alpha=1.0,
             random_state=0,
         ).fit(P, y)
     np.testing.assert_array_equal(seed.transduction_, ours.transduction_)
     with pytest.raises(ValueError, match="n_classifiers=3"):
         CFEnsembleTrainer(n_classifiers=3).fit(P, y)
+
+
+def test_dtype_with_the_torch_front_end_is_a_clear_error():
+    """(Autograd has no dtype; the original method's torch front-end keeps one.)"""
+    with pytest.raises(ValueError, match="the torch trainer computes in float64"):
+        CFEnsemblePyTorchTrainer(dtype="float32").fit(GOOD_P, GOOD_Y)
 
 
 def _bad(P, **kw):
@@ -429,12 +456,6 @@ BAD_INPUTS = [
     ("y complex", dict(y=GOOD_Y + 1j), ValueError, "Complex data not supported"),
     ("P complex", dict(P=GOOD_P + 0j), ValueError, "Complex data not supported"),
     ("latent_dim 0", dict(latent_dim=0), ValueError, "'latent_dim' parameter"),
-    (
-        "dtype with torch",
-        dict(solver="torch", dtype="float32"),
-        ValueError,
-        "the torch trainer computes in float64",
-    ),
     ("latent_dim True", dict(latent_dim=True), ValueError, "'latent_dim' parameter"),
     ("latent_dim 2.5", dict(latent_dim=2.5), ValueError, "'latent_dim' parameter"),
     (
@@ -449,16 +470,20 @@ BAD_INPUTS = [
         ValueError,
         "confidence is 0 (everywhere|for every observed entry)",
     ),
-    ("callback not callable", dict(callback=3), ValueError, "'callback' parameter"),
-    ("fn_cost zero", dict(fn_cost=0.0), ValueError, "'fn_cost' parameter"),
     (
-        "instance_weighting unknown",
-        dict(instance_weighting="x"),
+        "callback not callable",
+        dict(solver=ALS(max_iter=2, callback=3)),
         ValueError,
-        "'instance_weighting'",
+        "'callback' parameter",
     ),
-    ("n_jobs zero", dict(n_jobs=0), ValueError, "'n_jobs' parameter"),
-    ("accelerate not bool", dict(accelerate="yes"), ValueError, "'accelerate' parameter"),
+    ("fn_cost zero", dict(fn_cost=0.0), ValueError, "'fn_cost' parameter"),
+    ("n_jobs zero", dict(solver=ALS(max_iter=2, n_jobs=0)), ValueError, "'n_jobs' parameter"),
+    (
+        "accelerate not bool",
+        dict(solver=ALS(max_iter=2, accelerate="yes")),
+        ValueError,
+        "'accelerate' parameter",
+    ),
     ("aggregator_input unknown", dict(aggregator_input="P"), ValueError, "'aggregator_input'"),
     (
         "torch without labels",
@@ -509,7 +534,7 @@ def test_bad_input_gets_a_clear_error(case, overrides, error, match):
     P = overrides.pop("P", GOOD_P)
     y = overrides.pop("y", GOOD_Y)
     with pytest.raises(error, match=match):
-        CFEnsembleClassifier(max_iter=2, **overrides).fit(P, y)
+        CFEnsembleClassifier(**{"solver": ALS(max_iter=2), **overrides}).fit(P, y)
 
 
 def test_predict_before_fit_raises_not_fitted():
@@ -520,7 +545,7 @@ def test_predict_before_fit_raises_not_fitted():
 def test_predict_with_bad_new_rows():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(max_iter=2).fit(GOOD_P, GOOD_Y)
+        clf = CFEnsembleClassifier(solver=ALS(max_iter=2)).fit(GOOD_P, GOOD_Y)
     with pytest.raises(ValueError, match="P has 3 columns"):
         clf.predict_proba(np.full((2, 3), 0.5))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -531,7 +556,8 @@ def test_predict_with_bad_new_rows():
 
 def test_auto_latent_dim_and_rho_by_cross_validation(problem):
     P, _, y = problem
-    clf = _fit(P, y, latent_dim="auto", rho="auto", max_iter=20)
+    P = _with_missing(P)  # complete P: "auto" does not search (test_deferred.py)
+    clf = _fit(P, y, latent_dim="auto", rho="auto", solver=ALS(max_iter=20))
     grid = {(r["latent_dim"], r["rho"]) for r in clf.cv_results_}
     assert grid == {(d, r) for d in (1, 2, 4) for r in (0.5, 0.8, 1.0)}
     top = max(r["mean_pr_auc"] for r in clf.cv_results_)
@@ -541,21 +567,22 @@ def test_auto_latent_dim_and_rho_by_cross_validation(problem):
     assert clf.instance_factors_.shape[1] == clf.latent_dim_
     assert all(len(r["fold_pr_auc"]) == 3 for r in clf.cv_results_)
     # the refit equals a fit with the chosen values
-    same = _fit(P, y, latent_dim=clf.latent_dim_, rho=clf.rho_, max_iter=20)
+    same = _fit(P, y, latent_dim=clf.latent_dim_, rho=clf.rho_, solver=ALS(max_iter=20))
     np.testing.assert_array_equal(same.transduction_, clf.transduction_)
     assert same.cv_results_ is None and same.latent_dim_ == clf.latent_dim_
 
 
 def test_auto_for_one_parameter_and_the_fallback(problem):
     P, y_true, y = problem
-    only_rho = _fit(P, y, rho="auto", max_iter=10)
+    P = _with_missing(P)
+    only_rho = _fit(P, y, rho="auto", solver=ALS(max_iter=10))
     assert {r["latent_dim"] for r in only_rho.cv_results_} == {2}
     assert {r["rho"] for r in only_rho.cv_results_} == {0.5, 0.8, 1.0}
     few = np.full(y.size, -1)
     few[np.flatnonzero(y_true == 1)[:1]] = 1
     few[np.flatnonzero(y_true == 0)[:5]] = 0
     with pytest.warns(UserWarning, match="at least 2 labeled rows of each class"):
-        fallback = _fit(P, few, latent_dim="auto", max_iter=5)
+        fallback = _fit(P, few, latent_dim="auto", solver=ALS(max_iter=5))
     assert fallback.latent_dim_ == 2 and fallback.cv_results_ is None
 
 
@@ -612,7 +639,7 @@ def test_dataframe_column_names_are_checked_at_predict():
 def test_prior_correction_moves_only_the_intercept(problem):
     P, y_true, y = problem
     a = _fit(P, y)
-    b = _fit(P, y, prior_correction=False)
+    b = _fit_trainer(P, y, prior_correction=False)
     labeled = y[y != -1]
     shift = np.log(np.sum(labeled == 1) / np.sum(labeled == 0))
     assert a.intercept_ == pytest.approx(b.intercept_ + shift)
@@ -657,7 +684,7 @@ def test_sample_weight_is_a_weight_of_the_supervised_loss(problem):
 def test_bad_sample_weight(problem, weight, match):
     P, _, y = problem
     with pytest.raises(ValueError, match=match):
-        CFEnsembleClassifier(max_iter=2).fit(P, y, sample_weight=weight)
+        CFEnsembleClassifier(solver=ALS(max_iter=2)).fit(P, y, sample_weight=weight)
 
 
 def test_instance_weighting_is_the_written_formula(problem):
@@ -668,17 +695,17 @@ def test_instance_weighting_is_the_written_formula(problem):
     for i, row in enumerate(P):  # the slow obvious version
         seen = [p for p in row if not np.isnan(p)]
         weights[i] = max(1.0 - sum(abs(2 * p - 1) for p in seen) / len(seen), 0.05)
-    est = CFEnsembleClassifier(instance_weighting="confidence")
-    np.testing.assert_allclose(est._costs(P, y), weights, atol=1e-14)
+    est = main_trainer(instance_weighting="confidence")
+    np.testing.assert_allclose(costs(est, P, y), weights, atol=1e-14)
     # for class probabilities (n, m, 2) it is the same number
-    np.testing.assert_allclose(est._costs(np.stack([1 - P, P], axis=2), y), weights, atol=1e-14)
-    a = _fit(P, y, instance_weighting="confidence")
+    np.testing.assert_allclose(costs(est, np.stack([1 - P, P], axis=2), y), weights, atol=1e-14)
+    a = _fit_trainer(P, y, instance_weighting="confidence")
     assert np.max(np.abs(a.transduction_ - _fit(P, y).transduction_)) > 1e-6
 
 
 def test_fn_cost_weights_the_positive_rows_and_raises_probabilities(problem):
     P, _, y = problem
     est = CFEnsembleClassifier(fn_cost=3.0)
-    np.testing.assert_array_equal(est._costs(P, y), np.where(y == 1, 3.0, 1.0))
+    np.testing.assert_array_equal(costs(est, P, y), np.where(y == 1, 3.0, 1.0))
     a = _fit(P, y, fn_cost=3.0)
     assert a.transduction_.mean() > _fit(P, y).transduction_.mean() + 0.01

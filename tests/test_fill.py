@@ -9,7 +9,7 @@ from conftest import fitted_P_hat, through_fold_in
 from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import ALS, Autograd, CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._fill import MIN_ROWS, TIE_TOL, FillMap, fit_fill_map, leave_one_out
 from cfensemble.io import load_model
 
@@ -101,8 +101,11 @@ def test_reconstructions_that_differ_by_rounding_are_one_point():
     # all leave-one-out reconstructions equal (the identity), another an ulp apart (a shift)
     P = np.full((6, 4), 0.5)
     P[2, 0] = P[5, 2] = np.nan
-    params = {"latent_dim": 1, "rho": 1.0, "aggregator_input": "observed", "max_iter": 10}
-    fits = [_fit(P, -np.ones(6, int), chunk_size=c, **params).transduction_ for c in (1, 2, 3)]
+    params = {"latent_dim": 1, "rho": 1.0, "aggregator_input": "observed"}
+    fits = [
+        _fit(P, -np.ones(6, int), solver=ALS(max_iter=10, chunk_size=c), **params).transduction_
+        for c in (1, 2, 3)
+    ]
     np.testing.assert_allclose(fits[1], fits[0], rtol=0, atol=1e-12)
     np.testing.assert_allclose(fits[2], fits[0], rtol=0, atol=1e-12)
 
@@ -221,11 +224,11 @@ def test_the_trained_aggregator_sees_the_calibrated_fill_in(problem):
         {"calibrate_fill": False},
         {"rho": 0.7},
         {"aggregator_input": "reconstructed"},
-        {"solver": "torch", "max_epochs": 3},
+        {"solver": Autograd(max_epochs=3)},
     ],
 )
 def test_no_calibration_where_it_does_not_apply(problem, params):
-    if params.get("solver") == "torch":
+    if isinstance(params.get("solver"), Autograd):
         pytest.importorskip("torch")
     P, y = problem
     assert _fit(P, y, **params).fill_calibration_ is None

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from cfensemble import CFEnsembleClassifier
+from cfensemble import ALS, CFEnsembleClassifier
 
 
 @st.composite
@@ -45,13 +45,10 @@ def problems(draw):
         "lambda_reg": draw(st.sampled_from([0.0, 1e-12, 1e-9, 0.1, 100.0])),
         "aggregator_input": draw(st.sampled_from(["observed", "reconstructed", "both"])),
         "confidence": draw(st.sampled_from(["uniform", "certainty"])),
-        "use_label_aware_confidence": draw(st.booleans()),
         "label_aware_alpha": draw(st.sampled_from([0.0, 1.0, 1e12])),
         "focal_gamma": draw(st.sampled_from([0.0, 2.0])),
-        "aggregator_positive": draw(st.booleans()),
         "aggregator_l2": draw(st.sampled_from([0.0, 1e-3])),
-        "chunk_size": draw(st.integers(1, 40)),
-        "max_iter": 15,
+        "solver": ALS(chunk_size=draw(st.integers(1, 40)), max_iter=15),
     }
     return P, y, params
 
@@ -80,13 +77,10 @@ def _check(P, y, params):
             "lambda_reg": 0.1,
             "aggregator_input": "observed",
             "confidence": "uniform",
-            "use_label_aware_confidence": False,
             "label_aware_alpha": 0.0,
             "focal_gamma": 0.0,
-            "aggregator_positive": False,
             "aggregator_l2": 0.0,
-            "chunk_size": 2,
-            "max_iter": 15,
+            "solver": ALS(chunk_size=2, max_iter=15),
         },
     )
 )
@@ -117,12 +111,16 @@ def test_results_do_not_depend_on_the_chunk_size(case, chunk_size):
         **params,
         "lambda_reg": max(params["lambda_reg"], 1e-2),
         "aggregator_l2": max(params["aggregator_l2"], 1e-3),
-        "max_iter": 10,
     }
+    als = {**params.pop("solver").get_params(), "max_iter": 10}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        a = CFEnsembleClassifier(random_state=0, **{**params, "chunk_size": chunk_size})
-        b = CFEnsembleClassifier(random_state=0, **{**params, "chunk_size": 10_000})
+        a = CFEnsembleClassifier(
+            random_state=0, solver=ALS(**{**als, "chunk_size": chunk_size}), **params
+        )
+        b = CFEnsembleClassifier(
+            random_state=0, solver=ALS(**{**als, "chunk_size": 10_000}), **params
+        )
         pa, pb = a.fit(P, y).transduction_, b.fit(P, y).transduction_
     # arbitrary inputs include separable 3-row problems with rho=0.01, where rounding
     # differences of the block sums are amplified to ~1e-9 in the probabilities; at
@@ -159,11 +157,9 @@ def multiclass_problems(draw):
         "lambda_reg": draw(st.sampled_from([0.0, 1e-9, 0.1, 100.0])),
         "aggregator_input": draw(st.sampled_from(["observed", "reconstructed", "both"])),
         "confidence": draw(st.sampled_from(["uniform", "certainty"])),
-        "use_label_aware_confidence": draw(st.booleans()),
-        "aggregator_positive": draw(st.booleans()),
+        "label_aware_alpha": draw(st.sampled_from([0.0, 1.0])),
         "aggregator_l2": draw(st.sampled_from([0.0, 1e-3])),
-        "chunk_size": draw(st.integers(1, 40)),
-        "max_iter": 10,
+        "solver": ALS(chunk_size=draw(st.integers(1, 40)), max_iter=10),
     }
     return P, y, params
 

@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, average_precision_score
 from sklearn.model_selection import GridSearchCV
 
-from cfensemble import CFEnsembleClassifier, labeled_scorer, make_ensemble_problem
+from cfensemble import ALS, CFEnsembleClassifier, labeled_scorer, make_ensemble_problem
 from cfensemble.metrics import labeled_mask, tie_averaged_precision
 
 
@@ -39,7 +39,7 @@ def test_grid_search_with_unlabeled_rows_gives_finite_different_scores(semi_supe
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         search = GridSearchCV(
-            CFEnsembleClassifier(random_state=0, max_iter=20),
+            CFEnsembleClassifier(random_state=0, solver=ALS(max_iter=20)),
             {"lambda_reg": [0.01, 10.0]},
             scoring=labeled_scorer("average_precision"),
             cv=3,

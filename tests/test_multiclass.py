@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss
 
 import cfensemble
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import ALS, CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._als import ALSSolver, classifier_step, losses
 from cfensemble._consensus import consensus_target, moments
 from cfensemble._estimator import confidence_source
@@ -492,11 +492,9 @@ def test_per_class_factorization_is_k_binary_reconstructions(multiclass):
 
 def test_joint_factorization_where_per_class_is_not_possible(multiclass):
     P, _, y = multiclass
-    assert _fit(P, y, rho=0.5).multiclass_factorization_ == "joint"
-    joint = _fit(P, y, multiclass_factorization="joint")
+    joint = _fit(P, y, rho=0.5)
+    assert joint.multiclass_factorization_ == "joint"
     assert joint.instance_factors_.shape == (P.shape[0], joint.latent_dim_)
-    with pytest.raises(ValueError, match="needs solver='als' and rho=1"):
-        CFEnsembleClassifier(multiclass_factorization="per_class", rho=0.5).fit(P, y)
     binary = _fit(P[:, :, 0], np.where(y == -1, -1, y == 0))
     assert binary.multiclass_factorization_ is None
 
@@ -512,7 +510,7 @@ def test_review_findings_stay_fixed(multiclass, tmp_path):
     est = _fit(P, y, sample_weight=weight, confidence=C)
     assert est.multiclass_factorization_ == "per_class"
     # "gd" cannot leave the per-class aggregator at its start
-    gd = _fit(P, y, aggregator_solver="gd")
+    gd = _fit(P, y, solver=ALS(aggregator_solver="gd"))
     np.testing.assert_allclose(gd.coef_, _fit(P, y).coef_)
     # rho="auto" with focal_gamma: only rho = 1 is tried
     assert _fit(P, y, rho="auto", focal_gamma=1.0).rho_ == 1.0
@@ -592,7 +590,8 @@ def test_per_class_fits_warn_once_and_count_iterations_on(multiclass):
     seen = []
     with pytest.warns(ConvergenceWarning) as record:
         clf = CFEnsembleClassifier(
-            random_state=0, max_iter=3, tol=0.0, callback=lambda it, parts: seen.append(it)
+            random_state=0,
+            solver=ALS(max_iter=3, tol=0.0, callback=lambda it, parts: seen.append(it)),
         ).fit(P, y)
     assert clf.multiclass_factorization_ == "per_class"
     messages = [str(r.message) for r in record if r.category is ConvergenceWarning]
@@ -602,7 +601,7 @@ def test_per_class_fits_warn_once_and_count_iterations_on(multiclass):
     assert clf.n_iter_ == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        CFEnsembleClassifier(random_state=0, max_iter=500).fit(P, y)
+        CFEnsembleClassifier(random_state=0, solver=ALS(max_iter=500)).fit(P, y)
 
 
 def test_labels_that_contradict_every_classifier_fall_back_to_the_mean():

@@ -4,9 +4,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import main_trainer
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble import CFEnsembleClassifier
+from cfensemble import ALS, CFEnsembleClassifier
 from cfensemble.metrics import labeled_mask
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -21,7 +22,7 @@ def fitted(problem):
     P, y_true, y = problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0, max_iter=30).fit(P, y)
+        clf = CFEnsembleClassifier(random_state=0, solver=ALS(max_iter=30)).fit(P, y)
     yield clf, P, y_true
     plt.close("all")
 
@@ -71,7 +72,8 @@ def test_collapse_is_shown(problem):
     flipped = np.where(y == -1, -1, 1 - y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf = CFEnsembleClassifier(random_state=0, max_iter=20, aggregator_positive=False)
+        # weights of either sign: the original method's front-end keeps the option
+        clf = main_trainer(random_state=0, max_iter=20, aggregator_positive=False)
         clf.fit(P, flipped)
     ax = plotting.plot_weights(clf)
     assert ax.get_title().startswith("COLLAPSED")
@@ -157,7 +159,7 @@ def multiclass():
     y_semi[np.random.default_rng(1).random(y.size) < 0.5] = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0, max_iter=20).fit(P, y_semi)
+        clf = CFEnsembleClassifier(random_state=0, solver=ALS(max_iter=20)).fit(P, y_semi)
     assert clf.coef_.shape == (4, 3)
     yield clf, P, y_semi, y_true
     plt.close("all")
@@ -232,8 +234,8 @@ def test_multiclass_classifier_factors_one_panel_per_class_factorization(multicl
         plotting.plot_classifier_factors(clf, NAMES, ax=axes[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        joint = CFEnsembleClassifier(
-            random_state=0, max_iter=5, multiclass_factorization="joint"
+        joint = CFEnsembleClassifier(  # rho < 1: one joint factorization
+            random_state=0, solver=ALS(max_iter=5), rho=0.5
         ).fit(P, y_semi)
     ax = plotting.plot_classifier_factors(joint, NAMES)
     assert [t.get_text() for t in ax.texts] == [f"{n}:{c}" for n in NAMES for c in CLASSES]
@@ -278,7 +280,9 @@ def test_report_with_both_aggregator_inputs(problem, tmp_path):
     P, y_true, y = problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(random_state=0, max_iter=10, aggregator_input="both")
+        clf = CFEnsembleClassifier(
+            random_state=0, solver=ALS(max_iter=10), aggregator_input="both"
+        )
         clf.fit(P, y)
     names = [f"m{u}" for u in range(P.shape[1])]
     plotting.write_report(clf, tmp_path / "r", names=names, P=P, y=y_true)

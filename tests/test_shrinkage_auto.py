@@ -6,8 +6,9 @@ from conftest import UNEQUAL, labeled_problem, quiet_fit
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 
+from cfensemble import ALS
+from cfensemble._aggregation import AUTO_SHRINKAGES, SHRINKAGE_FALLBACK
 from cfensemble._consensus import consensus_target, moments, separation_factor
-from cfensemble._estimator import AUTO_SHRINKAGES, SHRINKAGE_FALLBACK
 from cfensemble.io import load_model, save_model
 
 
@@ -115,13 +116,18 @@ def test_the_choice_follows_the_reported_scores_with_ties_to_the_fallback():
 
 @pytest.mark.parametrize(
     "params",
-    [{"rho": 0.5}, {"aggregator_type": "mean"}, {"aggregator_solver": "gd"}],
+    [
+        {"rho": 0.5},
+        {"aggregator_type": "mean"},
+        {"solver": ALS(max_iter=20, aggregator_solver="gd")},
+    ],
     ids=["rho<1", "mean aggregator", "gradient step"],
 )
 def test_where_it_cannot_cross_validate_it_is_the_fallback(params):
     P, _, y_semi = labeled_problem(UNEQUAL, missing_rate=0.0, n=600)
-    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto", max_iter=20, **params)
-    fixed = quiet_fit(P, y_semi, aggregator_shrinkage=SHRINKAGE_FALLBACK, max_iter=20, **params)
+    params = {"solver": ALS(max_iter=20), **params}
+    auto = quiet_fit(P, y_semi, aggregator_shrinkage="auto", **params)
+    fixed = quiet_fit(P, y_semi, aggregator_shrinkage=SHRINKAGE_FALLBACK, **params)
     assert auto.aggregator_shrinkage_ == SHRINKAGE_FALLBACK
     assert auto.shrinkage_cv_ is None
     np.testing.assert_array_equal(auto.predict_proba(P), fixed.predict_proba(P))

@@ -6,7 +6,7 @@ import pytest
 from conftest import labeled_problem, quiet_fit
 from scipy.optimize import minimize
 
-from cfensemble import CFEnsembleClassifier, make_ensemble_problem
+from cfensemble import Autograd, CFEnsembleClassifier, make_ensemble_problem
 from cfensemble._consensus import CONSENSUS_EXPONENT, consensus_target, moments
 from cfensemble._losses import (
     aggregator_penalty,
@@ -326,13 +326,12 @@ def test_auto_shrinkage_cross_validates_with_the_target():
     assert auto.shrinkage_cv_["mean_pr_auc"][3] != equal.shrinkage_cv_["mean_pr_auc"][3]
 
 
-@pytest.mark.parametrize("factorization", ["joint", "per_class"])
-def test_three_classes_have_a_target_per_classifier_and_class(factorization):
+@pytest.mark.parametrize("params", [{"rho": 0.5}, {}], ids=["joint", "per_class"])
+def test_three_classes_have_a_target_per_classifier_and_class(params):
     P, y = make_ensemble_problem(900, 5, n_classes=3, random_state=0, base_quality=0.6)
     y_semi = np.where(np.random.default_rng(0).random(900) < 0.3, y, -1)
-    clf = quiet_fit(
-        P, y_semi, shrinkage_target="consensus", multiclass_factorization=factorization
-    )
+    clf = quiet_fit(P, y_semi, shrinkage_target="consensus", **params)
+    assert clf.multiclass_factorization_ == ("joint" if params else "per_class")
     target = clf.shrinkage_target_
     assert target.shape == (15,)
     np.testing.assert_allclose(target.reshape(5, 3).mean(axis=0), 1.0)
@@ -357,7 +356,7 @@ def test_torch_penalty_equals_the_numpy_penalty():
 def test_torch_trainer_uses_the_target():
     pytest.importorskip("torch")
     P, _, y_semi = labeled_problem(n=600)
-    params = dict(solver="torch", max_epochs=30, shrinkage_target="consensus")
+    params = dict(solver=Autograd(max_epochs=30), shrinkage_target="consensus")
     clf = quiet_fit(P, y_semi, **params)
     assert not np.all(clf.shrinkage_target_ == 1.0)
     equal = quiet_fit(P, y_semi, **(params | {"shrinkage_target": "equal"}))

@@ -8,7 +8,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import cfensemble
-from cfensemble import CFEnsembleClassifier
+from cfensemble import Autograd, CFEnsembleClassifier
 from cfensemble._als import losses
 
 SOLVERS = [
@@ -30,9 +30,8 @@ def fitted(request, problem):
     P[np.isnan(P).all(axis=1), 0] = 0.5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = CFEnsembleClassifier(
-            solver=request.param, rho=0.7, max_epochs=60, random_state=0
-        ).fit(P, y)
+        solver = Autograd(max_epochs=60) if request.param == "torch" else request.param
+        clf = CFEnsembleClassifier(solver=solver, rho=0.7, random_state=0).fit(P, y)
     return clf, P, y
 
 

@@ -20,7 +20,7 @@ from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from cfensemble import CFEnsembleClassifier, CFEnsembleStackingClassifier, labeled_scorer
+from cfensemble import ALS, CFEnsembleClassifier, CFEnsembleStackingClassifier, labeled_scorer
 from cfensemble.stacking import load_stacking
 
 EXPECTED = {
@@ -44,7 +44,7 @@ def _quiet_fit(est, X, y):
 @parametrize_with_checks(
     [
         CFEnsembleStackingClassifier(
-            _base(), final_estimator=CFEnsembleClassifier(max_iter=5), cv=3
+            _base(), final_estimator=CFEnsembleClassifier(solver=ALS(max_iter=5)), cv=3
         )
     ],
     expected_failed_checks=lambda est: EXPECTED,
@@ -186,7 +186,7 @@ def test_prefit_uses_the_given_estimators(data):
 @pytest.mark.slow
 def test_parallel_base_fits_give_the_same_result(data):
     X, y = data
-    final = CFEnsembleClassifier(random_state=0, max_iter=10)
+    final = CFEnsembleClassifier(random_state=0, solver=ALS(max_iter=10))
     a = _quiet_fit(CFEnsembleStackingClassifier(_base(), final, cv=3, n_jobs=1), X, y)
     b = _quiet_fit(CFEnsembleStackingClassifier(_base(), final, cv=3, n_jobs=2), X, y)
     np.testing.assert_allclose(a.P_, b.P_)
@@ -218,7 +218,7 @@ def test_works_in_pipeline_and_grid_search(data):
         StandardScaler(),
         CFEnsembleStackingClassifier(
             [("logreg", LogisticRegression()), ("tree", DecisionTreeClassifier(max_depth=3))],
-            CFEnsembleClassifier(random_state=0, max_iter=20),
+            CFEnsembleClassifier(random_state=0, solver=ALS(max_iter=20)),
             cv=3,
         ),
     )
@@ -333,7 +333,7 @@ def test_string_and_multiclass_labels_as_sklearn():
 
     X, y = _wine()
     stack = CFEnsembleStackingClassifier(
-        _base(), final_estimator=CFEnsembleClassifier(max_iter=20), cv=3
+        _base(), final_estimator=CFEnsembleClassifier(solver=ALS(max_iter=20)), cv=3
     )
     names = np.array(["one", "two", "three"])
     for labels in (names[y], names[y].astype(object)):

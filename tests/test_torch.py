@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble import CFEnsembleClassifier, CFEnsemblePyTorchTrainer
+from cfensemble import Autograd, CFEnsembleClassifier, CFEnsemblePyTorchTrainer
 from cfensemble._als import losses
 from cfensemble._estimator import confidence_source
 from cfensemble._problem import Data, Objective, State
@@ -110,17 +110,19 @@ def test_batch_loss_is_an_unbiased_estimate():
     assert sum(parts) / 3 == pytest.approx(full, rel=1e-12)
 
 
-def _fit(P, y, **params):
+def _fit(P, y, solver=None, **params):
+    """A fit with the autograd trainer ``solver`` (default ``Autograd()``)."""
+    solver = Autograd() if solver is None else solver
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         params = {"aggregator_shrinkage": 0.0, **params}  # tests of the other penalties
-        return CFEnsembleClassifier(solver="torch", random_state=0, **params).fit(P, y)
+        return CFEnsembleClassifier(solver=solver, random_state=0, **params).fit(P, y)
 
 
 def test_focal_gamma_changes_the_fit(problem):
     P, _, y = problem
-    a = _fit(P, y, max_epochs=60)
-    b = _fit(P, y, max_epochs=60, focal_gamma=2.0)
+    a = _fit(P, y, Autograd(max_epochs=60))
+    b = _fit(P, y, Autograd(max_epochs=60), focal_gamma=2.0)
     assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-3
 
 
@@ -129,24 +131,23 @@ def test_focal_gamma_changes_the_fit(problem):
 def test_longer_training_never_lowers_the_validation_score(problem, metric):
     P, _, y = problem
     kw = dict(patience=10_000, lr=0.05, validation_metric=metric)
-    short = _fit(P, y, max_epochs=50, **kw)
-    long = _fit(P, y, max_epochs=2000, **kw)
+    short = _fit(P, y, Autograd(max_epochs=50, **kw))
+    long = _fit(P, y, Autograd(max_epochs=2000, **kw))
     assert long.n_iter_ == 2000 and short.n_iter_ == 50
     if metric == "pr_auc":
         assert long.validation_pr_auc_ >= short.validation_pr_auc_
     else:
         assert long.validation_loss_ <= short.validation_loss_
     # patience stops a run early
-    assert _fit(P, y, max_epochs=2000, patience=25, lr=0.05).n_iter_ < 2000
+    assert _fit(P, y, Autograd(max_epochs=2000, patience=25, lr=0.05)).n_iter_ < 2000
 
 
 def test_restored_epoch_is_the_best_validation_point(problem):
     """Training 2,000 epochs overfits; the restored parameters are not the last ones."""
     P, _, y = problem
-    clf = _fit(P, y, max_epochs=300, patience=10_000, lr=0.05, aggregator_l2=0.0)
-    last = _fit(
-        P, y, max_epochs=300, patience=10_000, lr=0.05, aggregator_l2=0.0, validation_fraction=0.0
-    )
+    kw = dict(max_epochs=300, patience=10_000, lr=0.05)
+    clf = _fit(P, y, Autograd(**kw), aggregator_l2=0.0)
+    last = _fit(P, y, Autograd(**kw, validation_fraction=0.0), aggregator_l2=0.0)
     assert clf.validation_loss_ is not None
     assert not np.allclose(clf.coef_, last.coef_)
 
@@ -154,30 +155,29 @@ def test_restored_epoch_is_the_best_validation_point(problem):
 def test_warm_start_is_never_worse_than_its_als_start_on_validation(problem):
     P, _, y = problem
     # the ALS start is epoch 0: whatever the training does, the restored epoch is no worse
-    start = _fit(P, y, als_warm_start=True, lr=1e-12, max_epochs=1)
+    start = _fit(P, y, Autograd(als_warm_start=True, lr=1e-12, max_epochs=1))
     for lr in (5.0, 0.05):
-        trained = _fit(P, y, als_warm_start=True, lr=lr, max_epochs=30)
+        trained = _fit(P, y, Autograd(als_warm_start=True, lr=lr, max_epochs=30))
         assert trained.validation_loss_ <= start.validation_loss_ + 1e-9
 
 
 TORCH_CHANGES = [
-    ("max_epochs", 5),
-    ("lr", 0.1),
-    ("optimizer", "sgd"),
-    ("optimizer", "adamw"),
-    ("batch_size", 50),
-    ("patience", 1),
-    ("validation_fraction", 0.5),
-    ("validation_metric", "pr_auc"),
-    ("als_warm_start", True),
+    ("solver__max_epochs", 5),
+    ("solver__lr", 0.1),
+    ("solver__optimizer", "sgd"),
+    ("solver__optimizer", "adamw"),
+    ("solver__batch_size", 50),
+    ("solver__patience", 1),
+    ("solver__validation_fraction", 0.5),
+    ("solver__validation_metric", "pr_auc"),
+    ("solver__als_warm_start", True),
     ("rho", 0.9),
-    ("use_class_weights", False),
+    ("class_weight", None),
     ("aggregator_l2", 0.5),
-    ("aggregator_positive", False),
     ("lambda_reg", 1.0),
     ("latent_dim", 3),
     ("aggregator_input", "reconstructed"),
-    ("tol", 0.5),
+    ("solver__tol", 0.5),
 ]
 
 
@@ -189,35 +189,34 @@ def test_every_torch_parameter_changes_the_result(problem, base_fits, name, valu
     P[np.isnan(P).all(axis=1), 0] = 0.5
     # from the initial state, where every optimizer setting shows (from the ALS start, the
     # default, a short run may keep epoch 0)
-    base = dict(
-        max_epochs=40, patience=10, validation_fraction=0.2, lambda_reg=0.01, als_warm_start=False
-    )
-    if name == "tol":
-        base["validation_fraction"] = 0.0  # tol drives early stopping without validation
-    if name == "patience":
-        base["tol"] = 0.05  # epochs that improve the validation loss by < 5 % count as idle
-    if name == "aggregator_positive":
-        P = P.copy()
-        P[:, 0] = 1.0 - P[:, 0]  # an inverted classifier: only a negative weight can use it
-    key = name if name in ("tol", "patience", "aggregator_positive") else None
+    solver = dict(max_epochs=40, patience=10, validation_fraction=0.2, als_warm_start=False)
+    base = dict(lambda_reg=0.01)
+    if name == "solver__tol":
+        solver["validation_fraction"] = 0.0  # tol drives early stopping without validation
+    if name == "solver__patience":
+        solver["tol"] = 0.05  # epochs that improve the validation loss by < 5 % count as idle
+    key = name if name in ("solver__tol", "solver__patience") else None
     if key not in base_fits:
-        base_fits[key] = _fit(P, y, **base)
+        base_fits[key] = _fit(P, y, Autograd(**solver), **base)
     a = base_fits[key]
-    b = _fit(P, y, **(base | {name: value}))
+    if name.startswith("solver__"):
+        b = _fit(P, y, Autograd(**(solver | {name.removeprefix("solver__"): value})), **base)
+    else:
+        b = _fit(P, y, Autograd(**solver), **(base | {name: value}))
     assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-6
 
 
 def test_full_batch_size_equals_no_batching(problem):
     P, _, y = problem
-    a = _fit(P, y, max_epochs=15)
-    b = _fit(P, y, max_epochs=15, batch_size=P.shape[0])
+    a = _fit(P, y, Autograd(max_epochs=15))
+    b = _fit(P, y, Autograd(max_epochs=15, batch_size=P.shape[0]))
     np.testing.assert_allclose(a.transduction_, b.transduction_)
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_torch_fit_predicts_on_device(problem, device):
     P, _, y = problem
-    clf = _fit(P, y, max_epochs=30, device=device, batch_size=64)
+    clf = _fit(P, y, Autograd(max_epochs=30, device=device, batch_size=64))
     proba = clf.predict_proba(P)
     assert proba.shape == (P.shape[0], 2)
     assert np.isfinite(clf.transduction_).all()
@@ -230,19 +229,19 @@ def test_seed_front_end_is_the_same_estimator(problem):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)  # latent_dim=20 capped at m
-        seed = CFEnsemblePyTorchTrainer(max_epochs=20, random_state=0).fit(P, y)
+        # the sign constraint and the prior correction: fixed in CFEnsembleClassifier
+        seed = CFEnsemblePyTorchTrainer(
+            max_epochs=20, aggregator_positive=True, prior_correction=True, random_state=0
+        ).fit(P, y)
         ours = CFEnsembleClassifier(
-            solver="torch",
+            # the original method starts from random factors
+            solver=Autograd(max_epochs=20, als_warm_start=False),
             latent_dim=20,
             rho=0.5,
             lambda_reg=0.01,
-            max_epochs=20,
             aggregator_l2=0.0,
-            aggregator_positive=False,
             aggregator_input="reconstructed",
             aggregator_shrinkage=0.0,
-            prior_correction=False,
-            als_warm_start=False,  # the original method starts from random factors
             random_state=0,
         ).fit(P, y)
     np.testing.assert_array_equal(seed.transduction_, ours.transduction_)
@@ -255,7 +254,7 @@ def test_unavailable_cuda_is_a_clear_error(problem):
         pytest.skip("a CUDA device is present")
     P, _, y = problem
     with pytest.raises(ValueError, match="device='cuda'"):
-        _fit(P, y, device="cuda")
+        _fit(P, y, Autograd(device="cuda"))
 
 
 def test_torch_rejects_the_mean_aggregator(problem):
@@ -280,7 +279,7 @@ import numpy as np
 import cfensemble
 from cfensemble import CFEnsembleClassifier, make_ensemble_problem
 P, y = make_ensemble_problem(200, 4, random_state=0)
-clf = CFEnsembleClassifier(max_iter=5).fit(P, y)
+clf = CFEnsembleClassifier(solver=cfensemble.ALS(max_iter=5)).fit(P, y)
 assert clf.predict_proba(P).shape == (200, 2)
 assert "torch" not in sys.modules
 try:
@@ -318,11 +317,11 @@ def test_validation_labels_never_reach_training(problem, monkeypatch):
         "_stratified_holdout",
         lambda y, fraction, rng: (np.setdiff1d(labeled, held), held),
     )
-    kw = dict(max_epochs=15, patience=10_000, use_label_aware_confidence=True)
-    a = _fit(P, y, **kw)
+    solver = Autograd(max_epochs=15, patience=10_000)
+    a = _fit(P, y, solver, label_aware_alpha=1.0)
     y_flip = y.copy()
     y_flip[held] = 1 - y_flip[held]
-    b = _fit(P, y_flip, **kw)
+    b = _fit(P, y_flip, solver, label_aware_alpha=1.0)
     np.testing.assert_array_equal(a.loss_curve_["total"], b.loss_curve_["total"])
     assert a.validation_loss_ != b.validation_loss_
 
@@ -343,7 +342,7 @@ def test_default_starts_from_als_and_stops_early():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         auto = CFEnsembleClassifier(solver="torch", random_state=0).fit(P, y)
-    assert auto.n_iter_ < 100 and auto.als_warm_start == "auto"
+    assert auto.n_iter_ < 100 and Autograd().als_warm_start == "auto"  # solver="torch"
 
 
 @pytest.mark.slow
@@ -352,17 +351,19 @@ def test_without_the_als_start_the_default_epochs_do_not_suffice():
     epochs and warns that it was still improving."""
     P, y = _three_thousand_rows()
     with pytest.warns(ConvergenceWarning, match="still improving"):
-        cold = CFEnsembleClassifier(solver="torch", random_state=0, als_warm_start=False)
+        cold = CFEnsembleClassifier(solver=Autograd(als_warm_start=False), random_state=0)
         cold.fit(P, y)
     assert cold.n_iter_ == 500
 
 
 def test_auto_warm_start_is_on_where_als_can_solve_and_off_where_not(problem):
     P, _, y = problem
-    forced = _fit(P, y, max_epochs=5, als_warm_start=True)
-    np.testing.assert_array_equal(_fit(P, y, max_epochs=5).transduction_, forced.transduction_)
-    cold = _fit(P, y, rho=0.0, max_epochs=5, als_warm_start=False)
-    auto = _fit(P, y, rho=0.0, max_epochs=5)
+    forced = _fit(P, y, Autograd(max_epochs=5, als_warm_start=True))
+    np.testing.assert_array_equal(
+        _fit(P, y, Autograd(max_epochs=5)).transduction_, forced.transduction_
+    )
+    cold = _fit(P, y, Autograd(max_epochs=5, als_warm_start=False), rho=0.0)
+    auto = _fit(P, y, Autograd(max_epochs=5), rho=0.0)
     np.testing.assert_array_equal(auto.transduction_, cold.transduction_)
     with pytest.raises(ValueError, match="als_warm_start=True"):
-        _fit(P, y, rho=0.0, als_warm_start=True)
+        _fit(P, y, Autograd(als_warm_start=True), rho=0.0)

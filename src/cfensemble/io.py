@@ -538,6 +538,9 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
         params["confidence"] = arrays["param.confidence"]
     estimator = cls(**params)
     estimator._validate_params()  # the constraints' message names the parameter
+    solver = params.get("solver")
+    if solver is not None and not isinstance(solver, str):
+        solver.check()  # the trainer's settings, likewise
     for name in _ARRAYS:
         setattr(estimator, name, arrays[name])
     for name in _OPTIONAL_ARRAYS:
