@@ -40,6 +40,7 @@ EXPECTED_FAILED_CHECKS = {
         "check_methods_subset_invariance",
         "check_n_features_in",
         "check_n_features_in_after_fitting",
+        "check_non_transformer_estimators_n_iter",
         "check_pipeline_consistency",
         "check_positive_only_tag_during_fit",
         "check_readonly_memmap_input",
