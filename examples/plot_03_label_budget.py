@@ -112,6 +112,6 @@ print("weights, shrinkage 0:", np.round(free.coef_, 2))
 # (the last fit of the loop: seed 2, 50 % labeled; the classifiers are ordered from the
 # weakest to the strongest): both rise with quality, the default's more evenly. The
 # shrinkage of 0.1 was chosen on the README's accuracy benchmark
-# (``benchmarks/accuracy.py``, budgets of 5 % and 20 %, results in
-# ``benchmarks/results/accuracy_shrink.md``); ``aggregator_shrinkage="auto"`` chooses it
+# (``benchmarks/accuracy.py``, budgets of 5 % and 20 %; the study is summarised on the
+# docs' "Design decisions" page); ``aggregator_shrinkage="auto"`` chooses it
 # by cross-validation instead (see the hyper-parameter search example).

@@ -15,7 +15,7 @@ whose raw weight is below 1e-3 of the largest, is held at that floor). A classif
 tracks what the others agree on, with little noise of its own, is pulled toward a larger
 weight: on base models of clearly different quality the simple average is a poor centre to
 shrink toward. The exponent tempers the spread of the raw weights (correlated errors
-inflate the agreement of similar models); ``benchmarks/shrinkage_target.py`` measured 1/3
+inflate the agreement of similar models); a study (the docs' "Design decisions") measured 1/3
 against 0.2 ... 1. For K >= 3 classes each class column is compared with the others' same
 class column, so the target is per classifier and class. The target uses ``P`` only, never
 the labels: it is computed once per fit from all of its rows (weighted by
