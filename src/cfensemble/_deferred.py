@@ -14,6 +14,7 @@ the fit would have given: same data, same objective, same random numbers.
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import fields
 
 import numpy as np
@@ -43,6 +44,7 @@ FACTORIZATION_SETTINGS = (
     "tol",
     "accelerate",
 )
+logger = logging.getLogger("cfensemble")
 _WARNED: list[bool] = []  # once per process
 NO_EFFECT = (
     "P is complete and aggregator_input='observed': the aggregator reads the observed "
@@ -118,6 +120,7 @@ def defer(est, data: Data, objective: Objective, rng, confidence, rows=None) -> 
     """Fit the aggregator at a rank-0 state and keep what :func:`resolve` needs to run the
     factorization later (``rows``: ``(data of all rows, kept)`` when rows of weight 0 are
     left out of the fit). The result is marked ``deferred``."""
+    logger.info("P is complete: the factorization is left until its factors are read")
     per_class = est.multiclass_factorization_ == "per_class"
     state = rank_zero(data.shape[0], data.shape[1], objective.outputs, per_class)
     supervised = final_aggregator(est, data, state, objective)

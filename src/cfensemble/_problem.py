@@ -390,8 +390,6 @@ def confidence_source(confidence, P, y, use_label_aware, alpha, n_classes: int =
 
 def rank_zero(n_rows: int, n_columns: int, outputs: int, per_class: bool) -> State:
     """Zero factors and biases of dimension 0: a state whose reconstruction is 0."""
-    if per_class:
-        Y, c = np.zeros((n_rows, outputs, 0)), np.zeros((n_rows, outputs))
-    else:
-        Y, c = np.zeros((n_rows, 0)), np.zeros(n_rows)
+    shape = (n_rows, outputs) if per_class else (n_rows,)
+    Y, c = np.zeros((*shape, 0)), np.zeros(shape)
     return State(np.zeros((n_columns, 0)), Y, np.zeros(n_columns), c, np.empty(0), 0.0)

@@ -209,7 +209,7 @@ class Autograd(_Trainer):
         self.callback = callback
 
 
-SOLVERS = {"als": ALS, "torch": Autograd}
+SOLVERS: dict[str, type[ALS] | type[Autograd]] = {"als": ALS, "torch": Autograd}
 
 
 def trainer_of(solver) -> ALS | Autograd:

@@ -155,7 +155,7 @@ def trainer_options(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
         "%(default)s)",
     )
     signatures = {
-        kind: inspect.signature(cls.__init__).parameters for kind, cls in SOLVERS.items()
+        kind: inspect.signature(cls).parameters for kind, cls in SOLVERS.items()
     }
     names = dict.fromkeys(n for kind in SOLVERS for n in signatures[kind] if n not in _NOT_OPTIONS)
     readers = {name: [k for k in SOLVERS if name in signatures[k]] for name in names}
