@@ -154,9 +154,7 @@ def trainer_options(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
         "autograd trainer (cfensemble.Autograd; needs the [torch] extra) (default: "
         "%(default)s)",
     )
-    signatures = {
-        kind: inspect.signature(cls).parameters for kind, cls in SOLVERS.items()
-    }
+    signatures = {kind: inspect.signature(cls).parameters for kind, cls in SOLVERS.items()}
     names = dict.fromkeys(n for kind in SOLVERS for n in signatures[kind] if n not in _NOT_OPTIONS)
     readers = {name: [k for k in SOLVERS if name in signatures[k]] for name in names}
     described = {kind: _parameter_help(cls.__doc__ or "") for kind, cls in SOLVERS.items()}
