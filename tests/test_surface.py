@@ -118,3 +118,15 @@ def test_an_unknown_solver_names_the_parameter(missing_problem):
     P, y = missing_problem
     with pytest.raises(ValueError, match="'solver'"):
         CFEnsembleClassifier(solver="sgd").fit(P, y)
+
+
+def test_settings_changed_after_fit_are_validated_at_predict():
+    P, y = make_ensemble_problem(n_samples=200, n_classifiers=4, missing_rate=0.2, random_state=0)
+    clf = CFEnsembleClassifier(solver=ALS(), random_state=0).fit(P, y)
+    clf.set_params(solver__chunk_size=-1)
+    for method in (clf.predict_proba, clf.impute, clf.fold_in):
+        with pytest.raises(ValueError, match="chunk_size"):
+            method(P[:3])
+    clf.set_params(solver__chunk_size=64, lambda_reg=-1.0)
+    with pytest.raises(ValueError, match="lambda_reg"):
+        clf.predict(P[:3])

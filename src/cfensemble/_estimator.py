@@ -299,12 +299,21 @@ default="als"
 
     # ------------------------------------------------------------------ fit
 
-    def _check_params(self) -> None:
-        """Rules across parameters, checked before any (nested) fit."""
+    def _check_fitted(self) -> None:
+        """Fitted, and the parameters still valid (``set_params`` may have changed them)."""
+        check_is_fitted(self, "coef_")
+        self._validate_all()
+
+    def _validate_all(self) -> None:
+        """Each parameter, and the solver object's settings, against its constraints."""
         self._validate_params()
         trainer = self.get_params(deep=False).get("solver")
         if isinstance(trainer, (ALS, Autograd)):
             trainer.check()
+
+    def _check_params(self) -> None:
+        """Rules across parameters, checked before any (nested) fit."""
+        self._validate_all()
         _solvers.check_settings(self)
         _solvers.check_warmup(self)
 
@@ -538,7 +547,7 @@ default="als"
         c : ndarray of shape (n_samples,) or (n_samples, K)
             Per class for a per-class K-class model.
         """
-        check_is_fitted(self, "coef_")
+        self._check_fitted()
         return _missing.fold_in_rows(self, self._new_rows(P, confidence))
 
     def _new_rows(self, P, confidence) -> Data:
@@ -575,7 +584,7 @@ default="als"
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities of the classes in the order of ``classes_``.
         """
-        check_is_fitted(self, "coef_")
+        self._check_fitted()
         p = _missing.new_rows_proba(self, self._new_rows(P, confidence))
         return np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
 
@@ -602,7 +611,7 @@ default="als"
         -------
         P_filled : ndarray of the shape of ``P``, without NaN
         """
-        check_is_fitted(self, "coef_")
+        self._check_fitted()
         P = self._checked_rows(P)
         data = _missing.unlabeled_data(self, self._columns(P), confidence)
         filled = _missing.filled(self, data, *_missing.fold_in_rows(self, data))
