@@ -175,3 +175,20 @@ def test_saving_an_unfitted_model_raises(tmp_path):
 
     with pytest.raises(NotFittedError):
         CFEnsembleClassifier().save(tmp_path / "m.cfe")
+
+
+def test_deeply_nested_metadata_is_a_clear_error(problem, tmp_path):
+    """100,000 nested JSON arrays: a ValueError naming the file, not a RecursionError."""
+    P, _, y = problem
+    path = tmp_path / "m.cfe"
+    _fit(P, y).save(path)
+
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = bytes(arrays["metadata"]).decode()
+    deep = meta[:-1] + ', "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    arrays["metadata"] = np.frombuffer(deep.encode(), dtype=np.uint8)
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    with pytest.raises(ValueError, match="nests its JSON too deeply"):
+        cfensemble.load(path)

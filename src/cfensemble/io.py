@@ -335,7 +335,10 @@ def _read_metadata(archive: zipfile.ZipFile) -> dict:
         if dtype != np.uint8 or len(shape) != 1:
             raise ValueError("metadata is not a byte array")
         text = handle.read(shape[0])
-    meta = json.loads(text.decode("utf-8"))
+    try:
+        meta = json.loads(text.decode("utf-8"))
+    except RecursionError:  # arrays nested beyond the parser's depth
+        raise ValueError("metadata nests its JSON too deeply") from None
     if not isinstance(meta, dict):
         raise ValueError("metadata is not a JSON object")
     return meta
