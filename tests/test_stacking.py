@@ -245,6 +245,22 @@ def test_save_and_load_round_trip(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X[:20]), stack.predict_proba(X[:20]))
 
 
+def test_a_stack_with_nan_weights_is_neither_saved_nor_loaded(data, tmp_path):
+    """A final estimator whose coef_ became NaN would predict NaN: refused both ways, as
+    cfensemble.load refuses such a model file."""
+    X, y = data
+    stack = _quiet_fit(CFEnsembleStackingClassifier(_base(), cv=3), X, y)
+    stack.save(tmp_path / "stack.skops")
+    stack.final_estimator_.coef_ = np.full_like(stack.final_estimator_.coef_, np.nan)
+    with pytest.raises(ValueError, match="NaN or infinite values in coef_"):
+        stack.save(tmp_path / "nan.skops")
+    import skops.io as sio
+
+    sio.dump(stack, tmp_path / "nan.skops")  # written around the check
+    with pytest.raises(ValueError, match="nan.skops: the final estimator holds NaN"):
+        load_stacking(tmp_path / "nan.skops")
+
+
 def test_round_trip_of_scikit_learn_models_with_fitted_parts(data, tmp_path):
     """Trees, histogram boosting, an MLP and a calibrated model hold classes skops does not
     trust by default (``sklearn.tree._tree.Tree``, ...): scikit-learn's own, so they load

@@ -370,6 +370,7 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
         other than scikit-learn's, numpy's and cfensemble's must be trusted by name.
         """
         check_is_fitted(self, "final_estimator_")
+        _check_finite(self.final_estimator_, "the stack's final estimator")
         sio = _skops()
         try:
             sio.dump(self, Path(path))
@@ -453,4 +454,16 @@ def load_stacking(path, trusted=None) -> CFEnsembleStackingClassifier:
     stack = sio.loads(data, trusted=sorted(set(untrusted)))
     if not isinstance(stack, CFEnsembleStackingClassifier):
         raise ValueError(f"{path} holds a {type(stack).__name__}, not a stack.")
+    _check_finite(getattr(stack, "final_estimator_", None), f"{path}: the final estimator")
     return stack
+
+
+def _check_finite(model, where: str) -> None:
+    """Refuse a fitted model whose numbers are NaN or infinite (it would predict NaN), as
+    :func:`cfensemble.load` refuses such a model file."""
+    for name, value in vars(model).items() if model is not None else ():
+        if not name.endswith("_") or name.startswith("_"):
+            continue
+        array = np.asarray(value) if isinstance(value, (np.ndarray, float)) else None
+        if array is not None and array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise ValueError(f"{where} holds NaN or infinite values in {name}; refit it.")
