@@ -257,7 +257,7 @@ def test_a_stack_with_nan_weights_is_neither_saved_nor_loaded(data, tmp_path):
     import skops.io as sio
 
     sio.dump(stack, tmp_path / "nan.skops")  # written around the check
-    with pytest.raises(ValueError, match="nan.skops: the final estimator holds NaN"):
+    with pytest.raises(ValueError, match=r"nan\.skops: the final estimator holds NaN"):
         load_stacking(tmp_path / "nan.skops")
 
 
