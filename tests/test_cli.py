@@ -642,3 +642,17 @@ def test_double_underscores_in_binary_classifier_names(tmp_path, capsys):
     unlabeled.write_text("a__x,a__y,a__z,y\n0.1,0.2,0.7,\n0.3,0.3,0.4,\n")
     code = main(["fit", str(unlabeled), "--label-column", "y", "--model", str(model)])
     assert code == 2 and "no row is labeled" in capsys.readouterr().err
+
+
+def test_class_columns_with_a_class_never_labeled_are_refused(tmp_path, capsys):
+    """rf__a rf__b rf__c with only a and b labeled: not six binary classifiers of a vs b
+    (the Python API refuses the same P), a clear usage error naming the unlabeled class."""
+    path = tmp_path / "three.csv"
+    rows = ["0.6,0.3,0.1,0.5,0.3,0.2,a", "0.2,0.7,0.1,0.3,0.6,0.1,b", "0.3,0.3,0.4,0.2,0.2,0.6,"]
+    header = "rf__a,rf__b,rf__c,lr__a,lr__b,lr__c,y"
+    path.write_text("\n".join([header] + rows * 3) + "\n")
+    model = tmp_path / "m.cfe"
+    code = main(["fit", str(path), "--label-column", "y", "--model", str(model), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no row is labeled ['c']" in err
+    assert not model.exists()

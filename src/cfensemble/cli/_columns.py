@@ -78,6 +78,13 @@ def class_layout(
                 "but no row is labeled: the class columns cannot be matched to labels; label "
                 "at least one row of each class."
             )
+        if len(first) > 2 and set(names) < set(first):
+            missing = sorted(set(first) - set(names))
+            raise CLIError(
+                f"the classifier columns name the classes {first} (as <classifier>__<class>) "
+                f"but no row is labeled {missing}: label at least one row of each class (the "
+                "class columns are matched to the labels)."
+            )
         if classes.size <= 2:
             return None  # two classes: names with "__" are just classifier names
         raise CLIError(
