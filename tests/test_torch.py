@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble import Autograd, CFEnsembleClassifier, CFEnsemblePyTorchTrainer
+from cfensemble import (
+    Autograd,
+    CFEnsembleClassifier,
+    CFEnsemblePyTorchTrainer,
+    make_ensemble_problem,
+)
 from cfensemble._als import losses
 from cfensemble._estimator import confidence_source
 from cfensemble._problem import Data, Objective, State
@@ -367,3 +372,22 @@ def test_auto_warm_start_is_on_where_als_can_solve_and_off_where_not(problem):
     np.testing.assert_array_equal(auto.transduction_, cold.transduction_)
     with pytest.raises(ValueError, match="als_warm_start=True"):
         _fit(P, y, Autograd(als_warm_start=True), rho=0.0)
+
+
+def test_saturated_probabilities_are_a_warning():
+    """lr=1e6 without a validation set: weights ~1e5, every probability exactly 0 or 1 (the
+    ranking lost), which a user must be told; a sane lr gives no such warning."""
+    P, y = make_ensemble_problem(n_samples=600, n_classifiers=6, positive_rate=0.1, random_state=0)
+    y = y.astype(float)
+    y[1::2] = np.nan
+    with pytest.warns(ConvergenceWarning, match="Lower solver__lr"):
+        clf = CFEnsembleClassifier(
+            solver=Autograd(lr=1e6, max_epochs=50, validation_fraction=0.0), random_state=0
+        ).fit(P, y)
+    assert clf.diagnostics_["saturated_share"] > 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        sane = CFEnsembleClassifier(
+            solver=Autograd(max_epochs=50, validation_fraction=0.0), random_state=0
+        ).fit(P, y)
+    assert sane.diagnostics_["saturated_share"] == 0.0

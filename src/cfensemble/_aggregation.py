@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 from scipy.special import expit, softmax
+from sklearn.exceptions import ConvergenceWarning
 
 from . import _als, _solvers
 from ._consensus import check_target, consensus_target, normalised, separation_factor
@@ -24,6 +25,7 @@ from .metrics import pr_auc
 AUTO_SHRINKAGES = (0.0, 0.01, 0.1, 1.0)  # candidates of aggregator_shrinkage="auto"
 
 
+SATURATED = 1e-12  # a probability this close to 0 or 1 ranks nothing among its kind
 SHRINKAGE_FALLBACK = 0.1  # "auto" where it cannot cross-validate, and on a tie
 
 
@@ -376,6 +378,16 @@ def set_diagnostics(est, proba: np.ndarray, ranges=(None, None)) -> None:
             f"{est.diagnostics_['prediction_std']:.3g}. On imbalanced data keep "
             "class_weight='balanced'; try solver=ALS(aggregator_solver='newton').",
             CollapseWarning,
+        )
+    saturated = float(np.mean((proba <= SATURATED) | (proba >= 1.0 - SATURATED)))
+    est.diagnostics_["saturated_share"] = saturated
+    if est._s.solver == "torch" and saturated > 0.5:
+        warn(
+            f"{saturated:.1%} of the fitted probabilities are 0 or 1 to within {SATURATED:g}: "
+            "the autograd trainer's weights grew without bound (largest |w| "
+            f"{float(np.max(np.abs(est.coef_))):.3g}), so the ranking among them is lost. "
+            "Lower solver__lr (the step size) or use the default ALS trainer.",
+            ConvergenceWarning,
         )
 
 
