@@ -656,3 +656,12 @@ def test_class_columns_with_a_class_never_labeled_are_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "no row is labeled ['c']" in err
     assert not model.exists()
+
+
+def test_a_question_mark_label_is_named_as_a_possible_unlabeled_marker(tmp_path, capsys):
+    path = tmp_path / "q.csv"
+    rows = ["0.9,0.8,pos", "0.1,0.2,neg", "0.5,0.4,?"]
+    path.write_text("\n".join(["a,b,y"] + rows * 3) + "\n")
+    code = main(["fit", str(path), "--label-column", "y", "--model", str(tmp_path / "m.cfe")])
+    err = capsys.readouterr().err
+    assert code == 2 and "If '?' marks unlabeled rows" in err and "empty cell or -1" in err

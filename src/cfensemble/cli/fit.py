@@ -42,6 +42,9 @@ from ._options import (
 from ._progress import _Progress, fit_with_progress, seed_line
 from ._tables import _labels_column, _probability_columns, _table_writer, read_table
 
+# label cells that people use for "no label": named in the error when taken for a class
+_LOOKS_UNLABELED = {"?", "na", "n/a", "nan", "none", "null", "unknown", "unlabeled", "-", "."}
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser("fit", help="fit on a file of base-classifier probabilities")
@@ -176,10 +179,17 @@ def fit_command(args: argparse.Namespace) -> int:
     classes = _classes_of(y)
     layout = class_layout(columns, classes)
     if layout is None and classes.size > 2:
+        markers = [c for c in classes.tolist() if str(c).strip().lower() in _LOOKS_UNLABELED]
+        unlabeled = (
+            f" If {markers[0]!r} marks unlabeled rows: an unlabeled row's label is an empty "
+            "cell or -1."
+            if markers
+            else ""
+        )
         raise CLIError(
             f"{source}: the labels hold {classes.size} classes {classes[:5].tolist()}; give "
             "each classifier one column per class, named <classifier>__<class> (e.g. "
-            f"rf__{classes[0]}), holding its class probabilities."
+            f"rf__{classes[0]}), holding its class probabilities.{unlabeled}"
         )
     classifiers = columns if layout is None else layout[0]
     if layout is not None:
