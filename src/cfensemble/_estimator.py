@@ -26,6 +26,7 @@ from ._validation import (
     check_label_classes,
     check_probabilities,
     encode_labels,
+    positive_last,
 )
 from .io import register, save_model
 
@@ -130,6 +131,10 @@ default="als"
         The trainer and its settings: alternating least squares, or the autograd trainer
         (needs the ``[torch]`` extra). A name takes the object's defaults; a search
         reaches the object's settings as ``solver__max_iter``, ``solver__lr``.
+    pos_label : str, int, bool or None, default=None
+        Binary ``P`` (2-D): the class whose probability ``P`` holds. None: the label that
+        sorts last (scikit-learn's ``classes_[1]``). ``classes_`` is then
+        ``[other, pos_label]``.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial factors, the validation split and the row samples.
     verbose : bool, default=False
@@ -225,6 +230,7 @@ default="als"
         "focal_gamma": [Interval(Real, 0, None, closed="left")],
         "class_weight_warmup": [Interval(Integral, 0, None, closed="left")],
         "solver": [StrOptions(set(SOLVERS)), ALS, Autograd],
+        "pos_label": [str, Integral, "boolean", None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -249,6 +255,7 @@ default="als"
         focal_gamma=0.0,
         class_weight_warmup=0,
         solver="als",
+        pos_label=None,
         random_state=None,
         verbose=False,
     ):
@@ -269,6 +276,7 @@ default="als"
         self.focal_gamma = focal_gamma
         self.class_weight_warmup = class_weight_warmup
         self.solver = solver
+        self.pos_label = pos_label
         self.random_state = random_state
         self.verbose = verbose
 
@@ -392,7 +400,9 @@ default="als"
         """``P`` as an array, ``y`` as class indices (NaN unlabeled), the sample weights;
         sets ``classes_``, ``n_class_columns_``, ``n_features_in_`` (and names)."""
         minus_one = _marks_minus_one(y)
-        y, classes = encode_labels(y)
+        y, classes = positive_last(
+            *encode_labels(y), getattr(self, "pos_label", None), np.ndim(P)
+        )  # the original front-ends: the label that sorts last
         if classes.size > 2 and np.ndim(P) == 2:
             empty = " An empty string is a class: mark unlabeled rows with None, NaN or -1."
             raise ValueError(
@@ -612,19 +622,7 @@ default="als"
         P_filled : ndarray of the shape of ``P``, without NaN
         """
         self._check_fitted()
-        P = self._checked_rows(P)
-        data = _missing.unlabeled_data(self, self._columns(P), confidence)
-        filled = _missing.filled(self, data, *_missing.fold_in_rows(self, data))
-        if P.ndim == 2:
-            return filled
-        out = P.copy()
-        missing = np.isnan(P[:, :, 0])
-        if P.shape[2] == 2:
-            out[missing, 1] = filled[missing]
-            out[missing, 0] = 1.0 - filled[missing]
-        else:
-            out[missing] = filled.reshape(P.shape)[missing]
-        return out
+        return _missing.impute(self, self._checked_rows(P), confidence)
 
     def predict(self, P, confidence=None) -> np.ndarray:
         """Class labels of new rows: the most probable class (for two classes, the second

@@ -231,3 +231,19 @@ def confidence_for(est, shape, confidence=None):
             f"n_classifiers, {k}) for this P; got {np.shape(confidence)}."
         )
     return est._columns(C)
+
+
+def impute(est, P: np.ndarray, confidence=None) -> np.ndarray:
+    """:meth:`~cfensemble.CFEnsembleClassifier.impute` of checked rows ``P``."""
+    data = unlabeled_data(est, est._columns(P), confidence)
+    fill = filled(est, data, *fold_in_rows(est, data))
+    if P.ndim == 2:
+        return fill
+    out = P.copy()
+    missing = np.isnan(P[:, :, 0])
+    if P.shape[2] == 2:
+        out[missing, 1] = fill[missing]
+        out[missing, 0] = 1.0 - fill[missing]
+    else:
+        out[missing] = fill.reshape(P.shape)[missing]
+    return out

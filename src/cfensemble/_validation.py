@@ -377,3 +377,28 @@ def check_label_classes(est, y_labeled: np.ndarray, classes=None, minus_one: boo
             "the clipped mean of the aggregator input (the aggregator is not trained).",
             UserWarning,
         )
+
+
+def positive_last(y: np.ndarray, classes: np.ndarray, pos_label, ndim: int):
+    """``(y, classes)`` of :func:`encode_labels` with ``pos_label`` made the second class
+    (the one a 2-D ``P`` holds the probability of); unchanged for None."""
+    if pos_label is None:
+        return y, classes
+    if ndim != 2:
+        raise ValueError(
+            f"pos_label={pos_label!r} names the class a 2-D P holds the probability of; a "
+            "3-D P holds every class's probability, in the order of the sorted labels: "
+            "leave pos_label=None."
+        )
+    found = [
+        i for i, c in enumerate(classes.tolist()) if type(c) is type(pos_label) and c == pos_label
+    ]
+    if not found or classes.size > 2:
+        raise ValueError(
+            f"pos_label={pos_label!r} must be one of the two classes of the labeled rows of "
+            f"y; they are {classes.tolist()}."
+        )
+    if found[0] == 0:  # make it the second class
+        classes = classes[::-1].copy()
+        y = np.where(np.isnan(y), np.nan, 1.0 - y)
+    return y, classes

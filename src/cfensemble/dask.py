@@ -424,6 +424,11 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         for name, (value, allowed) in unsupported.items():
             if value != allowed:
                 raise ValueError(f"DaskCFEnsembleClassifier supports {name}={allowed!r} only.")
+        if self.pos_label is not None:
+            raise ValueError(
+                "DaskCFEnsembleClassifier reads P as the probability of the label that sorts "
+                "last (1 of 0/1): pos_label is not available there; recode y instead."
+            )
         if self._s.dtype not in (None, "float64"):
             raise ValueError("DaskCFEnsembleClassifier computes in float64: dtype=None.")
         if isinstance(self._s.latent_dim, str) or isinstance(self._s.rho, str):

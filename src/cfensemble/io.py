@@ -583,6 +583,11 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
         if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
             raise ValueError(f"{name} holds NaN or infinite values")
     labels = arrays["classes_"]
+    chosen = getattr(estimator, "pos_label", None)
+    if chosen is not None and labels.size == 2:  # [other, pos_label], in that order
+        if labels[1].item() != chosen:
+            raise ValueError(f"classes_ {labels.tolist()} must end with pos_label {chosen!r}")
+        labels = np.sort(labels)
     if labels.size > 1 and not np.all(labels[1:] > labels[:-1]):
         raise ValueError(f"classes_ {labels.tolist()} must be sorted and distinct")
     if "param.confidence" in arrays:

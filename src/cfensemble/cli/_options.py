@@ -129,6 +129,14 @@ def estimator_options(parser: argparse.ArgumentParser) -> list[str]:
         if name == "random_state":
             text = f"{text} (default: a new seed, printed after the fit)".strip()
             group.add_argument("--random-state", type=int, metavar="INT", help=text)
+        elif name == "pos_label":  # a label as the label column spells it
+            group.add_argument(
+                "--positive-class",
+                dest="pos_label",
+                metavar="LABEL",
+                help="two classes: the class whose probability the classifier columns hold "
+                "(default: the label that sorts last, 1 of 0/1)",
+            )
         else:
             _add_option(group, name, param.default, constraints.get(name, []), text)
         names.append(name)

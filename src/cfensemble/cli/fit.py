@@ -134,6 +134,19 @@ def estimator_params(args: argparse.Namespace) -> tuple[dict, Any]:
     return params, solver
 
 
+def _positive_class(given: str | None, classes: np.ndarray):
+    """``--positive-class`` as the label it names (a number for a numeric label column)."""
+    if given is None:
+        return None
+    found = [c for c in classes.tolist() if str(c) == given.strip()]
+    if classes.size != 2 or not found:
+        raise CLIError(
+            f"--positive-class {given!r} must be one of the two classes of the labeled rows; "
+            f"they are {classes.tolist()}."
+        )
+    return found[0]
+
+
 def progress_bar(args: argparse.Namespace, solver) -> _Progress | None:
     """The bar of the trainer's iterations (ALS) or epochs (autograd), unless --quiet."""
     if args.quiet:
@@ -177,6 +190,7 @@ def fit_command(args: argparse.Namespace) -> int:
         )
     )
     classes = _classes_of(y)
+    params["pos_label"] = _positive_class(params["pos_label"], classes)
     layout = class_layout(columns, classes)
     if layout is None and classes.size > 2:
         markers = [c for c in classes.tolist() if str(c).strip().lower() in _LOOKS_UNLABELED]
