@@ -20,6 +20,7 @@ from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import cfensemble
 from cfensemble import ALS, CFEnsembleClassifier, CFEnsembleStackingClassifier, labeled_scorer
 from cfensemble.stacking import load_stacking
 
@@ -401,3 +402,14 @@ def test_stack_sample_weight_reaches_both_levels():
     assert np.abs(a.transduction_ - b.transduction_).max() > 1e-6
     with pytest.raises(ValueError, match="one weight per row"):
         clone(stack).fit(X, y, sample_weight=weight[:5])
+
+
+def test_load_and_load_stacking_point_to_each_other(data, tmp_path):
+    X, y = data
+    stack = _quiet_fit(CFEnsembleStackingClassifier(_base(), cv=3), X, y)
+    stack.save(tmp_path / "stack.skops")
+    with pytest.raises(ValueError, match=r"read it with cfensemble\.load_stacking"):
+        cfensemble.load(tmp_path / "stack.skops")
+    stack.final_estimator_.save(tmp_path / "model.cfe")
+    with pytest.raises(ValueError, match=r"read it with cfensemble\.load\.$"):
+        load_stacking(tmp_path / "model.cfe")

@@ -272,6 +272,11 @@ def load_model(path):
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise _unreadable(path, exc) from None
     with archive:
+        if "schema.json" in archive.namelist():  # skops: what CFEnsembleStackingClassifier writes
+            raise ValueError(
+                f"{path} is a saved CFEnsembleStackingClassifier (a skops file): read it with "
+                "cfensemble.load_stacking."
+            )
         try:
             meta = _read_metadata(archive)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -439,6 +441,11 @@ def load_stacking(path, trusted=None) -> CFEnsembleStackingClassifier:
     if not path.is_file():
         raise FileNotFoundError(f"no stack file at {path}.")
     data = path.read_bytes()  # checked and loaded from the same bytes
+    if "metadata.npy" in _zip_members(data):  # what cfensemble.save writes
+        raise ValueError(
+            f"{path} is a cfensemble model file (a CFEnsembleClassifier): read it with "
+            "cfensemble.load."
+        )
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops raises several kinds on a damaged file
@@ -456,6 +463,15 @@ def load_stacking(path, trusted=None) -> CFEnsembleStackingClassifier:
         raise ValueError(f"{path} holds a {type(stack).__name__}, not a stack.")
     _check_finite(getattr(stack, "final_estimator_", None), f"{path}: the final estimator")
     return stack
+
+
+def _zip_members(data: bytes) -> list[str]:
+    """The member names of a zip archive's bytes (none for anything else)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return []
 
 
 def _check_finite(model, where: str) -> None:
