@@ -238,7 +238,14 @@ def test_verbose_logs_the_objective(problem, caplog):
     P, _, y = problem
     with caplog.at_level("INFO", logger="cfensemble"):  # missing: the fit factorizes
         _fit(_with_missing(P), y, solver=ALS(max_iter=2), verbose=True)
-    assert sum("iteration" in r.message for r in caplog.records) == 2
+    lines = [r.message for r in caplog.records if "iteration" in r.message]
+    assert len(lines) == 2
+    # rho=1: the aggregator is fitted after the factors; no "supervised nan" per iteration
+    assert not any("nan" in line for line in lines) and "reconstruction" in lines[0]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="cfensemble"):  # rho < 1: every part, every time
+        _fit(_with_missing(P), y, rho=0.5, solver=ALS(max_iter=2), verbose=True)
+    assert sum("supervised" in r.message for r in caplog.records) == 2
 
 
 def test_supplied_confidence_is_honoured(problem):

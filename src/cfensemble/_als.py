@@ -635,9 +635,14 @@ class ALSSolver:
                     f"ALS may have diverged at iteration {it + 1} (objective {total}); try a "
                     "larger lambda_reg, a smaller aggregator_lr or a larger aggregator_l2."
                 )
-            logger.info(
-                "iteration %d: total %.6g, reconstruction %.6g, supervised %.6g", it + 1, *parts
-            )
+            if np.isnan(parts[2]):  # the aggregator is fitted after the factors (rho = 1)
+                logger.info("iteration %d: reconstruction %.6g", it + 1, parts[1])
+            else:
+                logger.info(
+                    "iteration %d: total %.6g, reconstruction %.6g, supervised %.6g",
+                    it + 1,
+                    *parts,
+                )
             if self.callback is not None:
                 self.callback(it + 1, parts)
             settled = it > self.freeze_aggregator_iters + self.class_weight_warmup
