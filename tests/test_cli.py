@@ -665,3 +665,17 @@ def test_a_question_mark_label_is_named_as_a_possible_unlabeled_marker(tmp_path,
     code = main(["fit", str(path), "--label-column", "y", "--model", str(tmp_path / "m.cfe")])
     err = capsys.readouterr().err
     assert code == 2 and "If '?' marks unlabeled rows" in err and "empty cell or -1" in err
+
+
+def test_a_model_named_as_a_pickle_is_refused(files, tmp_path, capsys):
+    train = files[1]
+    code = main(["fit", str(train), "--label-column", "y", "--model", str(tmp_path / "m.pkl")])
+    assert code == 2 and "never a pickle" in capsys.readouterr().err
+    assert not (tmp_path / "m.pkl").exists()
+
+
+def test_demo_options_have_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = capsys.readouterr().out
+    assert "rows generated" in out and "share of positive rows" in out

@@ -79,6 +79,9 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+_PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib"}  # a model file named as a pickle
+
+
 def check_output(
     path, option: str, inputs: Sequence[Path] = (), table: bool = False, directory: bool = False
 ) -> Path:
@@ -89,6 +92,11 @@ def check_output(
     """
     path = Path(path)
     label = f"{option} {path}"
+    if option == "--model" and path.suffix.lower() in _PICKLE_SUFFIXES:
+        raise CLIError(
+            f"{label}: a cfensemble model file is arrays and JSON, never a pickle; name it "
+            f"with another suffix (e.g. {path.with_suffix('.cfe').name})."
+        )
     if table:
         fmt = _table_format(path)
         if fmt is None:

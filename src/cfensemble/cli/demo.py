@@ -32,11 +32,20 @@ def _bounded(kind, low, high):
 
 def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser("demo", help="fit on generated data and compare with baselines")
-    parser.add_argument("--n-samples", type=_bounded(int, 100, 1_000_000), default=3000)
-    parser.add_argument("--n-classifiers", type=_bounded(int, 3, 200), default=10)
-    parser.add_argument("--positive-rate", type=_bounded(float, 0.005, 0.5), default=0.05)
-    parser.add_argument("--labeled-fraction", type=_bounded(float, 0.01, 1.0), default=0.3)
-    parser.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0)
+    options = [
+        ("--n-samples", _bounded(int, 100, 1_000_000), 3000, "rows generated (100 to 10^6)"),
+        ("--n-classifiers", _bounded(int, 3, 200), 10, "base classifiers, columns of P"),
+        ("--positive-rate", _bounded(float, 0.005, 0.5), 0.05, "share of positive rows"),
+        (
+            "--labeled-fraction",
+            _bounded(float, 0.01, 1.0),
+            0.3,
+            "share of the training rows whose labels the fit sees",
+        ),
+        ("--seed", _bounded(int, 0, 2**32 - 1), 0, "seed of the data and the fits"),
+    ]
+    for flag, kind, default, text in options:
+        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default: {default})")
     parser.add_argument(
         "--save-csv",
         metavar="PREFIX",
