@@ -679,3 +679,14 @@ def test_demo_options_have_help(capsys):
         main(["demo", "--help"])
     out = capsys.readouterr().out
     assert "rows generated" in out and "share of positive rows" in out
+
+
+def test_predict_writes_next_to_its_input_by_default(files, capsys):
+    tmp_path, train, held = files[:3]
+    model = tmp_path / "m.cfe"
+    fit = ["fit", str(train), "--label-column", "y", "--model", str(model), "--quiet"]
+    assert main(fit) == 0, capsys.readouterr().err
+    assert main(["predict", "--model", str(model), str(held)]) == 0
+    assert (tmp_path / "held.predictions.csv").exists()
+    assert main(["predict", "--model", str(model), str(held), "--impute"]) == 0
+    assert (tmp_path / "held.imputed.csv").exists()

@@ -22,7 +22,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument(
         "--id-column", help="copied to the output (default: fit's --id-column when present)"
     )
-    parser.add_argument("-o", "--output", required=True, help=f"file to write: {_KNOWN}")
+    parser.add_argument(
+        "-o",
+        "--output",
+        help=f"file to write: {_KNOWN} (default: NAME.predictions.csv, or NAME.imputed.csv "
+        "with --impute, next to the input NAME; required for a dataset)",
+    )
     parser.add_argument(
         "--impute",
         action="store_true",
@@ -41,9 +46,18 @@ def predict_command(args: argparse.Namespace) -> int:
         columns = clf.model_metadata_.get("classifier_columns")
         if not isinstance(columns, list):
             raise CLIError(f"{args.model}: no classifier columns recorded; a dataset needs them.")
+        if args.output is None:
+            raise CLIError("-o is required for a dataset: the directory to write.")
         return predict_dataset(args, clf, [str(c) for c in columns])
     source = check_input(args.new_predictions)
-    output = check_output(args.output, "-o", [source, Path(args.model)], table=True)
+    given = args.output is not None
+    kind = "imputed" if args.impute else "predictions"
+    output = (
+        Path(args.output) if given else source.parent / f"{source.name.split('.')[0]}.{kind}.csv"
+    )
+    output = check_output(
+        output, "-o" if given else f"the {kind} file", [source, Path(args.model)], table=True
+    )
     clf = _load(args.model)
     table = read_table(
         source, [args.id_column, clf.model_metadata_.get("id_column")], args.delimiter
