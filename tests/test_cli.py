@@ -690,3 +690,18 @@ def test_predict_writes_next_to_its_input_by_default(files, capsys):
     assert (tmp_path / "held.predictions.csv").exists()
     assert main(["predict", "--model", str(model), str(held), "--impute"]) == 0
     assert (tmp_path / "held.imputed.csv").exists()
+
+
+def test_per_class_summary_counts_what_the_bar_counted(tmp_path, capsys):
+    """K per-class factorizations: the bar counts all their iterations; the summary says
+    so, naming the longest (it said the longest alone, against '53 of max 300')."""
+    P, y = make_ensemble_problem(300, 3, n_classes=3, missing_rate=0.2, random_state=0)
+    names = np.array(["ant", "bee", "cow"], dtype=object)
+    labels = np.where(np.random.default_rng(0).random(300) < 0.4, names[y], None)
+    train = tmp_path / "train.csv"
+    _multiclass_csv(train, P, labels)
+    args = ["fit", str(train), "--label-column", "y", "--model", str(tmp_path / "m.cfe")]
+    assert main([*args, "--random-state", "0"]) == 0
+    captured = capsys.readouterr()
+    total = int(re.search(r"iterations (\d+) of max", captured.err).group(1))
+    assert f"in {total} iterations over 3 per-class factorizations" in captured.out

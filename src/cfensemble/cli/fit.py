@@ -134,6 +134,17 @@ def estimator_params(args: argparse.Namespace) -> tuple[dict, Any]:
     return params, solver
 
 
+def _iterations(clf, progress) -> str:
+    """The iterations run, as the progress bar counted them (K per-class factorizations:
+    all of theirs, the longest named)."""
+    if clf.multiclass_factorization_ == "per_class" and progress is not None:
+        return (
+            f"{progress.iteration} iterations over {len(clf.classes_)} per-class "
+            f"factorizations (the longest {clf.n_iter_})"
+        )
+    return f"{clf.n_iter_} iterations"
+
+
 def _positive_class(given: str | None, classes: np.ndarray):
     """``--positive-class`` as the label it names (a number for a numeric label column)."""
     if given is None:
@@ -236,7 +247,7 @@ def fit_command(args: argparse.Namespace) -> int:
         print(
             f"fitted {len(classifiers)} classifiers on {len(y)} rows "
             f"({int(labeled_mask(y).sum())} labeled) "
-            f"in {clf.n_iter_} iterations; model: {model}; predictions: {output} (column "
+            f"in {_iterations(clf, progress)}; model: {model}; predictions: {output} (column "
             "'labeled' marks the rows whose labels the fit saw)\n" + seed_line(clf)
         )
     return 0
