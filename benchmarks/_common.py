@@ -178,32 +178,42 @@ def probability_matrices(name, X, y, seed: int, m: int):
     column per model, so asking for more models later computes only the new ones.
     """
     pool, held = train_test_split(np.arange(y.size), test_size=0.25, stratify=y, random_state=seed)
+    models = dict(list(base_classifiers(seed).items())[:m])
     path = CACHE / f"{CACHE_VERSION}-{name}-{seed}.npz"
+    cols = cached_probabilities(path, models, X, y, pool, held, seed, positive_only=True)
+    P_pool = np.column_stack([cols[f"pool:{n}"] for n in models])
+    P_held = np.column_stack([cols[f"held:{n}"] for n in models])
+    return pool, held, P_pool, y[pool], P_held, y[held]
+
+
+def cached_probabilities(path, models: dict, X, y, pool, held, seed: int, positive_only: bool):
+    """``{"pool:<model>": out-of-fold probabilities on the pool, "held:<model>": the refit's
+    on the held-out rows}`` for each of ``models``, read from the cache file ``path`` and
+    computed (and added to it) for the models it lacks; ``positive_only``: the second
+    class's column, else every class's."""
     cols: dict = {}
     if path.exists():
         with np.load(path) as c:
             cols = {k: c[k] for k in c.files}
-    models = list(base_classifiers(seed).items())[:m]
     cv = StratifiedKFold(5, shuffle=True, random_state=seed)
+    take = (lambda p: p[:, 1]) if positive_only else (lambda p: p)
     changed = False
-    for model, est in models:
+    for model, est in models.items():
         if f"pool:{model}" in cols:
             continue
         # One thread: OpenMP models (histogram GB) oversubscribe a busy 2-core machine
         # (44 s instead of 1 s for one model's CV on page-blocks0).
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore")
-            cols[f"pool:{model}"] = cross_val_predict(
-                est, X[pool], y[pool], cv=cv, method="predict_proba"
-            )[:, 1]
-            cols[f"held:{model}"] = est.fit(X[pool], y[pool]).predict_proba(X[held])[:, 1]
+            cols[f"pool:{model}"] = take(
+                cross_val_predict(est, X[pool], y[pool], cv=cv, method="predict_proba")
+            )
+            cols[f"held:{model}"] = take(est.fit(X[pool], y[pool]).predict_proba(X[held]))
         changed = True
     if changed:
-        CACHE.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **cols)
-    P_pool = np.column_stack([cols[f"pool:{n}"] for n, _ in models])
-    P_held = np.column_stack([cols[f"held:{n}"] for n, _ in models])
-    return pool, held, P_pool, y[pool], P_held, y[held]
+    return cols
 
 
 def cached_models(name: str, seed: int) -> set:

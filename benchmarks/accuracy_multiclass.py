@@ -77,13 +77,13 @@ import time
 import warnings
 
 import numpy as np
-from _common import CACHE, KNN_K, TIE, save_results, six_classifiers
+from _common import CACHE, KNN_K, TIE, cached_probabilities, save_results, six_classifiers
 from sklearn.base import clone
 from sklearn.datasets import load_digits, load_iris, load_wine
 from sklearn.ensemble import StackingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from threadpoolctl import threadpool_limits
 
 from cfensemble import CFEnsembleClassifier
@@ -152,26 +152,8 @@ def probability_matrices(name, X, y, seed: int):
     """
     pool, held = train_test_split(np.arange(y.size), test_size=0.25, stratify=y, random_state=seed)
     path = CACHE / f"{CACHE_VERSION}-{name}-{seed}.npz"
-    cols: dict = {}
-    if path.exists():
-        with np.load(path) as c:
-            cols = {k: c[k] for k in c.files}
     models = base_classifiers(seed)
-    cv = StratifiedKFold(5, shuffle=True, random_state=seed)
-    changed = False
-    for model, est in models.items():
-        if f"pool:{model}" in cols:
-            continue
-        with warnings.catch_warnings(), threadpool_limits(1):
-            warnings.simplefilter("ignore")
-            cols[f"pool:{model}"] = cross_val_predict(
-                est, X[pool], y[pool], cv=cv, method="predict_proba"
-            )
-            cols[f"held:{model}"] = est.fit(X[pool], y[pool]).predict_proba(X[held])
-        changed = True
-    if changed:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **cols)
+    cols = cached_probabilities(path, models, X, y, pool, held, seed, positive_only=False)
     P_pool = np.stack([cols[f"pool:{n}"] for n in models], axis=1)
     P_held = np.stack([cols[f"held:{n}"] for n in models], axis=1)
     return pool, held, P_pool, P_held
