@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _multiclass, _solvers
 from ._aggregation import final_aggregator
-from ._missing import fold_in_rows
+from ._missing import every_row
 from ._problem import LOSS_PARTS, Data, FitResult, Objective, rank_zero
 from ._validation import warn
 
@@ -81,7 +81,7 @@ class Deferred:
         obj.__dict__.pop(self.name, None)
 
 
-def deferrable(est, columns: np.ndarray, rho) -> bool:
+def deferrable(est, columns: np.ndarray) -> bool:
     """Whether the fit of the factorized matrix ``columns`` may skip the factorization."""
     s = est._s
     return (
@@ -90,7 +90,7 @@ def deferrable(est, columns: np.ndarray, rho) -> bool:
         and s.freeze_aggregator_iters == 0
         and s.class_weight_warmup == 0
         and s.aggregator_input == "observed"
-        and rho in (1, 1.0, "auto")
+        and s.rho in (1, "auto")
         and not np.isnan(columns).any()
     )
 
@@ -139,11 +139,7 @@ def resolve(est) -> None:
     result = run(est, data, objective, rng, confidence)
     result.loss_curve[-1, 2] = fitted_curve[-1, 2]  # the aggregator the fit kept
     state = result.state
-    Y, c = state.Y, state.c
-    if rows is not None:
-        full, kept = rows
-        Y, c = fold_in_rows(est, full, state.X, state.a)
-        Y[kept], c[kept] = state.Y, state.c
+    Y, c = (state.Y, state.c) if rows is None else every_row(est, state, *rows)
     est.__dict__.update(
         classifier_factors_=state.X,
         classifier_bias_=state.a,

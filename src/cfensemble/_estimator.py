@@ -355,7 +355,7 @@ default="als"
             self.__dict__.pop(name, None)
         P, y, sample_weight = self._check_fit_input(P, y, sample_weight)
         columns = self._columns(P)
-        defer = _deferred.deferrable(self, columns, self._s.rho)
+        defer = _deferred.deferrable(self, columns)
         _search.choose_dimensions(self, P, y, sample_weight, columns.shape[1], search=not defer)
         rng = check_random_state(self._s.random_state)
         data, rows, confidence, validation = self._fit_data(P, columns, y, sample_weight, rng)
@@ -382,9 +382,7 @@ default="als"
                     data.shape[0], data.shape[1], objective.outputs, state.Y.ndim == 3
                 )
             else:
-                Y, c = _missing.fold_in_rows(self, data)
-                Y[kept], c[kept] = state.Y, state.c
-                state.Y, state.c = Y, c
+                state.Y, state.c = _missing.every_row(self, state, data, kept)
         self.transduction_, ranges = _missing.predict_rows(
             self, data, state.Y, state.c, with_range=True, factors=(state.X, state.a)
         )

@@ -162,6 +162,14 @@ def fold_in_rows(est, data: Data, X=None, a=None) -> tuple[np.ndarray, np.ndarra
         return _als.fold_in(data, X, a, est._s.lambda_reg, est._s.chunk_size, kernel=kernel)
 
 
+def every_row(est, state, data: Data, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Instance factors and biases of every row of ``data``: those of the ``kept`` rows (the
+    fit's, in ``state``), the rows the fit left out (weight 0) folded in at its factors."""
+    Y, c = fold_in_rows(est, data, state.X, state.a)
+    Y[kept], c[kept] = state.Y, state.c
+    return Y, c
+
+
 def fold_in_per_class(est, data: Data, kernel, X, a) -> tuple[np.ndarray, np.ndarray]:
     """Each class's instance factors and bias, folded in with its classifier factors:
     ``Y`` (n, K, d), ``c`` (n, K)."""

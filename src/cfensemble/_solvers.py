@@ -494,7 +494,7 @@ def check_settings(est) -> None:
             "The 'latent_dim' parameter of CFEnsembleClassifier must be an int >= 1 or "
             f"'auto'. Got {s.latent_dim!r} instead."
         )
-    warm = s.als_warm_start  # the ALS front-end lacks it
+    warm = s.als_warm_start  # "auto" unless given (the autograd trainer's)
     forced_warm_start = not isinstance(warm, str) and warm
     if s.rho == 0 and (s.solver == "als" or forced_warm_start):
         raise ValueError(
