@@ -500,9 +500,9 @@ def _migrated(params: dict, meta: dict) -> dict:
 
 def _trainer(stored: dict):
     """``{"ALS": {...}}`` or ``{"Autograd": {...}}`` as the settings object."""
-    from ._solvers import ALS, Autograd
+    from ._solvers import SOLVERS
 
-    kinds = {"ALS": ALS, "Autograd": Autograd}
+    kinds = {cls.__name__: cls for cls in SOLVERS.values()}
     if len(stored) != 1 or next(iter(stored)) not in kinds:
         raise ValueError(f"params.solver: {stored!r} is not a cfensemble solver")
     ((name, settings),) = stored.items()
