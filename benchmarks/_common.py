@@ -540,11 +540,14 @@ def git_commit() -> str:
         return "commit unknown"
 
 
-def save_results(results: dict, meta: dict, start: float, output: str, render, section=None):
+def save_results(
+    results: dict, meta: dict, start: float, output: str, render, section=None, headline=None
+):
     """Add ``meta`` and the run's machine, versions, commit and seconds (since ``start``) to
     ``results``; write results/<output>.json and .md (``render(results, full=True)``);
-    print the README text (``render(results, full=False)``) and write it into the README's
-    ``section`` when one is given."""
+    print the docs text (``render(results, full=False)``) and, with a ``section``, write it
+    into the docs and the README (there ``headline(results)`` where given) as
+    :func:`replace_section` does."""
     results["meta"] = {
         **meta,
         "machine": machine(),
@@ -552,22 +555,41 @@ def save_results(results: dict, meta: dict, start: float, output: str, render, s
         "commit": git_commit(),
         "seconds": time.perf_counter() - start,
     }
+    write_rendered(results, output, render, section, headline)
+
+
+def write_rendered(results: dict, output: str, render, section=None, headline=None) -> None:
+    """:func:`save_results`' writing, also for ``--render`` (no run: the stored results)."""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{output}.json").write_text(json.dumps(results, indent=1))
     (RESULTS / f"{output}.md").write_text(render(results, full=True))
-    readme_text = render(results, full=False)
-    print(readme_text)
-    if section is not None:
-        replace_section(section, readme_text)
+    text = render(results, full=False)
+    print(text)
+    if section is not None:  # the docs: every table
+        readme = headline(results) if headline else text
+        replace_section(section, readme, docs=render(results, full=True))
 
 
-def replace_section(name: str, markdown: str) -> None:
-    """Replace the README's text between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+def load_results(parser, output: str) -> dict:
+    """``results/<output>.json`` for ``--render``; a usage error where it is missing."""
+    path = RESULTS / f"{output}.json"
+    if not path.exists():
+        parser.error(f"--render: {path} does not exist (run the benchmark first)")
+    return json.loads(path.read_text())
+
+
+def replace_section(name: str, markdown: str, docs: str | None = None) -> None:
+    """Put ``markdown`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` in the
+    README (where it has them) and ``docs`` (default: the same) in
+    ``docs/user_guide/<name>.inc``, which a docs page includes: the published numbers are
+    written by the scripts, never typed."""
     text = README.read_text()
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    head, rest = text.split(start)
-    _, tail = rest.split(end)
-    README.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
+    if start in text:
+        head, rest = text.split(start)
+        _, tail = rest.split(end)
+        README.write_text(f"{head}{start}\n{markdown}\n{end}{tail}")
+    write_docs_include(name, markdown if docs is None else docs)
 
 
 def markdown_to_rst(markdown: str) -> str:
@@ -581,8 +603,7 @@ def markdown_to_rst(markdown: str) -> str:
         out.extend([".. list-table::", "   :header-rows: 1", ""])
         for row in table:
             out.extend(
-                f"   {'*' if k == 0 else ' '} - {cell.replace('*', chr(92) + '*')}"
-                for k, cell in enumerate(row)
+                f"   {'*' if k == 0 else ' '} - {_rst_inline(cell)}" for k, cell in enumerate(row)
             )
         out.append("")
         table.clear()
@@ -594,9 +615,19 @@ def markdown_to_rst(markdown: str) -> str:
                 table.append(cells)
             continue
         flush()
-        out.append(line)
+        out.append(_rst_inline(line))
     flush()
     return "\n".join(out).rstrip() + "\n"
+
+
+def _rst_inline(text: str) -> str:
+    """Markdown text as reST inline text: ``**bold**`` kept, a lone ``*`` and ``|``
+    escaped (reST reads ``|x|`` as a substitution)."""
+    parts = text.split("**")
+    escaped = [part.replace("*", "\\*").replace("|", "\\|") for part in parts]
+    if len(parts) % 2 == 0:  # an unpaired "**": escape it too
+        return "\\*\\*".join(escaped)
+    return "**".join(escaped)
 
 
 def write_docs_include(name: str, markdown: str) -> None:
@@ -615,4 +646,3 @@ def publish(section: str, output: str, results, text: str, update_readme: bool) 
     print(text)
     if update_readme:
         replace_section(section, text)
-        write_docs_include(section, text)

@@ -57,14 +57,16 @@ Usage::
 
     python benchmarks/accuracy.py --multiclass [--quick] [--repeats 5]
         [--datasets iris wine digits digits_imbalanced] [--budgets 0.05 0.2 0.5]
-        [--regimes complete mcar] [--output NAME] [--update-readme]
+        [--regimes complete mcar] [--output NAME] [--update-readme] [--render]
 
 The default run (4 data sets, 5 repeats, 2 regimes, 3 budgets: 120 paired conditions)
 takes a few minutes on 2 cores, most of it for the base models (cached) and
 StackingClassifier. Writes benchmarks/results/<output>.json and .md (output:
 ``accuracy_multiclass``, or ``accuracy_multiclass_quick`` with ``--quick``);
-``--update-readme`` writes the summary between the ``accuracy_multiclass`` markers of
-README.md. ``--quick`` (CI, < 60 s): iris and wine, one repeat, 20 % labeled.
+``--update-readme`` writes the summary into docs/user_guide/accuracy_multiclass.inc (and
+between the ``accuracy_multiclass`` markers of README.md, where it has them); ``--render``
+rewrites them from the saved .json without a run. ``--quick`` (CI, < 60 s): iris and wine,
+one repeat, 20 % labeled.
 """
 
 from __future__ import annotations
@@ -77,7 +79,16 @@ import time
 import warnings
 
 import numpy as np
-from _common import CACHE, KNN_K, TIE, cached_probabilities, save_results, six_classifiers
+from _common import (
+    CACHE,
+    KNN_K,
+    TIE,
+    cached_probabilities,
+    load_results,
+    save_results,
+    six_classifiers,
+    write_rendered,
+)
 from sklearn.base import clone
 from sklearn.datasets import load_digits, load_iris, load_wine
 from sklearn.ensemble import StackingClassifier
@@ -671,6 +682,12 @@ def main(argv=None) -> None:
         "--output", default=None, help="results file stem (default accuracy_multiclass)"
     )
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="no run: render results/<output>.json again (.md, and the docs with "
+        "--update-readme), e.g. after a change to the tables",
+    )
     args = parser.parse_args(argv)
 
     quick = args.quick
@@ -683,6 +700,12 @@ def main(argv=None) -> None:
     names = [n for n in DATASETS if n in chosen]
     output = args.output or ("accuracy_multiclass_quick" if quick else "accuracy_multiclass")
 
+    if args.render:
+        results = load_results(parser, output)
+        quick_run = results["meta"]["quick"]
+        section = "accuracy_multiclass" if args.update_readme and not quick_run else None
+        write_rendered(results, output, render, section)
+        return
     datasets = load_datasets(names)
     print(
         f"{len(datasets)} data sets × {repeats} repeats × {len(regimes)} regimes × budgets "

@@ -25,6 +25,10 @@ step with the supervised term" of the first design has nothing to do here.
 Usage (unset the OpenBLAS overrides for timing runs only)::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/convergence.py --update-readme
+
+Writes benchmarks/results/<output>.json and .md (output: ``convergence``);
+``--update-readme`` also docs/user_guide/convergence.inc (and the README's ``convergence``
+section, where it has one); ``--render`` rewrites them from the saved .json without a run.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import sys
 import time
 
 import numpy as np
-from _common import GAP, publish, speed_problem, timed_fit
+from _common import GAP, load_results, publish, speed_problem, timed_fit
 
 from cfensemble import ALS
 
@@ -214,8 +218,17 @@ def main() -> None:
     parser.add_argument("--max-lbfgs", type=int, default=1000, help="L-BFGS iterations at most")
     parser.add_argument("--output", default="convergence", help="results/<output>.json/.md")
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="no run: render results/<output>.json again (.md, and the docs with --update-readme)",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.render:
+        results = load_results(parser, args.output)
+        publish("convergence", args.output, results, _markdown(results), args.update_readme)
+        return
     if args.child:
         n, missing = int(args.child[0]), float(args.child[1])
         result = measure(

@@ -1,7 +1,7 @@
 """Scale-out with Dask: correctness against the in-memory fit, and cost at n = 10^7.
 
     python benchmarks/scale.py [--n 10000000] [--chunk-rows 250000] [--workers 2 1]
-                               [--output results/scale] [--update-readme]
+                               [--output results/scale] [--update-readme] [--render]
 
 1. Correctness (n = 20,000, m = 10, 20 % labeled, 30 % missing at random): the
    ``DaskCFEnsembleClassifier`` fit on 1, 2 and 7 row chunks, on a LocalCluster with
@@ -20,8 +20,11 @@
    n = 10^8 and 10^9 on k workers, and
    the expected seconds per pass from the measured seconds per chunk.
 
-Writes ``<output>.json`` and ``<output>.md``. Run it with OPENBLAS_CORETYPE and
-OPENBLAS_L2_SIZE unset (they slow numpy on some machines).
+Writes ``<output>.json`` and ``<output>.md`` (``--output``: a path without the suffix,
+default benchmarks/results/scale); ``--update-readme`` also docs/user_guide/scale.inc (and
+the README's ``scale`` section, where it has one); ``--render`` rewrites them from the
+saved ``<output>.json`` without a run. Run it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE
+unset (they slow numpy on some machines).
 """
 
 from __future__ import annotations
@@ -260,6 +263,20 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write(results: dict, output: str, update_readme: bool) -> None:
+    """Write ``<output>.json`` and ``.md``, print the tables and, with ``update_readme``, put
+    them in the docs (and the README's ``scale`` section, where it has one)."""
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output + ".json").write_text(json.dumps(results, indent=1))
+    Path(output + ".md").write_text(render(results))
+    print(render(results))
+    if update_readme:
+        # imported here: the worker processes import this module, keep them as light
+        from _common import replace_section
+
+        replace_section("scale", render(results))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000_000)
@@ -267,7 +284,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 1])
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "scale"))
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="no run: render <output>.json again (.md, and the docs with --update-readme)",
+    )
     args = parser.parse_args()
+    if args.render:
+        from _common import load_results
+
+        # --output is a path (not a stem under results/): made absolute, load_results'
+        # results/<output>.json is that path
+        stored = load_results(parser, str(Path(args.output).resolve()))
+        write(stored, args.output, args.update_readme)
+        return
     import distributed
 
     started = time.perf_counter()
@@ -288,15 +318,7 @@ def main() -> None:
         "on_paper": on_paper(costs[0]),
         "seconds": time.perf_counter() - started,
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output + ".json").write_text(json.dumps(results, indent=1))
-    Path(args.output + ".md").write_text(render(results))
-    print(render(results))
-    if args.update_readme:
-        # imported here: the worker processes import this module, keep them as light
-        from _common import replace_section
-
-        replace_section("scale", render(results))
+    write(results, args.output, args.update_readme)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,11 @@ of the labeled rows for early stopping, as that trainer does by default.
 
 Usage::
 
-    python benchmarks/seed_table.py [--repeats 5] [--quick] [--update-readme]
+    python benchmarks/seed_table.py [--repeats 5] [--quick] [--update-readme] [--render]
 
-Writes benchmarks/results/seed_table.json and seed_table.md.
+Writes benchmarks/results/seed_table.json and seed_table.md; ``--update-readme`` also the
+tables of the docs (docs/user_guide/seed_table.inc, and the README's ``seed_table`` section
+where it has one); ``--render`` rewrites them from the saved .json without a run.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import RESULTS, replace_section
+from _common import RESULTS, load_results, replace_section
 from scipy.special import expit, logit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
@@ -173,22 +175,41 @@ def render(results: dict, repeats: int) -> str:
     return "\n".join(lines)
 
 
+def _repeats(results: dict) -> int:
+    """The repeats of a stored run (one mean base PR-AUC per repeat)."""
+    return len(next(iter(results.values()))["(mean base PR-AUC)"]["all"])
+
+
+def write(results: dict, update_readme: bool) -> None:
+    """Write results/seed_table.json and .md, print the tables and, with ``update_readme``,
+    put them in the docs (and the README's ``seed_table`` section, where it has one)."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "seed_table.json").write_text(json.dumps(results, indent=1))
+    markdown = render(results, _repeats(results))
+    (RESULTS / "seed_table.md").write_text(markdown)
+    print(markdown)
+    if update_readme:
+        replace_section("seed_table", markdown)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 repeats")
     parser.add_argument("--update-readme", action="store_true")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="no run: render results/seed_table.json again (.md, and the docs with "
+        "--update-readme)",
+    )
     args = parser.parse_args()
+    if args.render:
+        write(load_results(parser, "seed_table"), args.update_readme)
+        return
     repeats = 2 if args.quick else args.repeats
     warnings.simplefilter("ignore", ConvergenceWarning)
-    results = run(repeats)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "seed_table.json").write_text(json.dumps(results, indent=1))
-    markdown = render(results, repeats)
-    (RESULTS / "seed_table.md").write_text(markdown)
-    print(markdown)
-    if args.update_readme:
-        replace_section("seed_table", markdown)
+    write(run(repeats), args.update_readme)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,11 @@ as a user calls them.
 
 Usage (unset the OpenBLAS overrides for timing runs only)::
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/speed.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/speed.py --update-readme
+
+Writes benchmarks/results/<output>.json and .md (output: ``speed``); ``--update-readme``
+also the README's ``speed`` section and docs/user_guide/speed.inc; ``--render`` rewrites
+them from the saved .json without a run.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import time
 import tracemalloc
 
 import numpy as np
-from _common import GAP, RESULTS, publish, speed_problem, timed_fit
+from _common import GAP, RESULTS, load_results, publish, speed_problem, timed_fit
 
 from cfensemble import ALS, Autograd, CFEnsembleClassifier
 
@@ -302,8 +306,18 @@ def main() -> None:
         default=["solution", "iterations"],
         help="tables to measure; the other is kept from results/<output>.json (and marked)",
     )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="no run: render results/<output>.json again (.md, and the README and docs "
+        "with --update-readme)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.render:
+        results = load_results(parser, args.output)
+        publish("speed", args.output, results, _markdown(results), args.update_readme)
+        return
     if args.quick:
         args.sizes, args.solution_sizes, args.repeats = [20_000], [3_000], 1
         args.shapes, args.reference_iterations = ["10x8"], 100

@@ -5,7 +5,6 @@ import pytest
 from conftest import UNEQUAL, labeled_problem, quiet_fit, rewrite_metadata
 
 from cfensemble import Autograd
-from cfensemble._aggregation import L2_AUTO, L2_ROWS
 from cfensemble.io import load_model, save_model
 
 
@@ -25,10 +24,6 @@ def _slow_rule(y_train, sample_weight=None, n_classes=2):
     weight = np.ones(y_train.size) if sample_weight is None else sample_weight
     rarest = min(weight[y_train == c].sum() for c in range(n_classes))
     return 1e-3 if rarest >= 5 else 1e-3 * 5 / max(rarest, 1)
-
-
-def test_the_constants_are_the_documented_rule():
-    assert (L2_AUTO, L2_ROWS) == (1e-3, 5)
 
 
 @pytest.mark.parametrize("k", [1, 2, 4, 5, 30])

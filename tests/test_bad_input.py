@@ -500,7 +500,12 @@ CLI_ERRORS = [
         "<classifier>__<class>",
     ),
     ("one class", {"in.csv": ONE_CLASS}, FIT, "one class only"),
-    ("a row without predictions", {"in.csv": GOOD + ",,,1\n"}, FIT, "every prediction missing"),
+    (
+        "a row without predictions, --strict",  # without --strict: tests/test_empty_rows.py
+        {"in.csv": GOOD + ",,,1\n"},
+        [*FIT, "--strict"],
+        "every prediction missing",
+    ),
     (
         "model directory missing",
         {"in.csv": GOOD},
@@ -618,7 +623,12 @@ PREDICT_ERRORS = [
     ("a column missing", {"new.csv": "id,a,b\nr0,0.1,0.2\n"}, PREDICT, "no column 'c'"),
     ("id column missing", {"new.csv": NEW}, [*PREDICT, "--id-column", "k"], "no ID column 'k'"),
     ("id column a classifier", {"new.csv": NEW}, [*PREDICT, "--id-column", "a"], "is also one"),
-    ("row without predictions", {"new.csv": NEW + "r9,,,,\n"}, PREDICT, "every prediction"),
+    (
+        "row without predictions, --strict",
+        {"new.csv": NEW + "r9,,,,\n"},
+        [*PREDICT, "--strict"],
+        "every prediction",
+    ),
 ]
 
 

@@ -120,10 +120,38 @@ def test_als_extrapolation_keeps_the_schedule(imbalanced, monkeypatch):
     np.testing.assert_allclose(np.unique(powers.round(12)), [0.2, 0.4, 0.6, 0.8, 1.0])
 
 
-def test_the_shortest_fits_allowed(imbalanced):
+def _assert_probabilities(clf, P):
+    proba = clf.predict_proba(P)
+    assert np.isfinite(proba).all() and np.all((proba >= 0) & (proba <= 1))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert np.isfinite(clf.transduction_).all()
+
+
+def test_the_shortest_als_fit_allowed_runs_the_warmup_then_full_weights(imbalanced, monkeypatch):
+    """class_weight_warmup=3 with max_iter=5, the fewest iterations it allows (one fewer is
+    an error: test_where_it_cannot_act_is_a_clear_error): 3 ramped updates, then the full
+    weights until the budget ends (a rejected extrapolation repeats an update)."""
     P, y = imbalanced
-    quiet_fit(P, y, class_weight_warmup=3, solver=ALS(aggregator_solver="gd", max_iter=5))
-    quiet_fit(P, y, class_weight_warmup=3, solver=Autograd(max_epochs=4))
+    seen = _recorded(monkeypatch, _als, "aggregator_gradient_step")
+    clf = quiet_fit(P, y, class_weight_warmup=3, solver=ALS(aggregator_solver="gd", max_iter=5))
+    assert clf.n_iter_ == 5
+    powers = _powers(seen)
+    np.testing.assert_allclose(powers[:3], [0.25, 0.5, 0.75])
+    assert len(powers) >= 5
+    np.testing.assert_allclose(powers[3:], 1.0)
+    _assert_probabilities(clf, P)
+
+
+def test_the_shortest_torch_fit_allowed_runs_the_warmup_then_full_weights(imbalanced, monkeypatch):
+    """class_weight_warmup=3 with max_epochs=4, the fewest epochs it allows: 3 ramped
+    epochs and one with the full weights."""
+    pytest.importorskip("torch")
+    P, y = imbalanced
+    seen = _epoch_powers(monkeypatch)
+    clf = quiet_fit(P, y, class_weight_warmup=3, solver=Autograd(max_epochs=4))
+    assert clf.n_iter_ == 4
+    np.testing.assert_allclose(_powers(seen), [0.25, 0.5, 0.75, 1.0])
+    _assert_probabilities(clf, P)
 
 
 def test_als_classifier_step_sees_the_weights_of_its_iteration(imbalanced, monkeypatch):

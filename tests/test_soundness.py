@@ -3,9 +3,10 @@
 ``make_ensemble_problem(5000, 10, positive_rate=0.05, error_correlation=0.5,
 missing_rate=0.3)`` with half the rows labeled: the version-0.1 default scored PR-AUC 0.50
 on the unlabeled rows where the mean of the available predictions scores 0.90, and its
-reconstruction of the missing entries ranged from -58 to +66. The default must not fall
-below that mean, here and with 5 % labels or more classifiers; the reconstruction of the
-missing entries stays near [0, 1] and their fill-in inside it; ALS converges.
+reconstruction of the missing entries ranged from -58 to +66. The default must stay within
+a tie (0.002 PR-AUC) of that mean or above it, here and with 5 % labels or more
+classifiers; the reconstruction of the missing entries stays near [0, 1] and their fill-in
+inside it; ALS converges.
 """
 
 import warnings
@@ -26,7 +27,7 @@ TIE = 0.002
     ("n_classifiers", "labeled_share"),
     [(10, 0.5), (10, 0.05), (20, 0.5), (20, 0.05), (30, 0.5), (30, 0.05)],
 )
-def test_missing_predictions_never_fall_below_the_mean(n_classifiers, labeled_share):
+def test_missing_predictions_stay_within_a_tie_of_the_mean_or_above(n_classifiers, labeled_share):
     P, y = make_ensemble_problem(
         n_samples=5000,
         n_classifiers=n_classifiers,

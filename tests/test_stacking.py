@@ -1,5 +1,6 @@
 """CFEnsembleStackingClassifier: from features to an ensemble in one object."""
 
+import re
 import warnings
 from typing import ClassVar
 
@@ -413,3 +414,24 @@ def test_load_and_load_stacking_point_to_each_other(data, tmp_path):
     stack.final_estimator_.save(tmp_path / "model.cfe")
     with pytest.raises(ValueError, match=r"read it with cfensemble\.load\.$"):
         load_stacking(tmp_path / "model.cfe")
+
+
+def test_verbose_prints_a_line_per_base_estimator(data, capsys):
+    """The base estimators' cross-validation is the slow part of fit: verbose shows a line
+    for each, with its time, as it finishes."""
+    X, y = data
+    base = [*_base(), ("tree", DecisionTreeClassifier(random_state=0))]
+    _quiet_fit(CFEnsembleStackingClassifier(base, cv=3, verbose=True), X, y)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "cross-validated" in line]
+    assert len(lines) == 3, err
+    for u, (line, (name, _)) in enumerate(zip(lines, base, strict=True)):
+        assert re.fullmatch(
+            rf"cfensemble: base estimator {u + 1} of 3, '{name}': cross-validated "
+            r"\(3 folds, predict_proba\) in \d+\.\d\d s",
+            line,
+        ), line
+    assert "refitted the 3 base estimators" in err and "fitted the ensemble" in err
+    assert "iteration" not in err  # the final estimator's own verbose is off
+    _quiet_fit(CFEnsembleStackingClassifier(base, cv=3), X, y)
+    assert capsys.readouterr().err == ""

@@ -94,9 +94,9 @@ def run(
     y_pool = y[~test]
     out(
         f"cfensemble demo: {n_samples} instances, {n_classifiers} classifiers, "
-        f"{positive_rate:.0%} positives, {labeled.sum()} labeled rows; metrics on "
-        f"{test.sum()} held-out rows (folded in, never seen in fit), seed {seed}"
+        f"{positive_rate:.0%} positives, {labeled.sum()} labeled rows, seed {seed}"
     )
+    out(f"metrics on {test.sum()} held-out rows (folded in, never seen in fit)")
     results: dict = {}
     verdicts = []
     regimes = (
@@ -133,8 +133,10 @@ def run(
         )
         gap = ours - best
         word = "wins" if gap > TIE else ("ties" if gap >= -TIE else "loses")
-        verdicts.append(f"{word} {regime} ({gap:+.3f} PR-AUC vs {rival})")
+        verdicts.append(f"  {word} {regime} ({gap:+.3f} PR-AUC vs {rival})")
     out("")
     out(f"demo: {time.perf_counter() - started:.1f} s")
-    out("CFEnsembleClassifier " + "; ".join(verdicts) + ".")
+    out("CFEnsembleClassifier against the best other method, by held-out PR-AUC:")
+    for line in verdicts:  # one line per regime
+        out(line)
     return results

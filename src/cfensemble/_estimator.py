@@ -25,6 +25,7 @@ from ._validation import (
     check_confidence_array,
     check_label_classes,
     check_probabilities,
+    empty_rows,
     encode_labels,
     positive_last,
 )
@@ -156,6 +157,10 @@ default="als"
         Aggregator intercept, with the class-prior correction of ``class_weight``.
     transduction_ : ndarray of shape (n_samples,) or (n_samples, K)
         Probability of the second class (K classes: of every class) of each row of fit.
+    class_prior_ : ndarray of shape (n_classes,)
+        The class frequencies of the labeled rows (weighted; without labels, the mean
+        prediction): what a row without any prediction is given, in ``fit`` and
+        ``predict_proba``, with an :class:`~cfensemble.EmptyRowsWarning`.
     classifier_factors_, classifier_bias_ : ndarray
         (n_columns, ``latent_dim_``) and (n_columns,), one row per column of the
         factorized matrix (classifier, or classifier and class: row ``u K + k``).
@@ -337,6 +342,8 @@ default="als"
             classifier's probability of the second class (``classes_[1]``). Multi-class:
             each classifier's probabilities of the classes in the order of ``classes_``
             (the sorted labels), summing to 1; a missing prediction is NaN in all of them.
+            A row without any prediction is left out of the fit and given
+            ``class_prior_`` (an :class:`~cfensemble.EmptyRowsWarning` counts them).
         y : array-like of shape (n_samples,)
             The class of each labeled row (numbers, strings or bools), -1 or NaN (None for
             object labels) for unlabeled rows.
@@ -386,6 +393,11 @@ default="als"
         self.transduction_, ranges = _missing.predict_rows(
             self, data, state.Y, state.c, with_range=True, factors=(state.X, state.a)
         )
+        self.class_prior_ = _class_prior(self, y, sample_weight)
+        empty = np.isnan(P).all(axis=tuple(range(1, P.ndim)))
+        self.transduction_[empty] = (
+            self.class_prior_[1] if self.transduction_.ndim == 1 else self.class_prior_
+        )
         if defer:
             for name in _deferred.LAZY:
                 self.__dict__.pop(name, None)
@@ -398,10 +410,11 @@ default="als"
         """``P`` as an array, ``y`` as class indices (NaN unlabeled), the sample weights;
         sets ``classes_``, ``n_class_columns_``, ``n_features_in_`` (and names)."""
         minus_one = _marks_minus_one(y)
+        ndim = np.asarray(P).ndim  # not np.ndim: array-likes may support np.asarray only
         y, classes = positive_last(
-            *encode_labels(y), getattr(self, "pos_label", None), np.ndim(P)
+            *encode_labels(y), getattr(self, "pos_label", None), ndim
         )  # the original front-ends: the label that sorts last
-        if classes.size > 2 and np.ndim(P) == 2:
+        if classes.size > 2 and ndim == 2:
             empty = " An empty string is a class: mark unlabeled rows with None, NaN or -1."
             raise ValueError(
                 "Only binary classification is supported with a 2-D P; y has "
@@ -410,7 +423,7 @@ default="als"
                 "probabilities of every class." + (empty if "" in classes.tolist() else "")
             )
         named = P
-        P = check_probabilities(P)
+        P = check_probabilities(P, allow_empty=True)
         if P.ndim == 2:
             validate_data(self, X=named, reset=True, skip_check_array=True)  # feature names
         elif hasattr(self, "feature_names_in_"):
@@ -429,7 +442,7 @@ default="als"
                 "predicts carries nothing to factorize."
             )
         check_label_classes(self, y[~np.isnan(y)], classes, minus_one)
-        return P, y, sample_weight
+        return P, y, _without_empty_rows(P, y, sample_weight)
 
     def _fit_data(self, P, columns, y, sample_weight, rng):
         """The :class:`Data` of the fit, ``(data of all rows, kept)`` when rows of weight 0
@@ -556,21 +569,24 @@ default="als"
             Per class for a per-class K-class model.
         """
         self._check_fitted()
-        return _missing.fold_in_rows(self, self._new_rows(P, confidence))
+        checked, _ = self._checked_rows(P, "; their factors are 0")
+        return _missing.fold_in_rows(self, self._new_rows(checked, confidence))
 
-    def _new_rows(self, P, confidence) -> Data:
-        return _missing.unlabeled_data(self, self._columns(self._checked_rows(P)), confidence)
+    def _new_rows(self, checked: np.ndarray, confidence) -> Data:
+        return _missing.unlabeled_data(self, self._columns(checked), confidence)
 
-    def _checked_rows(self, P) -> np.ndarray:
-        """New rows' ``P`` checked against the fitted model (shape, names)."""
+    def _checked_rows(self, P, then: str) -> tuple[np.ndarray, np.ndarray]:
+        """New rows' ``P`` checked against the fitted model (shape, names), and the mask of
+        its rows without any prediction (warned about, ``then`` saying what follows)."""
         checked = check_probabilities(
             P,
             n_classifiers=self.n_features_in_,
             n_classes=getattr(self, "n_class_columns_", 0),
+            allow_empty=True,
         )
         if checked.ndim == 2:
             validate_data(self, X=P, reset=False, skip_check_array=True)  # same names
-        return checked
+        return checked, empty_rows(checked, then=then)
 
     @settled
     def predict_proba(self, P, confidence=None) -> np.ndarray:
@@ -583,7 +599,8 @@ default="als"
         Parameters
         ----------
         P : array-like of shape (n_samples, n_classifiers[, n_classes])
-            Shaped as in :meth:`fit`.
+            Shaped as in :meth:`fit`. A row without any prediction is given
+            ``class_prior_`` (an :class:`~cfensemble.EmptyRowsWarning` counts them).
         confidence : array-like, optional
             See :meth:`fold_in`.
 
@@ -593,8 +610,11 @@ default="als"
             Probabilities of the classes in the order of ``classes_``.
         """
         self._check_fitted()
-        p = _missing.new_rows_proba(self, self._new_rows(P, confidence))
-        return np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
+        checked, empty = self._checked_rows(P, "; they are given the class prior")
+        p = _missing.new_rows_proba(self, self._new_rows(checked, confidence))
+        proba = np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
+        proba[empty] = self.class_prior_
+        return proba
 
     @settled
     def impute(self, P, confidence=None) -> np.ndarray:
@@ -620,7 +640,8 @@ default="als"
         P_filled : ndarray of the shape of ``P``, without NaN
         """
         self._check_fitted()
-        return _missing.impute(self, self._checked_rows(P), confidence)
+        checked, _ = self._checked_rows(P, "; they are filled from the classifiers' biases")
+        return _missing.impute(self, checked, confidence)
 
     def predict(self, P, confidence=None) -> np.ndarray:
         """Class labels of new rows: the most probable class (for two classes, the second
@@ -646,6 +667,39 @@ default="als"
     def save(self, path, metadata: dict | None = None) -> None:
         """Write the fitted model to ``path`` (see :func:`cfensemble.io.save_model`)."""
         save_model(self, path, metadata)
+
+
+def _without_empty_rows(P: np.ndarray, y: np.ndarray, sample_weight):
+    """``sample_weight`` with weight 0 (left out of the fit) on the rows of ``P`` without
+    any prediction, which are warned about; refused where a class's every labeled row is
+    one."""
+    empty = empty_rows(P, then="; they are left out of the fit and given the class prior")
+    if not empty.any():
+        return sample_weight
+    weight = np.ones(P.shape[0]) if sample_weight is None else sample_weight.copy()
+    weight[empty] = 0.0
+    labeled = ~np.isnan(y)
+    for cls in np.unique(y[labeled]):
+        if weight[labeled & (y == cls)].sum() == 0:
+            raise ValueError(
+                f"Every labeled row of class index {int(cls)} has every prediction missing in "
+                "P (or weight 0): give at least one prediction on a labeled row of each class."
+            )
+    return weight
+
+
+def _class_prior(est, y: np.ndarray, sample_weight) -> np.ndarray:
+    """``class_prior_``: the (weighted) class frequencies of the fit's labeled rows; without
+    labels, the mean of ``transduction_`` over the rows the fit used."""
+    weight = np.ones(y.shape[0]) if sample_weight is None else sample_weight
+    labeled = ~np.isnan(y) & (weight > 0)
+    n_classes = len(est.classes_)
+    if labeled.any():
+        counts = np.bincount(y[labeled].astype(np.intp), weight[labeled], n_classes)
+        return counts / counts.sum()
+    t = est.transduction_[weight > 0]
+    mean = t.mean(axis=0)
+    return np.array([1.0 - mean, mean]) if t.ndim == 1 else mean / mean.sum()
 
 
 def predicted_labels(classes: np.ndarray, proba: np.ndarray) -> np.ndarray:

@@ -1,5 +1,8 @@
 """The numba kernels of :mod:`cfensemble._kernels` (imported only when numba is installed)."""
 
+import logging
+import os
+
 import numba
 import numpy as np
 
@@ -233,3 +236,21 @@ def sweep_kernel(
                     for p in range(e):
                         racc[u, p] += tu * ya[p]
         _householder_r(H, min(k, first + group) - first, Rg)
+
+
+def _compiled_before() -> bool:
+    """Whether numba's on-disk cache holds the kernels (else the first call compiles them).
+    Reads numba's cache locator, a private API: where it changes, assume a cache."""
+    try:
+        return all(
+            os.path.exists(kernel._cache._cache_file._index_path)  # type: ignore[union-attr]
+            for kernel in (instance_kernel, sweep_kernel)
+        )
+    except AttributeError:
+        return True
+
+
+if not _compiled_before():  # once per process, on the first use of the kernels
+    logging.getLogger("cfensemble").warning(
+        "cfensemble: compiling the numba kernels (once per install, about 10-20 s) ..."
+    )

@@ -59,22 +59,36 @@ def _missing_as_nan(values):
     return values
 
 
+class EmptyRowsWarning(UserWarning):
+    """Some rows of ``P`` hold no prediction at all: they are given the class prior.
+
+    Make it an error for a strict run: ``warnings.simplefilter("error", EmptyRowsWarning)``
+    (``cfensemble fit/predict --strict`` on the command line).
+    """
+
+
 def check_probabilities(
-    P, name: str = "P", n_classifiers: int | None = None, n_classes: int | None = None
+    P,
+    name: str = "P",
+    n_classifiers: int | None = None,
+    n_classes: int | None = None,
+    allow_empty: bool = False,
 ) -> np.ndarray:
     """Return ``P`` as a float64 array of shape (n_samples, n_classifiers) or, for
     multi-class probabilities, (n_samples, n_classifiers, n_classes).
 
     NaN marks a missing prediction (for a class-probability vector, all its K entries);
-    every other entry must lie in [0, 1], each K-vector must sum to 1, and every row must
-    hold at least one prediction. ``n_classifiers`` and ``n_classes`` (None: any; 0: a 2-D
-    ``P``) are those of a fitted model.
+    every other entry must lie in [0, 1] and each K-vector must sum to 1. Every row must
+    hold at least one prediction unless ``allow_empty`` (see :func:`empty_rows`).
+    ``n_classifiers`` and ``n_classes`` (None: any; 0: a 2-D ``P``) are those of a
+    fitted model.
     """
     if sp.issparse(P):
         raise TypeError(
             f"Sparse data was passed for {name}, but dense data is required: use NaN, not "
             "an absent entry, to mark a missing prediction, and '.toarray()' to convert."
         )
+    frame, names = P, _column_names(P)
     try:
         P = np.asarray(_missing_as_nan(P))
         if P.dtype.kind == "c":
@@ -83,7 +97,9 @@ def check_probabilities(
     except TypeError as exc:
         raise TypeError(f"{name} must be a numeric array of probabilities: {exc}") from None
     except ValueError as exc:
-        raise ValueError(f"{name} must be a numeric array of probabilities: {exc}") from None
+        raise ValueError(
+            f"{name} must be a numeric array of probabilities: {exc}{_text_column(frame, names)}"
+        ) from None
     if P.ndim not in (2, 3):
         raise ValueError(
             f"{name} must be 2-D of shape (n_samples, n_classifiers), or 3-D of shape "
@@ -136,7 +152,7 @@ def check_probabilities(
             raise ValueError(
                 f"{name} must hold probabilities in [0, 1]; found values in "
                 f"[{float(lo)!r}, {float(hi)!r}], the first at {name}{list(first)} = "
-                f"{float(P[first])!r}."
+                f"{float(P[first])!r}{_in_column(names, first[1])}."
             )
     if P.ndim == 3:
         observed = observed[:, :, 0]
@@ -150,12 +166,61 @@ def check_probabilities(
                 "probabilities its predict_proba returned)."
             )
     empty = np.flatnonzero(~observed.any(axis=1))
-    if empty.size:
+    if empty.size and not allow_empty:
         raise ValueError(
             f"{name} has {empty.size} row(s) with every prediction missing (first: row "
             f"{empty[0]}); drop them or give at least one prediction per row."
         )
     return P
+
+
+def _column_names(P) -> list | None:
+    """A DataFrame's column names (to name a column in an error), else None."""
+    columns = getattr(P, "columns", None)
+    return None if columns is None or not hasattr(P, "dtypes") else list(columns)
+
+
+def _in_column(names: list | None, j: int) -> str:
+    if names is None:
+        return ""
+    return (
+        f" (column {names[j]!r}; an ID or other column that is not a classifier's "
+        "probabilities: drop it or make it the index)"
+    )
+
+
+def _text_column(P, names: list | None) -> str:
+    """Which column of a DataFrame ``P`` holds text, if one does."""
+    if names is None:
+        return ""
+    for j, dtype in enumerate(P.dtypes):
+        if dtype.kind not in "biufcm" and not _numeric(P.iloc[:, j]):
+            return _in_column(names, j)
+    return ""
+
+
+def _numeric(column) -> bool:
+    try:
+        np.asarray(_missing_as_nan(column), dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def empty_rows(P: np.ndarray, name: str = "P", then: str = "") -> np.ndarray:
+    """The mask of checked ``P``'s rows without any prediction; warns
+    (:class:`EmptyRowsWarning`) with their count where there are some."""
+    empty = np.isnan(P).all(axis=tuple(range(1, P.ndim)))
+    if empty.any():
+        first = int(np.argmax(empty))
+        warn(
+            f"{name} has {int(empty.sum())} of {P.shape[0]} row(s) with every prediction "
+            f"missing (first: row {first}){then}. Make this an error with "
+            "warnings.simplefilter('error', cfensemble.EmptyRowsWarning) (--strict on the "
+            "command line).",
+            EmptyRowsWarning,
+        )
+    return empty
 
 
 def _is_unlabeled(value) -> bool:

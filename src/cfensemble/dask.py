@@ -34,7 +34,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _aggregation, _als, _missing, _search, _solvers
-from ._estimator import CFEnsembleClassifier, predicted_labels
+from ._estimator import CFEnsembleClassifier, _class_prior, predicted_labels
 from ._kernels import choose_kernel
 from ._problem import (
     Block,
@@ -130,10 +130,11 @@ def _task_kernel(kernel):
         return "numpy"
 
 
-def _fold(P, model: CFEnsembleClassifier):
+def _fold(P, model: CFEnsembleClassifier, then: str = "; they are given the class prior"):
     """A chunk's rows folded in: ``(data, Y, c)`` (no thread limits: threadpoolctl's
-    settings are process-wide, and tasks may share the process)."""
-    data = model._new_rows(P, None)
+    settings are process-wide, and tasks may share the process); rows without any
+    prediction are warned about (``then``: what follows for them)."""
+    data = model._new_rows(model._checked_rows(P, then)[0], None)
     kernel = _task_kernel(choose_kernel(data.shape[0], "auto"))
     Y, c = _als.fold_in(
         data, model.classifier_factors_, model.classifier_bias_, model.lambda_reg,
@@ -144,19 +145,35 @@ def _fold(P, model: CFEnsembleClassifier):
 
 def _chunk_rows(P, model: CFEnsembleClassifier) -> np.ndarray:
     """``[Y, c, p]`` of a chunk's rows in one array (one fold-in for the three)."""
+    if not len(P):  # an empty chunk (a filtered dataframe's partition): no rows to fold in
+        return np.empty((0, model.latent_dim_ + 2))
     data, Y, c = _fold(P, model)
-    return np.column_stack([Y, c, _missing.predict_rows(model, data, Y, c)])
+    p = _missing.predict_rows(model, data, Y, c)
+    empty = np.isnan(data.P).all(axis=1)  # never in fit's P, which refuses them
+    if empty.any():
+        p[empty] = model.class_prior_[1]
+    return np.column_stack([Y, c, p])
 
 
 def _chunk_proba(P, model: CFEnsembleClassifier) -> np.ndarray:
     """``predict_proba`` of a chunk."""
-    p = _missing.predict_rows(model, *_fold(P, model))
+    if not len(P):
+        return np.empty((0, 2))
+    data, Y, c = _fold(P, model)
+    p = _missing.predict_rows(model, data, Y, c)
+    empty = np.isnan(data.P).all(axis=1)  # never in fit's P, which refuses them
+    if empty.any():
+        p[empty] = model.class_prior_[1]
     return np.column_stack([1.0 - p, p])
 
 
 def _chunk_filled(P, model: CFEnsembleClassifier) -> np.ndarray:
     """``impute`` of a chunk."""
-    return _missing.filled(model, *_fold(P, model))
+    if not len(P):
+        return np.empty(P.shape)
+    return _missing.filled(
+        model, *_fold(P, model, "; they are filled from the classifiers' biases")
+    )
 
 
 def _add(*parts):
@@ -252,12 +269,16 @@ class DaskData:
         return next(self._labeled_data.blocks(max(1, self.labeled.size)))
 
     def _map_reduce(self, function, *args, combine=_add):
-        """``combine`` of ``function(P_chunk, y_chunk, spec, *args)`` over the chunks (a tree)."""
+        """``combine`` of ``function(P_chunk, y_chunk, spec, *args)`` over the chunks (a tree);
+        empty chunks (normal in dask: a filtered dataframe's partitions) add nothing."""
         dask, _ = _dask()
         task = dask.delayed(function, pure=True)
-        starts = np.concatenate([[0], np.cumsum(self.P.chunks[0])[:-1]]).tolist()
-        chunks = zip(self.P.to_delayed().ravel(), self.y.to_delayed().ravel(), starts, strict=True)
-        parts = [task(p, y, (*self.spec, int(start)), *args) for p, y, start in chunks]
+        sizes = self.P.chunks[0]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
+        chunks = zip(
+            self.P.to_delayed().ravel(), self.y.to_delayed().ravel(), starts, sizes, strict=True
+        )
+        parts = [task(p, y, (*self.spec, int(start)), *args) for p, y, start, k in chunks if k]
         join = dask.delayed(combine, pure=True)
         while len(parts) > 1:
             parts = [join(*parts[i : i + FAN_IN]) for i in range(0, len(parts), FAN_IN)]
@@ -339,21 +360,59 @@ def _frame_array(frame):
     return frame.to_dask_array(lengths=True)
 
 
+def _block_shape(block) -> np.ndarray:
+    """A block's shape, as a block of its own (1 x ... x 1 x ndim)."""
+    return np.asarray(block.shape, dtype=np.int64)[(None,) * block.ndim]
+
+
+def _known_chunks(*arrays):
+    """``arrays`` with the chunk sizes of the dask ones computed where unknown (as
+    ``ddf.values`` or ``ddf.to_dask_array()`` leave them), all in one pass (as
+    ``compute_chunk_sizes`` does, without changing the arrays given); the others as they
+    are."""
+    dask, da = _dask()
+    unknown = [
+        i for i, x in enumerate(arrays) if isinstance(x, da.Array) and np.isnan(sum(x.shape))
+    ]
+    if not unknown:
+        return list(arrays)
+    shapes = [
+        arrays[i].map_blocks(
+            _block_shape,
+            chunks=(*((1,) * n for n in arrays[i].numblocks), (arrays[i].ndim,)),
+            new_axis=arrays[i].ndim,
+            dtype=np.int64,
+        )
+        for i in unknown
+    ]
+    computed = dask.compute(*shapes)
+    arrays = list(arrays)
+    for i, sizes in zip(unknown, computed, strict=True):
+        x, chunks = arrays[i], []
+        for axis in range(x.ndim):  # the shapes of the blocks along the axis, at 0 across
+            along = [0] * x.ndim
+            along[axis] = slice(None)
+            chunks.append(tuple(int(k) for k in sizes[tuple(along)][:, axis]))
+        arrays[i] = da.Array(x.dask, x.name, tuple(chunks), meta=x)
+    return arrays
+
+
 def _as_dask_arrays(P, y):
-    """``P`` (n, m) and ``y`` (n,) as dask arrays with the same row chunks, one column chunk."""
+    """``P`` (n, m) and ``y`` (n,) as dask arrays with the same row chunks, one column chunk
+    (unknown chunk sizes computed first, of both in one pass)."""
     _, da = _dask()
     P = _frame_array(P)
     if not isinstance(P, da.Array):
         P = np.asarray(P)
     _check_2d(P)
+    if y is None:
+        raise ValueError("y is required: 0/1 for labeled rows, -1 or NaN for the others.")
+    P, y = _known_chunks(P, _frame_array(y))
     if P.shape[0] == 0:  # the in-memory estimator's message
         raise ValueError(f"P has 0 sample(s) (shape={P.shape}) while a minimum of 1 is required.")
     if not isinstance(P, da.Array):
         P = da.from_array(P, chunks=(max(1, len(P) // 4), -1))
     P = P.rechunk({1: -1})
-    if y is None:
-        raise ValueError("y is required: 0/1 for labeled rows, -1 or NaN for the others.")
-    y = _frame_array(y)
     classes = np.array([0, 1])  # a dask y holds 0/1 (checked per chunk)
     if not isinstance(y, da.Array):  # in memory: any labels, as CFEnsembleClassifier takes
         y, classes = encode_labels(y, int(P.shape[0]))
@@ -379,6 +438,7 @@ def _as_row_weights(sample_weight, P):
     dask, da = _dask()
     if not isinstance(sample_weight, da.Array):
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    (sample_weight,) = _known_chunks(sample_weight)
     if tuple(sample_weight.shape) != (int(P.shape[0]),):
         raise ValueError(
             f"sample_weight must have shape ({int(P.shape[0])},), one weight per row; "
@@ -400,20 +460,22 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
     Not available here: ``solver="torch"``, ``latent_dim``/``rho="auto"``, a callable or
     array ``confidence``, ``device``/``dtype`` other than the CPU default.
 
+    The fitted attributes not listed below (``classifier_factors_``, ``coef_``,
+    ``loss_curve_``, ...) are numpy arrays, as for :class:`CFEnsembleClassifier`.
+
     Attributes
     ----------
     transduction_ : dask array of shape (n_samples,)
         Positive-class probability of every row seen in fit (lazy).
     instance_factors_ : dask array of shape (n_samples, ``latent_dim_``)
+        Instance factors of the rows seen in fit (lazy, computed per chunk by fold-in at
+        the fitted classifier factors).
     instance_bias_ : dask array of shape (n_samples,)
-        Lazy, computed per chunk by fold-in at the fitted classifier factors.
+        Instance biases of the rows seen in fit (lazy, as ``instance_factors_``).
     diagnostics_ : dict
         As for :class:`CFEnsembleClassifier`, computed on the labeled rows.
     labeled_index_ : ndarray of int
         Row numbers of the labeled rows (gathered for the aggregator).
-
-    The other fitted attributes (``classifier_factors_``, ``coef_``, ``loss_curve_``, ...)
-    are numpy arrays, as for :class:`CFEnsembleClassifier`.
     """
 
     def _check_dask_params(self) -> None:
@@ -493,6 +555,8 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         _aggregation.set_fitted(self, result, data, objective)
         self.cv_results_ = None
         self.labeled_index_ = data.labeled_index
+        if data.labeled.size:  # the in-memory class_prior_: of the labeled rows
+            self.class_prior_ = _class_prior(self, data.y_labeled, data.sample_weight)
         model = self._task_model()
         if data.labeled.size:
             _aggregation.set_diagnostics(self, model.predict_proba(data.P_labeled)[:, 1])
@@ -505,6 +569,10 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         self.instance_factors_ = rows[:, :d]
         self.instance_bias_ = rows[:, d]
         self.transduction_ = rows[:, d + 1]
+        if not data.labeled.size:  # without labels: the mean of transduction_ (a pass)
+            t = self.transduction_ if y.ndim == 1 else self.transduction_[y[:, 1] > 0]
+            mean = float(t.mean().compute())
+            self.class_prior_ = np.array([1.0 - mean, mean])
         return self
 
     def to_model(self, include_rows: bool = False) -> CFEnsembleClassifier:

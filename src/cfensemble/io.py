@@ -37,7 +37,8 @@ file without them loads with the parameter's value and None; so does the newer s
 value. The optional array
 ``shrinkage_target_`` (what the shrinkage pulled the weights toward, one number per column
 of ``P``) is newer still; a file without it loads with all 1 (equal weights, the only target
-then).
+then). So is ``class_prior_`` (what a row without any prediction is given, one number per
+class); a file without it loads with the mean of ``transduction_``.
 
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
@@ -84,6 +85,7 @@ _ARRAYS = (
 )
 _OPTIONAL_ARRAYS = ("feature_names_in_",)
 _TARGET = "shrinkage_target_"
+_PRIOR = "class_prior_"  # absent from files before 1.0: the mean of transduction_
 _FILL_ARRAYS = ("fill_calibration.x", "fill_calibration.y", "fill_calibration.n")
 _SCALARS = (
     "intercept_",
@@ -180,8 +182,9 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
     for name in _OPTIONAL_ARRAYS:
         if hasattr(estimator, name):
             arrays[name] = np.asarray(getattr(estimator, name), dtype=str)
-    if hasattr(estimator, _TARGET):
-        arrays[_TARGET] = np.asarray(getattr(estimator, _TARGET), dtype=np.float64)
+    for name in (_TARGET, _PRIOR):
+        if hasattr(estimator, name):
+            arrays[name] = np.asarray(getattr(estimator, name), dtype=np.float64)
     fill_map = getattr(estimator, "fill_calibration_", None)
     if fill_map is not None:
         for name in _FILL_ARRAYS:
@@ -385,7 +388,7 @@ def _read_arrays(archive: zipfile.ZipFile, meta: dict) -> dict[str, np.ndarray]:
     if not isinstance(parts, list) or not set(parts) <= set(LOSS_PARTS) or "total" not in parts:
         raise ValueError(f"loss_parts must be a list of {list(LOSS_PARTS)}; got {parts!r}")
     names = [*_ARRAYS, "weights", *(f"loss_curve_{part}" for part in parts)]
-    optional = [*_OPTIONAL_ARRAYS, _TARGET, *_FILL_ARRAYS]
+    optional = [*_OPTIONAL_ARRAYS, _TARGET, _PRIOR, *_FILL_ARRAYS]
     confidence = meta["params"].get("confidence") if isinstance(meta["params"], dict) else None
     if isinstance(confidence, dict):
         if confidence != {"array": "param.confidence"}:
@@ -422,6 +425,18 @@ def _read_arrays(archive: zipfile.ZipFile, meta: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _class_prior(arrays: dict) -> np.ndarray:
+    """``class_prior_`` of a model file; files before 1.0: the mean of ``transduction_``."""
+    if _PRIOR not in arrays:
+        t = np.asarray(arrays["transduction_"], dtype=np.float64)
+        mean = t.mean(axis=0) if t.size else np.full(t.shape[1:], 0.5)
+        return np.array([1.0 - mean, mean]) if t.ndim == 1 else mean / mean.sum()
+    prior = arrays[_PRIOR]
+    if not np.all(np.isfinite(prior)) or (prior < 0).any() or abs(prior.sum() - 1.0) > 1e-6:
+        raise ValueError(f"{_PRIOR} must hold non-negative numbers summing to 1; got {prior}")
+    return prior
+
+
 def _check_shapes(headers: dict[str, tuple[tuple[int, ...], np.dtype]], k) -> None:
     """Shapes and dtypes of the arrays, from their headers, against each other (``k``: the
     class columns per classifier, 0 for a 2-D P)."""
@@ -454,6 +469,7 @@ def _check_shapes(headers: dict[str, tuple[tuple[int, ...], np.dtype]], k) -> No
         "instance_bias_": [(n, outputs) if per_class else (n,)],
         "transduction_": [(n, *per_row)],
         "classes_": [(max(k, 2),)],
+        _PRIOR: [(max(k, 2),)],
         "coef_": [(m, *per_row), (2 * m, *per_row)],
         "weights": [coef],
         "feature_names_in_": [(m,)],
@@ -569,6 +585,7 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
             f"shape {target.shape}"
         )
     estimator.shrinkage_target_ = target
+    estimator.class_prior_ = _class_prior(arrays)
     estimator.loss_curve_ = {part: arrays[f"loss_curve_{part}"] for part in meta["loss_parts"]}
     estimator.diagnostics_ = {"weights": arrays["weights"], **_check_diagnostics(meta)}
     user = meta.get("user", {})

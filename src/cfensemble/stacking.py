@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import time
 import zipfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from sklearn.utils import Bunch, _safe_indexing, get_tags
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _num_samples, check_is_fitted, indexable, validate_data
 
-from ._estimator import CFEnsembleClassifier, predicted_labels
+from ._estimator import CFEnsembleClassifier, _verbosity, logger, predicted_labels
 from ._validation import _marks_minus_one, encode_labels
 
 __all__ = ["CFEnsembleStackingClassifier", "load_stacking"]
@@ -81,11 +82,12 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
 
     Like scikit-learn's :class:`~sklearn.ensemble.StackingClassifier`, with a
     :class:`CFEnsembleClassifier` as the final estimator and rows without a label allowed:
-    ``fit(X, y)`` builds the probability matrix ``P`` (one column per base estimator)
-    from out-of-fold predictions on the labeled rows
-    (:func:`~sklearn.model_selection.cross_val_predict`), refits every base estimator on
-    all labeled rows (their predictions fill ``P`` for the unlabeled rows, so the
-    factorization uses those rows too) and fits the final estimator on ``P``.
+    ``fit(X, y)`` builds the probability matrix ``P`` (one column per base estimator; for
+    three classes or more, one per base estimator and class) from out-of-fold predictions
+    on the labeled rows (:func:`~sklearn.model_selection.cross_val_predict`), refits
+    every base estimator on all labeled rows (their predictions fill ``P`` for the
+    unlabeled rows, so the factorization uses those rows too) and fits the final estimator
+    on ``P``.
     ``predict_proba(X_new)`` runs the base estimators and folds the new rows in.
     ``X`` reaches the base estimators untouched: a DataFrame (with a column selection in a
     pipeline), string columns or a sparse matrix work when the base estimators accept them.
@@ -93,7 +95,8 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
     Parameters
     ----------
     estimators : list of (str, estimator)
-        Base classifiers, trained on the labeled rows only (classes 0 and 1).
+        Base classifiers, trained on the labeled rows only: two classes or more (any
+        labels: numbers, strings, bools).
     final_estimator : CFEnsembleClassifier or None, default=None
         The ensemble fitted on ``P`` (``None``: ``CFEnsembleClassifier()``). When one is
         given, its parameters are reachable as ``final_estimator__<param>``, e.g. in
@@ -105,9 +108,15 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
     stack_method : {"auto", "predict_proba", "decision_function"}, default="auto"
         The method giving each column of ``P``. ``"auto"`` takes ``predict_proba`` and
         falls back to ``decision_function``, whose scores enter ``P`` through the logistic
-        function ``1 / (1 + exp(-s))`` (a monotone map to [0, 1], not a calibration).
+        function ``1 / (1 + exp(-s))`` (two classes) or the softmax (three or more): a
+        monotone map to [0, 1], not a calibration.
     n_jobs : int or None, default=None
         Parallel jobs for the base estimators' fits (joblib).
+    verbose : bool, default=False
+        Log the progress of ``fit`` (logger ``"cfensemble"``, on stderr unless logging is
+        configured): a line per base estimator once it is cross-validated, with its time,
+        then one for the refit on all labeled rows and one for the ensemble's fit. The
+        final estimator's own ``verbose`` logs its iterations.
 
     Attributes
     ----------
@@ -119,13 +128,18 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
         The method used for each base estimator.
     final_estimator_ : CFEnsembleClassifier
         The fitted ensemble.
-    P_ : ndarray of shape (n_samples, n_estimators)
-        The probability matrix it was fitted on.
-    transduction_ : ndarray of shape (n_samples,)
-        Ensemble probability for every row seen in fit (``final_estimator_.transduction_``).
+    P_ : ndarray of shape (n_samples, n_estimators) or (n_samples, n_estimators, n_classes)
+        The probability matrix it was fitted on: for two classes, each estimator's
+        probability of the second class (``classes_[1]``); for three or more, its
+        probability of every class, in the order of ``classes_``.
+    transduction_ : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        Ensemble probability for every row seen in fit (``final_estimator_.transduction_``):
+        of ``classes_[1]`` for two classes, of every class for three or more.
     n_iter_ : int
         Iterations (or epochs) of the ensemble fit.
-    classes_ : ndarray of shape (2,)
+    classes_ : ndarray of shape (n_classes,)
+        The labels of the labeled rows, sorted (``cv="prefit"``: the estimators'
+        ``classes_``): two (binary) or more (multi-class).
     n_features_in_ : int
         Number of features of ``X`` (when ``X`` has a shape).
     feature_names_in_ : ndarray of str
@@ -139,13 +153,21 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
     """
 
     def __init__(
-        self, estimators, final_estimator=None, *, cv=5, stack_method="auto", n_jobs=None
+        self,
+        estimators,
+        final_estimator=None,
+        *,
+        cv=5,
+        stack_method="auto",
+        n_jobs=None,
+        verbose=False,
     ):
         self.estimators = estimators
         self.final_estimator = final_estimator
         self.cv = cv
         self.stack_method = stack_method
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     @property
     def named_estimators(self) -> Bunch:
@@ -223,6 +245,27 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
             :meth:`CFEnsembleClassifier.fit`).
         """
         names, estimators = self._check_params()
+        with _verbosity(self.verbose):  # a line per base estimator (the slow part)
+            P = self._fit_base_estimators(names, estimators, X, y, sample_weight)
+        self.named_estimators_ = Bunch(**dict(zip(names, self.estimators_, strict=True)))
+        self.P_ = P
+        final = CFEnsembleClassifier() if self.final_estimator is None else self.final_estimator
+        start = time.perf_counter()
+        self.final_estimator_ = clone(final).fit(P, y, sample_weight)
+        self.n_iter_ = self.final_estimator_.n_iter_  # (runs a deferred factorization)
+        self.transduction_ = self.final_estimator_.transduction_
+        with _verbosity(self.verbose):  # the final estimator's own verbose logs its fit
+            logger.info(
+                "fitted the ensemble on P of shape %s in %.2f s",
+                P.shape,
+                time.perf_counter() - start,
+            )
+        return self
+
+    def _fit_base_estimators(self, names, estimators, X, y, sample_weight) -> np.ndarray:
+        """``P``: the base estimators' out-of-fold predictions on the labeled rows, their
+        refits' on the unlabeled rows (``cv="prefit"``: the given estimators' on every row);
+        sets ``classes_``, ``stack_method_`` and ``estimators_``."""
         y_given = y
         y, classes = encode_labels(y)
         X = _check_X(X)
@@ -264,20 +307,40 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
             fit_params = {} if sample_weight is None else {"sample_weight": sample_weight[labeled]}
             cv = check_cv(self.cv, y_l, classifier=True)  # an int: stratified folds
             splits = list(cv.split(X_l, y_l))
-            out_of_fold = [
-                cross_val_predict(
-                    clone(est),
-                    X_l,
-                    y_l,
-                    cv=splits,
-                    method=method,
-                    n_jobs=self.n_jobs,
-                    params=fit_params,
+            out_of_fold = []
+            for u, (name, est, method) in enumerate(
+                zip(names, estimators, self.stack_method_, strict=True)
+            ):
+                start = time.perf_counter()
+                out_of_fold.append(
+                    cross_val_predict(
+                        clone(est),
+                        X_l,
+                        y_l,
+                        cv=splits,
+                        method=method,
+                        n_jobs=self.n_jobs,
+                        params=fit_params,
+                    )
                 )
-                for est, method in zip(estimators, self.stack_method_, strict=True)
-            ]
+                logger.info(
+                    "base estimator %d of %d, %r: cross-validated (%d folds, %s) in %.2f s",
+                    u + 1,
+                    len(names),
+                    name,
+                    len(splits),
+                    method,
+                    time.perf_counter() - start,
+                )
+            start = time.perf_counter()
             self.estimators_ = Parallel(n_jobs=self.n_jobs)(
                 delayed(clone(est).fit)(X_l, y_l, **fit_params) for est in estimators
+            )
+            logger.info(
+                "refitted the %d base estimators on the %d labeled rows in %.2f s",
+                len(names),
+                labeled.size,
+                time.perf_counter() - start,
             )
             columns = [
                 _column(scores, est.classes_, classes, method)
@@ -290,13 +353,7 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
             unlabeled = np.flatnonzero(np.isnan(y))
             if unlabeled.size:
                 P[unlabeled] = self._base_matrix(_safe_indexing(X, unlabeled))
-        self.named_estimators_ = Bunch(**dict(zip(names, self.estimators_, strict=True)))
-        self.P_ = P
-        final = CFEnsembleClassifier() if self.final_estimator is None else self.final_estimator
-        self.final_estimator_ = clone(final).fit(P, y_given, sample_weight)
-        self.n_iter_ = self.final_estimator_.n_iter_
-        self.transduction_ = self.final_estimator_.transduction_
-        return self
+        return P
 
     def _prefit_classes(self, classes: np.ndarray) -> np.ndarray:
         """``cv="prefit"``: the estimators' common ``classes_`` (those of ``y`` if labeled)."""

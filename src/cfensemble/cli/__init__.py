@@ -25,11 +25,15 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from . import demo, fit, predict, report
-from ._columns import label_vector, probability_matrix
 from ._files import CLIError
 from ._tables import read_table
+
+if TYPE_CHECKING:
+    from ._columns import label_vector, probability_matrix
 
 __all__ = [
     "CLIError",
@@ -39,6 +43,16 @@ __all__ = [
     "probability_matrix",
     "read_table",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``label_vector`` and ``probability_matrix``, imported on first use: the parser
+    (``cfensemble --help``) does not need numpy."""
+    if name in ("label_vector", "probability_matrix"):
+        from . import _columns
+
+        return getattr(_columns, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _version() -> str:
@@ -52,11 +66,23 @@ def _version() -> str:
         return __version__
 
 
+class _Version(argparse.Action):
+    """``--version``, which looks the version up only when asked (importlib.metadata
+    takes longer to import than the rest of the parser)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cfensemble", description="Ensemble learning by collaborative filtering."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in (demo, fit, predict, report):
         command.add_parser(sub)
@@ -72,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     shown = warnings.formatwarning
     warnings.formatwarning = _command_line_warning
     try:
-        return args.func(args)
+        with _strict(getattr(args, "strict", False)):
+            return args.func(args)
     except CLIError as exc:
+        print(f"cfensemble {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except UserWarning as exc:  # --strict: rows without any prediction
         print(f"cfensemble {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:  # an optional extra (torch, matplotlib, dask) is missing
@@ -89,6 +119,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         warnings.formatwarning = shown
+
+
+@contextmanager
+def _strict(strict: bool):
+    """``--strict``: a row without any prediction is an error, not a warning."""
+    if not strict:
+        yield
+        return
+    from .._validation import EmptyRowsWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmptyRowsWarning)
+        yield
 
 
 def _command_line_warning(message, category, filename, lineno, line=None) -> str:

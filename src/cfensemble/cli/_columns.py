@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._files import CLIError
-from ._tables import Table, _numbers, _row, _shown
+from ._tables import Table, _numbers, _row, _shown, decimal_comma_hint
 
 
 def probability_matrix(table: Table, columns: Sequence[str], hint: str = "") -> np.ndarray:
@@ -20,9 +20,10 @@ def probability_matrix(table: Table, columns: Sequence[str], hint: str = "") -> 
         values, _, bad = _numbers(column)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
+            cell = column.iloc[i]
             raise CLIError(
-                f"{path}: column {name!r}, {_row(i)}: {_shown(column.iloc[i])} is not a "
-                f"number{hint}."
+                f"{path}: column {name!r}, {_row(i)}: {_shown(cell)} is not a "
+                f"number{decimal_comma_hint(cell) or hint}."
             )
         outside = ~np.isnan(values) & ~((values >= 0.0) & (values <= 1.0))
         if outside.any():
@@ -114,7 +115,7 @@ def _sample_weight(table: Table, name: str | None) -> np.ndarray | None:
         i = int(np.flatnonzero(bad)[0])
         raise CLIError(
             f"{table.path}: column {name!r}, {_row(i)}: {_shown(column.iloc[i])} is not a "
-            "sample weight (a number >= 0 in every row)."
+            f"sample weight (a number >= 0 in every row){decimal_comma_hint(column.iloc[i])}."
         )
     return values
 

@@ -11,6 +11,7 @@ predictions as a Parquet dataset (a directory of files, one per partition). With
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -21,7 +22,7 @@ import numpy as np
 from ._files import CLIError, check_output
 from ._options import with_callback
 from ._progress import fit_with_progress, seed_line
-from ._tables import _labels_column
+from ._tables import _labels_column, _numbers, _row, _shown
 
 
 def is_dataset(text: str) -> bool:
@@ -107,17 +108,94 @@ def _frame(files, columns_needed):
     return frame
 
 
-def _numeric(frame, columns, label=None):
-    for name in columns:
+# what an error about a column that is not a number adds (as the in-memory CLI does)
+_OTHER_COLUMN = (
+    " (an ID or other column? name it with --id-column, or list the probability columns "
+    "with --classifier-columns)"
+)
+_NUMERIC_LABELS = (
+    ": on a Parquet dataset (the Dask route) labels are numbers, two classes (0/1, -1 or "
+    "empty for unlabeled); a single file also takes class names and more classes"
+)
+
+
+def _numeric(frame, hints: dict[str, str]) -> None:
+    """The columns ``hints`` names are numeric in the dataset's schema (its first file's);
+    an error adds the column's hint."""
+    for name, hint in hints.items():
         if frame[name].dtype.kind not in "biuf":
-            hint = (
-                ": on a Parquet dataset (the Dask route) labels are numbers, two classes "
-                "(0/1, -1 or empty for unlabeled); a single file also takes class names and "
-                "more classes."
-                if name == label
-                else "."
-            )
-            raise CLIError(f"column {name!r} is not numeric ({frame[name].dtype}){hint}")
+            raise CLIError(f"column {name!r} is not numeric ({frame[name].dtype}){hint}.")
+
+
+class _NotANumber(Exception):
+    """A text cell that is not a number, met in a partition (a later file's column may be
+    text where the first file's, the schema, is numeric): ``args`` (column, cell). Not a
+    ValueError: ``fit_with_progress`` would report one as it is, before
+    :func:`_text_cells` finds the file and the row."""
+
+
+def _as_floats(df, columns):
+    """A partition's ``columns`` as float64 (a text cell that is a number is read as one,
+    as in memory); a cell that is not a number raises :class:`_NotANumber`."""
+    import pandas as pd
+
+    out = {}
+    for name in columns:
+        values, _, text = _numbers(df[name])
+        if text.any():
+            raise _NotANumber(name, df[name].iloc[int(np.flatnonzero(text)[0])])
+        out[name] = values
+    return pd.DataFrame(out, index=df.index)
+
+
+def _floats(frame, columns):
+    """The dask DataFrame of ``columns`` as float64, per partition (:func:`_as_floats`)."""
+    import pandas as pd
+
+    meta = pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
+    return frame[list(columns)].map_partitions(_as_floats, list(columns), meta=meta)
+
+
+@contextlib.contextmanager
+def _text_cells(files: list[str], hints: dict[str, str]):
+    """A :class:`_NotANumber` from the work inside as a CLIError naming the file, the row
+    and the cell (the first file whose column holds text, found from the files' schemas),
+    as the in-memory CLI does."""
+    try:
+        yield
+    except _NotANumber as exc:
+        name, cell = exc.args
+        hint = hints.get(name, "")
+        where = _first_text_cell(files, name)
+        if where is None:  # not found again (a file changed meanwhile?): the cell, no place
+            raise CLIError(f"column {name!r}: {_shown(cell)} is not a number{hint}.") from None
+        path, i, cell = where
+        raise CLIError(
+            f"{path}: column {name!r}, {_row(i)}: {_shown(cell)} is not a number{hint}."
+        ) from None
+
+
+def _first_text_cell(files: list[str], name: str):
+    """``(file, row, cell)`` of the first cell of column ``name`` that is not a number,
+    reading only the files whose schema has a column ``name`` that is not numeric."""
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    for path in files:
+        try:
+            schema = pq.read_schema(path)
+            kind = schema.field(name).type
+            numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+            if pa.types.is_null(kind) or any(test(kind) for test in numeric):
+                continue
+            column = pq.read_table(path, columns=[name]).column(0).to_pandas()
+        except (OSError, KeyError, ValueError, pa.ArrowException):
+            continue
+        _, _, text = _numbers(column)
+        if text.any():
+            i = int(np.flatnonzero(text)[0])
+            return path, i, column.iloc[i]
+    return None
 
 
 def _predictions(frame, model, columns, id_column, label=None, impute=False):
@@ -129,7 +207,7 @@ def _predictions(frame, model, columns, id_column, label=None, impute=False):
     from .._estimator import predicted_labels
 
     def part(df, partition_info=None):
-        P = df[columns].to_numpy(dtype=np.float64)
+        P = _as_floats(df, columns).to_numpy()
         out = {} if id_column is None else {id_column: df[id_column].to_numpy()}
         if label is not None:  # the columns of the in-memory predictions file
             y = np.nan_to_num(df[label].to_numpy(dtype=np.float64), nan=-1.0)
@@ -173,21 +251,27 @@ def fit_dataset(args, params: dict, solver, progress) -> int:
             c for c in frame.columns if c not in (label, id_column, weight)
         ]
         extra = [label] if weight is None else [label, weight]
-        _numeric(frame, [*columns, *extra], label)
-        array = _frame_array(frame[[*columns, *extra]].astype(np.float64))
-        m = len(columns)
-        P, y = array[:, :m], array[:, m]
-        sample_weight = None if weight is None else array[:, m + 1]
-        clf = DaskCFEnsembleClassifier(**params, solver=with_callback(solver, progress))
-        fit_with_progress(clf, P, y, progress, args.predictions, sample_weight, solver)
-        model = clf.to_model()
-        metadata = {"classifier_columns": list(columns), "label_column": label}
-        if weight is not None:
-            metadata["sample_weight_column"] = weight
-        if id_column is not None:
-            metadata["id_column"] = id_column
-        # the predictions first, the model file last: a failure leaves neither behind
-        _write_dataset(_predictions(frame, model, list(columns), id_column, label), output)
+        hints = {
+            **dict.fromkeys(columns, "" if args.classifier_columns else _OTHER_COLUMN),
+            **dict.fromkeys(extra, ""),
+            label: _NUMERIC_LABELS,
+        }
+        _numeric(frame, hints)
+        with _text_cells(files, hints):  # a later file's text cell: found in a partition
+            array = _frame_array(_floats(frame, [*columns, *extra]))
+            m = len(columns)
+            P, y = array[:, :m], array[:, m]
+            sample_weight = None if weight is None else array[:, m + 1]
+            clf = DaskCFEnsembleClassifier(**params, solver=with_callback(solver, progress))
+            fit_with_progress(clf, P, y, progress, args.predictions, sample_weight, solver)
+            model = clf.to_model()
+            metadata = {"classifier_columns": list(columns), "label_column": label}
+            if weight is not None:
+                metadata["sample_weight_column"] = weight
+            if id_column is not None:
+                metadata["id_column"] = id_column
+            # the predictions first, the model file last: a failure leaves neither behind
+            _write_dataset(_predictions(frame, model, list(columns), id_column, label), output)
         save_model(model, model_path, metadata)
     if not args.quiet:
         print(
@@ -207,9 +291,11 @@ def predict_dataset(args, model, columns) -> int:
         # fit's ID column is copied when the new rows have it (as for a single file)
         recorded = model.model_metadata_.get("id_column")
         id_column = args.id_column or (recorded if recorded in frame.columns else None)
-        _numeric(frame, columns)
+        hints = dict.fromkeys(columns, "")  # the model's columns: no other to name
+        _numeric(frame, hints)
         predictions = _predictions(frame, model, list(columns), id_column, impute=args.impute)
-        _write_dataset(predictions, output)
+        with _text_cells(files, hints):
+            _write_dataset(predictions, output)
     return 0
 
 

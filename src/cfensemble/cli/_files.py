@@ -10,8 +10,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..io import replace_keeping_mode
-
 
 class CLIError(Exception):
     """A problem with the user's input: printed as one line, exit status 2."""
@@ -154,6 +152,8 @@ class _Outputs:
         write(Path(name))
 
     def commit(self) -> None:
+        from ..io import replace_keeping_mode
+
         for temporary, path in self.staged:
             replace_keeping_mode(temporary, path)
         self.staged = []

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import warnings
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ._files import (
     _FORMATS,
@@ -26,6 +25,12 @@ from ._files import (
     _table_format,
     check_input,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and pandas are imported by the functions that use them: the parser, which imports
+# this module, needs neither
 
 
 class Table:
@@ -39,24 +44,29 @@ class Table:
 
     def column(self, name: str, what: str = "column"):
         if name not in self.names:
-            hint = (
-                " (one column: are the fields separated by another character? use --delimiter)"
-                if len(self.names) == 1
-                else ""
-            )
+            hint = ""
+            if len(self.names) == 1:
+                hint = _delimiter_hint(self.names[0]) or (
+                    ": are the fields separated by another character? use --delimiter"
+                )
+                hint = f" (one column{hint})"
             raise CLIError(f"{self.path}: no {what} {name!r}; the columns are {self.names}{hint}.")
         return self.frame.iloc[:, self.names.index(name)]
 
 
 def read_table(
-    path, text_columns: Sequence[str | None] = (), delimiter: str | None = None
+    path,
+    text_columns: Sequence[str | None] = (),
+    delimiter: str | None = None,
+    decimal: str | None = None,
 ) -> Table:
     """Read a CSV/TSV (optionally .gz) or Parquet file; every problem is a CLIError.
 
     CSV and TSV are read as UTF-8 text (a byte-order mark is ignored) by pandas' C parser:
     numeric columns become numbers at once, empty cells (and ``nan``, ``NaN``, ``NA``) NaN,
     blank lines are skipped; ``text_columns`` (an ID column) are kept as text, so "007"
-    stays "007". ``delimiter`` replaces the suffix's (``,`` for .csv, a tab for .tsv). A
+    stays "007". ``delimiter`` replaces the suffix's (``,`` for .csv, a tab for .tsv);
+    ``decimal`` is the decimal mark of the numbers (``.`` unless given, e.g. ``,``). A
     column with a cell that is not a number is kept as text and reported by
     the checks that convert it. Repeated header names and rows with fewer fields than the
     header are errors (pandas would rename the first and pad the second).
@@ -68,7 +78,15 @@ def read_table(
     pd = _pandas()
     if delimiter is not None and _FORMATS[fmt] is None:
         raise CLIError(f"{path}: --delimiter applies to CSV/TSV text, not to Parquet.")
+    if decimal is not None and _FORMATS[fmt] is None:
+        raise CLIError(f"{path}: --decimal applies to CSV/TSV text, not to Parquet.")
     sep = delimiter or _FORMATS[fmt]
+    names: list[str] = []
+    if decimal is not None and decimal == sep:
+        raise CLIError(
+            f"{path}: --decimal {decimal!r} is also the field separator; give the separator "
+            "with --delimiter (e.g. --delimiter ';')."
+        )
     try:
         if sep is None:
             _need_pyarrow()
@@ -85,6 +103,8 @@ def read_table(
                 skip_blank_lines=True,
                 compression="gzip" if fmt.endswith(".gz") else None,
             )
+            if decimal is not None:
+                options["decimal"] = decimal
             with warnings.catch_warnings():
                 # a first data row longer than the header: pandas would take its first
                 # field as an index (or drop the last, warning); read as text instead,
@@ -113,7 +133,8 @@ def read_table(
         raise CLIError(f"{path}: the file is empty.") from None
     except pd.errors.ParserError as exc:
         message = str(exc).split("C error: ")[-1].strip()
-        raise CLIError(f"{path}: not a valid {fmt.lstrip('.')} table: {message}") from None
+        hint = _delimiter_hint(*_first_lines(path, fmt), sep or ",") if len(names) == 1 else ""
+        raise CLIError(f"{path}: not a valid {fmt.lstrip('.')} table: {message}{hint}") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise CLIError(f"{path}: cannot be read: {exc}") from None
     except (ValueError, TypeError) as exc:  # pyarrow's errors on a file that is not Parquet
@@ -127,6 +148,45 @@ def read_table(
 def _open_text(path: Path, fmt: str):
     opener: Any = gzip.open if fmt.endswith(".gz") else open
     return opener(path, "rt", encoding="utf-8-sig", newline="")
+
+
+def _first_lines(path: Path, fmt: str) -> tuple[str, str]:
+    """The header line and the first data line (non-blank), as written."""
+    lines = []
+    with _open_text(path, fmt) as handle:
+        for line in handle:
+            if line.strip():
+                lines.append(line.strip("\r\n"))
+                if len(lines) == 2:
+                    break
+    header, data = [*lines, "", ""][:2]
+    return header, data
+
+
+# separators that people use, as --delimiter takes them
+_SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
+
+
+def _delimiter_hint(header: str, data: str = "", sep: str = ",") -> str:
+    """ "; ... use --delimiter X" when a header read as one column holds another separator
+    (and --decimal ',' when the data line has numbers with a decimal comma), else ""."""
+    counts = {c: header.count(c) for c in _SEPARATORS if c != sep}
+    best = max(counts, key=lambda c: counts[c])
+    if not counts[best]:
+        return ""
+    hint = f"--delimiter {_SEPARATORS[best]}"
+    if best != "," and re.search(r"\d,\d", data):
+        hint += " and --decimal ',' (the numbers have decimal commas)"  # e.g. 0,478
+    shown = "tabs" if best == "\t" else repr(best)
+    return f"; the header is separated by {shown}: use {hint}"
+
+
+def decimal_comma_hint(cell) -> str:
+    """ " (a decimal comma: ...)" when a cell that is not a number is one with a decimal
+    comma, such as "0,478"; else ""."""
+    if isinstance(cell, str) and re.fullmatch(r"\s*[-+]?\d*,\d+(?:[eE][-+]?\d+)?\s*", cell):
+        return " (a decimal comma: give --decimal ',' to read such numbers)"
+    return ""
 
 
 def _header(path: Path, fmt: str, sep: str) -> list[str]:
@@ -166,6 +226,8 @@ def _check_short_rows(path: Path, fmt: str, sep: str, width: int) -> None:
 
 def _maybe_short_rows(path: Path, fmt: str, sep: str, width: int, block: int = 1 << 24) -> bool:
     """False when no non-blank line has fewer than ``width - 1`` separators (and no quotes)."""
+    import numpy as np
+
     opener: Any = gzip.open if fmt.endswith(".gz") else open
     code = ord(sep)
     rest = b""
@@ -196,6 +258,8 @@ def _maybe_short_rows(path: Path, fmt: str, sep: str, width: int, block: int = 1
 
 def _numbers(column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A column as float64, with masks of missing cells and of cells that are not numbers."""
+    import numpy as np
+
     pd = _pandas()
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -246,6 +310,8 @@ def _table_writer(path: Path, columns: dict[str, Any], decimals: str = "%.10g"):
 
 def _labels_column(y: np.ndarray):
     """Labels for an output table: nullable integers, or strings, empty where unlabeled."""
+    import numpy as np
+
     pd = _pandas()
     if y.dtype == object:
         return pd.Series(y, dtype="string")
@@ -255,6 +321,8 @@ def _labels_column(y: np.ndarray):
 def _probability_columns(clf, proba: np.ndarray) -> dict[str, Any]:
     """``probability`` (two classes: the second's) or ``probability__<class>`` per class,
     and ``predicted``, the most probable label."""
+    import numpy as np
+
     if proba.ndim == 1:
         proba = np.column_stack([1.0 - proba, proba])
     from .._estimator import predicted_labels

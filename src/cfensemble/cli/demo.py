@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
-
-import numpy as np
 
 from ._files import CLIError, _Outputs, check_output
 from ._tables import _labels_column, _table_writer
@@ -20,7 +19,7 @@ def _bounded(kind, low, high):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
@@ -62,6 +61,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def demo(args: argparse.Namespace) -> int:
     """Held-out comparison of the default estimator with the baselines (see cfensemble._demo)."""
+    import numpy as np
+
     from .. import _demo
     from ..datasets import make_ensemble_problem
 

@@ -11,36 +11,27 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .._estimator import CFEnsembleClassifier
-from .._solvers import SOLVERS
-from ..io import save_model
-from ..metrics import labeled_mask
-from ._columns import (
-    _check_id_column,
-    _classes_of,
-    _ids,
-    _sample_weight,
-    class_layout,
-    label_vector,
-    probability_matrix,
-)
-from ._dask import fit_dataset, is_dataset
 from ._files import _KNOWN, CLIError, _distinct, _Outputs, check_input, check_output
 from ._options import (
     check_trainer_options,
     delimiter_option,
     estimator_options,
     scheduler_option,
+    strict_option,
     trainer_of_options,
     trainer_options,
     with_callback,
 )
 from ._progress import _Progress, fit_with_progress, seed_line
 from ._tables import _labels_column, _probability_columns, _table_writer, read_table
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# the estimator and numpy are imported by the functions that use them: building the parser
+# (cfensemble fit --help) imports neither scikit-learn nor numpy
 
 # label cells that people use for "no label": named in the error when taken for a class
 _LOOKS_UNLABELED = {"?", "na", "n/a", "nan", "none", "null", "unknown", "unlabeled", "-", "."}
@@ -78,6 +69,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     delimiter_option(parser)
+    strict_option(parser)
     scheduler_option(parser)
     parser.set_defaults(
         func=fit_command,
@@ -91,6 +83,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def _check_columns(args: argparse.Namespace) -> None:
     """The column options name distinct columns."""
+    from ._columns import _check_id_column
+
     label = args.label_column
     if args.classifier_columns:
         repeated = sorted(
@@ -123,6 +117,10 @@ def _check_columns(args: argparse.Namespace) -> None:
 def estimator_params(args: argparse.Namespace) -> tuple[dict, Any]:
     """The estimator's parameters from the options (``solver`` apart), checked, with a seed
     drawn when none was given (a run is repeatable: the seed is printed), and ``solver``."""
+    import numpy as np
+
+    from .._estimator import CFEnsembleClassifier
+
     params = {name: getattr(args, name) for name in args.estimator_params}
     solver = trainer_of_options(args)
     try:  # a bad option is its own error, before any file is read
@@ -162,6 +160,8 @@ def progress_bar(args: argparse.Namespace, solver) -> _Progress | None:
     """The bar of the trainer's iterations (ALS) or epochs (autograd), unless --quiet."""
     if args.quiet:
         return None
+    from .._solvers import SOLVERS
+
     trainer = SOLVERS[solver]() if isinstance(solver, str) else solver
     if trainer.kind == "torch":
         return _Progress(trainer.max_epochs, "epoch")
@@ -169,6 +169,21 @@ def progress_bar(args: argparse.Namespace, solver) -> _Progress | None:
 
 
 def fit_command(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .._estimator import CFEnsembleClassifier
+    from ..io import save_model
+    from ..metrics import labeled_mask
+    from ._columns import (
+        _classes_of,
+        _ids,
+        _sample_weight,
+        class_layout,
+        label_vector,
+        probability_matrix,
+    )
+    from ._dask import fit_dataset, is_dataset
+
     _check_columns(args)
     params, solver = estimator_params(args)
     progress = progress_bar(args, solver)
@@ -183,7 +198,7 @@ def fit_command(args: argparse.Namespace) -> int:
         output, "-o" if args.output else "the predictions file", [source], table=True
     )
     _distinct(**{"--model": model, "-o": output})
-    table = read_table(source, [args.id_column], args.delimiter)
+    table = read_table(source, [args.id_column], args.delimiter, args.decimal)
     y = label_vector(table, label)
     weight = _sample_weight(table, args.sample_weight_column)
     ids = _ids(table, args.id_column)

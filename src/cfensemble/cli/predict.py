@@ -7,17 +7,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._columns import _check_id_column, _ids
-from ._dask import is_dataset, predict_dataset
 from ._files import _KNOWN, CLIError, _Outputs, check_input, check_output
-from ._model import _id_column, _load, _model_columns, _model_matrix
-from ._options import delimiter_option, scheduler_option
+from ._options import delimiter_option, scheduler_option, strict_option
 from ._tables import _probability_columns, _table_writer, read_table
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser("predict", help="fold new rows into a fitted model")
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", required=True, help="the model file written by fit")
     parser.add_argument("new_predictions", help=f"the model's columns: {_KNOWN}")
     parser.add_argument(
         "--id-column", help="copied to the output (default: fit's --id-column when present)"
@@ -35,12 +32,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "(the model's fill-in, what its aggregator reads) instead of probabilities",
     )
     delimiter_option(parser)
+    strict_option(parser)
     scheduler_option(parser)
     parser.set_defaults(func=predict_command)
     return parser
 
 
 def predict_command(args: argparse.Namespace) -> int:
+    # imported here: building the parser (--help) imports neither numpy nor the estimator
+    from ._columns import _check_id_column, _ids
+    from ._dask import is_dataset, predict_dataset
+    from ._model import _id_column, _load, _model_columns, _model_matrix
+
     if args.scheduler is not None or is_dataset(args.new_predictions):
         clf = _load(args.model)
         columns = clf.model_metadata_.get("classifier_columns")
@@ -60,7 +63,10 @@ def predict_command(args: argparse.Namespace) -> int:
     )
     clf = _load(args.model)
     table = read_table(
-        source, [args.id_column, clf.model_metadata_.get("id_column")], args.delimiter
+        source,
+        [args.id_column, clf.model_metadata_.get("id_column")],
+        args.delimiter,
+        args.decimal,
     )
     id_column = _id_column(args, clf, table)
     columns = _model_columns(clf, args.model, table, [id_column])

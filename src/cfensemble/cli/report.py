@@ -7,17 +7,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..io import replace_keeping_mode
-from ._columns import _classes_of, label_vector
 from ._files import CLIError, check_output
-from ._model import _load, _model_columns, _model_matrix
 from ._options import delimiter_option
 from ._tables import read_table
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser("report", help="Markdown report with figures")
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", required=True, help="the model file written by fit")
     parser.add_argument("--labels", help="a table with the classifier columns and labels")
     parser.add_argument("--label-column", help="default: the one used in fit")
     parser.add_argument(
@@ -29,13 +26,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def report_command(args: argparse.Namespace) -> int:
+    # imported here: building the parser (--help) imports neither numpy nor the estimator
+    from ._columns import _classes_of, label_vector
+    from ._model import _load, _model_columns, _model_matrix
+
     sources = [Path(args.model)] + ([Path(args.labels)] if args.labels else [])
     output = check_output(args.output, "-o", sources, directory=True)
     clf = _load(args.model)
     columns = None
     P = y = None
     if args.labels:
-        table = read_table(args.labels, delimiter=args.delimiter)
+        table = read_table(args.labels, delimiter=args.delimiter, decimal=args.decimal)
         label_column = args.label_column or clf.model_metadata_.get("label_column", "y")
         if not isinstance(label_column, str):
             raise CLIError(f"{args.model}: label_column in its metadata is not a name.")
@@ -71,6 +72,7 @@ def _write_report(clf, output: Path, names, P, y) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
+    from ..io import replace_keeping_mode
     from ..plotting import write_report
 
     temporary = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"))
