@@ -167,7 +167,7 @@ def run_condition(P_pool, y_pool, P_held, y_held, labeled, seed, methods, filled
             "warnings": sorted({w.category.__name__ for w in caught}),
             "abstention": float(clf.abstention_),
         }
-        scores[name] = [clf.transduction_[unlabeled], held]
+        scores[name] = [clf.label_distributions_[unlabeled, 1], held]
     result = {
         name: {
             "transductive": metrics(y_pool[unlabeled], s[0]),

@@ -263,7 +263,7 @@ def cf_fits(P_pool, y_train, P_held, unlabeled, seed, n_classes):
                 factorization = getattr(clf, "multiclass_factorization_", None)
                 if factorization not in (None, "per_class"):  # the attribute, where reported
                     raise RuntimeError(f"{name}: multiclass_factorization_ {factorization!r}")
-                s = [clf.transduction_[unlabeled], clf.predict_proba(P_held)]
+                s = [clf.label_distributions_[unlabeled], clf.predict_proba(P_held)]
                 n_iter = [int(getattr(clf, "n_iter_", -1))]
             else:
                 s = [np.empty((unlabeled.size, n_classes)), np.empty((len(P_held), n_classes))]
@@ -271,7 +271,7 @@ def cf_fits(P_pool, y_train, P_held, unlabeled, seed, n_classes):
                 for k in range(n_classes):
                     yk = np.where(y_train == -1, -1, (y_train == k).astype(int))
                     clf = CFEnsembleClassifier(random_state=seed).fit(P_pool[:, :, k], yk)
-                    s[0][:, k] = clf.transduction_[unlabeled]
+                    s[0][:, k] = clf.label_distributions_[unlabeled, 1]
                     s[1][:, k] = clf.predict_proba(P_held[:, :, k])[:, 1]
                     n_iter.append(int(getattr(clf, "n_iter_", -1)))
                 for S in s:

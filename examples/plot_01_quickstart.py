@@ -49,10 +49,11 @@ print(f"training rows: {len(y_train)} ({labeled.sum()} labeled), held-out rows: 
 # Fit and predict
 # ---------------
 # ``fit`` sees every training row; the unlabeled ones shape the factorization and get a
-# prediction in ``transduction_``. New rows are folded in by ``predict_proba``.
+# prediction in ``label_distributions_`` (probabilities, as ``predict_proba`` lays them
+# out) and ``transduction_`` (labels). New rows are folded in by ``predict_proba``.
 clf = CFEnsembleClassifier(random_state=0).fit(P_train, y_train)
 p_ensemble = clf.predict_proba(P_test)[:, 1]
-print(f"{clf.n_iter_} ALS iterations; transduction_ has {clf.transduction_.shape[0]} rows")
+print(f"{clf.n_iter_} ALS iterations; label_distributions_: {clf.label_distributions_.shape}")
 
 # %%
 # The baselines

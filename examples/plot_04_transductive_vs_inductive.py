@@ -4,13 +4,14 @@ Transductive and inductive predictions
 
 :class:`~cfensemble.CFEnsembleClassifier` is transductive: every row of ``P`` given to
 ``fit``, labeled or not, gets instance factors and a prediction, stored in
-``transduction_``. Rows that arrive later are *folded in* by ``predict_proba``: their
-instance factors are solved with the classifier factors held fixed, by the same
-label-free instance step the fit uses.
+``label_distributions_`` (its probabilities; ``transduction_`` holds the predicted labels).
+Rows that arrive later are *folded in* by ``predict_proba``: their instance factors are
+solved with the classifier factors held fixed, by the same label-free instance step the fit
+uses.
 
 Two questions, on generated data:
 
-1. Does folding in a row that the fit already saw give its ``transduction_`` value?
+1. Does folding in a row that the fit already saw give its ``label_distributions_`` value?
 2. Does it help to give the rows you will score to ``fit`` (as unlabeled rows), rather
    than folding them in afterwards?
 """
@@ -43,8 +44,8 @@ y_semi = np.where(~new & (rng.random(n) < 0.2), y, -1)
 # folding the training rows in again reproduces their factors and their predictions.
 inductive = CFEnsembleClassifier(random_state=0).fit(P[~new], y_semi[~new])
 again = inductive.predict_proba(P[~new])[:, 1]
-print("max |transduction_ - predict_proba| on the training rows:")
-print(f"  {np.max(np.abs(inductive.transduction_ - again)):.2e}")
+print("max |label_distributions_ - predict_proba| on the training rows:")
+print(f"  {np.max(np.abs(inductive.label_distributions_[:, 1] - again)):.2e}")
 Y, c = inductive.fold_in(P[~new])
 print(f"  factors: {np.max(np.abs(Y - inductive.instance_factors_)):.2e}")
 
@@ -52,13 +53,13 @@ print(f"  factors: {np.max(np.abs(Y - inductive.instance_factors_)):.2e}")
 # 2. Scoring rows inside or outside the fit
 # -----------------------------------------
 # *Inductive*: fit on the other rows, fold the new rows in. *Transductive*: give the new
-# rows to ``fit`` as unlabeled rows and read their ``transduction_``. The new rows then
+# rows to ``fit`` as unlabeled rows and read their ``label_distributions_``. The new rows then
 # also shape the classifier factors. We do it twice: with all the other rows (about
 # 2,800), and with only 300 of them, where the new rows (about 1,200) are most of what the
 # factorization sees.
 p_inductive = inductive.predict_proba(P[new])[:, 1]
 transductive = CFEnsembleClassifier(random_state=0).fit(P, np.where(new, -1, y_semi))
-p_transductive = transductive.transduction_[new]
+p_transductive = transductive.label_distributions_[new, 1]
 
 few = np.flatnonzero(~new)[:300]
 rows = np.concatenate([few, np.flatnonzero(new)])
@@ -68,7 +69,7 @@ pairs = {
     f"{(~new).sum():,} other rows": (p_inductive, p_transductive),
     "300 other rows": (
         small_inductive.predict_proba(P[new])[:, 1],
-        small_transductive.transduction_[few.size :],
+        small_transductive.label_distributions_[few.size :, 1],
     ),
 }
 print(f"{new.sum()} new rows, {y[new].sum()} positives")

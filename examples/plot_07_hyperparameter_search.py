@@ -81,5 +81,8 @@ plt.show()
 # one fold's labels hidden (the rows stay in ``P``) and scored by PR-AUC on that fold.
 auto = CFEnsembleClassifier(latent_dim="auto", rho="auto", random_state=0).fit(P, y_semi)
 print(f"chosen: latent_dim_={auto.latent_dim_}, rho_={auto.rho_}")
-for row in auto.cv_results_:
-    print(f"  latent_dim={row['latent_dim']}, rho={row['rho']}: {row['mean_pr_auc']:.3f}")
+cv = auto.cv_results_  # laid out as GridSearchCV's cv_results_
+for params, score, rank in zip(
+    cv["params"], cv["mean_test_score"], cv["rank_test_score"], strict=True
+):
+    print(f"  latent_dim={params['latent_dim']}, rho={params['rho']}: {score:.3f} (rank {rank})")

@@ -48,7 +48,9 @@ def _assert_the_mean_of_the_blend(clf, P):
     """Without a trained aggregator the prediction is the mean of the input with the
     fill-in blended halfway toward 0.5."""
     A = np.where(np.isnan(P), 0.5 * fitted_P_hat(clf) + 0.25, P)
-    np.testing.assert_allclose(clf.transduction_, np.clip(A.mean(axis=1), 0, 1), atol=1e-12)
+    np.testing.assert_allclose(
+        clf.label_distributions_[:, 1], np.clip(A.mean(axis=1), 0, 1), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("kind", ["observed", "reconstructed", "both"])
@@ -163,7 +165,7 @@ def test_auto_blends_where_classifiers_abstain_and_keeps_zero_elsewhere(problems
     for name, P in Ps.items():
         auto, zero = _fit(P, y, labeled), _fit(P, y, labeled, abstention=0.0)
         scores[name] = [
-            average_precision_score(y[~labeled], clf.transduction_[~labeled])
+            average_precision_score(y[~labeled], clf.label_distributions_[~labeled, 1])
             for clf in (auto, zero)
         ]
         mean = average_precision_score(y[~labeled], np.nanmean(P[~labeled], axis=1))
@@ -174,7 +176,9 @@ def test_auto_blends_where_classifiers_abstain_and_keeps_zero_elsewhere(problems
             assert scores[name][0] > scores[name][1] + 0.01
         else:
             assert auto.abstention_ == 0.0
-            np.testing.assert_array_equal(auto.transduction_, zero.transduction_)
+            np.testing.assert_array_equal(
+                auto.label_distributions_[:, 1], zero.label_distributions_[:, 1]
+            )
             np.testing.assert_array_equal(auto.coef_, zero.coef_)
         if name == "mcar":  # tested, and no classifier looks like an abstainer
             assert test["share"] == 0.0 and max(test["z"]) < 3
@@ -236,7 +240,7 @@ def test_auto_is_zero_where_the_factors_see_the_labels(problems, params):
     clf = _fit(Ps["abstain"], y, labeled, **params)
     assert clf.abstention_ == 0.0 and clf.abstention_test_ is None
     zero = _fit(Ps["abstain"], y, labeled, abstention=0.0, **params)
-    np.testing.assert_array_equal(clf.transduction_, zero.transduction_)
+    np.testing.assert_array_equal(clf.label_distributions_[:, 1], zero.label_distributions_[:, 1])
 
 
 def test_the_mean_aggregator_averages_the_blended_input(problems):
@@ -244,7 +248,9 @@ def test_the_mean_aggregator_averages_the_blended_input(problems):
     clf = _fit(Ps["abstain"], y, labeled, aggregator_type="mean")
     assert clf.abstention_ == 0.5
     fixed = _fit(Ps["abstain"], y, labeled, aggregator_type="mean", abstention=0.5)
-    np.testing.assert_allclose(clf.transduction_, fixed.transduction_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        clf.label_distributions_[:, 1], fixed.label_distributions_[:, 1], rtol=0, atol=1e-12
+    )
     # the supervised loss is the blend's: the last one as the fixed value's, the earlier
     # ones (computed before the test, with 0) not kept
     supervised = clf.loss_curve_["supervised"]
@@ -262,11 +268,15 @@ def test_a_fixed_abstention_is_the_blend_in_the_prediction(problems):
         _fit(Ps["complete"], y, labeled, abstention=v, shrinkage_target="equal")
         for v in (0.0, 0.8)
     )
-    np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        a.label_distributions_[:, 1], b.label_distributions_[:, 1], rtol=0, atol=1e-12
+    )
     clf = _fit(Ps["mcar"], y, labeled, abstention=0.8)
     A = np.where(np.isnan(Ps["mcar"]), 0.2 * fitted_P_hat(clf) + 0.4, Ps["mcar"])
     z = A @ clf.coef_ + clf.intercept_
-    np.testing.assert_allclose(clf.transduction_, 1 / (1 + np.exp(-z)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        clf.label_distributions_[:, 1], 1 / (1 + np.exp(-z)), rtol=0, atol=1e-12
+    )
 
 
 def test_three_classes():

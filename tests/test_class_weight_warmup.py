@@ -124,7 +124,7 @@ def _assert_probabilities(clf, P):
     proba = clf.predict_proba(P)
     assert np.isfinite(proba).all() and np.all((proba >= 0) & (proba <= 1))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    assert np.isfinite(clf.transduction_).all()
+    assert np.isfinite(clf.label_distributions_[:, 1]).all()
 
 
 def test_the_shortest_als_fit_allowed_runs_the_warmup_then_full_weights(imbalanced, monkeypatch):

@@ -71,7 +71,7 @@ def test_fit_predict_report_end_to_end(files, capsys):
         rows = list(csv.DictReader(handle))
     assert len(rows) == 600
     np.testing.assert_allclose(
-        [float(r["probability"]) for r in rows], clf.transduction_, rtol=1e-9
+        [float(r["probability"]) for r in rows], clf.label_distributions_[:, 1], rtol=1e-9
     )
     assert rows[0]["label"] in ("", "0", "1")
     assert [r["labeled"] for r in rows] == ["1" if t else "0" for t in labeled]
@@ -117,6 +117,8 @@ def test_predict_impute_writes_the_filled_in_columns(files, capsys):
     assert "a classifier column is named 'row'" in capsys.readouterr().err
 
 
+# a few iterations keep it quick: the fit's convergence is not what is tested
+@pytest.mark.filterwarnings("ignore:ALS did not converge:sklearn.exceptions.ConvergenceWarning")
 def test_report_without_labels_and_quiet_fit(files, capsys):
     tmp, train, *_ = files
     model = tmp / "m.cfe"
@@ -145,6 +147,8 @@ def test_report_without_labels_and_quiet_fit(files, capsys):
     assert (tmp / "r" / "weights.png").stat().st_size > 0
 
 
+# a few iterations keep it quick: the fit's convergence is not what is tested
+@pytest.mark.filterwarnings("ignore:ALS did not converge:sklearn.exceptions.ConvergenceWarning")
 def test_parquet_input(files):
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
@@ -230,6 +234,8 @@ def test_clear_errors_for_bad_files(tmp_path, capsys):
     assert "one class only" in _fit_error(capsys, one_class)
 
 
+# a few iterations keep it quick: the fit's convergence is not what is tested
+@pytest.mark.filterwarnings("ignore:ALS did not converge:sklearn.exceptions.ConvergenceWarning")
 def test_predict_with_missing_column_and_bad_model(files, capsys):
     tmp, train, *_ = files
     model = tmp / "m.cfe"
@@ -306,6 +312,8 @@ def test_parameter_help_is_the_docstrings_first_sentences():
     }
 
 
+# a few iterations keep it quick: the fit's convergence is not what is tested
+@pytest.mark.filterwarnings("ignore:ALS did not converge:sklearn.exceptions.ConvergenceWarning")
 def test_report_without_matplotlib_is_a_clear_error(files, capsys, monkeypatch):
     import importlib.util
 
@@ -323,6 +331,11 @@ def test_report_without_matplotlib_is_a_clear_error(files, capsys, monkeypatch):
     assert not (tmp / "r").exists()
 
 
+# a few iterations keep it quick: the fit's convergence is not what is tested
+@pytest.mark.filterwarnings("ignore:ALS did not converge:sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings(
+    "ignore:The autograd trainer ran max_epochs:sklearn.exceptions.ConvergenceWarning"
+)
 def test_trainer_options_build_the_solver_object(files, capsys):
     """--solver and the trainer options become ``solver=ALS(...)`` or ``Autograd(...)``,
     kept in the model file; the fit is the one Python gives with that object."""
@@ -341,7 +354,9 @@ def test_trainer_options_build_the_solver_object(files, capsys):
     table = pd.read_csv(train)
     P, y = table[NAMES].to_numpy(), table["y"].fillna(-1).to_numpy()
     reference = CFEnsembleClassifier(random_state=0, solver=expected).fit(P, y)
-    np.testing.assert_allclose(model.transduction_, reference.transduction_, atol=1e-10)
+    np.testing.assert_allclose(
+        model.label_distributions_[:, 1], reference.label_distributions_[:, 1], atol=1e-10
+    )
     assert model.n_iter_ == reference.n_iter_
 
     pytest.importorskip("torch")
@@ -411,6 +426,8 @@ def test_fit_without_torch_is_a_one_line_error(files, capsys, monkeypatch):
     assert not (tmp / "t.cfe").exists()
 
 
+# a few iterations keep it quick: the fit's convergence is not what is tested
+@pytest.mark.filterwarnings("ignore:ALS did not converge:sklearn.exceptions.ConvergenceWarning")
 def test_text_ids_keep_their_leading_zeros_through_fit_and_predict(tmp_path):
     """IDs are read as text (numeric-looking ones too), so "007" is not written as 7."""
     import pandas as pd
@@ -495,7 +512,7 @@ def test_seed_is_printed_and_repeats_the_fit(files, capsys):
     again = ["--model", str(tmp / "b.cfe"), "--latent-dim", "auto", "--random-state", str(seed)]
     assert main([*base, *again]) == 0
     a, b = (cfensemble.load(tmp / name) for name in ("a.cfe", "b.cfe"))
-    np.testing.assert_array_equal(a.transduction_, b.transduction_)
+    np.testing.assert_array_equal(a.label_distributions_[:, 1], b.label_distributions_[:, 1])
 
 
 def test_aggregator_shrinkage_auto_from_the_command_line(files, capsys):
@@ -538,7 +555,8 @@ def test_delimiter_option(files, capsys):
     assert main([*args, "--model", str(tmp / "s.cfe"), "--delimiter", ";"]) == 0
     assert main(["fit", str(train), *args[2:], "--model", str(tmp / "c.cfe")]) == 0
     np.testing.assert_array_equal(
-        cfensemble.load(tmp / "s.cfe").transduction_, cfensemble.load(tmp / "c.cfe").transduction_
+        cfensemble.load(tmp / "s.cfe").label_distributions_[:, 1],
+        cfensemble.load(tmp / "c.cfe").label_distributions_[:, 1],
     )
     with pytest.raises(SystemExit):
         main([*args, "--model", str(tmp / "x.cfe"), "--delimiter", ";;"])
@@ -580,7 +598,7 @@ def test_multiclass_fit_predict_report(tmp_path, capsys):
     expected_columns = ["row", "label", "labeled"] + [f"probability__{c}" for c in names]
     assert list(table.columns) == [*expected_columns, "predicted"]
     proba = table[[f"probability__{c}" for c in names]].to_numpy()
-    np.testing.assert_allclose(proba, reference.transduction_, atol=1e-8)
+    np.testing.assert_allclose(proba, reference.label_distributions_, atol=1e-8)
     np.testing.assert_array_equal(table["predicted"], names[np.argmax(proba, axis=1)])
     np.testing.assert_array_equal(table["labeled"], labeled.astype(int))
 
@@ -624,7 +642,9 @@ def test_sample_weight_column_counts_rows(files, tmp_path, capsys):
     P = table[NAMES].to_numpy()
     y = table["y"].fillna(-1).to_numpy()
     reference = CFEnsembleClassifier(random_state=0).fit(P, y, sample_weight=weight)
-    np.testing.assert_allclose(pd.read_csv(out)["probability"], reference.transduction_, atol=1e-8)
+    np.testing.assert_allclose(
+        pd.read_csv(out)["probability"], reference.label_distributions_[:, 1], atol=1e-8
+    )
 
 
 def test_double_underscores_in_binary_classifier_names(tmp_path, capsys):

@@ -133,7 +133,8 @@ def test_decimal_comma_is_named_and_read_with_decimal(european, capsys):
     assert _fit(semicolon, tmp / "s.cfe", "--delimiter", ";", "--decimal", ",") == 0
     assert _fit(plain, tmp / "p.cfe") == 0
     np.testing.assert_array_equal(
-        cfensemble.load(tmp / "s.cfe").transduction_, cfensemble.load(tmp / "p.cfe").transduction_
+        cfensemble.load(tmp / "s.cfe").label_distributions_[:, 1],
+        cfensemble.load(tmp / "p.cfe").label_distributions_[:, 1],
     )
     out = tmp / "s.predictions.csv"
     predict = ["predict", "--model", str(tmp / "p.cfe"), str(semicolon), "-o", str(out)]

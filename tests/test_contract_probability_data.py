@@ -62,9 +62,11 @@ def estimator(request):
 
 
 def _assert_same_fit(a, b, P_a=P, P_b=None, atol=0.0):
-    """Two fits agree: their ``transduction_`` and their predictions on ``P``."""
+    """Two fits agree: their ``label_distributions_`` and their predictions on ``P``."""
     P_b = P_a if P_b is None else P_b
-    np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=0, atol=atol)
+    np.testing.assert_allclose(
+        a.label_distributions_[:, 1], b.label_distributions_[:, 1], rtol=0, atol=atol
+    )
     np.testing.assert_allclose(a.predict_proba(P_a), b.predict_proba(P_b), rtol=0, atol=atol)
     np.testing.assert_array_equal(a.predict(P_a), b.predict(P_b))
 
@@ -122,7 +124,10 @@ def test_sample_weight_as_a_list_or_pandas_series_gives_the_same_fit(estimator, 
     reference = clone(estimator).fit(P, Y, sample_weight=WEIGHT)
     _assert_same_fit(fitted, reference)
     unweighted = clone(estimator).fit(P, Y)  # the weights do matter
-    assert np.max(np.abs(fitted.transduction_ - unweighted.transduction_)) > 1e-4
+    assert (
+        np.max(np.abs(fitted.label_distributions_[:, 1] - unweighted.label_distributions_[:, 1]))
+        > 1e-4
+    )
 
 
 def test_sample_weight_is_not_overwritten(estimator):
@@ -199,9 +204,11 @@ def test_one_row(estimator):
         with pytest.warns(UserWarning, match="y has no labeled rows"):
             fitted = clone(estimator).fit(row, np.array([-1]))
     source = fitted_P_hat(fitted) if isinstance(estimator, CFEnsembleTrainer) else row
-    np.testing.assert_allclose(fitted.transduction_, np.clip(source.mean(axis=1), 0, 1))
+    np.testing.assert_allclose(
+        fitted.label_distributions_[:, 1], np.clip(source.mean(axis=1), 0, 1)
+    )
     proba = fitted.predict_proba(row)
-    np.testing.assert_allclose(proba[:, 1], fitted.transduction_, atol=1e-12)
+    np.testing.assert_allclose(proba[:, 1], fitted.label_distributions_[:, 1], atol=1e-12)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="labeled rows of one class only"):
         clone(estimator).fit(row, np.array([1]))
@@ -271,10 +278,13 @@ def test_trainer_integer_sample_weights_equal_repeated_rows():
     first = np.searchsorted(rows, np.arange(y.size))  # each kept row's first copy
     kept = weight > 0
     np.testing.assert_allclose(
-        weighted.transduction_[kept], repeated.transduction_[first[kept]], rtol=0, atol=1e-12
+        weighted.label_distributions_[kept, 1],
+        repeated.label_distributions_[first[kept], 1],
+        rtol=0,
+        atol=1e-12,
     )
     np.testing.assert_allclose(
-        weighted.transduction_[~kept],
+        weighted.label_distributions_[~kept, 1],
         repeated.predict_proba(P20[~kept])[:, 1],
         rtol=0,
         atol=1e-12,

@@ -46,7 +46,7 @@ def _assert_same_fit(clf, ref, P_clf, P_ref):
     np.testing.assert_allclose(clf.intercept_, ref.intercept_, rtol=0, atol=1e-12)
     np.testing.assert_allclose(clf.classifier_factors_, ref.classifier_factors_, atol=1e-12)
     np.testing.assert_array_equal(clf.labeled_index_, ref.labeled_index_)
-    for name in ("transduction_", "instance_factors_", "instance_bias_"):
+    for name in ("label_distributions_", "instance_factors_", "instance_bias_"):
         got, expected = dask.compute(getattr(clf, name), getattr(ref, name))
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12, err_msg=name)
     for method in ("predict_proba", "impute", "predict"):
@@ -68,7 +68,9 @@ def test_empty_chunks_are_ignored(small):
     assert clf.transduction_.chunks == (chunks,)
     assert clf.predict_proba(P_empty).chunks == (chunks, (2,))
     full = clf.to_model(include_rows=True)
-    np.testing.assert_allclose(full.transduction_, ref.transduction_.compute(), atol=1e-12)
+    np.testing.assert_allclose(
+        full.label_distributions_[:, 1], ref.label_distributions_[:, 1].compute(), atol=1e-12
+    )
     weights = np.where(np.arange(y.size) % 3 == 0, 2.0, 1.0)
     weighted = _fit(P_empty, y_empty, da.from_array(weights, chunks=(chunks,)))
     np.testing.assert_allclose(weighted.coef_, _fit(P_plain, y, weights).coef_, atol=1e-12)

@@ -18,7 +18,14 @@ from cfensemble import ALS, CFEnsembleClassifier, _deferred
 from cfensemble._als import ALSSolver
 from cfensemble._missing import fold_in_rows, predict_rows
 
-FIELDS = ("transduction_", "coef_", "intercept_", "classifier_factors_", "classifier_bias_")
+FIELDS = (
+    "label_distributions_",
+    "transduction_",
+    "coef_",
+    "intercept_",
+    "classifier_factors_",
+    "classifier_bias_",
+)
 LAZY_FIELDS = ("instance_factors_", "instance_bias_", "n_iter_")
 
 
@@ -168,5 +175,5 @@ def test_auto_searches_where_the_factors_matter_and_keeps_the_callback_out():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.fit(*problem(missing_rate=0.3))
-    assert len(clf.cv_results_) == 3  # latent_dim 1, 2, 4
+    assert len(clf.cv_results_["params"]) == 3  # latent_dim 1, 2, 4
     assert calls and calls == list(range(1, len(calls) + 1))  # the final fit's only

@@ -34,11 +34,13 @@ def test_fit_leaves_them_out_and_gives_them_the_prior(problem):
     keep = np.setdiff1d(np.arange(300), rows)
     ref = CFEnsembleClassifier(random_state=0).fit(P[keep], y[keep])
     np.testing.assert_allclose(model.coef_, ref.coef_, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(model.transduction_[keep], ref.transduction_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        model.label_distributions_[keep, 1], ref.label_distributions_[:, 1], rtol=0, atol=1e-10
+    )
     labeled = y[keep][y[keep] != -1]
     prior = np.bincount(labeled.astype(int), minlength=2) / labeled.size
     np.testing.assert_allclose(model.class_prior_, prior)
-    np.testing.assert_array_equal(model.transduction_[rows], prior[1])
+    np.testing.assert_array_equal(model.label_distributions_[rows, 1], prior[1])
 
 
 def test_the_prior_counts_sample_weights(problem):
@@ -81,7 +83,7 @@ def test_without_labels_the_prior_is_the_mean_prediction(problem):
     P, _ = problem
     with pytest.warns(EmptyRowsWarning), pytest.warns(UserWarning, match="no labeled rows"):
         model = CFEnsembleClassifier().fit(_emptied(P, [1]), np.full(300, -1))
-    mean = np.delete(model.transduction_, 1).mean()
+    mean = np.delete(model.label_distributions_[:, 1], 1).mean()
     np.testing.assert_allclose(model.class_prior_, [1 - mean, mean])
 
 
@@ -96,7 +98,7 @@ def test_multiclass_prior_per_class():
     np.testing.assert_allclose(
         model.class_prior_, np.bincount(labeled, minlength=3) / labeled.size
     )
-    np.testing.assert_array_equal(model.transduction_[2], model.class_prior_)
+    np.testing.assert_array_equal(model.label_distributions_[2], model.class_prior_)
     with pytest.warns(EmptyRowsWarning):
         proba = model.predict_proba(_emptied(P[:5], [0]))
     np.testing.assert_array_equal(proba[0], model.class_prior_)
@@ -130,9 +132,9 @@ def test_model_files_keep_the_prior(problem, tmp_path):
     model.save(tmp_path / "m.cfe")
     loaded = load(tmp_path / "m.cfe")
     np.testing.assert_array_equal(loaded.class_prior_, [0.25, 0.75])
-    del model.class_prior_  # a file written before 1.0: the mean of transduction_
+    del model.class_prior_  # a file written before 1.0: the mean of the probabilities
     model.save(tmp_path / "old.cfe")
-    mean = model.transduction_.mean()
+    mean = model.label_distributions_[:, 1].mean()
     np.testing.assert_allclose(load(tmp_path / "old.cfe").class_prior_, [1 - mean, mean])
 
 

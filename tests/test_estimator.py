@@ -156,7 +156,9 @@ def test_contract_on_probability_data(problem, cls):
         again = clone(est).fit(P, y)
         restored = pickle.loads(pickle.dumps(est))
     assert est.get_params() == params  # fit does not write hyperparameters
-    np.testing.assert_array_equal(est.transduction_, again.transduction_)  # idempotent
+    np.testing.assert_array_equal(
+        est.label_distributions_[:, 1], again.label_distributions_[:, 1]
+    )  # idempotent
     assert est.n_features_in_ == P.shape[1]
     proba = est.predict_proba(P)
     assert proba.shape == (P.shape[0], 2)
@@ -190,7 +192,7 @@ def test_rho_changes_the_predictions(problem):
     P = _with_missing(P)
     a = _fit(P, y, rho=0.2, lambda_reg=0.01)
     b = _fit(P, y, rho=0.8, lambda_reg=0.01)
-    assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-3
+    assert np.max(np.abs(a.label_distributions_[:, 1] - b.label_distributions_[:, 1])) > 1e-3
     assert np.max(np.abs(a.predict_proba(P) - b.predict_proba(P))) > 1e-3
 
 
@@ -245,10 +247,14 @@ def test_every_parameter_changes_the_result(problem, base_fits, name, value):
         changed = _fit(P, y, **params)
     if value == "auto" and changed.latent_dim_ == 2:
         # "auto" chose the default: it must then be exactly that fit; compare with another
-        assert sorted({r["latent_dim"] for r in changed.cv_results_}) == [1, 2, 4]
-        np.testing.assert_allclose(changed.transduction_, base.transduction_, atol=1e-12)
+        assert sorted(set(changed.cv_results_["param_latent_dim"].tolist())) == [1, 2, 4]
+        np.testing.assert_allclose(
+            changed.label_distributions_[:, 1], base.label_distributions_[:, 1], atol=1e-12
+        )
         base = _fit(P, y, **{**BASE, "latent_dim": 1})
-    assert np.max(np.abs(base.transduction_ - changed.transduction_)) > 1e-6
+    assert (
+        np.max(np.abs(base.label_distributions_[:, 1] - changed.label_distributions_[:, 1])) > 1e-6
+    )
 
 
 def test_label_aware_alpha_changes_the_classifier_step(problem):
@@ -256,7 +262,7 @@ def test_label_aware_alpha_changes_the_classifier_step(problem):
     P = _with_missing(P)
     a = _fit(P, y, label_aware_alpha=1.0, **BASE)
     b = _fit(P, y, label_aware_alpha=5.0, **BASE)
-    assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-6
+    assert np.max(np.abs(a.label_distributions_[:, 1] - b.label_distributions_[:, 1])) > 1e-6
 
 
 def test_aggregator_lr_changes_the_seed_step(problem):
@@ -288,8 +294,8 @@ def test_supplied_confidence_is_honoured(problem):
     a = _fit(P, y, confidence=C, **BASE)
     b = _fit(P, y, confidence=lambda P, y: C, **BASE)
     c = _fit(P, y, **BASE)
-    np.testing.assert_array_equal(a.transduction_, b.transduction_)
-    assert np.max(np.abs(a.transduction_ - c.transduction_)) > 1e-4
+    np.testing.assert_array_equal(a.label_distributions_[:, 1], b.label_distributions_[:, 1])
+    assert np.max(np.abs(a.label_distributions_[:, 1] - c.label_distributions_[:, 1])) > 1e-4
     # fold-in with an explicit confidence for the new rows
     assert not np.allclose(a.predict_proba(P[:5], confidence=C[:5]), a.predict_proba(P[:5]))
 
@@ -300,7 +306,7 @@ def test_missing_predictions_are_handled(problem):
     P[np.random.default_rng(0).random(P.shape) < 0.3] = np.nan
     P[np.isnan(P).all(axis=1), 0] = 0.5
     clf = _fit(P, y)
-    assert np.isfinite(clf.transduction_).all()
+    assert np.isfinite(clf.label_distributions_[:, 1]).all()
     assert np.isfinite(clf.predict_proba(P)).all()
 
 
@@ -314,7 +320,9 @@ def test_missing_entry_has_no_influence(problem):
     C = np.ones(P.shape)
     C[3, 2] = 0.0
     b = _fit(P, y, confidence=C, **kw)
-    np.testing.assert_allclose(a.transduction_, b.transduction_, atol=1e-10)
+    np.testing.assert_allclose(
+        a.label_distributions_[:, 1], b.label_distributions_[:, 1], atol=1e-10
+    )
 
 
 def test_no_labels_is_a_pure_reconstruction_with_a_warning(problem):
@@ -322,7 +330,7 @@ def test_no_labels_is_a_pure_reconstruction_with_a_warning(problem):
     with pytest.warns(UserWarning, match="no labeled rows"):
         clf = _fit(P, -np.ones(P.shape[0]))
     assert not clf.aggregator_trained_
-    np.testing.assert_allclose(clf.transduction_, np.clip(P.mean(1), 0, 1))
+    np.testing.assert_allclose(clf.label_distributions_[:, 1], np.clip(P.mean(1), 0, 1))
 
 
 def test_diagnostics_and_collapse_warning(problem):
@@ -332,7 +340,7 @@ def test_diagnostics_and_collapse_warning(problem):
     np.testing.assert_array_equal(d["weights"], clf.coef_)
     assert d["weight_range"] == pytest.approx(d["weight_max"] - d["weight_min"])
     assert d["weight_sum"] == pytest.approx(clf.coef_.sum())
-    assert d["prediction_std"] == pytest.approx(clf.transduction_.std())
+    assert d["prediction_std"] == pytest.approx(clf.label_distributions_[:, 1].std())
     assert not d["collapsed"]
     # labels that contradict every base classifier make the weights flip sign
     y_flip = np.where(y == -1, -1, 1 - y)
@@ -350,9 +358,24 @@ def test_diagnostics_and_collapse_warning(problem):
     assert constrained.diagnostics_["mean_fallback"] and not constrained.aggregator_trained_
     mean = _fit(P, y_flip, aggregator_type="mean")
     np.testing.assert_array_equal(constrained.coef_, mean.coef_)
-    np.testing.assert_allclose(constrained.transduction_, mean.transduction_, atol=1e-12)
+    np.testing.assert_allclose(
+        constrained.label_distributions_[:, 1], mean.label_distributions_[:, 1], atol=1e-12
+    )
     np.testing.assert_allclose(constrained.predict_proba(P), mean.predict_proba(P), atol=1e-12)
-    assert constrained.transduction_.std() > 0.01
+    assert constrained.label_distributions_[:, 1].std() > 0.01
+
+
+def test_an_untrained_aggregator_does_not_warn_of_a_collapse():
+    """No labeled rows: nothing is trained (the mean aggregator predicts), so constant
+    predictions are no collapse; the fit says that y has no labels instead."""
+    P = np.full((6, 3), 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapseWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(UserWarning, match="y has no labeled rows") as record:
+            clf = CFEnsembleClassifier(random_state=0).fit(P, np.full(6, -1))
+    assert not [w for w in record if issubclass(w.category, CollapseWarning)]
+    assert not clf.aggregator_trained_ and clf.diagnostics_["collapsed"]
 
 
 def test_collapse_names_the_class_order_when_every_classifier_is_reversed(problem):
@@ -416,7 +439,7 @@ def test_seed_front_end_is_the_same_estimator(problem):
             label_aware_alpha=1.0,
             random_state=0,
         ).fit(P, y)
-    np.testing.assert_array_equal(seed.transduction_, ours.transduction_)
+    np.testing.assert_array_equal(seed.label_distributions_[:, 1], ours.label_distributions_[:, 1])
     with pytest.raises(ValueError, match="n_classifiers=3"):
         CFEnsembleTrainer(n_classifiers=3).fit(P, y)
 
@@ -601,17 +624,21 @@ def test_auto_latent_dim_and_rho_by_cross_validation(problem):
     P, _, y = problem
     P = _with_missing(P)  # complete P: "auto" does not search (test_deferred.py)
     clf = _fit(P, y, latent_dim="auto", rho="auto", solver=ALS(max_iter=20))
-    grid = {(r["latent_dim"], r["rho"]) for r in clf.cv_results_}
+    cv = clf.cv_results_
+    grid = {(r["latent_dim"], r["rho"]) for r in cv["params"]}
     assert grid == {(d, r) for d in (1, 2, 4) for r in (0.5, 0.8, 1.0)}
-    top = max(r["mean_pr_auc"] for r in clf.cv_results_)
-    ties = [r for r in clf.cv_results_ if r["mean_pr_auc"] >= top - 1e-12]
+    top = cv["mean_test_score"].max()
+    scores = zip(cv["params"], cv["mean_test_score"], strict=True)
+    ties = [r for r, s in scores if s >= top - 1e-12]
     best = min(ties, key=lambda r: (r["latent_dim"], -r["rho"]))  # smaller d, larger rho
     assert (clf.latent_dim_, clf.rho_) == (best["latent_dim"], best["rho"])
     assert clf.instance_factors_.shape[1] == clf.latent_dim_
-    assert all(len(r["fold_pr_auc"]) == 3 for r in clf.cv_results_)
+    folds = np.column_stack([cv[f"split{k}_test_score"] for k in range(3)])
+    assert "split3_test_score" not in cv
+    np.testing.assert_allclose(folds.mean(axis=1), cv["mean_test_score"])
     # the refit equals a fit with the chosen values
     same = _fit(P, y, latent_dim=clf.latent_dim_, rho=clf.rho_, solver=ALS(max_iter=20))
-    np.testing.assert_array_equal(same.transduction_, clf.transduction_)
+    np.testing.assert_array_equal(same.label_distributions_[:, 1], clf.label_distributions_[:, 1])
     assert same.cv_results_ is None and same.latent_dim_ == clf.latent_dim_
 
 
@@ -619,8 +646,8 @@ def test_auto_for_one_parameter_and_the_fallback(problem):
     P, y_true, y = problem
     P = _with_missing(P)
     only_rho = _fit(P, y, rho="auto", solver=ALS(max_iter=10))
-    assert {r["latent_dim"] for r in only_rho.cv_results_} == {2}
-    assert {r["rho"] for r in only_rho.cv_results_} == {0.5, 0.8, 1.0}
+    assert set(only_rho.cv_results_["param_latent_dim"].tolist()) == {2}
+    assert set(only_rho.cv_results_["param_rho"].tolist()) == {0.5, 0.8, 1.0}
     few = np.full(y.size, -1)
     few[np.flatnonzero(y_true == 1)[:1]] = 1
     few[np.flatnonzero(y_true == 0)[:5]] = 0
@@ -647,7 +674,9 @@ def test_huge_and_tiny_confidence_scales_give_the_same_fit(problem):
     a = _fit(P, y, confidence=C, **BASE)
     for scale in (1e300, 1e-300):
         b = _fit(P, y, confidence=C * scale, **BASE)
-        np.testing.assert_allclose(a.transduction_, b.transduction_, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(
+            a.label_distributions_[:, 1], b.label_distributions_[:, 1], rtol=1e-8, atol=1e-12
+        )
 
 
 def test_an_entirely_unobserved_classifier_is_refused_not_used_as_a_label_channel():
@@ -691,10 +720,10 @@ def test_prior_correction_moves_only_the_intercept(problem):
     assert a.intercept_ == pytest.approx(b.intercept_ + shift)
     np.testing.assert_array_equal(a.coef_, b.coef_)
     # the ranking is the same; the mean probability is close to the positive rate
-    order = np.argsort(b.transduction_, kind="stable")
-    assert np.all(np.diff(a.transduction_[order]) >= -1e-15)
-    assert abs(a.transduction_.mean() - y_true.mean()) < abs(
-        b.transduction_.mean() - y_true.mean()
+    order = np.argsort(b.label_distributions_[:, 1], kind="stable")
+    assert np.all(np.diff(a.label_distributions_[order, 1]) >= -1e-15)
+    assert abs(a.label_distributions_[:, 1].mean() - y_true.mean()) < abs(
+        b.label_distributions_[:, 1].mean() - y_true.mean()
     )
 
 
@@ -708,13 +737,21 @@ def test_sample_weight_is_a_weight_of_the_supervised_loss(problem):
             return CFEnsembleClassifier(random_state=0, **BASE).fit(P, y, sample_weight=weight)
 
     none = fit(None)
-    np.testing.assert_allclose(fit(np.ones(y.size)).transduction_, none.transduction_, atol=1e-12)
+    np.testing.assert_allclose(
+        fit(np.ones(y.size)).label_distributions_[:, 1],
+        none.label_distributions_[:, 1],
+        atol=1e-12,
+    )
     # the loss is normalised by the total weight: a constant factor changes nothing
     np.testing.assert_allclose(
-        fit(np.full(y.size, 2.0)).transduction_, none.transduction_, atol=1e-8
+        fit(np.full(y.size, 2.0)).label_distributions_[:, 1],
+        none.label_distributions_[:, 1],
+        atol=1e-8,
     )
     w = np.where(np.arange(y.size) % 3 == 0, 5.0, 1.0)
-    assert np.max(np.abs(fit(w).transduction_ - none.transduction_)) > 1e-4
+    assert (
+        np.max(np.abs(fit(w).label_distributions_[:, 1] - none.label_distributions_[:, 1])) > 1e-4
+    )
 
 
 @pytest.mark.parametrize(
@@ -746,7 +783,9 @@ def test_instance_weighting_is_the_written_formula(problem):
     # for class probabilities (n, m, 2) it is the same number
     np.testing.assert_allclose(costs(est, np.stack([1 - P, P], axis=2), y), weights, atol=1e-14)
     a = _fit_trainer(P, y, instance_weighting="confidence")
-    assert np.max(np.abs(a.transduction_ - _fit(P, y).transduction_)) > 1e-6
+    assert (
+        np.max(np.abs(a.label_distributions_[:, 1] - _fit(P, y).label_distributions_[:, 1])) > 1e-6
+    )
 
 
 def test_fn_cost_weights_the_positive_rows_and_raises_probabilities(problem):
@@ -754,4 +793,6 @@ def test_fn_cost_weights_the_positive_rows_and_raises_probabilities(problem):
     est = CFEnsembleClassifier(fn_cost=3.0)
     np.testing.assert_array_equal(costs(est, P, y), np.where(y == 1, 3.0, 1.0))
     a = _fit(P, y, fn_cost=3.0)
-    assert a.transduction_.mean() > _fit(P, y).transduction_.mean() + 0.01
+    assert (
+        a.label_distributions_[:, 1].mean() > _fit(P, y).label_distributions_[:, 1].mean() + 0.01
+    )

@@ -103,7 +103,9 @@ def test_reconstructions_that_differ_by_rounding_are_one_point():
     P[2, 0] = P[5, 2] = np.nan
     params = {"latent_dim": 1, "rho": 1.0, "aggregator_input": "observed"}
     fits = [
-        _fit(P, -np.ones(6, int), solver=ALS(max_iter=10, chunk_size=c), **params).transduction_
+        _fit(
+            P, -np.ones(6, int), solver=ALS(max_iter=10, chunk_size=c), **params
+        ).label_distributions_[:, 1]
         for c in (1, 2, 3)
     ]
     np.testing.assert_allclose(fits[1], fits[0], rtol=0, atol=1e-12)
@@ -140,7 +142,9 @@ def test_fitted_calibration_and_its_use_in_the_prediction(problem):
         hat = fitted_P_hat(clf)
         fill = (1 - beta) * _slow_fill(clf.fill_calibration_, hat) + beta / 2
         A = np.where(np.isnan(P), fill, P)
-        np.testing.assert_allclose(clf.transduction_, np.clip(A.mean(axis=1), 0, 1), atol=1e-12)
+        np.testing.assert_allclose(
+            clf.label_distributions_[:, 1], np.clip(A.mean(axis=1), 0, 1), atol=1e-12
+        )
         missing = np.isnan(P)
         for key, values in (("reconstruction", hat), ("fill", fill)):
             lo, hi = clf.diagnostics_[f"missing_{key}_range"]

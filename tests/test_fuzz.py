@@ -58,7 +58,7 @@ def _check(P, y, params):
         warnings.simplefilter("ignore")
         clf = CFEnsembleClassifier(random_state=0, **params).fit(P, y)
         proba = clf.predict_proba(P)
-    for p in (clf.transduction_, proba[:, 1]):
+    for p in (clf.label_distributions_[:, 1], proba[:, 1]):
         assert np.isfinite(p).all()
         assert (p >= 0).all() and (p <= 1).all()
     assert np.isfinite(clf.classifier_factors_).all()
@@ -121,7 +121,7 @@ def test_results_do_not_depend_on_the_chunk_size(case, chunk_size):
         b = CFEnsembleClassifier(
             random_state=0, solver=ALS(**{**als, "chunk_size": 10_000}), **params
         )
-        pa, pb = a.fit(P, y).transduction_, b.fit(P, y).transduction_
+        pa, pb = a.fit(P, y).label_distributions_, b.fit(P, y).label_distributions_
     # arbitrary inputs include separable 3-row problems with rho=0.01, where rounding
     # differences of the block sums are amplified to ~1e-9 in the probabilities; at
     # realistic settings test_als checks 1e-10
@@ -170,7 +170,7 @@ def _check_multiclass(P, y, params):
         clf = CFEnsembleClassifier(random_state=0, **params).fit(P, y)
         proba = clf.predict_proba(P)
     k = P.shape[2]
-    for p in (clf.transduction_, proba):
+    for p in (clf.label_distributions_, proba):
         p = p if p.ndim == 2 else np.column_stack([1 - p, p])
         assert p.shape == (P.shape[0], k)
         assert np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()

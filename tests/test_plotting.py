@@ -23,6 +23,7 @@ def fitted(problem):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = CFEnsembleClassifier(random_state=0, solver=ALS(max_iter=30)).fit(P, y)
+        clf.loss_curve_  # noqa: B018 (complete P: runs the deferred factorization here)
     yield clf, P, y_true
     plt.close("all")
 
@@ -33,7 +34,7 @@ def test_each_plot_returns_labelled_axes(fitted):
     axes = [
         plotting.plot_loss_curves(clf),
         plotting.plot_weights(clf, names),
-        plotting.plot_pr_curves(y, P, clf.transduction_, names),
+        plotting.plot_pr_curves(y, P, clf.label_distributions_[:, 1], names),
         plotting.plot_classifier_factors(clf, names),
     ]
     for ax in axes:
@@ -85,7 +86,7 @@ def test_names_must_match(fitted):
     with pytest.raises(ValueError, match="names must have"):
         plotting.plot_weights(clf, names=["a"])
     with pytest.raises(ValueError, match=r"names must have 6 entries \(one per column of P\)"):
-        plotting.plot_pr_curves(y, P, clf.transduction_, names=["a"])
+        plotting.plot_pr_curves(y, P, clf.label_distributions_[:, 1], names=["a"])
 
 
 def test_bad_arguments_are_clear_errors(fitted, tmp_path):
@@ -104,9 +105,9 @@ def test_bad_arguments_are_clear_errors(fitted, tmp_path):
         plotting.write_report(unfitted, tmp_path / "r")
     assert len(plt.get_fignums()) == figures and not (tmp_path / "r").exists()
     with pytest.raises(ValueError, match="got y 10 rows, P 300 rows, ensemble_proba 300"):
-        plotting.plot_pr_curves(y[:10], P, clf.transduction_)
+        plotting.plot_pr_curves(y[:10], P, clf.label_distributions_[:, 1])
     with pytest.raises(ValueError, match="P of shape \\(300,\\)"):
-        plotting.plot_pr_curves(y, P[:, 0], clf.transduction_)
+        plotting.plot_pr_curves(y, P[:, 0], clf.label_distributions_[:, 1])
     with pytest.raises(ValueError, match="P was given without y"):
         plotting.write_report(clf, tmp_path / "r", P=P)
     with pytest.raises(ValueError, match="y was given without P"):
@@ -185,7 +186,7 @@ def test_multiclass_weights_are_grouped_per_classifier(multiclass):
 
 def test_multiclass_pr_curves_one_vs_rest(multiclass):
     clf, P, y, _ = multiclass
-    ax = plotting.plot_pr_curves(y, P, clf.transduction_, NAMES, classes=clf.classes_)
+    ax = plotting.plot_pr_curves(y, P, clf.label_distributions_, NAMES, classes=clf.classes_)
     lines = ax.get_lines()
     assert len(lines) == 2 * len(CLASSES)  # ensemble and simple average, per class
     for cls in CLASSES:
@@ -195,7 +196,7 @@ def test_multiclass_pr_curves_one_vs_rest(multiclass):
     assert "macro PR-AUC" in ax.get_title()
     assert f"{labeled_mask(y).sum()} labeled rows" in ax.get_title()
     # the classes default to the sorted labels (the model's classes_)
-    default = plotting.plot_pr_curves(y, P, clf.transduction_, NAMES)
+    default = plotting.plot_pr_curves(y, P, clf.label_distributions_, NAMES)
     assert [line.get_label() for line in default.get_lines()] == [
         line.get_label() for line in lines
     ]
@@ -204,12 +205,12 @@ def test_multiclass_pr_curves_one_vs_rest(multiclass):
 def test_multiclass_pr_curves_need_the_class_axis(multiclass):
     clf, P, y, _ = multiclass
     with pytest.raises(ValueError, match=r"\(n_samples, n_classifiers, 3\)"):
-        plotting.plot_pr_curves(y, P[:, :, 0], clf.transduction_, NAMES)
+        plotting.plot_pr_curves(y, P[:, :, 0], clf.label_distributions_, NAMES)
     with pytest.raises(ValueError, match=r"\(n_samples, n_classifiers, 3\)"):
-        plotting.plot_pr_curves(y, P, clf.transduction_[:, 0], NAMES)
+        plotting.plot_pr_curves(y, P, clf.label_distributions_[:, 0], NAMES)
     with pytest.raises(ValueError, match="not among the classes"):
         plotting.plot_pr_curves(
-            np.where(y == "ant", "ape", y), P, clf.transduction_, classes=clf.classes_
+            np.where(y == "ant", "ape", y), P, clf.label_distributions_, classes=clf.classes_
         )
 
 

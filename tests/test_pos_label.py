@@ -29,7 +29,7 @@ def test_pos_label_gives_the_fit_of_the_0_1_coding(tmp_path):
     named = CFEnsembleClassifier(random_state=0, pos_label="member").fit(P, names)
     coded = CFEnsembleClassifier(random_state=0).fit(P, numbers)
     assert named.classes_.tolist() == ["non-member", "member"]
-    np.testing.assert_array_equal(named.transduction_, coded.transduction_)
+    np.testing.assert_array_equal(named.label_distributions_, coded.label_distributions_)
     np.testing.assert_array_equal(named.predict_proba(P[:20]), coded.predict_proba(P[:20]))
     assert named.predict(P[:20]).tolist() == [
         "member" if v == 1 else "non-member" for v in coded.predict(P[:20])
@@ -44,7 +44,7 @@ def test_pos_label_that_sorts_last_changes_nothing():
     P, _, numbers = _problem()
     a = CFEnsembleClassifier(random_state=0, pos_label=1).fit(P, numbers)
     b = CFEnsembleClassifier(random_state=0).fit(P, numbers)
-    np.testing.assert_array_equal(a.transduction_, b.transduction_)
+    np.testing.assert_array_equal(a.label_distributions_, b.label_distributions_)
 
 
 @pytest.mark.parametrize("pos_label", ["members", 1, True])

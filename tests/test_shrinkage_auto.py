@@ -36,7 +36,7 @@ def _slow_cv_means(A, y_semi, sample_weight=None, target="consensus"):
             w = None if sample_weight is None else sample_weight[labeled[held]]
             scores.append(
                 average_precision_score(
-                    y_lab[held], est.transduction_[labeled[held]], sample_weight=w
+                    y_lab[held], est.label_distributions_[labeled[held], 1], sample_weight=w
                 )
             )
         means.append(np.mean(scores))

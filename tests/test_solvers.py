@@ -44,7 +44,7 @@ def test_fitted_attributes(fitted):
     assert clf.coef_.shape == (m,) and np.isfinite(clf.intercept_)
     assert (clf.coef_ >= 0).all()  # aggregator_positive=True
     assert clf.transduction_.shape == (n,)
-    assert ((clf.transduction_ >= 0) & (clf.transduction_ <= 1)).all()
+    assert ((clf.label_distributions_[:, 1] >= 0) & (clf.label_distributions_[:, 1] <= 1)).all()
     curve = clf.loss_curve_
     assert all(v.shape == (clf.n_iter_,) and np.isfinite(v).all() for v in curve.values())
     np.testing.assert_allclose(
@@ -84,7 +84,7 @@ def test_fold_in_of_new_rows(fitted):
     assert np.isfinite(proba).all()
     np.testing.assert_allclose(clf.predict_proba(P[::-1])[:, 1], proba[::-1])
     if clf.solver == "als":  # instance factors are the label-free fold-in, exactly
-        np.testing.assert_allclose(proba, clf.transduction_, atol=1e-9)
+        np.testing.assert_allclose(proba, clf.label_distributions_[:, 1], atol=1e-9)
 
 
 def test_save_and_load(fitted, tmp_path):
@@ -92,4 +92,4 @@ def test_save_and_load(fitted, tmp_path):
     clf.save(tmp_path / "model.cfe")
     again = cfensemble.load(tmp_path / "model.cfe")
     np.testing.assert_array_equal(again.predict_proba(P), clf.predict_proba(P))
-    np.testing.assert_array_equal(again.transduction_, clf.transduction_)
+    np.testing.assert_array_equal(again.label_distributions_[:, 1], clf.label_distributions_[:, 1])

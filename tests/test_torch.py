@@ -128,7 +128,7 @@ def test_focal_gamma_changes_the_fit(problem):
     P, _, y = problem
     a = _fit(P, y, Autograd(max_epochs=60))
     b = _fit(P, y, Autograd(max_epochs=60), focal_gamma=2.0)
-    assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-3
+    assert np.max(np.abs(a.label_distributions_[:, 1] - b.label_distributions_[:, 1])) > 1e-3
 
 
 @pytest.mark.slow
@@ -208,14 +208,14 @@ def test_every_torch_parameter_changes_the_result(problem, base_fits, name, valu
         b = _fit(P, y, Autograd(**(solver | {name.removeprefix("solver__"): value})), **base)
     else:
         b = _fit(P, y, Autograd(**solver), **(base | {name: value}))
-    assert np.max(np.abs(a.transduction_ - b.transduction_)) > 1e-6
+    assert np.max(np.abs(a.label_distributions_[:, 1] - b.label_distributions_[:, 1])) > 1e-6
 
 
 def test_full_batch_size_equals_no_batching(problem):
     P, _, y = problem
     a = _fit(P, y, Autograd(max_epochs=15))
     b = _fit(P, y, Autograd(max_epochs=15, batch_size=P.shape[0]))
-    np.testing.assert_allclose(a.transduction_, b.transduction_)
+    np.testing.assert_allclose(a.label_distributions_[:, 1], b.label_distributions_[:, 1])
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -224,7 +224,7 @@ def test_torch_fit_predicts_on_device(problem, device):
     clf = _fit(P, y, Autograd(max_epochs=30, device=device, batch_size=64))
     proba = clf.predict_proba(P)
     assert proba.shape == (P.shape[0], 2)
-    assert np.isfinite(clf.transduction_).all()
+    assert np.isfinite(clf.label_distributions_[:, 1]).all()
     unlabeled = y == -1
     assert clf.fold_in(P[unlabeled])[0].shape == clf.instance_factors_[unlabeled].shape
 
@@ -249,7 +249,7 @@ def test_seed_front_end_is_the_same_estimator(problem):
             aggregator_shrinkage=0.0,
             random_state=0,
         ).fit(P, y)
-    np.testing.assert_array_equal(seed.transduction_, ours.transduction_)
+    np.testing.assert_array_equal(seed.label_distributions_[:, 1], ours.label_distributions_[:, 1])
     with pytest.raises(ValueError, match="n_classifiers=2"):
         CFEnsemblePyTorchTrainer(n_classifiers=2).fit(P, y)
 
@@ -365,11 +365,12 @@ def test_auto_warm_start_is_on_where_als_can_solve_and_off_where_not(problem):
     P, _, y = problem
     forced = _fit(P, y, Autograd(max_epochs=5, als_warm_start=True))
     np.testing.assert_array_equal(
-        _fit(P, y, Autograd(max_epochs=5)).transduction_, forced.transduction_
+        _fit(P, y, Autograd(max_epochs=5)).label_distributions_[:, 1],
+        forced.label_distributions_[:, 1],
     )
     cold = _fit(P, y, Autograd(max_epochs=5, als_warm_start=False), rho=0.0)
     auto = _fit(P, y, Autograd(max_epochs=5), rho=0.0)
-    np.testing.assert_array_equal(auto.transduction_, cold.transduction_)
+    np.testing.assert_array_equal(auto.label_distributions_[:, 1], cold.label_distributions_[:, 1])
     with pytest.raises(ValueError, match="als_warm_start=True"):
         _fit(P, y, Autograd(als_warm_start=True), rho=0.0)
 

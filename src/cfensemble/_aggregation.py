@@ -371,7 +371,9 @@ def set_diagnostics(est, proba: np.ndarray, ranges=(None, None)) -> None:
     est.diagnostics_["missing_reconstruction_range"] = ranges[0]
     est.diagnostics_["missing_fill_range"] = ranges[1]
     est.diagnostics_["mean_fallback"] = getattr(est, "_mean_fallback", False)
-    if est.diagnostics_["collapsed"]:
+    # an aggregator that was not trained (the mean aggregator: no labeled rows,
+    # aggregator_type='mean', or the mean fallback, which warned already) did not collapse
+    if est.diagnostics_["collapsed"] and est.aggregator_trained_:
         warn(
             "The aggregator collapsed: weight sum "
             f"{est.diagnostics_['weight_sum']:.3g}, prediction std "

@@ -28,6 +28,8 @@ from ._validation import (
     empty_rows,
     encode_labels,
     positive_last,
+    predicted_labels,
+    proba_columns,
 )
 from .io import register, save_model
 
@@ -66,9 +68,10 @@ class CFEnsembleClassifier(ClassifierMixin, BaseEstimator):
     ``A`` is by default the observed predictions, the factorization filling in the missing
     ones; with complete ``P`` the fit therefore skips the factorization (it is run when
     the factors are asked for). Unlabeled rows shape the factorization and get predictions
-    in ``transduction_``; new rows are folded in by :meth:`predict_proba`. For K >= 3
-    classes ``P`` is (n, m, K) and the aggregator a softmax. Why each default is what it
-    is: the docs' "Design decisions" page.
+    (probabilities) in ``label_distributions_`` and (labels) in ``transduction_``; new
+    rows are folded in by :meth:`predict_proba`. For K >= 3 classes ``P`` is (n, m, K) and
+    the aggregator a softmax. Why each default is what it is: the docs' "Design
+    decisions" page.
 
     Parameters
     ----------
@@ -155,8 +158,12 @@ default="als"
         Aggregator weights (observed columns first for ``aggregator_input="both"``).
     intercept_ : float or ndarray of shape (K,)
         Aggregator intercept, with the class-prior correction of ``class_weight``.
-    transduction_ : ndarray of shape (n_samples,) or (n_samples, K)
-        Probability of the second class (K classes: of every class) of each row of fit.
+    label_distributions_ : ndarray of shape (n_samples, n_classes)
+        The class probabilities of each row of fit, columns in the order of ``classes_``
+        (as :meth:`predict_proba` lays them out; scikit-learn's semi-supervised name).
+    transduction_ : ndarray of shape (n_samples,)
+        The predicted label of each row of fit (values of ``classes_``, as :meth:`predict`
+        gives them from ``label_distributions_``).
     class_prior_ : ndarray of shape (n_classes,)
         The class frequencies of the labeled rows (weighted; without labels, the mean
         prediction): what a row without any prediction is given, in ``fit`` and
@@ -176,8 +183,11 @@ default="als"
         once, after the factors).
     latent_dim_, rho_ : int, float
         The values used ("auto" resolved, ``latent_dim_`` capped).
-    cv_results_ : list of dict or None
-        With "auto": mean and per-fold PR-AUC of every candidate.
+    cv_results_ : dict of ndarray or None
+        With "auto": the cross-validation of every candidate, laid out as scikit-learn's
+        ``GridSearchCV.cv_results_`` (``params``, ``param_latent_dim``, ``param_rho``,
+        ``mean_test_score``, ``std_test_score``, ``rank_test_score`` and
+        ``split<k>_test_score``; the scores are PR-AUC); None without a search.
     multiclass_factorization_ : {"per_class", "joint"} or None
         The K-class factorization: "per_class" (K separate factorizations) with ALS and
         ``rho=1``, else "joint"; None for two classes.
@@ -351,7 +361,7 @@ default="als"
             Non-negative weight of each row: a row of weight ``k`` counts as ``k`` copies of
             it, in the factorization, in the class counts and in the supervised loss (the
             instance-dependent costs of the original write-up). A row of weight 0 does not
-            enter the fit; it is folded in afterwards for ``transduction_``.
+            enter the fit; it is folded in afterwards for ``label_distributions_``.
 
         Returns
         -------
@@ -360,7 +370,7 @@ default="als"
         self._check_params()
         for name in ("_deferred", *_deferred.LAZY):  # a refit starts afresh
             self.__dict__.pop(name, None)
-        P, y, sample_weight = self._check_fit_input(P, y, sample_weight)
+        P, y, sample_weight = _fit_input(self, P, y, sample_weight)
         columns = self._columns(P)
         defer = _deferred.deferrable(self, columns)
         _search.choose_dimensions(self, P, y, sample_weight, columns.shape[1], search=not defer)
@@ -390,59 +400,21 @@ default="als"
                 )
             else:
                 state.Y, state.c = _missing.every_row(self, state, data, kept)
-        self.transduction_, ranges = _missing.predict_rows(
+        proba, ranges = _missing.predict_rows(
             self, data, state.Y, state.c, with_range=True, factors=(state.X, state.a)
         )
-        self.class_prior_ = _class_prior(self, y, sample_weight)
+        self.class_prior_ = _class_prior(self, y, sample_weight, proba)
         empty = np.isnan(P).all(axis=tuple(range(1, P.ndim)))
-        self.transduction_[empty] = (
-            self.class_prior_[1] if self.transduction_.ndim == 1 else self.class_prior_
-        )
+        proba[empty] = self.class_prior_[1] if proba.ndim == 1 else self.class_prior_
+        self.label_distributions_ = proba_columns(proba)
+        self.transduction_ = predicted_labels(self.classes_, self.label_distributions_)
         if defer:
             for name in _deferred.LAZY:
                 self.__dict__.pop(name, None)
         else:
             self.instance_factors_, self.instance_bias_ = state.Y, state.c
-        _aggregation.set_diagnostics(self, self.transduction_, ranges)
+        _aggregation.set_diagnostics(self, proba, ranges)
         return self
-
-    def _check_fit_input(self, P, y, sample_weight):
-        """``P`` as an array, ``y`` as class indices (NaN unlabeled), the sample weights;
-        sets ``classes_``, ``n_class_columns_``, ``n_features_in_`` (and names)."""
-        minus_one = _marks_minus_one(y)
-        ndim = np.asarray(P).ndim  # not np.ndim: array-likes may support np.asarray only
-        y, classes = positive_last(
-            *encode_labels(y), getattr(self, "pos_label", None), ndim
-        )  # the original front-ends: the label that sorts last
-        if classes.size > 2 and ndim == 2:
-            empty = " An empty string is a class: mark unlabeled rows with None, NaN or -1."
-            raise ValueError(
-                "Only binary classification is supported with a 2-D P; y has "
-                f"{classes.size} classes {classes[:5].tolist()}. For more classes give P "
-                "of shape (n_samples, n_classifiers, n_classes), each classifier's "
-                "probabilities of every class." + (empty if "" in classes.tolist() else "")
-            )
-        named = P
-        P = check_probabilities(P, allow_empty=True)
-        if P.ndim == 2:
-            validate_data(self, X=named, reset=True, skip_check_array=True)  # feature names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        if y.shape[0] != P.shape[0]:
-            raise ValueError(f"y has {y.shape[0]} entries but P has {P.shape[0]} rows.")
-        self._set_classes(P, y, classes)
-        sample_weight = _check_sample_weight(sample_weight, y)
-        self._check_n_classifiers(P.shape[1])
-        self.n_features_in_ = P.shape[1]
-        empty = np.flatnonzero(np.all(np.isnan(self._columns(P)), axis=0))
-        if empty.size:
-            raise ValueError(
-                f"P has {empty.size} column(s) without any prediction (first: classifier "
-                f"{empty[0] // max(self._outputs, 1)}); drop them: a classifier that never "
-                "predicts carries nothing to factorize."
-            )
-        check_label_classes(self, y[~np.isnan(y)], classes, minus_one)
-        return P, y, _without_empty_rows(P, y, sample_weight)
 
     def _fit_data(self, P, columns, y, sample_weight, rng):
         """The :class:`Data` of the fit, ``(data of all rows, kept)`` when rows of weight 0
@@ -669,6 +641,46 @@ default="als"
         save_model(self, path, metadata)
 
 
+def _fit_input(est, P, y, sample_weight):
+    """``fit``'s input checked: ``P`` as an array, ``y`` as class indices (NaN unlabeled),
+    the sample weights; sets ``classes_``, ``n_class_columns_``, ``n_features_in_`` (and
+    names) on ``est``."""
+    minus_one = _marks_minus_one(y)
+    ndim = np.asarray(P).ndim  # not np.ndim: array-likes may support np.asarray only
+    y, classes = positive_last(
+        *encode_labels(y), getattr(est, "pos_label", None), ndim
+    )  # the original front-ends: the label that sorts last
+    if classes.size > 2 and ndim == 2:
+        empty = " An empty string is a class: mark unlabeled rows with None, NaN or -1."
+        raise ValueError(
+            "Only binary classification is supported with a 2-D P; y has "
+            f"{classes.size} classes {classes[:5].tolist()}. For more classes give P "
+            "of shape (n_samples, n_classifiers, n_classes), each classifier's "
+            "probabilities of every class." + (empty if "" in classes.tolist() else "")
+        )
+    named = P
+    P = check_probabilities(P, allow_empty=True)
+    if P.ndim == 2:
+        validate_data(est, X=named, reset=True, skip_check_array=True)  # feature names
+    elif hasattr(est, "feature_names_in_"):
+        del est.feature_names_in_
+    if y.shape[0] != P.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} entries but P has {P.shape[0]} rows.")
+    est._set_classes(P, y, classes)
+    sample_weight = _check_sample_weight(sample_weight, y)
+    est._check_n_classifiers(P.shape[1])
+    est.n_features_in_ = P.shape[1]
+    empty = np.flatnonzero(np.all(np.isnan(est._columns(P)), axis=0))
+    if empty.size:
+        raise ValueError(
+            f"P has {empty.size} column(s) without any prediction (first: classifier "
+            f"{empty[0] // max(est._outputs, 1)}); drop them: a classifier that never "
+            "predicts carries nothing to factorize."
+        )
+    check_label_classes(est, y[~np.isnan(y)], classes, minus_one)
+    return P, y, _without_empty_rows(P, y, sample_weight)
+
+
 def _without_empty_rows(P: np.ndarray, y: np.ndarray, sample_weight):
     """``sample_weight`` with weight 0 (left out of the fit) on the rows of ``P`` without
     any prediction, which are warned about; refused where a class's every labeled row is
@@ -688,23 +700,16 @@ def _without_empty_rows(P: np.ndarray, y: np.ndarray, sample_weight):
     return weight
 
 
-def _class_prior(est, y: np.ndarray, sample_weight) -> np.ndarray:
+def _class_prior(est, y: np.ndarray, sample_weight, proba=None) -> np.ndarray:
     """``class_prior_``: the (weighted) class frequencies of the fit's labeled rows; without
-    labels, the mean of ``transduction_`` over the rows the fit used."""
+    labels, the mean of the fitted probabilities ``proba`` (of the second class, (n,), or
+    of every class, (n, K)) over the rows the fit used."""
     weight = np.ones(y.shape[0]) if sample_weight is None else sample_weight
     labeled = ~np.isnan(y) & (weight > 0)
     n_classes = len(est.classes_)
     if labeled.any():
         counts = np.bincount(y[labeled].astype(np.intp), weight[labeled], n_classes)
         return counts / counts.sum()
-    t = est.transduction_[weight > 0]
+    t = proba[weight > 0]
     mean = t.mean(axis=0)
     return np.array([1.0 - mean, mean]) if t.ndim == 1 else mean / mean.sum()
-
-
-def predicted_labels(classes: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """The labels of ``classes`` that ``proba`` (n, n_classes) predicts: the most probable
-    class; for two classes the second where its probability is at least 0.5."""
-    if proba.shape[1] == 2:
-        return classes[(proba[:, 1] >= 0.5).astype(int)]
-    return classes[np.argmax(proba, axis=1)]

@@ -70,6 +70,8 @@ def select_by_cross_validation(est, P, y, sample_weight=None):
             UserWarning,
         )
         return fallback[0], fallback[1], None
+    from ._validation import positive_proba
+
     results = []
     quiet = {**_solvers.without_callback(est.get_params(deep=False)), "verbose": False}
     for d in dims:
@@ -83,20 +85,47 @@ def select_by_cross_validation(est, P, y, sample_weight=None):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     est.fit(P, y_cv, sample_weight)
-                scores.append(pr_auc(y[rows], est.transduction_[rows]))
-            results.append(
-                {
-                    "latent_dim": d,
-                    "rho": r,
-                    "mean_pr_auc": float(np.mean(scores)),
-                    "fold_pr_auc": scores,
-                }
-            )
+                proba = positive_proba(est.label_distributions_)
+                scores.append(float(pr_auc(y[rows], proba[rows])))
+            results.append({"latent_dim": d, "rho": r, "scores": scores})
     best = max(
         results,
-        key=lambda res: (round(res["mean_pr_auc"], 12), -res["latent_dim"], res["rho"]),
+        key=lambda res: (round(float(np.mean(res["scores"])), 12), -res["latent_dim"], res["rho"]),
     )
-    return best["latent_dim"], best["rho"], results
+    return best["latent_dim"], best["rho"], cv_results(results)
+
+
+def cv_results(results: list[dict]) -> dict:
+    """The search's record laid out as scikit-learn's ``GridSearchCV.cv_results_``: one
+    entry per candidate in each array; ``rank_test_score`` 1 for the best mean PR-AUC
+    (candidates equal to 12 decimals share a rank, as the choice treats them as ties)."""
+    scores = np.array([res["scores"] for res in results], dtype=np.float64)
+    means = scores.mean(axis=1)
+    rounded = np.round(means, 12)
+    out: dict = {
+        "params": [{"latent_dim": res["latent_dim"], "rho": res["rho"]} for res in results],
+        "param_latent_dim": np.array([res["latent_dim"] for res in results], dtype=np.int64),
+        "param_rho": np.array([res["rho"] for res in results], dtype=np.float64),
+    }
+    for k in range(scores.shape[1]):
+        out[f"split{k}_test_score"] = scores[:, k]
+    out["mean_test_score"] = means
+    out["std_test_score"] = scores.std(axis=1)
+    out["rank_test_score"] = 1 + np.array(
+        [np.sum(rounded > value) for value in rounded], dtype=np.int32
+    )
+    return out
+
+
+def cv_results_from_records(records: list) -> dict:
+    """``cv_results_`` of the list of dicts that files before 1.0 stored (``latent_dim``,
+    ``rho``, ``mean_pr_auc``, ``fold_pr_auc`` per candidate)."""
+    return cv_results(
+        [
+            {"latent_dim": r["latent_dim"], "rho": r["rho"], "scores": list(r["fold_pr_auc"])}
+            for r in records
+        ]
+    )
 
 
 def set_dimensions(est, latent_dim, rho, n_columns: int, n_classifiers: int) -> None:

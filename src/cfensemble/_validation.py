@@ -467,3 +467,23 @@ def positive_last(y: np.ndarray, classes: np.ndarray, pos_label, ndim: int):
         classes = classes[::-1].copy()
         y = np.where(np.isnan(y), np.nan, 1.0 - y)
     return y, classes
+
+
+def proba_columns(proba: np.ndarray) -> np.ndarray:
+    """``proba`` as (n, n_classes), the layout of ``predict_proba``: the probability of the
+    second class, (n,), as ``[1 - p, p]``; (n, K) unchanged."""
+    return np.column_stack([1.0 - proba, proba]) if proba.ndim == 1 else proba
+
+
+def positive_proba(distributions: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`proba_columns`: (n, 2) as the second class's probability,
+    (n,); (n, K >= 3) unchanged."""
+    return distributions[:, 1] if distributions.shape[1] == 2 else distributions
+
+
+def predicted_labels(classes: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """The labels of ``classes`` that ``proba`` (n, n_classes) predicts: the most probable
+    class; for two classes the second where its probability is at least 0.5."""
+    if proba.shape[1] == 2:
+        return classes[(proba[:, 1] >= 0.5).astype(int)]
+    return classes[np.argmax(proba, axis=1)]

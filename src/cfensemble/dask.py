@@ -17,10 +17,11 @@ once: the aggregator and the supervised coupling of the classifier step run on t
 the client, exactly as in memory. ``P`` is persisted on the workers for the fit; the
 confidence is computed per chunk, never stored.
 
-``transduction_``, ``instance_factors_``, ``instance_bias_`` and ``predict_proba`` of a
-dask array are lazy dask arrays (a fold-in per chunk); :meth:`~DaskCFEnsembleClassifier.to_model`
-returns an in-memory :class:`CFEnsembleClassifier` with the classifier factors and the
-aggregator, which folds in new rows and saves a model file without any per-row array.
+``label_distributions_``, ``transduction_``, ``instance_factors_``, ``instance_bias_`` and
+``predict_proba`` of a dask array are lazy dask arrays (a fold-in per chunk);
+:meth:`~DaskCFEnsembleClassifier.to_model` returns an in-memory
+:class:`CFEnsembleClassifier` with the classifier factors and the aggregator, which folds
+in new rows and saves a model file without any per-row array.
 
 Needs the ``[dask]`` extra (``dask[array]``, ``distributed``), imported when used.
 """
@@ -34,7 +35,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _aggregation, _als, _missing, _search, _solvers
-from ._estimator import CFEnsembleClassifier, _class_prior, predicted_labels
+from ._estimator import CFEnsembleClassifier, _class_prior
 from ._kernels import choose_kernel
 from ._problem import (
     Block,
@@ -52,6 +53,7 @@ from ._validation import (
     check_labels,
     check_probabilities,
     encode_labels,
+    predicted_labels,
 )
 
 __all__ = ["DaskCFEnsembleClassifier", "DaskData"]
@@ -165,6 +167,11 @@ def _chunk_proba(P, model: CFEnsembleClassifier) -> np.ndarray:
     if empty.any():
         p[empty] = model.class_prior_[1]
     return np.column_stack([1.0 - p, p])
+
+
+def _chunk_labels(p, classes: np.ndarray) -> np.ndarray:
+    """The predicted labels of a chunk of second-class probabilities."""
+    return classes[(p >= 0.5).astype(int)]
 
 
 def _chunk_filled(P, model: CFEnsembleClassifier) -> np.ndarray:
@@ -465,8 +472,11 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
 
     Attributes
     ----------
+    label_distributions_ : dask array of shape (n_samples, 2)
+        Class probabilities of every row seen in fit, columns in the order of ``classes_``
+        (lazy).
     transduction_ : dask array of shape (n_samples,)
-        Positive-class probability of every row seen in fit (lazy).
+        Predicted label of every row seen in fit (lazy, from ``label_distributions_``).
     instance_factors_ : dask array of shape (n_samples, ``latent_dim_``)
         Instance factors of the rows seen in fit (lazy, computed per chunk by fold-in at
         the fitted classifier factors).
@@ -568,9 +578,14 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         )
         self.instance_factors_ = rows[:, :d]
         self.instance_bias_ = rows[:, d]
-        self.transduction_ = rows[:, d + 1]
-        if not data.labeled.size:  # without labels: the mean of transduction_ (a pass)
-            t = self.transduction_ if y.ndim == 1 else self.transduction_[y[:, 1] > 0]
+        p = rows[:, d + 1]
+        _, da = _dask()
+        self.label_distributions_ = da.stack([1.0 - p, p], axis=1)
+        self.transduction_ = p.map_blocks(
+            partial(_chunk_labels, classes=self.classes_), dtype=self.classes_.dtype
+        )
+        if not data.labeled.size:  # without labels: the mean probability (a pass)
+            t = p if y.ndim == 1 else p[y[:, 1] > 0]
             mean = float(t.mean().compute())
             self.class_prior_ = np.array([1.0 - mean, mean])
         return self
@@ -580,23 +595,38 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         aggregator: it folds in new rows and saves a small model file.
 
         ``include_rows=True`` also computes the per-row arrays (``instance_factors_``,
-        ``instance_bias_``, ``transduction_``) into it: n-sized, so for data that fit in
-        memory only. By default they are empty.
+        ``instance_bias_``, ``label_distributions_``, ``transduction_``) into it: n-sized,
+        so for data that fit in memory only. By default they are empty.
         """
         check_is_fitted(self, "classifier_factors_")
         params = without_callback(self.get_params(deep=False))
         model = CFEnsembleClassifier(**params)
-        per_row = {"instance_factors_", "instance_bias_", "transduction_", "labeled_index_"}
+        per_row = {
+            "instance_factors_",
+            "instance_bias_",
+            "label_distributions_",
+            "transduction_",
+            "labeled_index_",
+        }
         for name, value in vars(self).items():  # every fitted attribute but the per-row ones
             if name.endswith("_") and not name.startswith("_") and name not in per_row:
                 setattr(model, name, value)
         model.instance_factors_ = np.empty((0, self.latent_dim_))
         model.instance_bias_ = np.empty(0)
-        model.transduction_ = np.empty(0)
-        if include_rows and hasattr(self, "transduction_"):
+        model.label_distributions_ = np.empty((0, 2))
+        model.transduction_ = np.empty(0, dtype=self.classes_.dtype)
+        if include_rows and hasattr(self, "label_distributions_"):
             dask, _ = _dask()
-            model.instance_factors_, model.instance_bias_, model.transduction_ = dask.compute(
-                self.instance_factors_, self.instance_bias_, self.transduction_
+            (
+                model.instance_factors_,
+                model.instance_bias_,
+                model.label_distributions_,
+                model.transduction_,
+            ) = dask.compute(
+                self.instance_factors_,
+                self.instance_bias_,
+                self.label_distributions_,
+                self.transduction_,
             )
         return model
 

@@ -12,6 +12,16 @@ a file cannot run code. It holds:
   ``loss_curve_<part>``, ``weights``, and ``feature_names_in_`` when the columns had
   names), and ``param.confidence`` when the confidence parameter is an array.
 
+The array ``transduction_`` holds the fitted probabilities of the rows of fit, as in every
+format version: for two classes the second class's, (n,); for K >= 3 classes every class's,
+(n, K). Since cfensemble 1.0 these are the estimator's ``label_distributions_`` (as
+(n, n_classes)), and its ``transduction_`` is the predicted labels, computed from them at
+load; files written before load the same way. The scalar ``cv_results_`` (the search of
+``latent_dim`` / ``rho`` = "auto", or null) is a JSON object of lists, one entry per
+candidate (scikit-learn's layout: ``params``, ``param_latent_dim``, ``mean_test_score``,
+...), loaded as arrays; files before 1.0 stored a list of one object per candidate
+(``latent_dim``, ``rho``, ``mean_pr_auc``, ``fold_pr_auc``), converted at load.
+
 Format version 2 (cfensemble 0.2): the model gained classifier and instance biases; files
 of version 1 hold a different model and are refused with a message.
 
@@ -38,7 +48,8 @@ value. The optional array
 ``shrinkage_target_`` (what the shrinkage pulled the weights toward, one number per column
 of ``P``) is newer still; a file without it loads with all 1 (equal weights, the only target
 then). So is ``class_prior_`` (what a row without any prediction is given, one number per
-class); a file without it loads with the mean of ``transduction_``.
+class); a file without it loads with the mean of the stored ``transduction_`` (the
+probabilities).
 
 A file of another format version, a file that is not a model file, or a corrupted file
 raises a ValueError that says which.
@@ -85,7 +96,7 @@ _ARRAYS = (
 )
 _OPTIONAL_ARRAYS = ("feature_names_in_",)
 _TARGET = "shrinkage_target_"
-_PRIOR = "class_prior_"  # absent from files before 1.0: the mean of transduction_
+_PRIOR = "class_prior_"  # absent from files before 1.0: the mean of the probabilities
 _FILL_ARRAYS = ("fill_calibration.x", "fill_calibration.y", "fill_calibration.n")
 _SCALARS = (
     "intercept_",
@@ -171,8 +182,12 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
     """Write a fitted estimator to ``path`` in the cfensemble model format (see module doc)."""
     from . import __version__
 
-    check_is_fitted(estimator, "classifier_factors_")
+    check_is_fitted(estimator, "coef_")  # not a deferred attribute: reading it runs nothing
     arrays: dict[str, Any] = {name: getattr(estimator, name) for name in _ARRAYS}
+    # transduction_ on disk: the probabilities, as before 1.0 (the second class's, (n,), for
+    # two classes; (n, K) for K >= 3); the labels are computed from them at load
+    distributions = np.asarray(estimator.label_distributions_)
+    arrays["transduction_"] = distributions[:, 1] if distributions.shape[1] == 2 else distributions
     arrays["classes_"] = np.asarray(np.asarray(estimator.classes_).tolist())  # no objects
     if arrays["classes_"].dtype.kind not in "biufU":
         raise ValueError(
@@ -426,7 +441,8 @@ def _read_arrays(archive: zipfile.ZipFile, meta: dict) -> dict[str, np.ndarray]:
 
 
 def _class_prior(arrays: dict) -> np.ndarray:
-    """``class_prior_`` of a model file; files before 1.0: the mean of ``transduction_``."""
+    """``class_prior_`` of a model file; files before 1.0: the mean of the stored
+    ``transduction_`` (probabilities)."""
     if _PRIOR not in arrays:
         t = np.asarray(arrays["transduction_"], dtype=np.float64)
         mean = t.mean(axis=0) if t.size else np.full(t.shape[1:], 0.5)
@@ -567,6 +583,10 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
         solver.check()  # the trainer's settings, likewise
     for name in _ARRAYS:
         setattr(estimator, name, arrays[name])
+    stored = arrays["transduction_"]  # the probabilities (see save_model)
+    estimator.label_distributions_ = (
+        np.column_stack([1.0 - stored, stored]) if stored.ndim == 1 else stored
+    )
     for name in _OPTIONAL_ARRAYS:
         if name in arrays:
             setattr(estimator, name, arrays[name].astype(object))
@@ -616,6 +636,9 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
         C = arrays["param.confidence"]
         if not np.all(np.isfinite(C)) or (C < 0).any():
             raise ValueError("param.confidence must be finite and >= 0")
+    from ._validation import predicted_labels
+
+    estimator.transduction_ = predicted_labels(estimator.classes_, estimator.label_distributions_)
     return estimator
 
 
@@ -707,10 +730,33 @@ def _check_scalar(name: str, value, estimator):
     elif name in ("validation_pr_auc_", "validation_loss_"):
         ok = value is None or (_is_number(value) and np.isfinite(value))
     else:  # cv_results_: a record of the search, shown only
-        ok = value is None or isinstance(value, list)
+        value, ok = _cv_results(value)
     if not ok:
         raise ValueError(f"scalars.{name} has an invalid value {value!r}")
     return value
+
+
+def _cv_results(value) -> tuple[Any, bool]:
+    """``cv_results_`` of a model file (a dict of lists; files before 1.0: a list of dicts,
+    converted) as a dict of arrays, and whether it is valid."""
+    if value is None:
+        return None, True
+    if isinstance(value, list):  # before 1.0: one dict per candidate
+        from ._search import cv_results_from_records
+
+        try:
+            return cv_results_from_records(value), True
+        except (KeyError, TypeError, ValueError):
+            return value, False
+    if not isinstance(value, dict) or not isinstance(value.get("params"), list):
+        return value, False
+    n = len(value["params"])
+    if not all(isinstance(column, list) and len(column) == n for column in value.values()):
+        return value, False
+    out = {key: col if key == "params" else np.asarray(col) for key, col in value.items()}
+    if "rank_test_score" in out:
+        out["rank_test_score"] = out["rank_test_score"].astype(np.int32)
+    return out, True
 
 
 _REPORTED = ("weight_min", "weight_max", "weight_sum", "prediction_std")

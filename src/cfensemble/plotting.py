@@ -42,7 +42,8 @@ def _pyplot():
 
 def _fitted(estimator) -> None:
     """A clear error for an estimator that is not fitted, or not an estimator."""
-    check_is_fitted(estimator, ("coef_", "loss_curve_"))
+    # not loss_curve_: reading it runs a deferred factorization (cfensemble._deferred)
+    check_is_fitted(estimator, ("coef_", "diagnostics_"))
 
 
 def _axes(ax):

@@ -18,8 +18,8 @@ from sklearn.utils import Bunch, _safe_indexing, get_tags
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _num_samples, check_is_fitted, indexable, validate_data
 
-from ._estimator import CFEnsembleClassifier, _verbosity, logger, predicted_labels
-from ._validation import _marks_minus_one, encode_labels
+from ._estimator import CFEnsembleClassifier, _verbosity, logger
+from ._validation import _marks_minus_one, encode_labels, predicted_labels
 
 __all__ = ["CFEnsembleStackingClassifier", "load_stacking"]
 
@@ -132,9 +132,12 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
         The probability matrix it was fitted on: for two classes, each estimator's
         probability of the second class (``classes_[1]``); for three or more, its
         probability of every class, in the order of ``classes_``.
-    transduction_ : ndarray of shape (n_samples,) or (n_samples, n_classes)
-        Ensemble probability for every row seen in fit (``final_estimator_.transduction_``):
-        of ``classes_[1]`` for two classes, of every class for three or more.
+    label_distributions_ : ndarray of shape (n_samples, n_classes)
+        Ensemble class probabilities for every row seen in fit, columns in the order of
+        ``classes_`` (``final_estimator_.label_distributions_``).
+    transduction_ : ndarray of shape (n_samples,)
+        Ensemble predicted label for every row seen in fit
+        (``final_estimator_.transduction_``).
     n_iter_ : int
         Iterations (or epochs) of the ensemble fit.
     classes_ : ndarray of shape (n_classes,)
@@ -253,6 +256,7 @@ class CFEnsembleStackingClassifier(ClassifierMixin, TransformerMixin, _BaseCompo
         start = time.perf_counter()
         self.final_estimator_ = clone(final).fit(P, y, sample_weight)
         self.n_iter_ = self.final_estimator_.n_iter_  # (runs a deferred factorization)
+        self.label_distributions_ = self.final_estimator_.label_distributions_
         self.transduction_ = self.final_estimator_.transduction_
         with _verbosity(self.verbose):  # the final estimator's own verbose logs its fit
             logger.info(

@@ -204,7 +204,7 @@ def _predictions(frame, model, columns, id_column, label=None, impute=False):
 
     import pandas as pd
 
-    from .._estimator import predicted_labels
+    from .._validation import predicted_labels
 
     def part(df, partition_info=None):
         P = _as_floats(df, columns).to_numpy()

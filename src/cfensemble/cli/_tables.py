@@ -325,7 +325,7 @@ def _probability_columns(clf, proba: np.ndarray) -> dict[str, Any]:
 
     if proba.ndim == 1:
         proba = np.column_stack([1.0 - proba, proba])
-    from .._estimator import predicted_labels
+    from .._validation import predicted_labels
 
     if proba.shape[1] == 2:
         out: dict[str, Any] = {"probability": proba[:, 1]}

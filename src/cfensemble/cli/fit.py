@@ -252,7 +252,7 @@ def fit_command(args: argparse.Namespace) -> int:
         **ids,
         "label": _labels_column(y),
         "labeled": labeled_mask(y).astype(np.int64),
-        **_probability_columns(clf, clf.transduction_),
+        **_probability_columns(clf, clf.label_distributions_),
     }
     with _Outputs() as outputs:
         outputs.stage(model, lambda path: save_model(clf, path, metadata))

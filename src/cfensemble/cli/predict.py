@@ -5,6 +5,7 @@ in)."""
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from ._files import _KNOWN, CLIError, _Outputs, check_input, check_output
@@ -81,10 +82,13 @@ def predict_command(args: argparse.Namespace) -> int:
                        "give --id-column.")  # fmt: skip
     P = _model_matrix(clf, table, columns)
     try:
-        if args.impute:  # the model's columns, in their order, missing entries filled in
-            written = dict(zip(columns, clf.impute(P).reshape(len(P), -1).T, strict=True))
-        else:
-            written = _probability_columns(clf, clf.predict_proba(P))
+        with warnings.catch_warnings():
+            # the columns were picked by the model's names above: P is in its order
+            warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
+            if args.impute:  # the model's columns, in their order, missing entries filled in
+                written = dict(zip(columns, clf.impute(P).reshape(len(P), -1).T, strict=True))
+            else:
+                written = _probability_columns(clf, clf.predict_proba(P))
     except ValueError as exc:
         raise CLIError(f"{source}: {exc}") from None
     with _Outputs() as outputs:
