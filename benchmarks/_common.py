@@ -263,6 +263,22 @@ def regime_rng(repeat: int, regime: str, m: int) -> np.random.Generator:
     return np.random.default_rng([repeat, REGIMES.index(regime), m, 7])
 
 
+def masked(P_pool_all, P_held_all, seg_pool, seg_held, repeat: int, ms, regimes):
+    """The masked matrices of one repeat: ``(m, regime, P_pool, P_held)`` for each m (the
+    first m classifiers) and regime, with the benchmark's seeds."""
+    for m in ms:
+        for regime in regimes:
+            P_pool, P_held = apply_regime(
+                regime,
+                P_pool_all[:, :m],
+                P_held_all[:, :m],
+                seg_pool,
+                seg_held,
+                regime_rng(repeat, regime, m),
+            )
+            yield m, regime, P_pool, P_held
+
+
 def replay(ms, regimes, repeats: int = REPEATS, log=None):
     """The benchmark's masked matrices, for the scripts that replay its runs: per data set,
     repeat, m and regime ``(dataset, repeat, m, regime, P_pool, y_pool, P_held, y_held)``,
@@ -274,17 +290,10 @@ def replay(ms, regimes, repeats: int = REPEATS, log=None):
                 name, X, y, r, max(ms)
             )
             seg_pool, seg_held = segments(X, pool, held, r)
-            for m in ms:
-                for regime in regimes:
-                    P_pool, P_held = apply_regime(
-                        regime,
-                        P_pool_all[:, :m],
-                        P_held_all[:, :m],
-                        seg_pool,
-                        seg_held,
-                        regime_rng(r, regime, m),
-                    )
-                    yield name, r, m, regime, P_pool, y_pool, P_held, y_held
+            for m, regime, P_pool, P_held in masked(
+                P_pool_all, P_held_all, seg_pool, seg_held, r, ms, regimes
+            ):
+                yield name, r, m, regime, P_pool, y_pool, P_held, y_held
             if log is not None:
                 log(name, r)
 

@@ -101,7 +101,6 @@ from _common import (
     REPEATS,
     RESULTS,
     TIE,
-    apply_regime,
     base_classifiers,
     baselines,
     budget_rows,
@@ -109,9 +108,9 @@ from _common import (
     classifier,
     imputations,
     load_datasets,
+    masked,
     missing_rate,
     probability_matrices,
-    regime_rng,
     save_results,
     segments,
     set_missing_rate,
@@ -257,35 +256,28 @@ def run(datasets, repeats, ms, regimes, budgets, methods) -> dict:
                 np.bincount(np.r_[seg_pool, seg_held], minlength=BLOCK_SEGMENTS).tolist()
             )
             labeled = {b: budget_rows(y_pool, r, b) for b in budgets}
-            for m in ms:
-                for regime in regimes:
-                    Pp, Ph = apply_regime(
-                        regime,
-                        P_pool_all[:, :m],
-                        P_held_all[:, :m],
-                        seg_pool,
-                        seg_held,
-                        regime_rng(r, regime, m),
+            for m, regime, Pp, Ph in masked(
+                P_pool_all, P_held_all, seg_pool, seg_held, r, ms, regimes
+            ):
+                observed = float(np.mean(~np.isnan(np.vstack([Pp, Ph]))))
+                filled = imputations(Pp, Ph, r)
+                for budget in budgets:
+                    scores, info = run_condition(
+                        Pp, y_pool, Ph, y_held, labeled[budget], r, methods, filled
                     )
-                    observed = float(np.mean(~np.isnan(np.vstack([Pp, Ph]))))
-                    filled = imputations(Pp, Ph, r)
-                    for budget in budgets:
-                        scores, info = run_condition(
-                            Pp, y_pool, Ph, y_held, labeled[budget], r, methods, filled
-                        )
-                        results["runs"].append(
-                            {
-                                "dataset": name,
-                                "repeat": r,
-                                "m": m,
-                                "regime": regime,
-                                "budget": budget,
-                                "observed": observed,
-                                "n_labeled": int(labeled[budget].size),
-                                "scores": scores,
-                                "cfensemble_fit": info,
-                            }
-                        )
+                    results["runs"].append(
+                        {
+                            "dataset": name,
+                            "repeat": r,
+                            "m": m,
+                            "regime": regime,
+                            "budget": budget,
+                            "observed": observed,
+                            "n_labeled": int(labeled[budget].size),
+                            "scores": scores,
+                            "cfensemble_fit": info,
+                        }
+                    )
             done += weights[name]
             elapsed = time.perf_counter() - start_all
             eta = elapsed / done * (total_weight - done)

@@ -27,6 +27,7 @@ from ._validation import (
     check_probabilities,
     empty_rows,
     encode_labels,
+    mean_distribution,
     positive_last,
     predicted_labels,
     proba_columns,
@@ -370,7 +371,7 @@ default="als"
         self._check_params()
         for name in ("_deferred", *_deferred.LAZY):  # a refit starts afresh
             self.__dict__.pop(name, None)
-        P, y, sample_weight = _fit_input(self, P, y, sample_weight)
+        P, y, sample_weight, empty = _fit_input(self, P, y, sample_weight)
         columns = self._columns(P)
         defer = _deferred.deferrable(self, columns)
         _search.choose_dimensions(self, P, y, sample_weight, columns.shape[1], search=not defer)
@@ -404,8 +405,7 @@ default="als"
             self, data, state.Y, state.c, with_range=True, factors=(state.X, state.a)
         )
         self.class_prior_ = _class_prior(self, y, sample_weight, proba)
-        empty = np.isnan(P).all(axis=tuple(range(1, P.ndim)))
-        proba[empty] = self.class_prior_[1] if proba.ndim == 1 else self.class_prior_
+        proba = _missing.with_prior(self, proba, empty)
         self.label_distributions_ = proba_columns(proba)
         self.transduction_ = predicted_labels(self.classes_, self.label_distributions_)
         if defer:
@@ -584,9 +584,7 @@ default="als"
         self._check_fitted()
         checked, empty = self._checked_rows(P, "; they are given the class prior")
         p = _missing.new_rows_proba(self, self._new_rows(checked, confidence))
-        proba = np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
-        proba[empty] = self.class_prior_
-        return proba
+        return proba_columns(_missing.with_prior(self, p, empty))
 
     @settled
     def impute(self, P, confidence=None) -> np.ndarray:
@@ -643,8 +641,8 @@ default="als"
 
 def _fit_input(est, P, y, sample_weight):
     """``fit``'s input checked: ``P`` as an array, ``y`` as class indices (NaN unlabeled),
-    the sample weights; sets ``classes_``, ``n_class_columns_``, ``n_features_in_`` (and
-    names) on ``est``."""
+    the sample weights (0 on the rows without any prediction) and the mask of those rows;
+    sets ``classes_``, ``n_class_columns_``, ``n_features_in_`` (and names) on ``est``."""
     minus_one = _marks_minus_one(y)
     ndim = np.asarray(P).ndim  # not np.ndim: array-likes may support np.asarray only
     y, classes = positive_last(
@@ -678,17 +676,16 @@ def _fit_input(est, P, y, sample_weight):
             "predicts carries nothing to factorize."
         )
     check_label_classes(est, y[~np.isnan(y)], classes, minus_one)
-    return P, y, _without_empty_rows(P, y, sample_weight)
-
-
-def _without_empty_rows(P: np.ndarray, y: np.ndarray, sample_weight):
-    """``sample_weight`` with weight 0 (left out of the fit) on the rows of ``P`` without
-    any prediction, which are warned about; refused where a class's every labeled row is
-    one."""
     empty = empty_rows(P, then="; they are left out of the fit and given the class prior")
+    return P, y, _without_empty_rows(empty, y, sample_weight), empty
+
+
+def _without_empty_rows(empty: np.ndarray, y: np.ndarray, sample_weight):
+    """``sample_weight`` with weight 0 (left out of the fit) on the rows ``empty`` (without
+    any prediction); refused where a class's every labeled row is one."""
     if not empty.any():
         return sample_weight
-    weight = np.ones(P.shape[0]) if sample_weight is None else sample_weight.copy()
+    weight = np.ones(empty.shape[0]) if sample_weight is None else sample_weight.copy()
     weight[empty] = 0.0
     labeled = ~np.isnan(y)
     for cls in np.unique(y[labeled]):
@@ -710,6 +707,4 @@ def _class_prior(est, y: np.ndarray, sample_weight, proba=None) -> np.ndarray:
     if labeled.any():
         counts = np.bincount(y[labeled].astype(np.intp), weight[labeled], n_classes)
         return counts / counts.sum()
-    t = proba[weight > 0]
-    mean = t.mean(axis=0)
-    return np.array([1.0 - mean, mean]) if t.ndim == 1 else mean / mean.sum()
+    return mean_distribution(proba[weight > 0])

@@ -203,6 +203,15 @@ def unlabeled_data(est, columns: np.ndarray, confidence=None) -> Data:
     return Data(columns, unlabeled, source, est._s.use_class_weights)
 
 
+def with_prior(est, p: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """Probabilities ``p`` (as :func:`predict_rows` gives them) with the rows ``empty``,
+    which hold no prediction at all, set to ``class_prior_`` (read only where there are
+    such rows)."""
+    if empty.any():
+        p[empty] = est.class_prior_[1] if p.ndim == 1 else est.class_prior_
+    return p
+
+
 def new_rows_proba(est, data: Data):
     """Probabilities of new rows: folded in, or, where every prediction is observed and
     the aggregator reads the observed ones, straight from them (the fold-in could not

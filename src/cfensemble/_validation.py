@@ -475,6 +475,15 @@ def proba_columns(proba: np.ndarray) -> np.ndarray:
     return np.column_stack([1.0 - proba, proba]) if proba.ndim == 1 else proba
 
 
+def mean_distribution(proba: np.ndarray) -> np.ndarray:
+    """The mean over the rows of fitted probabilities (the second class's, (n,), or every
+    class's, (n, K)) as one probability per class, (n_classes,); 1/n_classes each for no
+    rows."""
+    proba = np.asarray(proba, dtype=np.float64)
+    mean = proba.mean(axis=0) if proba.size else np.full(proba.shape[1:], 0.5)
+    return np.array([1.0 - mean, mean]) if proba.ndim == 1 else mean / mean.sum()
+
+
 def positive_proba(distributions: np.ndarray) -> np.ndarray:
     """The inverse of :func:`proba_columns`: (n, 2) as the second class's probability,
     (n,); (n, K >= 3) unchanged."""

@@ -53,7 +53,9 @@ from ._validation import (
     check_labels,
     check_probabilities,
     encode_labels,
+    mean_distribution,
     predicted_labels,
+    proba_columns,
 )
 
 __all__ = ["DaskCFEnsembleClassifier", "DaskData"]
@@ -133,27 +135,25 @@ def _task_kernel(kernel):
 
 
 def _fold(P, model: CFEnsembleClassifier, then: str = "; they are given the class prior"):
-    """A chunk's rows folded in: ``(data, Y, c)`` (no thread limits: threadpoolctl's
-    settings are process-wide, and tasks may share the process); rows without any
-    prediction are warned about (``then``: what follows for them)."""
-    data = model._new_rows(model._checked_rows(P, then)[0], None)
+    """A chunk's rows folded in: ``(data, Y, c, empty)`` (no thread limits: threadpoolctl's
+    settings are process-wide, and tasks may share the process); ``empty`` the rows
+    without any prediction, warned about (``then``: what follows for them)."""
+    checked, empty = model._checked_rows(P, then)
+    data = model._new_rows(checked, None)
     kernel = _task_kernel(choose_kernel(data.shape[0], "auto"))
     Y, c = _als.fold_in(
         data, model.classifier_factors_, model.classifier_bias_, model.lambda_reg,
         model._s.chunk_size, kernel=kernel,
     )  # fmt: skip
-    return data, Y, c
+    return data, Y, c, empty
 
 
 def _chunk_rows(P, model: CFEnsembleClassifier) -> np.ndarray:
     """``[Y, c, p]`` of a chunk's rows in one array (one fold-in for the three)."""
     if not len(P):  # an empty chunk (a filtered dataframe's partition): no rows to fold in
         return np.empty((0, model.latent_dim_ + 2))
-    data, Y, c = _fold(P, model)
-    p = _missing.predict_rows(model, data, Y, c)
-    empty = np.isnan(data.P).all(axis=1)  # never in fit's P, which refuses them
-    if empty.any():
-        p[empty] = model.class_prior_[1]
+    data, Y, c, empty = _fold(P, model)  # (no empty rows in fit's P, which refuses them)
+    p = _missing.with_prior(model, _missing.predict_rows(model, data, Y, c), empty)
     return np.column_stack([Y, c, p])
 
 
@@ -161,26 +161,23 @@ def _chunk_proba(P, model: CFEnsembleClassifier) -> np.ndarray:
     """``predict_proba`` of a chunk."""
     if not len(P):
         return np.empty((0, 2))
-    data, Y, c = _fold(P, model)
-    p = _missing.predict_rows(model, data, Y, c)
-    empty = np.isnan(data.P).all(axis=1)  # never in fit's P, which refuses them
-    if empty.any():
-        p[empty] = model.class_prior_[1]
-    return np.column_stack([1.0 - p, p])
+    data, Y, c, empty = _fold(P, model)
+    return proba_columns(
+        _missing.with_prior(model, _missing.predict_rows(model, data, Y, c), empty)
+    )
 
 
 def _chunk_labels(p, classes: np.ndarray) -> np.ndarray:
     """The predicted labels of a chunk of second-class probabilities."""
-    return classes[(p >= 0.5).astype(int)]
+    return predicted_labels(classes, proba_columns(p))
 
 
 def _chunk_filled(P, model: CFEnsembleClassifier) -> np.ndarray:
     """``impute`` of a chunk."""
     if not len(P):
         return np.empty(P.shape)
-    return _missing.filled(
-        model, *_fold(P, model, "; they are filled from the classifiers' biases")
-    )
+    data, Y, c, _ = _fold(P, model, "; they are filled from the classifiers' biases")
+    return _missing.filled(model, data, Y, c)
 
 
 def _add(*parts):
@@ -586,8 +583,7 @@ class DaskCFEnsembleClassifier(CFEnsembleClassifier):
         )
         if not data.labeled.size:  # without labels: the mean probability (a pass)
             t = p if y.ndim == 1 else p[y[:, 1] > 0]
-            mean = float(t.mean().compute())
-            self.class_prior_ = np.array([1.0 - mean, mean])
+            self.class_prior_ = mean_distribution(t.mean(keepdims=True).compute())
         return self
 
     def to_model(self, include_rows: bool = False) -> CFEnsembleClassifier:

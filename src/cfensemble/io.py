@@ -70,6 +70,14 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._validation import (
+    mean_distribution,
+    positive_proba,
+    predicted_labels,
+    proba_columns,
+    warn,
+)
+
 FORMAT = "cfensemble-model"
 FORMAT_VERSION = 4
 READABLE_VERSIONS = (2, 3, 4)
@@ -186,8 +194,7 @@ def save_model(estimator, path, metadata: dict | None = None) -> None:
     arrays: dict[str, Any] = {name: getattr(estimator, name) for name in _ARRAYS}
     # transduction_ on disk: the probabilities, as before 1.0 (the second class's, (n,), for
     # two classes; (n, K) for K >= 3); the labels are computed from them at load
-    distributions = np.asarray(estimator.label_distributions_)
-    arrays["transduction_"] = distributions[:, 1] if distributions.shape[1] == 2 else distributions
+    arrays["transduction_"] = positive_proba(np.asarray(estimator.label_distributions_))
     arrays["classes_"] = np.asarray(np.asarray(estimator.classes_).tolist())  # no objects
     if arrays["classes_"].dtype.kind not in "biufU":
         raise ValueError(
@@ -444,9 +451,7 @@ def _class_prior(arrays: dict) -> np.ndarray:
     """``class_prior_`` of a model file; files before 1.0: the mean of the stored
     ``transduction_`` (probabilities)."""
     if _PRIOR not in arrays:
-        t = np.asarray(arrays["transduction_"], dtype=np.float64)
-        mean = t.mean(axis=0) if t.size else np.full(t.shape[1:], 0.5)
-        return np.array([1.0 - mean, mean]) if t.ndim == 1 else mean / mean.sum()
+        return mean_distribution(arrays["transduction_"])
     prior = arrays[_PRIOR]
     if not np.all(np.isfinite(prior)) or (prior < 0).any() or abs(prior.sum() - 1.0) > 1e-6:
         raise ValueError(f"{_PRIOR} must hold non-negative numbers summing to 1; got {prior}")
@@ -517,7 +522,6 @@ def _migrated(params: dict, meta: dict) -> dict:
     """A cfensemble 0.2 file's parameters in the 1.0 spelling; a removed setting it was
     fitted with is named in a warning (the model predicts as fitted)."""
     from ._solvers import migrate_params
-    from ._validation import warn
 
     params, notes = migrate_params(params)
     if notes:
@@ -584,9 +588,7 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
     for name in _ARRAYS:
         setattr(estimator, name, arrays[name])
     stored = arrays["transduction_"]  # the probabilities (see save_model)
-    estimator.label_distributions_ = (
-        np.column_stack([1.0 - stored, stored]) if stored.ndim == 1 else stored
-    )
+    estimator.label_distributions_ = proba_columns(stored)
     for name in _OPTIONAL_ARRAYS:
         if name in arrays:
             setattr(estimator, name, arrays[name].astype(object))
@@ -636,8 +638,6 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]):
         C = arrays["param.confidence"]
         if not np.all(np.isfinite(C)) or (C < 0).any():
             raise ValueError("param.confidence must be finite and >= 0")
-    from ._validation import predicted_labels
-
     estimator.transduction_ = predicted_labels(estimator.classes_, estimator.label_distributions_)
     return estimator
 
