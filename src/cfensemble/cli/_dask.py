@@ -22,7 +22,7 @@ import numpy as np
 from ._files import CLIError, check_output
 from ._options import with_callback
 from ._progress import fit_with_progress, seed_line
-from ._tables import _labels_column, _numbers, _row, _shown
+from ._tables import OTHER_COLUMN, _labels_column, _numbers, _row, _shown
 
 
 def is_dataset(text: str) -> bool:
@@ -108,11 +108,6 @@ def _frame(files, columns_needed):
     return frame
 
 
-# what an error about a column that is not a number adds (as the in-memory CLI does)
-_OTHER_COLUMN = (
-    " (an ID or other column? name it with --id-column, or list the probability columns "
-    "with --classifier-columns)"
-)
 _NUMERIC_LABELS = (
     ": on a Parquet dataset (the Dask route) labels are numbers, two classes (0/1, -1 or "
     "empty for unlabeled); a single file also takes class names and more classes"
@@ -252,7 +247,7 @@ def fit_dataset(args, params: dict, solver, progress) -> int:
         ]
         extra = [label] if weight is None else [label, weight]
         hints = {
-            **dict.fromkeys(columns, "" if args.classifier_columns else _OTHER_COLUMN),
+            **dict.fromkeys(columns, "" if args.classifier_columns else OTHER_COLUMN),
             **dict.fromkeys(extra, ""),
             label: _NUMERIC_LABELS,
         }

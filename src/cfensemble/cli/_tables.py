@@ -164,6 +164,12 @@ def _first_lines(path: Path, fmt: str) -> tuple[str, str]:
 
 
 # separators that people use, as --delimiter takes them
+# what an error about a classifier column that is not a number adds, where the columns
+# were not listed (fit, in memory and on a Parquet dataset)
+OTHER_COLUMN = (
+    " (an ID or other column? name it with --id-column, or list the probability columns "
+    "with --classifier-columns)"
+)
 _SEPARATORS = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
 
 

@@ -25,7 +25,13 @@ from ._options import (
     with_callback,
 )
 from ._progress import _Progress, fit_with_progress, seed_line
-from ._tables import _labels_column, _probability_columns, _table_writer, read_table
+from ._tables import (
+    OTHER_COLUMN,
+    _labels_column,
+    _probability_columns,
+    _table_writer,
+    read_table,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -207,14 +213,7 @@ def fit_command(args: argparse.Namespace) -> int:
     ]
     if not columns:
         raise CLIError(f"{source}: no classifier columns besides {label!r}.")
-    hint = (
-        ""
-        if args.classifier_columns
-        else (
-            " (an ID or other column? name it with --id-column, or list the probability columns "
-            "with --classifier-columns)"
-        )
-    )
+    hint = "" if args.classifier_columns else OTHER_COLUMN
     classes = _classes_of(y)
     params["pos_label"] = _positive_class(params["pos_label"], classes)
     layout = class_layout(columns, classes)
